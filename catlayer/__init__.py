@@ -1,0 +1,36 @@
+"""catlayer: fast, trainable, provably equivariant layers from diagram categories.
+
+>>> from catlayer import PartitionCategory
+>>> len(PartitionCategory(5).hom(2, 2))
+15
+"""
+
+from .diagrams import (
+    BrauerCategory,
+    BrauerDiagram,
+    BrauerGroodCategory,
+    BrauerGroodDiagram,
+    Combination,
+    Diagram,
+    DiagramCategory,
+    Factorisation,
+    PartitionCategory,
+    PartitionDiagram,
+    factorise,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BrauerCategory",
+    "BrauerDiagram",
+    "BrauerGroodCategory",
+    "BrauerGroodDiagram",
+    "Combination",
+    "Diagram",
+    "DiagramCategory",
+    "Factorisation",
+    "PartitionCategory",
+    "PartitionDiagram",
+    "factorise",
+]

@@ -1,0 +1,271 @@
+"""Exact linear combinations of diagrams with sympy coefficients."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import sympy
+
+from .diagram import Diagram
+
+__all__ = ["Combination"]
+
+
+def _is_zero(c) -> bool:
+    if c == 0:
+        return True
+    if isinstance(c, sympy.Basic) and c.free_symbols:
+        return sympy.expand(c) == 0
+    return False
+
+
+def _normalise(c):
+    c = sympy.sympify(c)
+    if isinstance(c, sympy.Float):
+        raise TypeError(
+            f"coefficient {c} is a float: combinations are exact; use an int, "
+            "sympy.Rational or a sympy expression"
+        )
+    if c.free_symbols:
+        c = sympy.expand(c)
+    return c
+
+
+class Combination:
+    """A finite R-linear combination of (k, l)-diagrams with exact coefficients.
+
+    ``terms`` maps each diagram to its (nonzero) sympy coefficient. A combination remembers
+    the category it lives in (if any), which fixes the rules of ``then`` and ``tensor``.
+
+    >>> from catlayer import PartitionCategory, PartitionDiagram
+    >>> import sympy
+    >>> n = sympy.Symbol("n")
+    >>> P = PartitionCategory(n)
+    >>> d = PartitionDiagram([[0, 1], [2, 3]], dom=2, cod=2)
+    >>> c = P.compose(d, d)
+    >>> c
+    Combination({PartitionDiagram([[0, 1], [2, 3]], dom=2, cod=2): n}, dom=2, cod=2, category=PartitionCategory(n))
+    >>> (2 * c - c).subs(n, 3).terms
+    {PartitionDiagram([[0, 1], [2, 3]], dom=2, cod=2): 3}
+    """
+
+    __slots__ = ("_category", "_cod", "_dom", "_terms")
+
+    def __init__(
+        self,
+        terms: Mapping[Diagram, object] | Diagram,
+        dom: int | None = None,
+        cod: int | None = None,
+        category=None,
+    ):
+        if isinstance(terms, Diagram):
+            terms = {terms: 1}
+        if not isinstance(terms, Mapping):
+            raise TypeError(f"terms must be a mapping diagram -> coefficient, got {type(terms).__name__}")
+        cleaned: dict[Diagram, object] = {}
+        for d, c in terms.items():
+            if not isinstance(d, Diagram):
+                raise TypeError(f"{d!r} is not a diagram")
+            if dom is None:
+                dom, cod = d.dom, d.cod
+            if (d.dom, d.cod) != (dom, cod):
+                raise ValueError(
+                    f"all diagrams of a combination need the same shape: {d!r} is "
+                    f"({d.dom}, {d.cod}), expected ({dom}, {cod})"
+                )
+            c = _normalise(c)
+            if d in cleaned:
+                c = _normalise(cleaned[d] + c)
+            if _is_zero(c):
+                cleaned.pop(d, None)
+            else:
+                cleaned[d] = c
+        if dom is None or cod is None:
+            raise ValueError("an empty combination needs dom and cod")
+        self._set(cleaned, dom, cod, category)
+
+    def _set(self, terms, dom, cod, category):
+        object.__setattr__(self, "_terms", terms)
+        object.__setattr__(self, "_dom", dom)
+        object.__setattr__(self, "_cod", cod)
+        object.__setattr__(self, "_category", category)
+
+    @classmethod
+    def _trusted(cls, terms: dict, dom: int, cod: int, category=None) -> Combination:
+        """Build from normalised, nonzero coefficients without checks (internal, fast)."""
+        self = object.__new__(cls)
+        self._set(terms, dom, cod, category)
+        return self
+
+    def __setattr__(self, name, value):
+        raise AttributeError("Combination is immutable")
+
+    def __reduce__(self):
+        return (Combination._trusted, (dict(self._terms), self._dom, self._cod, self._category))
+
+    # -- data --------------------------------------------------------------------------------
+    @property
+    def terms(self) -> dict[Diagram, sympy.Expr]:
+        """A fresh dict diagram -> coefficient (nonzero coefficients only)."""
+        return dict(self._terms)
+
+    @property
+    def dom(self) -> int:
+        return self._dom
+
+    @property
+    def cod(self) -> int:
+        return self._cod
+
+    @property
+    def category(self):
+        return self._category
+
+    def __len__(self) -> int:
+        return len(self._terms)
+
+    def __iter__(self):
+        return iter(self._terms.items())
+
+    def __bool__(self) -> bool:
+        return bool(self._terms)
+
+    def coefficient(self, d: Diagram):
+        """The coefficient of ``d`` (0 when absent)."""
+        return self._terms.get(d, sympy.Integer(0))
+
+    # -- linear structure --------------------------------------------------------------------
+    def _coerce(self, other) -> Combination:
+        if isinstance(other, Combination):
+            combo = other
+        elif isinstance(other, Diagram):
+            combo = Combination(other, category=self._category)
+        else:
+            raise TypeError(f"cannot combine a Combination with {type(other).__name__}")
+        if (combo._dom, combo._cod) != (self._dom, self._cod):
+            raise ValueError(
+                f"shapes differ: ({self._dom}, {self._cod}) and ({combo._dom}, {combo._cod})"
+            )
+        return combo
+
+    def __add__(self, other):
+        if isinstance(other, int) and other == 0:
+            return self
+        other = self._coerce(other)
+        merged = dict(self._terms)
+        for d, c in other._terms.items():
+            merged[d] = merged.get(d, 0) + c
+        return Combination(merged, self._dom, self._cod, self._category or other._category)
+
+    __radd__ = __add__
+
+    def __neg__(self):
+        return Combination._trusted({d: -c for d, c in self._terms.items()}, self._dom, self._cod, self._category)
+
+    def __sub__(self, other):
+        return self + (-self._coerce(other))
+
+    def __rsub__(self, other):
+        return self._coerce(other) - self
+
+    def __mul__(self, scalar):
+        if isinstance(scalar, (Combination, Diagram)):
+            return NotImplemented
+        scalar = _normalise(scalar)
+        return Combination({d: c * scalar for d, c in self._terms.items()}, self._dom, self._cod, self._category)
+
+    __rmul__ = __mul__
+
+    def subs(self, *args, **kwargs) -> Combination:
+        """Substitute in the coefficients (and in the category's parameter), as sympy's ``subs``.
+
+        >>> import sympy
+        >>> from catlayer import BrauerCategory, BrauerDiagram
+        >>> n = sympy.Symbol("n")
+        >>> cap, cup = BrauerDiagram([[0, 1]], 0, 2), BrauerDiagram([[0, 1]], 2, 0)
+        >>> BrauerCategory(-n).compose(cap, cup).subs(n, 4).terms
+        {BrauerDiagram([], dom=0, cod=0): -4}
+        """
+        category = self._category.subs(*args, **kwargs) if self._category is not None else None
+        return Combination(
+            {d: sympy.sympify(c).subs(*args, **kwargs) for d, c in self._terms.items()},
+            self._dom,
+            self._cod,
+            category,
+        )
+
+    # -- categorical structure ---------------------------------------------------------------
+    def _category_with(self, other):
+        from .categories import natural_category
+
+        category = self._category or getattr(other, "_category", None)
+        if category is None:
+            first = next(iter(self._terms), None)
+            second = other if isinstance(other, Diagram) else next(iter(other._terms), None)
+            if first is None or second is None:
+                raise ValueError("cannot tell the category of an empty combination; use category.compose")
+            category = natural_category(first, second)
+        return category
+
+    def then(self, other) -> Combination:
+        """"self, then other", bilinearly, in the category of the combination."""
+        return self._category_with(other).compose(self, other)
+
+    def __rshift__(self, other):
+        if not isinstance(other, (Combination, Diagram)):
+            return NotImplemented
+        return self.then(other)
+
+    def __rrshift__(self, other):
+        if not isinstance(other, Diagram):
+            return NotImplemented
+        return self._category_with(other).compose(other, self)
+
+    def tensor(self, other) -> Combination:
+        """Bilinear tensor product in the category of the combination."""
+        return self._category_with(other).tensor(self, other)
+
+    def __matmul__(self, other):
+        if not isinstance(other, (Combination, Diagram)):
+            return NotImplemented
+        return self.tensor(other)
+
+    def __rmatmul__(self, other):
+        if not isinstance(other, Diagram):
+            return NotImplemented
+        return self._category_with(other).tensor(other, self)
+
+    # -- equality and printing ---------------------------------------------------------------
+    def __eq__(self, other) -> bool:
+        if isinstance(other, Diagram):
+            other = Combination(other)
+        if not isinstance(other, Combination):
+            return NotImplemented
+        if (self._dom, self._cod) != (other._dom, other._cod):
+            return False
+        if self._terms.keys() != other._terms.keys():
+            return False
+        return all(
+            a == other._terms[d] or _is_zero(a - other._terms[d]) for d, a in self._terms.items()
+        )
+
+    def __hash__(self) -> int:
+        return hash((self._dom, self._cod, frozenset(self._terms)))
+
+    def _sorted_terms(self):
+        return sorted(self._terms.items(), key=lambda item: item[0])
+
+    def __repr__(self) -> str:
+        body = ", ".join(f"{d!r}: {c}" for d, c in self._sorted_terms())
+        tail = f", category={self._category!r}" if self._category is not None else ""
+        return f"Combination({{{body}}}, dom={self._dom}, cod={self._cod}{tail})"
+
+    def __str__(self) -> str:
+        if not self._terms:
+            return f"0 : {self._dom} → {self._cod}"
+        parts = []
+        for d, c in self._sorted_terms():
+            blocks = str(d).rsplit(" : ", 1)[0]
+            coefficient = "" if c == 1 else "-" if c == -1 else f"({c})·"
+            parts.append(f"{coefficient}[{blocks}]")
+        return " + ".join(parts).replace("+ -", "- ") + f" : {self._dom} → {self._cod}"

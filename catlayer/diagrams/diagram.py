@@ -1,0 +1,445 @@
+"""Diagrams: set partitions of the vertices of a two-row picture.
+
+A (k, l)-diagram has a top row of l vertices (the outputs, numbered ``0..l-1``) and a bottom
+row of k vertices (the inputs, numbered ``l..l+k-1``); see ``math.md`` §1. A diagram does not
+know n: that belongs to the category or the functor it is used with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from itertools import pairwise
+from itertools import permutations as _permutations
+
+__all__ = [
+    "BrauerDiagram",
+    "BrauerGroodDiagram",
+    "Diagram",
+    "PartitionDiagram",
+    "blocks_cross",
+    "boundary_position",
+]
+
+
+def boundary_position(vertex: int, cod: int, dom: int) -> int:
+    """Position of ``vertex`` when walking the top row left to right, then the bottom row
+    right to left (math.md §1). Used to decide whether two blocks cross.
+
+    >>> [boundary_position(v, cod=2, dom=3) for v in range(5)]
+    [0, 1, 4, 3, 2]
+    """
+    if vertex < cod:
+        return vertex
+    return cod + (dom - 1 - (vertex - cod))
+
+
+def blocks_cross(first: Sequence[int], second: Sequence[int], cod: int, dom: int) -> bool:
+    """True when the two blocks interleave on the boundary (positions p<q<r<s with p, r in
+    one block and q, s in the other).
+
+    >>> blocks_cross((0, 3), (1, 2), cod=2, dom=2)   # two propagating lines that swap
+    True
+    >>> blocks_cross((0, 2), (1, 3), cod=2, dom=2)   # identity: parallel lines
+    False
+    """
+    marks = sorted(
+        [(boundary_position(v, cod, dom), 0) for v in first]
+        + [(boundary_position(v, cod, dom), 1) for v in second]
+    )
+    # The blocks cross iff the boundary word, with runs collapsed, alternates 4+ times.
+    changes = sum(1 for a, b in pairwise(marks) if a[1] != b[1])
+    return changes >= 3
+
+
+def _canonical_from_labels(labels: Sequence[int]) -> tuple[tuple[int, ...], ...]:
+    groups: dict[int, list[int]] = {}
+    for vertex, label in enumerate(labels):
+        groups.setdefault(label, []).append(vertex)
+    return tuple(tuple(g) for g in groups.values())
+
+
+class Diagram:
+    """A set partition of the ``cod + dom`` vertices of a (dom, cod)-diagram.
+
+    Use one of the concrete kinds: :class:`PartitionDiagram`, :class:`BrauerDiagram` or
+    :class:`BrauerGroodDiagram`. Equality and hashing are structural: two diagrams are equal
+    when they have the same rows and the same blocks, whatever their kind (a Brauer diagram
+    *is* a partition diagram).
+    """
+
+    __slots__ = ("_blocks", "_cod", "_dom", "_hash", "_labels")
+    _kind_name = "Diagram"
+
+    def __init__(self, blocks: Iterable[Iterable[int]], dom: int, cod: int):
+        if isinstance(dom, bool) or not isinstance(dom, int) or dom < 0:
+            raise ValueError(f"dom (the number of bottom vertices) must be an int >= 0, got {dom!r}")
+        if isinstance(cod, bool) or not isinstance(cod, int) or cod < 0:
+            raise ValueError(f"cod (the number of top vertices) must be an int >= 0, got {cod!r}")
+        size = dom + cod
+        cleaned = []
+        seen: dict[int, int] = {}
+        for index, block in enumerate(blocks):
+            block = tuple(block)
+            if not block:
+                raise ValueError(f"block {index} is empty: every block needs at least one vertex")
+            for v in block:
+                if isinstance(v, bool) or not isinstance(v, int):
+                    raise ValueError(f"vertex {v!r} in block {index} is not an int")
+                if not 0 <= v < size:
+                    raise ValueError(
+                        f"vertex {v} in block {index} is out of range: a ({dom}, {cod})-diagram has "
+                        f"vertices 0..{size - 1} (top 0..{cod - 1}, bottom {cod}..{size - 1})"
+                    )
+                if v in seen:
+                    raise ValueError(
+                        f"vertex {v} is repeated (in blocks {seen[v]} and {index})"
+                        if seen[v] != index
+                        else f"vertex {v} is repeated in block {index}"
+                    )
+                seen[v] = index
+            cleaned.append(tuple(sorted(block)))
+        missing = [v for v in range(size) if v not in seen]
+        if missing:
+            raise ValueError(f"vertices {missing} are missing: every vertex 0..{size - 1} must be in a block")
+        self._check_kind(cleaned, dom, cod)
+        self._set(tuple(sorted(cleaned)), dom, cod)
+
+    def _check_kind(self, blocks: list[tuple[int, ...]], dom: int, cod: int) -> None:
+        """Subclasses reject blocks of the wrong size."""
+
+    def _set(self, blocks: tuple[tuple[int, ...], ...], dom: int, cod: int) -> None:
+        object.__setattr__(self, "_blocks", blocks)
+        object.__setattr__(self, "_dom", dom)
+        object.__setattr__(self, "_cod", cod)
+        labels = [0] * (dom + cod)
+        for index, block in enumerate(blocks):
+            for v in block:
+                labels[v] = index
+        object.__setattr__(self, "_labels", tuple(labels))
+        object.__setattr__(self, "_hash", hash((dom, cod, blocks)))
+
+    @classmethod
+    def _from_canonical(cls, blocks: tuple[tuple[int, ...], ...], dom: int, cod: int):
+        """Build from blocks already in canonical form, skipping validation (internal)."""
+        self = object.__new__(cls)
+        self._set(blocks, dom, cod)
+        return self
+
+    @classmethod
+    def _from_labels(cls, labels: Sequence[int], dom: int, cod: int):
+        """Build from a block label per vertex (internal, no validation)."""
+        return cls._from_canonical(_canonical_from_labels(labels), dom, cod)
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def __delattr__(self, name):
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def __reduce__(self):
+        return (type(self)._from_canonical, (self._blocks, self._dom, self._cod))
+
+    # -- basic data ------------------------------------------------------------------------
+    @property
+    def dom(self) -> int:
+        """k: the number of bottom (input) vertices."""
+        return self._dom
+
+    @property
+    def cod(self) -> int:
+        """l: the number of top (output) vertices."""
+        return self._cod
+
+    @property
+    def blocks(self) -> tuple[tuple[int, ...], ...]:
+        """The blocks, each a sorted tuple, in canonical (sorted) order."""
+        return self._blocks
+
+    @property
+    def labels(self) -> tuple[int, ...]:
+        """``labels[v]`` is the index in :attr:`blocks` of the block holding vertex ``v``."""
+        return self._labels
+
+    @property
+    def size(self) -> int:
+        """Number of vertices, l + k."""
+        return self._dom + self._cod
+
+    def is_top(self, vertex: int) -> bool:
+        return vertex < self._cod
+
+    def top_only_blocks(self) -> tuple[tuple[int, ...], ...]:
+        """Blocks lying entirely in the top row."""
+        return tuple(b for b in self._blocks if b[-1] < self._cod)
+
+    def bottom_only_blocks(self) -> tuple[tuple[int, ...], ...]:
+        """Blocks lying entirely in the bottom row."""
+        return tuple(b for b in self._blocks if b[0] >= self._cod)
+
+    def propagating_blocks(self) -> tuple[tuple[int, ...], ...]:
+        """Blocks meeting both rows."""
+        return tuple(b for b in self._blocks if b[0] < self._cod <= b[-1])
+
+    @property
+    def free_vertices(self) -> tuple[int, ...]:
+        """The singleton blocks' vertices, in vertex-number order."""
+        return tuple(b[0] for b in self._blocks if len(b) == 1)
+
+    def is_planar(self) -> bool:
+        """True when no two blocks cross (math.md §1).
+
+        >>> PartitionDiagram([[0, 3], [1, 2]], dom=2, cod=2).is_planar()
+        False
+        """
+        blocks = self._blocks
+        return not any(
+            blocks_cross(a, b, self._cod, self._dom)
+            for i, a in enumerate(blocks)
+            for b in blocks[i + 1 :]
+        )
+
+    def is_permutation(self) -> bool:
+        """True for a permutation diagram: every block one top and one bottom vertex."""
+        return self._dom == self._cod and all(
+            len(b) == 2 and b[0] < self._cod <= b[1] for b in self._blocks
+        )
+
+    def crossings(self) -> int:
+        """Number of unordered pairs of blocks that cross."""
+        blocks = self._blocks
+        return sum(
+            blocks_cross(a, b, self._cod, self._dom)
+            for i, a in enumerate(blocks)
+            for b in blocks[i + 1 :]
+        )
+
+    # -- structural operations (no scalars involved) --------------------------------------
+    def dagger(self):
+        """Flip top and bottom rows: a (k, l)-diagram becomes an (l, k)-diagram.
+
+        >>> PartitionDiagram([[0, 1, 2]], dom=2, cod=1).dagger()
+        PartitionDiagram([[0, 1, 2]], dom=1, cod=2)
+        """
+        k, l = self._dom, self._cod
+
+        def move(v: int) -> int:
+            return v + k if v < l else v - l
+
+        blocks = tuple(sorted(tuple(sorted(move(v) for v in b)) for b in self._blocks))
+        return type(self)._from_canonical(blocks, l, k)
+
+    def tensor(self, other: Diagram) -> Diagram:
+        """Place ``other`` to the right of ``self`` (math.md §2.1). No scalar arises.
+
+        The kind of the result is the more general of the two kinds.
+
+        >>> PartitionDiagram([[0, 1]], 1, 1) @ PartitionDiagram([[0], [1]], 1, 1)
+        PartitionDiagram([[0, 2], [1], [3]], dom=2, cod=2)
+        """
+        if not isinstance(other, Diagram):
+            return NotImplemented
+        l1, k1, l2 = self._cod, self._dom, other._cod
+        top = l1 + l2
+
+        def left(v: int) -> int:
+            return v if v < l1 else top + (v - l1)
+
+        def right(v: int) -> int:
+            return l1 + v if v < l2 else top + k1 + (v - l2)
+
+        blocks = [tuple(left(v) for v in b) for b in self._blocks]
+        blocks += [tuple(right(v) for v in b) for b in other._blocks]
+        return _join_kind(self, other)._from_canonical(
+            tuple(sorted(blocks)), k1 + other._dom, top
+        )
+
+    __matmul__ = tensor
+
+    def then(self, other: Diagram):
+        """"self, then other" in the natural category of the pair, with a symbolic parameter
+        where the category needs one (``n`` for partition and Brauer diagrams; Brauer–Grood
+        diagrams with free vertices use n = their number of free vertices). Returns a
+        :class:`~catlayer.diagrams.combination.Combination`.
+
+        >>> cup = BrauerDiagram([[0, 1]], dom=2, cod=0)
+        >>> cap = BrauerDiagram([[0, 1]], dom=0, cod=2)
+        >>> cap >> cup
+        Combination({BrauerDiagram([], dom=0, cod=0): n}, dom=0, cod=0)
+        """
+        from .categories import natural_category
+
+        return natural_category(self, other).compose(self, other)
+
+    def __rshift__(self, other):
+        if not isinstance(other, Diagram):
+            return NotImplemented
+        return self.then(other)
+
+    # -- printing --------------------------------------------------------------------------
+    def __repr__(self) -> str:
+        blocks = ", ".join("[" + ", ".join(map(str, b)) + "]" for b in self._blocks)
+        return f"{self._kind_name}([{blocks}], dom={self._dom}, cod={self._cod})"
+
+    def vertex_name(self, vertex: int) -> str:
+        """Blackboard name: top vertices 1..l, bottom vertices 1'..k'."""
+        if vertex < self._cod:
+            return str(vertex + 1)
+        return f"{vertex - self._cod + 1}'"
+
+    def __str__(self) -> str:
+        blocks = " ".join("{" + ",".join(self.vertex_name(v) for v in b) + "}" for b in self._blocks)
+        return f"{blocks} : {self._dom} → {self._cod}" if blocks else f"∅ : {self._dom} → {self._cod}"
+
+    def draw_ascii(self) -> str:
+        """A two-row ASCII picture: top vertices above, bottom vertices below, each vertex
+        marked by the letter of its block.
+
+        >>> print(PartitionDiagram([[0, 5], [1], [2, 3, 7], [4, 6]], dom=5, cod=3).draw_ascii())
+        top    : a b c
+        bottom : c d a d c
+        blocks : a={1,3'} b={2} c={3,1',5'} d={2',4'}
+        """
+        from .drawing import draw_ascii
+
+        return draw_ascii(self)
+
+    def draw(self, path=None, ax=None):
+        """Draw with matplotlib (optional dependency ``catlayer[draw]``); save to ``path``
+        (PNG or SVG, chosen by the suffix) when given. Returns the matplotlib figure."""
+        from .drawing import draw
+
+        return draw(self, path=path, ax=ax)
+
+    # -- equality ----------------------------------------------------------------------------
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, Diagram):
+            return NotImplemented
+        return (
+            self._hash == other._hash
+            and self._dom == other._dom
+            and self._cod == other._cod
+            and self._blocks == other._blocks
+        )
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __lt__(self, other: Diagram) -> bool:
+        """A total order (by dom, cod, blocks) so that lists of diagrams sort reproducibly."""
+        return (self._dom, self._cod, self._blocks) < (other._dom, other._cod, other._blocks)
+
+    # -- constructors ------------------------------------------------------------------------
+    @classmethod
+    def identity(cls, k: int):
+        """The identity on k points.
+
+        >>> PartitionDiagram.identity(2)
+        PartitionDiagram([[0, 2], [1, 3]], dom=2, cod=2)
+        """
+        return cls.permutation(tuple(range(k)))
+
+    @classmethod
+    def permutation(cls, p: Sequence[int]):
+        """The permutation diagram of ``p`` in S_k: blocks {p[j], k+j}; its matrix sends input
+        axis j to output axis p[j] (math.md §1).
+
+        >>> PartitionDiagram.permutation([1, 0])
+        PartitionDiagram([[0, 3], [1, 2]], dom=2, cod=2)
+        """
+        p = tuple(p)
+        k = len(p)
+        if sorted(p) != list(range(k)):
+            raise ValueError(f"{p} is not a permutation of 0..{k - 1}")
+        return cls._from_canonical(tuple(sorted((p[j], k + j) for j in range(k))), k, k)
+
+    @classmethod
+    def swap(cls, a: int = 1, b: int = 1):
+        """The symmetric braiding a ⊗ b → b ⊗ a: the first a strands cross over the last b.
+
+        >>> PartitionDiagram.swap()
+        PartitionDiagram([[0, 3], [1, 2]], dom=2, cod=2)
+        """
+        return cls.permutation(tuple(list(range(b, a + b)) + list(range(b))))
+
+    def permutation_of(self) -> tuple[int, ...]:
+        """For a permutation diagram, the p with blocks {p[j], k+j}."""
+        if not self.is_permutation():
+            raise ValueError(f"{self!r} is not a permutation diagram")
+        k = self._dom
+        p = [0] * k
+        for top, bottom in self._blocks:
+            p[bottom - k] = top
+        return tuple(p)
+
+
+def _join_kind(a: Diagram, b: Diagram) -> type:
+    order = (BrauerDiagram, BrauerGroodDiagram, PartitionDiagram)
+    ta, tb = type(a), type(b)
+    if ta is tb:
+        return ta
+    for kind in reversed(order):
+        if issubclass(ta, kind) or issubclass(tb, kind):
+            return kind
+    return PartitionDiagram
+
+
+class PartitionDiagram(Diagram):
+    """Any set partition of the vertices: a morphism of the partition category P(n).
+
+    >>> d = PartitionDiagram([[0, 2], [1], [3]], dom=2, cod=2)
+    >>> d.blocks
+    ((0, 2), (1,), (3,))
+    >>> str(d)
+    "{1,1'} {2} {2'} : 2 → 2"
+    """
+
+    __slots__ = ()
+    _kind_name = "PartitionDiagram"
+
+
+class BrauerDiagram(Diagram):
+    """A set partition into pairs: a morphism of the Brauer category B(δ).
+
+    >>> BrauerDiagram([[0, 1], [2, 3]], dom=2, cod=2).top_only_blocks()
+    ((0, 1),)
+    >>> BrauerDiagram([[0, 1, 2]], dom=2, cod=1)
+    Traceback (most recent call last):
+    ...
+    ValueError: block (0, 1, 2) has 3 vertices: every block of a Brauer diagram is a pair
+    """
+
+    __slots__ = ()
+    _kind_name = "BrauerDiagram"
+
+    def _check_kind(self, blocks, dom, cod):
+        for b in blocks:
+            if len(b) != 2:
+                raise ValueError(
+                    f"block {b} has {len(b)} vertices: every block of a Brauer diagram is a pair"
+                )
+
+
+class BrauerGroodDiagram(Diagram):
+    """A set partition into pairs and free vertices (singletons): with exactly n free vertices
+    it is an (l+k)\\n-diagram of the Brauer–Grood category BG(n) (math.md §3.4).
+
+    >>> d = BrauerGroodDiagram([[0], [1], [2]], dom=1, cod=2)
+    >>> d.free_vertices
+    (0, 1, 2)
+    """
+
+    __slots__ = ()
+    _kind_name = "BrauerGroodDiagram"
+
+    def _check_kind(self, blocks, dom, cod):
+        for b in blocks:
+            if len(b) > 2:
+                raise ValueError(
+                    f"block {b} has {len(b)} vertices: a Brauer–Grood diagram has only pairs and "
+                    "free vertices (singletons)"
+                )
+
+
+def all_permutation_diagrams(k: int, kind: type = PartitionDiagram):
+    """Every permutation diagram on k points, in lexicographic order of the permutation."""
+    return tuple(kind.permutation(p) for p in _permutations(range(k)))
