@@ -10,7 +10,7 @@ from .categories import (
 )
 from .combination import Combination
 from .diagram import BrauerDiagram, BrauerGroodDiagram, Diagram, PartitionDiagram
-from .factorisation import Factorisation, factorise
+from .factorisation import Factorisation, Split, factorise, split
 
 __all__ = [
     "BrauerCategory",
@@ -23,6 +23,8 @@ __all__ = [
     "Factorisation",
     "PartitionCategory",
     "PartitionDiagram",
+    "Split",
     "factorise",
     "natural_category",
+    "split",
 ]

@@ -264,7 +264,7 @@ class Diagram:
         >>> cup = BrauerDiagram([[0, 1]], dom=2, cod=0)
         >>> cap = BrauerDiagram([[0, 1]], dom=0, cod=2)
         >>> cap >> cup
-        Combination({BrauerDiagram([], dom=0, cod=0): n}, dom=0, cod=0)
+        Combination({BrauerDiagram([], dom=0, cod=0): n}, dom=0, cod=0, category=BrauerCategory(n))
         """
         from .categories import natural_category
 

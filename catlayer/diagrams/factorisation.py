@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from .diagram import Diagram
 
-__all__ = ["Factorisation", "factorise"]
+__all__ = ["Factorisation", "Split", "factorise", "split"]
 
 
 @dataclass(frozen=True)
@@ -117,3 +117,93 @@ def factorise(d: Diagram) -> Factorisation:
         pos_bottom=pos_bottom,
         elementary=tuple(elementary),
     )
+
+
+@dataclass(frozen=True)
+class Split:
+    """``d = bottom, then permutation, then top`` with no loops (a refinement of the planar
+    factorisation that lets a whole layer share work, design.md §4).
+
+    * ``bottom`` (k → r): every propagating block of d becomes a block joining its bottom
+      vertices to one *slot* (a top vertex of ``bottom``); slots are ordered by the smallest
+      bottom vertex of their block. For an n-diagram, each free top vertex of d becomes a free
+      slot after those, so ``bottom`` holds all n free vertices. Bottom-only blocks stay.
+    * ``matching[i]`` is the slot of ``bottom`` that feeds slot i of ``top``; the middle
+      permutation diagram is ``permutation`` (it sends slot ``matching[i]`` to slot i).
+    * ``top`` (r → l): slot i joins the top vertices of the i-th propagating block of d in the
+      order of their smallest top vertex (free slots join the free top vertices, in order).
+      Top-only blocks stay.
+
+    ``bottom`` depends only on the bottom row's connections and ``top`` only on the top row's,
+    so diagrams of a layer share them.
+    """
+
+    diagram: Diagram
+    bottom: Diagram
+    matching: tuple[int, ...]
+    top: Diagram
+    num_free_slots: int
+
+    @property
+    def permutation(self) -> Diagram:
+        inverse = _inverse(self.matching)
+        return type(self.bottom).permutation(inverse) if len(inverse) else type(self.bottom).identity(0)
+
+    @property
+    def num_slots(self) -> int:
+        return len(self.matching)
+
+
+def split(d: Diagram, free_singletons: bool | None = None) -> Split:
+    """Split ``d`` into its bottom half, a slot permutation and its top half (see :class:`Split`).
+
+    ``free_singletons`` says whether singletons are free vertices of an n-diagram (the default
+    for :class:`~catlayer.diagrams.diagram.BrauerGroodDiagram`) rather than one-vertex blocks.
+
+    >>> from catlayer import PartitionDiagram
+    >>> d = PartitionDiagram([[0, 5], [1], [2, 3, 7], [4, 6]], dom=5, cod=3)
+    >>> s = split(d)
+    >>> s.bottom, s.matching
+    (PartitionDiagram([[0, 2, 6], [1, 4], [3, 5]], dom=5, cod=2), (1, 0))
+    >>> (s.bottom >> s.permutation >> s.top).terms == {d: 1}
+    True
+    """
+    from .diagram import BrauerGroodDiagram
+
+    if free_singletons is None:
+        free_singletons = isinstance(d, BrauerGroodDiagram)
+    k, l = d.dom, d.cod
+    kind = type(d)
+    propagating = [b for b in d.blocks if b[0] < l <= b[-1]]
+    by_bottom = sorted(propagating, key=lambda b: next(v for v in b if v >= l))
+    by_top = sorted(propagating, key=lambda b: b[0])
+    free_top = [b[0] for b in d.blocks if len(b) == 1 and b[0] < l] if free_singletons else []
+    p, s = len(propagating), len(free_top)
+    r = p + s
+
+    bottom_blocks = []
+    for i, b in enumerate(by_bottom):
+        bottom_blocks.append((i, *(r + v - l for v in b if v >= l)))
+    bottom_blocks += [(p + j,) for j in range(s)]
+    bottom_blocks += [tuple(r + v - l for v in b) for b in d.blocks if b[0] >= l]
+    bottom_kind = kind
+    bottom = bottom_kind._from_canonical(tuple(sorted(bottom_blocks)), k, r)
+
+    top_blocks = []
+    for i, b in enumerate(by_top):
+        top_blocks.append((*(v for v in b if v < l), l + i))
+    top_blocks += [(f, l + p + j) for j, f in enumerate(free_top)]
+    free_set = set(free_top)
+    top_blocks += [b for b in d.blocks if b[-1] < l and not (len(b) == 1 and b[0] in free_set)]
+    top_kind = kind if not free_singletons else _pairs_kind(kind)
+    top = top_kind._from_canonical(tuple(sorted(top_blocks)), r, l)
+
+    slot_of = {b: i for i, b in enumerate(by_bottom)}
+    matching = tuple(slot_of[b] for b in by_top) + tuple(range(p, r))
+    return Split(diagram=d, bottom=bottom, matching=matching, top=top, num_free_slots=s)
+
+
+def _pairs_kind(kind: type) -> type:
+    from .diagram import BrauerDiagram, BrauerGroodDiagram
+
+    return BrauerDiagram if issubclass(kind, BrauerGroodDiagram) else kind
