@@ -1,0 +1,1 @@
+"""Numeric backend: reference numpy path and numba kernels executing plans."""
