@@ -558,20 +558,21 @@ class BrauerGroodCategory(DiagramCategory):
 
 
 def natural_category(first: Diagram, second: Diagram) -> DiagramCategory:
-    """The category in which a pair of bare diagrams is composed by ``>>``: BG(n) when one has
-    n > 0 free vertices and the other 0 or n, B(n) for two Brauer diagrams, else P(n), with n
-    the sympy symbol ``n`` where no number is implied."""
-    free = {len(first.free_vertices), len(second.free_vertices)} - {0}
-    pair_only = all(len(b) <= 2 for d in (first, second) for b in d.blocks)
-    if free and pair_only and isinstance(first, (BrauerDiagram, BrauerGroodDiagram)) and isinstance(
-        second, (BrauerDiagram, BrauerGroodDiagram)
-    ):
+    """The category in which a pair of bare diagrams is composed by ``>>``: BG(n) for Brauer–Grood
+    diagrams where one has n > 0 free vertices (the other 0 or n), B(n) for Brauer diagrams, else
+    P(n), with n the sympy symbol ``n`` where no number is implied.
+
+    >>> natural_category(BrauerDiagram([[0, 1]], 1, 1), BrauerGroodDiagram([[0], [1]], 1, 1))
+    BrauerGroodCategory(2)
+    """
+    brauer_like = all(
+        isinstance(d, (BrauerDiagram, BrauerGroodDiagram)) for d in (first, second)
+    )
+    if brauer_like:
+        free = {len(first.free_vertices), len(second.free_vertices)} - {0}
         if len(free) > 1:
-            raise ValueError(
-                f"diagrams with {sorted(free)} free vertices belong to no common BG(n)"
-            )
-        return BrauerGroodCategory(free.pop())
-    symbol = sympy.Symbol("n")
-    if all(isinstance(d, BrauerDiagram) or (pair_only and isinstance(d, BrauerGroodDiagram)) for d in (first, second)) and not free:
-        return BrauerCategory(symbol)
-    return PartitionCategory(symbol)
+            raise ValueError(f"diagrams with {sorted(free)} free vertices belong to no common BG(n)")
+        if free:
+            return BrauerGroodCategory(free.pop())
+        return BrauerCategory(sympy.Symbol("n"))
+    return PartitionCategory(sympy.Symbol("n"))
