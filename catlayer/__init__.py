@@ -18,10 +18,12 @@ from .diagrams import (
     PartitionDiagram,
     factorise,
 )
+from .groups import SO, O, S, Sp
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "SO",
     "BrauerCategory",
     "BrauerDiagram",
     "BrauerGroodCategory",
@@ -30,7 +32,10 @@ __all__ = [
     "Diagram",
     "DiagramCategory",
     "Factorisation",
+    "O",
     "PartitionCategory",
     "PartitionDiagram",
+    "S",
+    "Sp",
     "factorise",
 ]

@@ -63,8 +63,8 @@ def groups_tour() -> None:
     for d in basis[:3]:
         matrix = G.functor(d).to_numpy()
         print(f"  {d}  ->  {int(matrix.sum())} ones")
-    layer = sum((i + 1) * G.functor(d).to_sympy() for i, d in enumerate(basis))
-    report = check_equivariance(G, layer, 2, 2)
+    layer = sum((i + 1) * G.functor(d) for i, d in enumerate(basis))
+    report = check_equivariance(G, layer.to_sympy(), 2, 2)
     print("exact proof that Σ_d (i+1)·E_d is S_5-equivariant:", bool(report))
     print(report)
 

@@ -220,6 +220,7 @@ def _plan_layer(family: str, diagrams: tuple[Diagram, ...]) -> LayerPlan:
         raise ValueError(f"unknown family {family!r}; expected one of {FAMILIES}")
     if not diagrams:
         raise ValueError("a layer plan needs at least one diagram")
+    _check_family_diagram(family, diagrams[0])
     k, l = diagrams[0].dom, diagrams[0].cod
     reductions: dict[Reduction, int] = {}
     expansions: dict[Expansion, int] = {}

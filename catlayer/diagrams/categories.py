@@ -431,6 +431,13 @@ class BrauerGroodCategory(DiagramCategory):
     """The Brauer–Grood category BG(n) of SO(n) (math.md §3.4): Brauer diagrams and
     (l+k)\\n-diagrams (exactly n free vertices, all other blocks pairs).
 
+    The n-diagrams are not linearly independent in BG(n): ε⊗ε = Σ_σ sgn(σ) δ_σ relates them.
+    ``compose`` and ``tensor`` return one representative of the result, with the rules of
+    math.md §3.4. Products with at most two n-diagram factors are associative on the nose.
+    With three or more, two bracketings can give different representatives of the same
+    morphism, and these agree once mapped to matrices by Ψ (``SO(n).functor``). The smallest
+    example is BG(1) with H = {0}: 0 → 1: (H⊗H)⊗H = cap⊗H and H⊗(H⊗H) = H⊗cap.
+
     >>> BG = BrauerGroodCategory(2)
     >>> H = BrauerGroodDiagram([[0], [1]], dom=1, cod=1)
     >>> BG.compose(H, H)            # ε·ε contracted on one index: −identity

@@ -21,7 +21,7 @@ def _is_zero(c) -> bool:
 
 def _normalise(c):
     c = sympy.sympify(c)
-    if isinstance(c, sympy.Float):
+    if isinstance(c, sympy.Float) or (isinstance(c, sympy.Basic) and c.atoms(sympy.Float)):
         raise TypeError(
             f"coefficient {c} is a float: combinations are exact; use an int, "
             "sympy.Rational or a sympy expression"
@@ -29,6 +29,15 @@ def _normalise(c):
     if c.free_symbols:
         c = sympy.expand(c)
     return c
+
+
+def _coefficient_repr(c) -> str:
+    """Python source for ``c``; quoted (read back exactly by sympify) when it holds a
+    non-integer rational, which would otherwise evaluate as a float division."""
+    text = str(c)
+    if any(not r.is_Integer for r in sympy.sympify(c).atoms(sympy.Rational)):
+        return repr(text)
+    return text
 
 
 class Combination:
@@ -256,7 +265,7 @@ class Combination:
         return sorted(self._terms.items(), key=lambda item: item[0])
 
     def __repr__(self) -> str:
-        body = ", ".join(f"{d!r}: {c}" for d, c in self._sorted_terms())
+        body = ", ".join(f"{d!r}: {_coefficient_repr(c)}" for d, c in self._sorted_terms())
         tail = f", category={self._category!r}" if self._category is not None else ""
         return f"Combination({{{body}}}, dom={self._dom}, cod={self._cod}{tail})"
 

@@ -4,7 +4,7 @@
 from . import strategies
 from .strategies import *  # noqa: F403
 
-__all__ = ["assert_equivariant", "strategies", *strategies.__all__]
+__all__ = ["assert_equivariant", "strategies", *strategies.__all__]  # noqa: F405
 
 
 def __getattr__(name):
