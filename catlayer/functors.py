@@ -470,9 +470,18 @@ class EquivariantMap:
     def apply(self, x: np.ndarray) -> np.ndarray:
         """Apply to x of shape (n,)*k or (batch,)+(n,)*k without forming the matrix; returns
         the same leading shape with l trailing axes. Delegates to the numba backend
-        (:func:`catlayer.backend.apply` / :func:`catlayer.backend.apply_layer`).
+        (:func:`catlayer.backend.apply` / :func:`catlayer.backend.apply_layer`). Integer and
+        boolean input is converted to float64; float32 and float64 keep their dtype.
+
+        >>> from catlayer import S, PartitionDiagram
+        >>> transpose = PartitionDiagram([[0, 3], [1, 2]], dom=2, cod=2)
+        >>> S(2).functor(transpose).apply(np.array([[1, 2], [3, 4]]))
+        array([[1., 3.],
+               [2., 4.]])
         """
         x = np.asarray(x)
+        if x.dtype.kind in "biu":
+            x = x.astype(np.float64)
         n, k = self._group.n, self._dom
         if x.shape == (n,) * k:
             return self._apply_batch(x[None])[0]

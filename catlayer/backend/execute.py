@@ -1,0 +1,263 @@
+"""Matrix-free application of a diagram, or of a whole weighted layer, with the numba kernels.
+
+Both entry points validate everything before any work, check the memory budget before every
+allocation that grows with n (:mod:`catlayer.backend.memory`), and never allocate anything of
+size n^(k+l).
+
+**Accuracy.** Every output entry is a signed sum of products of input entries and weights,
+accumulated in the input's dtype (reductions sum at most n^k input entries, the channel
+mixing is a BLAS GEMM over c_in·D terms, expansions add at most one term per diagram). The
+error is therefore that of floating-point summation: per entry at most about
+(N + 2)·u·Σ|terms| with N the number of terms and u the unit roundoff. Measured as the
+*max-abs-scaled* error, max|y − y_ref| / max|y_ref| against the exact dense matrix applied
+in float64, it is ≤ 1e-12 in float64 and ≤ 1e-5 in float32 for inputs of moderate dynamic
+range (the tests check this for every diagram with k + l ≤ 4, n ≤ 4, samples up to
+k + l = 6, and random layers).
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from ..diagrams.diagram import Diagram
+from ..plan import FAMILIES, SPECIAL_ORTHOGONAL, SYMPLECTIC, LayerPlan, plan_diagram, plan_layer
+from .kernels import DST_OFF, SRC_OFF, run_ops
+from .memory import check_size
+from .program import layer_program, layer_sizes, single_program
+
+__all__ = ["CHUNK_BYTES", "apply", "apply_layer", "layer_plan"]
+
+#: Target size of the per-chunk workspace of :func:`apply_layer` (stacked reduced tensors and
+#: mixed tensors for a chunk of the batch), chosen to stay in the last-level cache.
+CHUNK_BYTES = 6 * 2**20
+
+_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def group_parameters(G) -> tuple[int, str]:
+    """(n, family) of a group-like object with ``.n`` and ``.family``, validated."""
+    n = getattr(G, "n", None)
+    family = getattr(G, "family", None)
+    if n is None or family is None:
+        raise TypeError(
+            f"expected a group such as catlayer.S(5): an object with attributes .n and .family, got {type(G).__name__}"
+        )
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+        raise ValueError(f"the group's n must be a positive int, got {n!r}")
+    n = int(n)
+    if family not in FAMILIES:
+        raise ValueError(f"unknown family {family!r}; expected one of {FAMILIES}")
+    if family == SYMPLECTIC and n % 2:
+        raise ValueError(f"Sp(n) needs an even n, got n = {n}")
+    return n, family
+
+
+def _check_diagram_for_n(family: str, n: int, d: Diagram) -> None:
+    if family == SPECIAL_ORTHOGONAL:
+        free = sum(1 for b in d.blocks if len(b) == 1)
+        if free not in (0, n):
+            raise ValueError(f"{d!r} has {free} free vertices; a diagram of BG({n}) (for SO({n})) has 0 or {n}")
+
+
+def layer_plan(G, diagrams: Iterable[Diagram]) -> LayerPlan:
+    """The validated shared-work plan of ``diagrams`` for the group G (cached).
+
+    >>> from catlayer import PartitionCategory
+    >>> from types import SimpleNamespace
+    >>> G = SimpleNamespace(n=3, family="partition")
+    >>> len(layer_plan(G, PartitionCategory(3).hom(2, 2)).expansions)
+    6
+    """
+    n, family = group_parameters(G)
+    diagrams = tuple(diagrams)
+    if not diagrams:
+        raise ValueError("a layer needs at least one diagram")
+    plan = plan_layer(family, diagrams)
+    for d in diagrams:
+        _check_diagram_for_n(family, n, d)
+    return plan
+
+
+def _check_array(a, name: str) -> np.ndarray:
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a numpy ndarray of float32 or float64, got {type(a).__name__}")
+    if a.dtype not in _DTYPES:
+        raise TypeError(f"{name} must have dtype float32 or float64 (native byte order), got {a.dtype}")
+    return a
+
+
+def _shape_text(lead: Sequence[str], n: int, k: int) -> str:
+    parts = list(lead) + [str(n)] * k
+    return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+
+
+def _flat_source(x: np.ndarray) -> tuple[np.ndarray, int, tuple[int, ...]]:
+    """A flat 1-d view of the memory spanned by x, the position of x[0, ..., 0] in it and x's
+    strides in elements (negative strides allowed). x must have no zero-length axis."""
+    item = x.itemsize
+    if any(s % item for s in x.strides):
+        check_size(
+            x.nbytes,
+            f"a contiguous copy of an input of shape {x.shape} (its strides are not multiples of its item size)",
+        )
+        x = np.ascontiguousarray(x)
+    strides = tuple(s // item for s in x.strides)
+    low = sum((dim - 1) * s for dim, s in zip(x.shape, strides, strict=True) if s < 0)
+    high = sum((dim - 1) * s for dim, s in zip(x.shape, strides, strict=True) if s > 0)
+    start = x[tuple(slice(None, None, -1) if s < 0 else slice(None) for s in strides)]
+    flat = as_strided(start, shape=(high - low + 1,), strides=(item,), writeable=start.flags.writeable)
+    return flat, -low, strides
+
+
+def apply(G, d: Diagram, x: np.ndarray) -> np.ndarray:
+    """Apply the matrix of diagram ``d`` (k → l) for the group G to a batch of tensors, without
+    forming the matrix: ``x`` of shape (batch,) + (n,)*k → (batch,) + (n,)*l, same dtype.
+
+    G is any object with ``.n`` and ``.family`` (e.g. ``catlayer.S(n)``). Works for any
+    strides (views, transposes, negative steps) without copying x. See the module docstring
+    for the error bound.
+
+    >>> import numpy as np
+    >>> from types import SimpleNamespace
+    >>> from catlayer import PartitionDiagram
+    >>> G = SimpleNamespace(n=3, family="partition")
+    >>> transpose = PartitionDiagram([[0, 3], [1, 2]], dom=2, cod=2)
+    >>> x = np.arange(9.0).reshape(1, 3, 3)
+    >>> apply(G, transpose, x)[0]
+    array([[0., 3., 6.],
+           [1., 4., 7.],
+           [2., 5., 8.]])
+    >>> trace = PartitionDiagram([[0, 1]], dom=2, cod=0)
+    >>> apply(G, trace, x)
+    array([12.])
+    """
+    n, family = group_parameters(G)
+    plan = plan_diagram(family, d)
+    _check_diagram_for_n(family, n, d)
+    x = _check_array(x, "x")
+    k, l = d.dom, d.cod
+    if x.ndim != 1 + k or x.shape[1:] != (n,) * k:
+        raise ValueError(
+            f"x must have shape {_shape_text(['batch'], n, k)} for a diagram with k = {k} inputs and "
+            f"n = {n}; got shape {x.shape}"
+        )
+    batch = x.shape[0]
+    program = single_program(plan, n)
+    out_shape = (batch,) + (n,) * l
+    check_size(
+        (batch * n**l + batch * program.scratch_size) * x.itemsize,
+        f"apply: the output {out_shape} ({x.dtype}) and a workspace of {batch} x {program.scratch_size} entries",
+    )
+    y = np.empty(out_shape, dtype=x.dtype)
+    if batch == 0:
+        return y
+    flat, base, strides = _flat_source(x)
+    x_item = (base, strides[0], 0)
+    y_flat = y.reshape(-1)
+    if program.reduce is None:
+        run_ops(flat, y_flat, batch, 1, *program.expand.bind(x.dtype, strides[1:], x_item), work=program.expand.work)
+    else:
+        scratch = np.empty(batch * program.scratch_size, dtype=x.dtype)
+        run_ops(flat, scratch, batch, 1, *program.reduce.bind(x.dtype, strides[1:], x_item), work=program.reduce.work)
+        run_ops(scratch, y_flat, batch, 1, *program.expand.bind(x.dtype), work=program.expand.work)
+    return y
+
+
+def _chunk(batch: int, per_batch_bytes: int) -> int:
+    return max(1, min(batch, CHUNK_BYTES // max(per_batch_bytes, 1)))
+
+
+def apply_layer(G, diagrams: Sequence[Diagram], W: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """Apply the layer Σ_t W[o, c, t] · F(diagrams[t]) (input channel c → output channel o):
+    ``W`` of shape (c_out, c_in, len(diagrams)), ``X`` of shape (batch, c_in) + (n,)*k →
+    (batch, c_out) + (n,)*l, in X's dtype.
+
+    W and X must have the same dtype (float32 or float64; no silent promotion). Shared work
+    (design.md §4): each distinct bottom half is reduced once per (batch, input channel), the
+    permuted and signed reduced tensors of each top pattern are stacked along the channel axis
+    and mixed by one GEMM against the gathered weights (c_out, c_in·D), and each top pattern
+    is expanded once. The batch is processed in chunks whose workspace stays in cache
+    (:data:`CHUNK_BYTES`). See the module docstring for the error bound.
+
+    >>> import numpy as np
+    >>> from types import SimpleNamespace
+    >>> from catlayer import PartitionCategory
+    >>> G = SimpleNamespace(n=4, family="partition")
+    >>> diagrams = PartitionCategory(4).hom(1, 1)        # identity, and "sum then broadcast"
+    >>> W = np.ones((1, 1, 2))
+    >>> X = np.array([[[1.0, 2.0, 3.0, 4.0]]])
+    >>> apply_layer(G, diagrams, W, X)
+    array([[[11., 12., 13., 14.]]])
+    """
+    n, _ = group_parameters(G)
+    diagrams = tuple(diagrams)
+    plan = layer_plan(G, diagrams)
+    W = _check_array(W, "W")
+    X = _check_array(X, "X")
+    if W.dtype != X.dtype:
+        raise TypeError(
+            f"W has dtype {W.dtype} but X has dtype {X.dtype}; pass both in the same dtype (e.g. W.astype(X.dtype))"
+        )
+    k, l = plan.dom, plan.cod
+    if W.ndim != 3 or W.shape[2] != len(diagrams):
+        raise ValueError(
+            f"W must have shape (c_out, c_in, {len(diagrams)}) for {len(diagrams)} diagrams; got shape {W.shape}"
+        )
+    if X.ndim != 2 + k or X.shape[2:] != (n,) * k:
+        raise ValueError(
+            f"X must have shape {_shape_text(['batch', 'c_in'], n, k)} for diagrams with k = {k} inputs "
+            f"and n = {n}; got shape {X.shape}"
+        )
+    if X.shape[1] != W.shape[1]:
+        raise ValueError(f"X has {X.shape[1]} input channels but W has {W.shape[1]} (W.shape[1] = c_in)")
+    batch, c_in = X.shape[:2]
+    c_out = W.shape[0]
+    item = X.itemsize
+    out_shape = (batch, c_out) + (n,) * l
+    per_batch, _ = layer_sizes(plan, n, c_in, c_out)
+    chunk = _chunk(batch, per_batch * item)
+    check_size(
+        (batch * c_out * n**l + chunk * per_batch) * item,
+        f"apply_layer: the output {out_shape} ({X.dtype}) and a workspace of {chunk} x {per_batch} entries",
+    )
+    Y = np.empty(out_shape, dtype=X.dtype)
+    if batch == 0 or c_out == 0:
+        return Y
+    if c_in == 0:
+        Y.fill(0)
+        return Y
+    program = layer_program(plan, n, c_in, c_out, chunk)
+    work = np.empty(program.work_size, dtype=X.dtype)
+    flat, base, strides = _flat_source(X)
+    reduce_args = program.reduce.bind(X.dtype, strides[2:], (base, strides[0], strides[1]))
+    copy_args = program.copy.bind(X.dtype)
+    expand_args = program.expand.bind(X.dtype)
+    reduce_ops, expand_ops = reduce_args[0], expand_args[0].copy()
+    expand_args = (expand_ops, *expand_args[1:])
+    weights = [np.ascontiguousarray(W[:, :, list(g.terms)]).reshape(c_out, c_in * len(g.terms)) for g in program.groups]
+    out_size = n**l
+    y_flat = Y.reshape(-1)
+    for b0 in range(0, batch, chunk):
+        size = min(chunk, batch - b0)
+        if len(program.reduce):
+            reduce_ops[:, SRC_OFF] = base + b0 * strides[0]
+            run_ops(flat, work, size, c_in, *reduce_args, work=program.reduce.work)
+        if len(program.copy):
+            run_ops(work, work, size, c_in, *copy_args, work=program.copy.work)
+        for g, w in zip(program.groups, weights, strict=True):
+            rows, m = w.shape[1], g.size
+            if g.direct:
+                stack = work[g.stack_off : g.stack_off + chunk * rows * m].reshape(chunk, rows, m)[:size]
+                np.matmul(w, stack, out=Y[b0 : b0 + size].reshape(size, c_out, m))
+            else:
+                stack = work[g.stack_off : g.stack_off + rows * chunk * m].reshape(rows, chunk * m)[:, : size * m]
+                z = work[g.z_off : g.z_off + c_out * chunk * m].reshape(c_out, chunk * m)[:, : size * m]
+                np.matmul(w, stack, out=z)
+        if len(program.expand):
+            expand_ops[:, DST_OFF] = b0 * c_out * out_size
+            run_ops(work, y_flat, size, c_out, *expand_args, work=program.expand.work)
+    return Y

@@ -1,0 +1,552 @@
+"""Lowering: turn a :class:`~catlayer.plan.LayerPlan` and n into the integer tables that
+:func:`catlayer.backend.kernels.run_ops` executes.
+
+Nothing here re-derives the maths: every op is read off the plan's reductions (slot axes,
+closed blocks, free axes), matchings, signs and expansions, following the module docstring of
+:mod:`catlayer.plan`. The input's strides are not known when a program is built (inputs may be
+strided), so every source offset that reads the input x is stored as a constant plus integer
+coefficients of x's axis strides, and :meth:`OpTable.bind` evaluates them per call.
+
+Layout of a layer program (a chunk of ``chunk`` batch elements; all regions in one flat
+workspace, every reduced or mixed tensor C-ordered over its slots):
+
+* ``scratch``: a reduction used by several terms that sums (closed blocks, Levi-Civita) is
+  materialised once per (batch, input channel);
+* ``stacks``: per expansion group e, the permuted, signed reduced tensors of its D_e terms,
+  row ``c * D_e + t`` for input channel c and term t; channel-major ``(c_in·D_e, chunk·m_e)``
+  so that one GEMM mixes the whole chunk, except the group whose expansion is the identity,
+  which is batch-major ``(chunk, c_in·D_e, m_e)`` so that its GEMM writes the output directly;
+* ``z``: the mixed tensors ``(c_out, chunk·m_e)`` of the other groups, expanded into the
+  output by one more pass.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from itertools import permutations
+
+import numpy as np
+
+from ..plan import Expansion, LayerPlan, Reduction
+from .kernels import (
+    ACCUMULATE,
+    ASSIGN,
+    DST_OFF,
+    DST_S0,
+    DST_S1,
+    DST_SIZE,
+    MODE,
+    OP_FIELDS,
+    SRC_OFF,
+    SRC_S0,
+    SRC_S1,
+    VAR_END,
+    VAR_START,
+    ZERO_THEN_ACCUMULATE,
+)
+
+__all__ = ["LayerProgram", "OpTable", "SingleProgram", "layer_program", "single_program"]
+
+_INF = 1 << 62
+
+
+@dataclass(frozen=True)
+class _Table:
+    """Offsets and signs of a table variable, one row per value."""
+
+    in_const: np.ndarray  # (size,)
+    in_coef: np.ndarray  # (size, k): coefficients of x's axis strides
+    out: np.ndarray  # (size,)
+    sgn: np.ndarray  # (size,) of ±1
+
+
+@dataclass(frozen=True)
+class _Var:
+    size: int
+    in_const: int
+    in_axes: tuple[int, ...]  # input axes whose strides add to the source stride
+    out: int
+    table: _Table | None = None
+
+
+def _c_strides(n: int, rank: int) -> tuple[int, ...]:
+    return tuple(n ** (rank - 1 - a) for a in range(rank))
+
+
+@lru_cache(maxsize=16)
+def _signed_permutations(n: int) -> tuple[np.ndarray, np.ndarray]:
+    perms = np.array(list(permutations(range(n))), dtype=np.int64).reshape(-1, n)
+    signs = np.empty(len(perms))
+    for row, p in enumerate(perms):
+        inversions = sum(1 for i in range(n) for j in range(i + 1, n) if p[i] > p[j])
+        signs[row] = -1.0 if inversions % 2 else 1.0
+    return perms, signs
+
+
+def _epsilon_table(n: int, k: int, in_axes: tuple[int, int] | None, out_strides: tuple[int, int] | None) -> _Table:
+    """ε[a, b] for a symplectic pair (a < b): one value α, partner α^1, sign (−1)^α."""
+    alpha = np.arange(n, dtype=np.int64)
+    partner = alpha ^ 1
+    in_coef = np.zeros((n, k), dtype=np.int64)
+    out = np.zeros(n, dtype=np.int64)
+    if in_axes is not None:
+        in_coef[:, in_axes[0]] += alpha
+        in_coef[:, in_axes[1]] += partner
+    if out_strides is not None:
+        out = alpha * out_strides[0] + partner * out_strides[1]
+    sgn = np.where(alpha % 2 == 0, 1.0, -1.0)
+    return _Table(np.zeros(n, dtype=np.int64), in_coef, out, sgn)
+
+
+def reduction_vars(red: Reduction, n: int, out_strides: tuple[int, ...]) -> list[_Var]:
+    """Variables of the op that reduces x into a tensor whose slot j has stride out_strides[j]."""
+    k = red.dom
+    variables: list[_Var] = []
+    for j, axes in enumerate(red.slot_axes):
+        if axes:
+            variables.append(_Var(n, 0, axes, out_strides[j]))
+    for block in red.closed:
+        if red.pair_form == "epsilon":
+            variables.append(_Var(n, 0, (), 0, _epsilon_table(n, k, (block[0], block[1]), None)))
+        else:
+            variables.append(_Var(n, 0, block, 0))
+    f = red.num_free_slots
+    if f or red.free_axes:
+        if f + len(red.free_axes) != n:
+            raise ValueError(
+                f"the Levi-Civita contraction needs n = {n} free vertices, the diagram has {f + len(red.free_axes)}"
+            )
+        perms, signs = _signed_permutations(n)
+        first_free_slot = red.num_slots - f
+        in_coef = np.zeros((len(perms), k), dtype=np.int64)
+        for j, a in enumerate(red.free_axes):
+            in_coef[:, a] += perms[:, f + j]
+        out = np.zeros(len(perms), dtype=np.int64)
+        for i in range(f):
+            out += perms[:, i] * out_strides[first_free_slot + i]
+        table = _Table(np.zeros(len(perms), dtype=np.int64), in_coef, out, signs)
+        variables.append(_Var(len(perms), 0, (), 0, table))
+    return variables
+
+
+def expansion_vars(exp: Expansion, n: int, slot_in: list[tuple[int, tuple[int, ...]]], k: int) -> list[_Var]:
+    """Variables of the op that expands a tensor into the l output axes (C order).
+
+    ``slot_in[i]`` = (constant stride, input axes) of the source for expansion slot i.
+    """
+    y_strides = _c_strides(n, exp.cod)
+    variables: list[_Var] = []
+    for i, axes in enumerate(exp.slot_axes):
+        const, in_axes = slot_in[i]
+        variables.append(_Var(n, const, in_axes, sum(y_strides[a] for a in axes)))
+    for block in exp.closed:
+        if exp.pair_form == "epsilon":
+            strides = (y_strides[block[0]], y_strides[block[1]])
+            variables.append(_Var(n, 0, (), 0, _epsilon_table(n, k, None, strides)))
+        else:
+            variables.append(_Var(n, 0, (), sum(y_strides[a] for a in block)))
+    return variables
+
+
+class OpTable:
+    """A list of ops for one :func:`run_ops` call, built symbolically and packed by
+    :meth:`finalize`; :meth:`bind` then fills in x's strides and the dtype."""
+
+    def __init__(self, n: int, k: int, src_is_x: bool):
+        self.n, self.k, self.src_is_x = n, k, src_is_x
+        self._ops: list[tuple] = []
+
+    def __len__(self) -> int:
+        return len(self._ops)
+
+    def add(self, variables, *, src, dst, dst_size: int, scale: float, mode: str, prefer: str) -> None:
+        """``src``/``dst`` = (offset, step per i0, step per i1); ``src`` is ignored (filled by
+        :meth:`bind`) for ops reading x. ``mode`` is "write" (assign or zero-then-accumulate,
+        decided here) or "accumulate"; ``prefer`` ("in" or "out") says which side's locality
+        picks the innermost variable."""
+        if mode == "write":
+            code = ASSIGN if self._bijective(variables, dst_size) else ZERO_THEN_ACCUMULATE
+        elif mode == "accumulate":
+            code = ACCUMULATE
+        else:
+            raise ValueError(f"unknown mode {mode!r}")
+        self._ops.append((self._order(variables, prefer), code, src, dst, dst_size, float(scale)))
+
+    def _bijective(self, variables, dst_size: int) -> bool:
+        if math.prod(v.size for v in variables) != dst_size:
+            return False
+        if any(v.table is not None and v.size > 1 for v in variables):
+            return False
+        outs = sorted(v.out for v in variables if v.size > 1)
+        strides, stride = [], 1
+        while self.n > 1 and stride < dst_size:
+            strides.append(stride)
+            stride *= self.n
+        return outs == strides
+
+    def _nominal_in(self, v: _Var) -> int:
+        xs = _c_strides(self.n, self.k)
+        return v.in_const + sum(xs[a] for a in v.in_axes)
+
+    def _order(self, variables, prefer: str) -> list[_Var]:
+        strided = [v for v in variables if v.table is None]
+        tables = [v for v in variables if v.table is not None]
+        if not tables and all(v.out for v in strided):
+            prefer = "out"  # a pure copy: contiguous stores beat contiguous loads
+
+        def key(v: _Var):
+            sin, sout = abs(self._nominal_in(v)), abs(v.out)
+            first, second = (sin, sout) if prefer == "in" else (sout, sin)
+            if v.size == 1:
+                return (_INF, _INF)
+            return (first or _INF, second or _INF)
+
+        strided.sort(key=key, reverse=True)
+        if not strided:
+            strided = [_Var(1, 0, (), 0)]
+        return tables + strided
+
+    def finalize(self) -> _PackedOps:
+        k = self.k
+        ops = np.zeros((len(self._ops), len(OP_FIELDS)), dtype=np.int64)
+        sizes, in_const, in_coef, outs, tabs = [], [], [], [], []
+        tables: list[_Table] = []
+        scales = np.empty(len(self._ops))
+        for row, (variables, code, src, dst, dst_size, scale) in enumerate(self._ops):
+            ops[row, MODE] = code
+            ops[row, VAR_START] = len(sizes)
+            for v in variables:
+                sizes.append(v.size)
+                in_const.append(v.in_const)
+                coef = [0] * k
+                for a in v.in_axes:
+                    coef[a] += 1
+                in_coef.append(coef)
+                outs.append(v.out)
+                if v.table is None:
+                    tabs.append(-1)
+                else:
+                    tabs.append(len(tables))
+                    tables.append(v.table)
+            ops[row, VAR_END] = len(sizes)
+            if not self.src_is_x:
+                ops[row, SRC_OFF], ops[row, SRC_S0], ops[row, SRC_S1] = src
+            ops[row, DST_OFF], ops[row, DST_S0], ops[row, DST_S1] = dst
+            ops[row, DST_SIZE] = dst_size
+            scales[row] = scale
+        width = max((t.in_const.shape[0] for t in tables), default=1)
+        t_in_const = np.zeros((len(tables), width), dtype=np.int64)
+        t_in_coef = np.zeros((len(tables), width, k), dtype=np.int64)
+        t_out = np.zeros((len(tables), width), dtype=np.int64)
+        t_sgn = np.zeros((len(tables), width))
+        for index, t in enumerate(tables):
+            size = t.in_const.shape[0]
+            t_in_const[index, :size] = t.in_const
+            t_in_coef[index, :size] = t.in_coef
+            t_out[index, :size] = t.out
+            t_sgn[index, :size] = t.sgn
+        work = sum(math.prod(v.size for v in variables) + dst_size for variables, _, _, _, dst_size, _ in self._ops)
+        return _PackedOps(
+            work=work,
+            src_is_x=self.src_is_x,
+            ops=ops,
+            scales=scales,
+            var_size=np.array(sizes, dtype=np.int64),
+            var_in_const=np.array(in_const, dtype=np.int64),
+            var_in_coef=np.array(in_coef, dtype=np.int64).reshape(len(sizes), k),
+            var_out=np.array(outs, dtype=np.int64),
+            var_tab=np.array(tabs, dtype=np.int64),
+            tab_in_const=t_in_const,
+            tab_in_coef=t_in_coef,
+            tab_out=t_out,
+            tab_sgn=t_sgn,
+        )
+
+
+@dataclass(frozen=True)
+class _PackedOps:
+    src_is_x: bool
+    ops: np.ndarray
+    scales: np.ndarray
+    var_size: np.ndarray
+    var_in_const: np.ndarray
+    var_in_coef: np.ndarray
+    var_out: np.ndarray
+    var_tab: np.ndarray
+    tab_in_const: np.ndarray
+    tab_in_coef: np.ndarray
+    tab_out: np.ndarray
+    tab_sgn: np.ndarray
+    work: int  # element operations per grid item (decides serial vs parallel execution)
+
+    def __len__(self) -> int:
+        return self.ops.shape[0]
+
+    def bind(self, dtype, x_strides=None, x_item=None) -> tuple:
+        """The argument tuple of :func:`run_ops` after (src, dst, n0, n1): for ops reading x,
+        ``x_strides`` are x's trailing axis strides and ``x_item`` = (offset, step per i0,
+        step per i1), all in elements."""
+        ops = self.ops
+        var_in = self.var_in_const
+        tab_in = self.tab_in_const
+        if self.src_is_x:
+            xs = np.asarray(x_strides, dtype=np.int64)
+            ops = ops.copy()
+            ops[:, SRC_OFF], ops[:, SRC_S0], ops[:, SRC_S1] = x_item
+            if xs.size:
+                var_in = var_in + self.var_in_coef @ xs
+                tab_in = tab_in + self.tab_in_coef @ xs
+        return (
+            ops,
+            self.scales.astype(dtype),
+            self.var_size,
+            var_in,
+            self.var_out,
+            self.var_tab,
+            tab_in,
+            self.tab_out,
+            self.tab_sgn.astype(dtype),
+        )
+
+
+def _is_view(red: Reduction) -> bool:
+    """A reduction that only extracts diagonals: a strided view of x, never materialised."""
+    return not red.closed and not red.free_axes and red.num_free_slots == 0
+
+
+def _is_identity(exp: Expansion) -> bool:
+    return not exp.closed and exp.slot_axes == tuple((a,) for a in range(exp.cod))
+
+
+def _inverse(p) -> tuple[int, ...]:
+    inv = [0] * len(p)
+    for i, j in enumerate(p):
+        inv[j] = i
+    return tuple(inv)
+
+
+# --------------------------------------------------------------------------------------------
+# single diagram
+
+
+@dataclass(frozen=True)
+class SingleProgram:
+    """How to apply one diagram to x of shape (batch,) + (n,)*k: either one op straight from
+    x to the output (``reduce`` is None), or a reduction into a scratch tensor of
+    ``scratch_size`` entries per batch element followed by an expansion."""
+
+    n: int
+    k: int
+    l: int
+    scratch_size: int
+    reduce: _PackedOps | None
+    expand: _PackedOps
+
+
+@lru_cache(maxsize=1024)
+def single_program(plan: LayerPlan, n: int) -> SingleProgram:
+    red, exp = plan.reductions[0], plan.expansions[0]
+    matching, sign = plan.matching[0], plan.sign[0]
+    k, l = plan.dom, plan.cod
+    out_size = n**l
+    if _is_view(red):
+        slot_in = [(0, red.slot_axes[j]) for j in matching]
+        table = OpTable(n, k, src_is_x=True)
+        table.add(
+            expansion_vars(exp, n, slot_in, k),
+            src=None,
+            dst=(0, out_size, 0),
+            dst_size=out_size,
+            scale=sign,
+            mode="write",
+            prefer="out",
+        )
+        return SingleProgram(n, k, l, 0, None, table.finalize())
+    size = n**red.num_slots
+    rs = _c_strides(n, red.num_slots)
+    reduce = OpTable(n, k, src_is_x=True)
+    reduce.add(
+        reduction_vars(red, n, rs), src=None, dst=(0, size, 0), dst_size=size, scale=1.0, mode="write", prefer="in"
+    )
+    expand = OpTable(n, k, src_is_x=False)
+    slot_in = [(rs[j], ()) for j in matching]
+    expand.add(
+        expansion_vars(exp, n, slot_in, k),
+        src=(0, size, 0),
+        dst=(0, out_size, 0),
+        dst_size=out_size,
+        scale=sign,
+        mode="write",
+        prefer="out",
+    )
+    return SingleProgram(n, k, l, size, reduce.finalize(), expand.finalize())
+
+
+# --------------------------------------------------------------------------------------------
+# whole layer
+
+
+@dataclass(frozen=True)
+class GroupSpec:
+    """One expansion group: its stack and (unless ``direct``) its mixed tensor in the
+    workspace, and which diagrams (weights) it gathers."""
+
+    terms: tuple[int, ...]
+    slots: int
+    size: int  # m = n ** slots
+    stack_off: int
+    direct: bool
+    z_off: int
+
+
+@dataclass(frozen=True)
+class LayerProgram:
+    n: int
+    k: int
+    l: int
+    c_in: int
+    c_out: int
+    chunk: int
+    work_size: int  # elements of the workspace for one chunk
+    groups: tuple[GroupSpec, ...]
+    reduce: _PackedOps  # x -> scratch and x -> stacks, grid (chunk, c_in)
+    copy: _PackedOps  # scratch -> stacks, grid (chunk, c_in)
+    expand: _PackedOps  # z -> output, grid (chunk, c_out); dst offset of batch 0 is 0
+    zero_output: bool  # True when no GEMM writes the output directly
+
+
+def layer_sizes(plan: LayerPlan, n: int, c_in: int, c_out: int) -> tuple[int, int]:
+    """(workspace entries per batch element, number of materialised reductions): used to pick
+    the chunk and to check the memory budget before anything is allocated."""
+    materialised = _materialised(plan)
+    per_b = sum(c_in * n ** plan.reductions[r].num_slots for r in materialised)
+    direct = _direct_group(plan)
+    for e, terms in enumerate(plan.groups):
+        m = n ** plan.expansions[e].num_slots
+        per_b += c_in * len(terms) * m
+        if e != direct:
+            per_b += c_out * m
+    return per_b, len(materialised)
+
+
+def _materialised(plan: LayerPlan) -> tuple[int, ...]:
+    users = [0] * len(plan.reductions)
+    for r in plan.reduction_of:
+        users[r] += 1
+    return tuple(r for r, red in enumerate(plan.reductions) if users[r] > 1 and not _is_view(red))
+
+
+def _direct_group(plan: LayerPlan) -> int:
+    for e, exp in enumerate(plan.expansions):
+        if _is_identity(exp):
+            return e
+    return -1
+
+
+@lru_cache(maxsize=256)
+def layer_program(plan: LayerPlan, n: int, c_in: int, c_out: int, chunk: int) -> LayerProgram:
+    k, l = plan.dom, plan.cod
+    out_size = n**l
+    materialised = _materialised(plan)
+    direct = _direct_group(plan)
+
+    offset = 0
+    scratch: dict[int, int] = {}
+    for r in materialised:
+        scratch[r] = offset
+        offset += chunk * c_in * n ** plan.reductions[r].num_slots
+    groups = []
+    for e, terms in enumerate(plan.groups):
+        m = n ** plan.expansions[e].num_slots
+        groups.append([terms, plan.expansions[e].num_slots, m, offset, e == direct, -1])
+        offset += chunk * c_in * len(terms) * m
+    for g in groups:
+        if not g[4]:
+            g[5] = offset
+            offset += chunk * c_out * g[2]
+    groups = tuple(GroupSpec(*g) for g in groups)
+
+    reduce = OpTable(n, k, src_is_x=True)
+    copy = OpTable(n, k, src_is_x=False)
+    for r in materialised:
+        red = plan.reductions[r]
+        m_r = n**red.num_slots
+        reduce.add(
+            reduction_vars(red, n, _c_strides(n, red.num_slots)),
+            src=None,
+            dst=(scratch[r], c_in * m_r, m_r),
+            dst_size=m_r,
+            scale=1.0,
+            mode="write",
+            prefer="in",
+        )
+    for g in groups:
+        d_e, m = len(g.terms), g.size
+        es = _c_strides(n, g.slots)
+        for position, t in enumerate(g.terms):
+            if g.direct:  # batch-major (chunk, c_in * D, m)
+                dst = (g.stack_off + position * m, c_in * d_e * m, d_e * m)
+            else:  # channel-major (c_in * D, chunk * m)
+                dst = (g.stack_off + position * chunk * m, m, d_e * chunk * m)
+            r = plan.reduction_of[t]
+            red = plan.reductions[r]
+            matching = plan.matching[t]
+            if r in scratch:
+                rs = _c_strides(n, red.num_slots)
+                m_r = n**red.num_slots
+                variables = [_Var(n, rs[matching[i]], (), es[i]) for i in range(g.slots)]
+                copy.add(
+                    variables,
+                    src=(scratch[r], c_in * m_r, m_r),
+                    dst=dst,
+                    dst_size=m,
+                    scale=plan.sign[t],
+                    mode="write",
+                    prefer="out",
+                )
+            else:
+                inverse = _inverse(matching)
+                out_strides = tuple(es[inverse[j]] for j in range(red.num_slots))
+                reduce.add(
+                    reduction_vars(red, n, out_strides),
+                    src=None,
+                    dst=dst,
+                    dst_size=m,
+                    scale=plan.sign[t],
+                    mode="write",
+                    prefer="in",
+                )
+
+    expand = OpTable(n, k, src_is_x=False)
+    first = True
+    for e, g in enumerate(groups):
+        if g.direct:
+            continue
+        es = _c_strides(n, g.slots)
+        slot_in = [(es[i], ()) for i in range(g.slots)]
+        expand.add(
+            expansion_vars(plan.expansions[e], n, slot_in, k),
+            src=(g.z_off, g.size, chunk * g.size),
+            dst=(0, c_out * out_size, out_size),
+            dst_size=out_size,
+            scale=1.0,
+            mode="write" if first and direct < 0 else "accumulate",
+            prefer="out",
+        )
+        first = False
+    return LayerProgram(
+        n=n,
+        k=k,
+        l=l,
+        c_in=c_in,
+        c_out=c_out,
+        chunk=chunk,
+        work_size=offset,
+        groups=groups,
+        reduce=reduce.finalize(),
+        copy=copy.finalize(),
+        expand=expand.finalize(),
+        zero_output=direct < 0,
+    )

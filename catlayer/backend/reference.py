@@ -1,0 +1,237 @@
+"""Plain numpy twins of the numba path, written to be obviously correct rather than fast.
+
+* :func:`apply_reference` / :func:`apply_layer_reference` execute the same plans as
+  :func:`catlayer.backend.apply` with ``np.einsum`` (repeated subscripts extract diagonals,
+  omitted ones are summed, ε and the Levi-Civita symbol are explicit dense operands) and
+  writable ``as_strided`` diagonal views for the expansions; the layer is a plain sum over its
+  diagrams, without any sharing.
+* :func:`dense_matrix` / :func:`dense_layer_matrix` build the n^l × n^k matrices straight
+  from the entry formulas of math.md §3 (they do not use plans): every block of the diagram
+  becomes one index of a diagonal view of the (n,)*(l+k) tensor (a same-row symplectic pair
+  two indices carrying ε, the free vertices of an n-diagram indices carrying the Levi-Civita
+  symbol), so building costs n^(#labels), and the memory guard is checked first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import permutations
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from ..diagrams.diagram import Diagram
+from ..plan import (
+    ORTHOGONAL,
+    PARTITION,
+    SPECIAL_ORTHOGONAL,
+    SYMPLECTIC,
+    Expansion,
+    Reduction,
+    plan_diagram,
+    symplectic_sign,
+)
+from .memory import check_size
+
+__all__ = [
+    "apply_layer_reference",
+    "apply_reference",
+    "dense_layer_matrix",
+    "dense_matrix",
+    "epsilon_matrix",
+    "expand_reference",
+    "levi_civita",
+    "reduce_reference",
+]
+
+
+def epsilon_matrix(n: int) -> np.ndarray:
+    """The symplectic form of math.md §3.3: ε[2i, 2i+1] = 1, ε[2i+1, 2i] = −1.
+
+    >>> epsilon_matrix(2)
+    array([[ 0.,  1.],
+           [-1.,  0.]])
+    """
+    if n % 2:
+        raise ValueError(f"the symplectic form needs an even n, got {n}")
+    eps = np.zeros((n, n))
+    for i in range(0, n, 2):
+        eps[i, i + 1], eps[i + 1, i] = 1.0, -1.0
+    return eps
+
+
+def levi_civita(n: int) -> np.ndarray:
+    """The Levi-Civita symbol as a dense (n,)*n tensor (ε_{0,1,…,n−1} = +1).
+
+    >>> levi_civita(2)
+    array([[ 0.,  1.],
+           [-1.,  0.]])
+    """
+    check_size(n**n * 8, f"a dense Levi-Civita tensor for n = {n}")
+    eps = np.zeros((n,) * n)
+    for p in permutations(range(n)):
+        inversions = sum(1 for i in range(n) for j in range(i + 1, n) if p[i] > p[j])
+        eps[p] = -1.0 if inversions % 2 else 1.0
+    return eps
+
+
+def reduce_reference(red: Reduction, n: int, x: np.ndarray) -> np.ndarray:
+    """Step 1 of a plan: x of shape (batch,) + (n,)*k → (batch,) + (n,)*num_slots."""
+    labels = list(red.axis_labels)
+    operands: list = []
+    fresh = red.num_slots + len(red.closed) + len(red.free_axes)
+    if red.pair_form == "epsilon":
+        for c, (_a, b) in enumerate(red.closed):
+            labels[b] = fresh
+            operands += [epsilon_matrix(n).astype(x.dtype), [red.num_slots + c, fresh]]
+            fresh += 1
+    f = red.num_free_slots
+    if f or red.free_axes:
+        free_slot_labels = list(range(red.num_slots - f, red.num_slots))
+        free_axis_labels = [labels[a] for a in red.free_axes]
+        operands += [levi_civita(n).astype(x.dtype), free_slot_labels + free_axis_labels]
+    return np.einsum(x, [Ellipsis, *labels], *operands, [Ellipsis, *range(red.num_slots)])
+
+
+def expand_reference(exp: Expansion, n: int, z: np.ndarray) -> np.ndarray:
+    """Step 3 of a plan: z of shape (batch,) + (n,)*num_slots → (batch,) + (n,)*l."""
+    batch = z.shape[0]
+    y = np.zeros((batch,) + (n,) * exp.cod, dtype=z.dtype)
+    axis_stride = y.strides[1:]
+    shape, strides = [batch], [y.strides[0]]
+    for axes in exp.slot_axes:
+        shape.append(n)
+        strides.append(sum(axis_stride[a] for a in axes))
+    value = z
+    delta_blocks = []
+    for block in exp.closed:
+        if exp.pair_form == "epsilon":
+            a, b = block
+            shape += [n, n]
+            strides += [axis_stride[a], axis_stride[b]]
+            value = value[..., None, None] * epsilon_matrix(n).astype(z.dtype)
+        else:
+            delta_blocks.append(block)
+    for block in delta_blocks:
+        shape.append(n)
+        strides.append(sum(axis_stride[a] for a in block))
+        value = value[..., None]
+    as_strided(y, shape=shape, strides=strides)[...] = value
+    return y
+
+
+def apply_reference(G, d: Diagram, x: np.ndarray) -> np.ndarray:
+    """Reference for :func:`catlayer.backend.apply` (same arguments and result).
+
+    >>> from types import SimpleNamespace
+    >>> from catlayer import PartitionDiagram
+    >>> G = SimpleNamespace(n=2, family="partition")
+    >>> apply_reference(G, PartitionDiagram([[0], [1]], dom=1, cod=1), np.array([[1.0, 2.0]]))
+    array([[3., 3.]])
+    """
+    plan = plan_diagram(G.family, d)
+    return _apply_term(plan, 0, G.n, x)
+
+
+def _apply_term(plan, t: int, n: int, x: np.ndarray) -> np.ndarray:
+    reduced = reduce_reference(plan.reductions[plan.reduction_of[t]], n, x)
+    permuted = reduced.transpose([0, *(1 + j for j in plan.matching[t])])
+    return plan.sign[t] * expand_reference(plan.expansions[plan.expansion_of[t]], n, permuted)
+
+
+def apply_layer_reference(G, diagrams: Sequence[Diagram], W: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """Reference for :func:`catlayer.backend.apply_layer`: Σ_t Σ_c W[o, c, t] F(d_t) X[b, c],
+    one diagram at a time (no shared work)."""
+    from .execute import layer_plan
+
+    plan = layer_plan(G, diagrams)
+    n = G.n
+    batch, c_in = X.shape[:2]
+    Y = np.zeros((batch, W.shape[0]) + (n,) * plan.cod, dtype=X.dtype)
+    flat = X.reshape((batch * c_in, *X.shape[2:]))
+    for t in range(len(plan)):
+        term = _apply_term(plan, t, n, flat).reshape((batch, c_in) + (n,) * plan.cod)
+        Y += np.einsum("oc,bc...->bo...", W[:, :, t], term)
+    return Y
+
+
+def _labels(family: str, n: int, d: Diagram):
+    """Index labels of the (l+k) vertices for the dense builders and the factor tensors that
+    multiply them (math.md §3), plus the scalar sign."""
+    l = d.cod
+    vertex_label = [0] * d.size
+    factors: list[tuple[np.ndarray, list[int]]] = []
+    count = 0
+    free = [b[0] for b in d.blocks if len(b) == 1] if family == SPECIAL_ORTHOGONAL else []
+    for block in d.blocks:
+        if family == SYMPLECTIC and (block[-1] < l or block[0] >= l):  # same-row pair: ε
+            vertex_label[block[0]], vertex_label[block[1]] = count, count + 1
+            factors.append((epsilon_matrix(n), [count, count + 1]))
+            count += 2
+        elif family == SPECIAL_ORTHOGONAL and len(block) == 1:
+            vertex_label[block[0]] = count
+            count += 1
+        else:
+            for v in block:
+                vertex_label[v] = count
+            count += 1
+    if free:
+        if len(free) != n:
+            raise ValueError(f"{d!r} has {len(free)} free vertices; SO({n}) needs 0 or {n}")
+        factors.append((levi_civita(n), [vertex_label[v] for v in sorted(free)]))
+    sign = symplectic_sign(d) if family == SYMPLECTIC else 1
+    return vertex_label, count, factors, sign
+
+
+def _check_family(family: str, d: Diagram) -> None:
+    if family not in (PARTITION, ORTHOGONAL, SYMPLECTIC, SPECIAL_ORTHOGONAL):
+        raise ValueError(f"unknown family {family!r}")
+    plan_diagram(family, d)  # validates the diagram's kind for the family
+
+
+def dense_layer_matrix(G, diagrams: Sequence[Diagram], W: np.ndarray) -> np.ndarray:
+    """The dense matrix of the layer Σ_t W[o, c, t] F(d_t): shape (c_out·n^l, c_in·n^k), row
+    (o, i_0..i_{l−1}) and column (c, j_0..j_{k−1}) in C order; built from math.md §3.
+
+    >>> from types import SimpleNamespace
+    >>> from catlayer import PartitionCategory
+    >>> G = SimpleNamespace(n=2, family="partition")
+    >>> dense_layer_matrix(G, PartitionCategory(2).hom(1, 1), np.array([[[1.0, 10.0]]]))
+    array([[11., 10.],
+           [10., 11.]])
+    """
+    n, family = G.n, G.family
+    diagrams = tuple(diagrams)
+    c_out, c_in = W.shape[:2]
+    k, l = diagrams[0].dom, diagrams[0].cod
+    check_size(c_out * c_in * n ** (k + l) * W.itemsize, f"a dense layer matrix ({c_out}·{n}^{l}) x ({c_in}·{n}^{k})")
+    M = np.zeros((c_out,) + (n,) * l + (c_in,) + (n,) * k, dtype=W.dtype)
+    axis_stride = M.strides[1 : 1 + l] + M.strides[2 + l :]
+    for t, d in enumerate(diagrams):
+        _check_family(family, d)
+        if (d.dom, d.cod) != (k, l):
+            raise ValueError(f"all diagrams must be ({k}, {l})-diagrams; {d!r} is not")
+        vertex_label, count, factors, sign = _labels(family, n, d)
+        strides = [0] * count
+        for v, label in enumerate(vertex_label):
+            strides[label] += axis_stride[v]
+        value = np.ones((1,) * count)
+        for tensor, labels in factors:  # tensor axis j carries label labels[j]
+            shape = [n if i in labels else 1 for i in range(count)]
+            value = value * tensor.transpose(np.argsort(labels)).reshape(shape)
+        view = as_strided(M, shape=(c_out, c_in) + (n,) * count, strides=(M.strides[0], M.strides[1 + l], *strides))
+        view += (sign * W[:, :, t]).reshape((c_out, c_in) + (1,) * count) * value
+    return M.reshape(c_out * n**l, c_in * n**k)
+
+
+def dense_matrix(G, d: Diagram, dtype=np.float64) -> np.ndarray:
+    """The dense n^l × n^k matrix of diagram d for G (math.md §3 entry formulas), built in
+    ``dtype`` (its entries are 0, ±1, exact in any float type).
+
+    >>> from types import SimpleNamespace
+    >>> from catlayer import BrauerGroodDiagram
+    >>> dense_matrix(SimpleNamespace(n=2, family="special_orthogonal"), BrauerGroodDiagram([[0], [1]], dom=1, cod=1))
+    array([[ 0.,  1.],
+           [-1.,  0.]])
+    """
+    return dense_layer_matrix(G, (d,), np.ones((1, 1, 1), dtype=dtype))

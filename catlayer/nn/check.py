@@ -1,0 +1,169 @@
+"""Numeric equivariance check of a torch module on random group elements.
+
+The core of :func:`catlayer.testing.assert_equivariant` and of the forward part of
+``catlayer.verify.check_equivariance(layer)``: it compares f(ρ_k(g) x) with ρ_l(g) f(x) in
+float64 (by default) and, when they differ, names the output entries that do.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+__all__ = ["ForwardCheck", "check_forward", "draw_elements"]
+
+#: Default tolerance on the relative residual, by the dtype the check runs in.
+DEFAULT_TOLERANCE = {torch.float64: 1e-10, torch.float32: 1e-4, torch.float16: 1e-2, torch.bfloat16: 5e-2}
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """One output entry where f(ρ(g)x) and ρ(g)f(x) differ."""
+
+    element: int
+    batch: int
+    channel: int
+    index: tuple[int, ...]
+    transformed_input: float  # f(ρ(g) x) at this entry
+    transformed_output: float  # ρ(g) f(x) at this entry
+
+    def __str__(self) -> str:
+        return (
+            f"g #{self.element}, batch {self.batch}, channel {self.channel}, index {self.index}: "
+            f"f(ρ(g)x) = {self.transformed_input:.6g}, ρ(g)f(x) = {self.transformed_output:.6g} "
+            f"(diff {abs(self.transformed_input - self.transformed_output):.3g})"
+        )
+
+
+@dataclass(frozen=True)
+class ForwardCheck:
+    """The outcome of :func:`check_forward`; truthy iff every entry is within tolerance.
+
+    ``max_residual`` is the largest relative residual max|f(ρ(g)x) − ρ(g)f(x)| / scale over the
+    group elements, scale = max(|f(ρ(g)x)|, |ρ(g)f(x)|) for that element; an entry fails when its
+    difference exceeds ``tolerance · scale``. ``worst`` lists the largest failing entries.
+    """
+
+    ok: bool
+    max_residual: float
+    tolerance: float
+    num_elements: int
+    num_entries: int
+    num_bad: int
+    worst: tuple[Mismatch, ...] = field(default=())
+    dtype: str = "float64"
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def describe(self, what: str, group) -> str:
+        head = (
+            f"{what} checked numerically under {group!r} on {self.num_elements} random group element(s) "
+            f"in {self.dtype}: max relative residual {self.max_residual:.3g} (tolerance {self.tolerance:.3g})"
+        )
+        if self.ok:
+            return head
+        lines = [f"{head}; {self.num_bad} of {self.num_entries} output entries differ. Largest:"]
+        lines += [f"  {m}" for m in self.worst]
+        return "\n".join(lines)
+
+
+def draw_elements(group, num: int, seed: int | np.random.Generator | None) -> list[np.ndarray]:
+    """``num`` random elements of ``group`` from a seeded numpy generator."""
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    return [np.asarray(group.random_element(rng), dtype=np.float64) for _ in range(num)]
+
+
+def _module_device(module: torch.nn.Module) -> torch.device:
+    for tensor in [*module.parameters(), *module.buffers()]:
+        return tensor.device
+    return torch.device("cpu")
+
+
+def check_forward(
+    module: torch.nn.Module,
+    group,
+    in_order: int,
+    out_order: int,
+    *,
+    in_channels: int | None = None,
+    elements: Iterable[np.ndarray] | None = None,
+    num_elements: int = 3,
+    seed: int | np.random.Generator | None = 0,
+    batch: int = 2,
+    dtype: torch.dtype = torch.float64,
+    tolerance: float | None = None,
+    max_report: int = 5,
+) -> ForwardCheck:
+    """Compare f(ρ_k(g) x) with ρ_l(g) f(x) for random x ~ N(0, 1) of shape
+    (batch, in_channels) + (n,)*in_order and group elements g (``elements``, or
+    ``num_elements`` drawn with ``group.random_element`` from ``seed``).
+
+    The module runs on a copy converted to ``dtype`` (float64 by default; the module itself is
+    used when it already is) under ``torch.no_grad()``.
+    """
+    if in_channels is None:
+        in_channels = getattr(module, "in_channels", None)
+        if in_channels is None:
+            raise ValueError("pass in_channels=: the module has no in_channels attribute")
+    n = group.n
+    tolerance = DEFAULT_TOLERANCE.get(dtype, 1e-4) if tolerance is None else float(tolerance)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    gs = list(elements) if elements is not None else draw_elements(group, num_elements, rng)
+    if not gs:
+        raise ValueError("no group elements to check with")
+    probe = module
+    if any(t.dtype != dtype for t in [*module.parameters(), *module.buffers()] if t.is_floating_point()):
+        probe = copy.deepcopy(module).to(dtype)
+    device = _module_device(probe)
+
+    def run(x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            y = probe(torch.as_tensor(x, dtype=dtype, device=device))
+        return y.detach().to("cpu", torch.float64).numpy()
+
+    candidates: list[tuple[float, Mismatch]] = []
+    max_residual, num_bad, num_entries = 0.0, 0, 0
+    for e, g in enumerate(gs):
+        g = np.asarray(g, dtype=np.float64)
+        x = rng.standard_normal((batch, in_channels) + (n,) * in_order)
+        lhs = run(np.asarray(group.act(g, x, in_order)))
+        rhs = np.asarray(group.act(g, run(x), out_order))
+        if lhs.shape != rhs.shape:
+            raise ValueError(f"f(ρ(g)x) has shape {lhs.shape} but ρ(g)f(x) has shape {rhs.shape}")
+        with np.errstate(invalid="ignore"):
+            residual = np.abs(lhs - rhs)
+        finite = np.isfinite(residual)
+        scale = max(
+            float(np.max(np.abs(np.where(np.isfinite(lhs), lhs, 0)), initial=0.0)),
+            float(np.max(np.abs(np.where(np.isfinite(rhs), rhs, 0)), initial=0.0)),
+            np.finfo(np.float64).tiny,
+        )
+        residual = np.where(finite, residual, np.inf)
+        bad = residual > tolerance * scale
+        num_entries += residual.size
+        num_bad += int(bad.sum())
+        if residual.size:
+            max_residual = max(max_residual, float(residual.max()) / scale)
+        flat_bad = np.flatnonzero(bad)
+        for flat in flat_bad[np.argsort(-residual.ravel()[flat_bad], kind="stable")][:max_report]:
+            idx = np.unravel_index(flat, residual.shape)
+            mismatch = Mismatch(
+                e, int(idx[0]), int(idx[1]), tuple(int(i) for i in idx[2:]), float(lhs[idx]), float(rhs[idx])
+            )
+            candidates.append((float(residual[idx]) / scale, mismatch))
+    candidates.sort(key=lambda item: -item[0])
+    return ForwardCheck(
+        ok=num_bad == 0,
+        max_residual=max_residual,
+        tolerance=tolerance,
+        num_elements=len(gs),
+        num_entries=num_entries,
+        num_bad=num_bad,
+        worst=tuple(m for _, m in candidates[:max_report]),
+        dtype=str(dtype).replace("torch.", ""),
+    )

@@ -1,0 +1,71 @@
+"""Export a catlayer module to plain torch.
+
+:func:`export_program` is ``torch.export`` with a dynamic batch axis. :func:`plain_module` turns
+the exported graph (aten ops only) into a ``torch.fx.GraphModule`` whose root is a bare
+``torch.nn.Module`` holding the parameters and tables: every class involved lives in torch, so
+running or unpickling it needs no catlayer import.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch.export.graph_signature import InputKind
+
+__all__ = ["export_program", "plain_module"]
+
+
+def export_program(
+    layer: torch.nn.Module, example_input: torch.Tensor | None = None, *, dynamic_batch: bool = True
+) -> torch.export.ExportedProgram:
+    """``torch.export`` of ``layer`` (a frozen copy in eval mode) on an example input, with the
+    batch axis (axis 0) dynamic unless ``dynamic_batch=False``. Save the result with
+    ``torch.export.save``.
+
+    ``example_input`` defaults to a batch of 2 zero tensors of the layer's input shape.
+    """
+    if example_input is None:
+        weight = next(layer.parameters())
+        shape = (2, layer.in_channels) + (layer.n,) * layer.in_order
+        example_input = torch.zeros(shape, dtype=weight.dtype, device=weight.device)
+    if example_input.dim() < 2:
+        raise ValueError(f"the example input needs a batch axis, got shape {tuple(example_input.shape)}")
+    model = copy.deepcopy(layer).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    dynamic_shapes = ({0: torch.export.Dim("batch")},) if dynamic_batch else None
+    return torch.export.export(model, (example_input,), dynamic_shapes=dynamic_shapes)
+
+
+def plain_module(program: torch.export.ExportedProgram) -> torch.fx.GraphModule:
+    """The graph of ``program`` as a picklable ``torch.fx.GraphModule`` with one tensor input
+    and one tensor output; parameters, buffers and constants become frozen attributes."""
+    root = torch.nn.Module()
+    graph = torch.fx.Graph()
+    env: dict[torch.fx.Node, torch.fx.Node] = {}
+    specs = {spec.arg.name: spec for spec in program.graph_signature.input_specs}
+    for node in program.graph_module.graph.nodes:
+        if node.op == "placeholder":
+            spec = specs[node.name]
+            if spec.kind == InputKind.USER_INPUT:
+                env[node] = graph.placeholder(node.name)
+                continue
+            if spec.kind == InputKind.PARAMETER or (spec.kind == InputKind.BUFFER and spec.persistent):
+                tensor = program.state_dict[spec.target]
+            else:
+                tensor = program.constants[spec.target]
+            name = spec.target.replace(".", "_")
+            if spec.kind == InputKind.PARAMETER:
+                root.register_parameter(name, torch.nn.Parameter(tensor.detach().clone(), requires_grad=False))
+            else:
+                root.register_buffer(name, tensor.detach().clone())
+            env[node] = graph.get_attr(name)
+        elif node.op == "output":
+            outputs = node.args[0]
+            graph.output(env[outputs[0]] if len(outputs) == 1 else tuple(env[o] for o in outputs))
+        else:
+            env[node] = graph.node_copy(node, lambda old: env[old])
+    module = torch.fx.GraphModule(root, graph)
+    module.eval()
+    return module

@@ -1,0 +1,327 @@
+"""``EquivariantLinear``: a trainable layer W = Σ_d λ_d F(d) over a basis of diagrams.
+
+The forward pass executes the layer plan of :mod:`catlayer.plan` with torch ops only (see
+:mod:`catlayer.nn.executor`), so it runs on any device and under ``torch.compile``,
+``torch.export`` and ``torch.func.vmap``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..backend.memory import check_size
+from ..plan import plan_layer
+from .executor import (
+    Program,
+    compile_program,
+    levi_civita,
+    run_expansions,
+    run_mixing,
+    run_reductions,
+    second_moments,
+    symplectic_form,
+)
+
+__all__ = ["EquivariantLinear"]
+
+
+def _check_count(value, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+class EquivariantLinear(nn.Module):
+    """A linear layer (R^n)^{⊗k} → (R^n)^{⊗l} equivariant under ``group``, per channel pair a
+    combination of the images of ``group.basis(in_order, out_order)``.
+
+    Input ``(*batch, in_channels) + (n,) * in_order`` (zero or more batch axes), output
+    ``(*batch, out_channels) + (n,) * out_order``. ``weight[o, c, t]`` is the coefficient of
+    diagram ``self.diagrams[t]`` from input channel c to output channel o. ``bias[o, t]`` (present
+    when ``bias=True`` and ``group.basis(0, out_order)`` is not empty) is the coefficient of
+    ``self.bias_diagrams[t]``: the bias is itself an equivariant tensor.
+
+    >>> import torch
+    >>> from catlayer import S
+    >>> from catlayer.nn import EquivariantLinear
+    >>> layer = EquivariantLinear(S(5), in_order=2, out_order=2, in_channels=3, out_channels=4)
+    >>> layer(torch.randn(8, 3, 5, 5)).shape
+    torch.Size([8, 4, 5, 5])
+    >>> tuple(layer.weight.shape), tuple(layer.bias.shape)
+    ((4, 3, 15), (4, 2))
+    >>> layer
+    EquivariantLinear(group=S(5), in_order=2, out_order=2, in_channels=3, out_channels=4, diagrams=15, bias_diagrams=2)
+    >>> sorted(layer.state_dict())
+    ['bias', 'weight']
+    """
+
+    def __init__(
+        self,
+        group,
+        in_order: int,
+        out_order: int,
+        in_channels: int,
+        out_channels: int,
+        bias: bool = True,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        self.in_order = _check_count(in_order, "in_order", 0)
+        self.out_order = _check_count(out_order, "out_order", 0)
+        self.in_channels = _check_count(in_channels, "in_channels", 1)
+        self.out_channels = _check_count(out_channels, "out_channels", 1)
+        for attr in ("n", "family", "basis"):
+            if not hasattr(group, attr):
+                raise TypeError(f"group must be a catlayer group such as S(5) or O(3), got {group!r}")
+        self.group = group
+        self.n = int(group.n)
+        diagrams = tuple(group.basis(self.in_order, self.out_order))
+        if not diagrams:
+            raise ValueError(
+                f"there is no non-zero {group!r}-equivariant map from order {self.in_order} to order "
+                f"{self.out_order}{self._empty_reason(self.in_order, self.out_order)}, so this layer would be constant"
+            )
+        self.diagrams = diagrams
+        self.bias_diagrams = tuple(group.basis(0, self.out_order)) if bias else ()
+        self._plan = plan_layer(group.family, diagrams)
+        self._program = compile_program(self._plan, self.n)
+        self._bias_program: Program | None = None
+        self._bias_target: tuple[int, ...] = ()
+        if self.bias_diagrams:
+            bias_plan = plan_layer(group.family, self.bias_diagrams)
+            self._bias_program = compile_program(bias_plan, self.n)
+            self._bias_target = tuple(
+                self._plan.expansions.index(e) if e in self._plan.expansions else -1 for e in bias_plan.expansions
+            )
+        factory = {"device": device, "dtype": dtype}
+        self.weight = nn.Parameter(torch.empty(self.out_channels, self.in_channels, len(diagrams), **factory))
+        if self.bias_diagrams:
+            self.bias = nn.Parameter(torch.empty(self.out_channels, len(self.bias_diagrams), **factory))
+        else:
+            self.register_parameter("bias", None)
+        self._register_tables(device, self.weight.dtype)
+        self.reset_parameters()
+
+    # -- construction helpers ------------------------------------------------------------
+    def _empty_reason(self, k: int, l: int) -> str:
+        category = getattr(self.group, "category", None)
+        reason = category.empty_reason(k, l) if hasattr(category, "empty_reason") else None
+        return f" ({reason})" if reason else ""
+
+    def _register_tables(self, device, dtype: torch.dtype) -> None:
+        programs = [self._program] + ([self._bias_program] if self._bias_program is not None else [])
+        n = self.n
+        if any(p.uses_epsilon for p in programs):
+            self.register_buffer("_eps", torch.tensor(symplectic_form(n), device=device, dtype=dtype), persistent=False)
+        else:
+            self._eps = None
+        qs = sorted({q for p in programs for q in p.levi_civita_shapes})
+        self._lc_names = tuple(f"_levi_civita_{q}" for q in qs)
+        self._lc_slots = tuple(qs)
+        if qs:
+            check_size(n**n * 8, f"the Levi-Civita symbol of SO({n})")
+            symbol = levi_civita(n)
+        for q, name in zip(qs, self._lc_names, strict=True):
+            # (n^free_axes, n^free_slots): slots first in the symbol, so transpose the reshape.
+            table = symbol.reshape(n**q, n ** (n - q)).T.copy()
+            self.register_buffer(name, torch.tensor(table, device=device, dtype=dtype), persistent=False)
+        for prefix, program in (("", self._program), ("_bias", self._bias_program)):
+            if program is None or program.trivial_order:
+                setattr(self, f"{prefix}_order", None)
+                setattr(self, f"{prefix}_signs", None)
+                continue
+            order = torch.tensor(program.order, device=device, dtype=torch.long)
+            signs = torch.tensor(program.signs, device=device, dtype=dtype)
+            self.register_buffer(f"{prefix}_order", order, persistent=False)
+            self.register_buffer(f"{prefix}_signs", signs, persistent=False)
+
+    def _levi_civita_tables(self) -> dict[int, torch.Tensor]:
+        return {q: getattr(self, name) for q, name in zip(self._lc_slots, self._lc_names, strict=True)}
+
+    # -- parameters ----------------------------------------------------------------------
+    @property
+    def weight_std(self) -> float:
+        """The standard deviation :meth:`reset_parameters` draws the weights with.
+
+        With iid zero-mean weights of variance σ² and iid inputs of unit variance, an output
+        entry I has second moment σ²·c_in·Σ_d Σ_J F_d[I, J]²; averaged over the n^l output
+        entries this is σ²·c_in·Σ_d ‖F_d‖_F² / n^l. ‖F_d‖_F² (the number of ±1 entries) is
+        computed in closed form from the plan (:func:`catlayer.nn.executor.second_moments`), and
+        σ is chosen to make the mean second moment of the output 1.
+        """
+        total = sum(second_moments(self._plan, self.n))
+        return math.sqrt(self.n**self.out_order / (self.in_channels * total))
+
+    def reset_parameters(self) -> None:
+        """Variance-preserving initialisation: weights ~ N(0, σ²) with σ = :attr:`weight_std`,
+        bias 0. For iid unit-variance inputs the output entries have mean second moment 1."""
+        with torch.no_grad():
+            nn.init.normal_(self.weight, 0.0, self.weight_std)
+            if self.bias is not None:
+                nn.init.zeros_(self.bias)
+
+    def extra_repr(self) -> str:
+        text = (
+            f"group={self.group!r}, in_order={self.in_order}, out_order={self.out_order}, "
+            f"in_channels={self.in_channels}, out_channels={self.out_channels}, diagrams={len(self.diagrams)}"
+        )
+        return text + (f", bias_diagrams={len(self.bias_diagrams)}" if self.bias is not None else ", bias=False")
+
+    # -- forward -------------------------------------------------------------------------
+    def _shape_text(self, channels: int, order: int) -> str:
+        return "(*batch, " + ", ".join([str(channels)] + [str(self.n)] * order) + ")"
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        k, n = self.in_order, self.n
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"{type(self).__name__} expects a torch.Tensor, got {type(x).__name__}")
+        expected = self._shape_text(self.in_channels, k)
+        if x.dim() < 1 + k:
+            raise ValueError(
+                f"{type(self).__name__} expects input of shape {expected}: {1 + k} or more axes, "
+                f"got shape {tuple(x.shape)}"
+            )
+        if x.shape[x.dim() - 1 - k] != self.in_channels:
+            raise ValueError(
+                f"{type(self).__name__} expects input of shape {expected}: {self.in_channels} channels on axis "
+                f"{x.dim() - 1 - k}, got shape {tuple(x.shape)}"
+            )
+        for axis in range(x.dim() - k, x.dim()):
+            if x.shape[axis] != n:
+                raise ValueError(
+                    f"{type(self).__name__} expects input of shape {expected}: the last {k} axes must have size "
+                    f"n = {n} of {self.group!r}, got shape {tuple(x.shape)}"
+                )
+        if x.dtype != self.weight.dtype:
+            raise TypeError(
+                f"{type(self).__name__} has {self.weight.dtype} parameters but got a {x.dtype} input; "
+                f"convert the input or the layer (layer.to({x.dtype}))"
+            )
+        if x.device != self.weight.device:
+            raise ValueError(
+                f"{type(self).__name__} has its parameters on {self.weight.device} but got an input on {x.device}"
+            )
+
+    def _bias_mixed(self) -> list[torch.Tensor]:
+        program = self._bias_program
+        ones = self.bias.new_ones(1, 1)
+        reduced = run_reductions(program, ones, self._eps, self._levi_civita_tables())
+        return run_mixing(program, reduced, self.bias.unsqueeze(1), self._bias_order, self._bias_signs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._check_input(x)
+        k = self.in_order
+        lead = x.dim() - 1 - k
+        if lead == 1:
+            return self._run(x, with_bias=True)
+        if lead == 0:
+            return self._run(x.unsqueeze(0), with_bias=True).squeeze(0)
+        return self._run(x.flatten(0, lead - 1), with_bias=True).unflatten(0, x.shape[:lead])
+
+    def _run(self, x: torch.Tensor, with_bias: bool) -> torch.Tensor:
+        """The plan on x of shape (B, c_in) + (n,)*k (checked by the caller)."""
+        lc = self._levi_civita_tables()
+        reduced = run_reductions(self._program, x, self._eps, lc)
+        mixed = run_mixing(self._program, reduced, self.weight, self._order, self._signs, defer_identity=True)
+        extra = []
+        if with_bias and self.bias is not None:
+            for e, (target, z) in enumerate(zip(self._bias_target, self._bias_mixed(), strict=True)):
+                if target >= 0 and not isinstance(mixed[target], tuple):
+                    mixed[target] = mixed[target] + z
+                else:
+                    extra.append((self._bias_program.expansions[e], z))
+        return run_expansions(self._program, mixed, self._eps, extra)
+
+    # -- dense twins and export ----------------------------------------------------------
+    def basis_matrices(self) -> torch.Tensor:
+        """The images of :attr:`diagrams` as a (D, n^l, n^k) tensor (rows: output multi-index in
+        C order, columns: input multi-index), computed by the layer's own plan on the identity.
+        Size-guarded: raises :class:`~catlayer.backend.memory.AllocationTooLarge` when large."""
+        n, k, l, d = self.n, self.in_order, self.out_order, len(self.diagrams)
+        itemsize = self.weight.element_size()
+        check_size(3 * d * n ** (k + l) * itemsize, f"the {d} dense {n**l}×{n**k} basis matrices of {self!r}")
+        eye = torch.eye(n**k, device=self.weight.device, dtype=self.weight.dtype).reshape((n**k, 1) + (n,) * k)
+        picks = torch.eye(d, device=self.weight.device, dtype=self.weight.dtype).unsqueeze(1)
+        with torch.no_grad():
+            reduced = run_reductions(self._program, eye, self._eps, self._levi_civita_tables())
+            mixed = run_mixing(self._program, reduced, picks, self._order, self._signs)
+            out = run_expansions(self._program, mixed, self._eps)
+        return out.reshape(n**k, d, n**l).permute(1, 2, 0).contiguous()
+
+    def bias_tensor(self) -> torch.Tensor:
+        """The bias as a (c_out,) + (n,)*l tensor (zeros when the layer has no bias)."""
+        shape = (self.out_channels,) + (self.n,) * self.out_order
+        if self.bias is None:
+            return self.weight.new_zeros(shape)
+        out = run_expansions(self._bias_program, self._bias_mixed(), self._eps)
+        return out.reshape(shape)
+
+    def to_dense(self) -> nn.Linear:
+        """A plain ``torch.nn.Linear`` equal to this layer on flattened tensors.
+
+        It maps ``x.reshape(batch, c_in * n**k)`` to ``y.reshape(batch, c_out * n**l)`` (channel
+        axis most significant, C order). Raises
+        :class:`~catlayer.backend.memory.AllocationTooLarge` when the matrix does not fit.
+
+        >>> import torch
+        >>> from catlayer import S
+        >>> layer = EquivariantLinear(S(4), 1, 2, in_channels=2, out_channels=3)
+        >>> dense = layer.to_dense()
+        >>> dense
+        Linear(in_features=8, out_features=48, bias=True)
+        >>> x = torch.randn(5, 2, 4)
+        >>> torch.allclose(dense(x.reshape(5, -1)).reshape(5, 3, 4, 4), layer(x), atol=1e-5)
+        True
+        """
+        n, k, l = self.n, self.in_order, self.out_order
+        c_in, c_out = self.in_channels, self.out_channels
+        itemsize = self.weight.element_size()
+        rows, cols = c_out * n**l, c_in * n**k
+        check_size(rows * cols * itemsize, f"the dense {rows}×{cols} matrix of {self!r}")
+        linear = nn.Linear(cols, rows, bias=self.bias is not None, device=self.weight.device, dtype=self.weight.dtype)
+        # Columns = the layer (without bias) applied to the standard basis, in chunks whose
+        # input and output take at most as much memory as the matrix itself (~32 MiB at least).
+        chunk = max(1, min(cols, (2**25 + rows * cols * itemsize) // max(1, 4 * (rows + cols) * itemsize)))
+        with torch.no_grad():
+            for start in range(0, cols, chunk):
+                stop = min(cols, start + chunk)
+                eye = self.weight.new_zeros(stop - start, cols)
+                eye[:, start:stop].fill_diagonal_(1.0)
+                y = self._run(eye.reshape((stop - start, c_in) + (n,) * k), with_bias=False)
+                linear.weight[:, start:stop].copy_(y.reshape(stop - start, rows).t())
+            if self.bias is not None:
+                linear.bias.copy_(self.bias_tensor().reshape(-1))
+        return linear
+
+    def export(self, example_input: torch.Tensor | None = None, *, dynamic_batch: bool = True) -> nn.Module:
+        """A plain ``torch.fx.GraphModule`` computing the same function, matrix-free, that needs
+        no catlayer import to run or to unpickle: the ``torch.export`` graph of this layer (aten
+        ops only, dynamic batch axis) on a bare ``torch.nn.Module`` root holding frozen copies
+        of the parameters (:func:`catlayer.nn.export.plain_module`). For a
+        ``torch.export.save``-able artifact use :func:`catlayer.nn.export_program`.
+
+        >>> import pickle, torch
+        >>> from catlayer import S
+        >>> layer = EquivariantLinear(S(4), 2, 1, in_channels=2, out_channels=3)
+        >>> exported = layer.export()
+        >>> x = torch.randn(7, 2, 4, 4)
+        >>> torch.allclose(exported(x), layer(x))
+        True
+        >>> type(pickle.loads(pickle.dumps(exported))).__module__.split(".")[0]
+        'torch'
+
+        """
+        from .export import export_program, plain_module
+
+        return plain_module(export_program(self, example_input, dynamic_batch=dynamic_batch))
+
+    # -- verification ----------------------------------------------------------------------
+    def _catlayer_check_equivariance(self, **kwargs):
+        from .verification import check_layer
+
+        return check_layer(self, **kwargs)

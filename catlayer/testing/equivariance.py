@@ -1,0 +1,96 @@
+"""``assert_equivariant``: test that a torch module commutes with a group action.
+
+>>> import torch
+>>> from catlayer import O
+>>> from catlayer.nn import EquivariantLinear
+>>> from catlayer.testing import assert_equivariant
+>>> layer = EquivariantLinear(O(3), 2, 2, in_channels=2, out_channels=2)
+>>> assert_equivariant(layer, O(3), 2, 2, seed=0).ok
+True
+
+A module that is not equivariant fails, naming the output entries that differ (one line
+per entry: group element, batch, channel, multi-index and both values):
+
+>>> try:
+...     assert_equivariant(torch.nn.Linear(3, 3), O(3), 1, 1, in_channels=1)
+... except AssertionError as error:
+...     lines = str(error).splitlines()
+>>> lines[0].split(":")[0]
+'Linear(in_features=3, out_features=3, bias=True) is not equivariant'
+>>> lines[1].startswith("  g #") and "channel 0, index (" in lines[1]
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import torch
+
+from ..nn.check import DEFAULT_TOLERANCE, ForwardCheck, Mismatch, check_forward
+
+__all__ = ["DEFAULT_TOLERANCE", "ForwardCheck", "Mismatch", "assert_equivariant", "group_elements"]
+
+
+def assert_equivariant(
+    module: torch.nn.Module,
+    group,
+    in_order: int,
+    out_order: int,
+    *,
+    in_channels: int | None = None,
+    elements: Iterable[np.ndarray] | None = None,
+    num_elements: int = 3,
+    seed: int | np.random.Generator | None = 0,
+    batch: int = 2,
+    dtype: torch.dtype = torch.float64,
+    tolerance: float | None = None,
+) -> ForwardCheck:
+    """Assert module(ρ_k(g) x) = ρ_l(g) module(x) for random inputs x and group elements g.
+
+    ``module`` maps (batch, in_channels) + (n,)*in_order to (batch, channels) + (n,)*out_order
+    (``in_channels`` defaults to ``module.in_channels``). The group elements are ``elements``
+    (e.g. drawn by hypothesis with :func:`group_elements`), or ``num_elements`` drawn with
+    ``group.random_element`` from ``seed``; the inputs are drawn from ``seed`` too. The check
+    runs on a copy of the module in ``dtype`` (float64 by default); an entry fails when it
+    differs by more than ``tolerance`` (default 1e-10 in float64, 1e-4 in float32) times the
+    largest entry of either side. On failure the AssertionError names the group element, and the
+    batch, channel and multi-index of the worst entries with both values.
+
+    Returns the :class:`~catlayer.nn.check.ForwardCheck` (truthy) on success.
+    """
+    result = check_forward(
+        module,
+        group,
+        in_order,
+        out_order,
+        in_channels=in_channels,
+        elements=elements,
+        num_elements=num_elements,
+        seed=seed,
+        batch=batch,
+        dtype=dtype,
+        tolerance=tolerance,
+    )
+    if not result:
+        raise AssertionError(f"{module!r} is not equivariant: " + result.describe("it was", group))
+    return result
+
+
+def group_elements(group):
+    """A hypothesis strategy of random elements of ``group`` (float64 n × n arrays), drawn by
+    ``group.random_element`` from a seed that hypothesis chooses (and shrinks).
+
+    >>> from hypothesis import given
+    >>> from catlayer import Sp
+    >>> @given(group_elements(Sp(4)))
+    ... def test(g):
+    ...     assert Sp(4).is_element(g, tolerance=1e-8)
+    >>> test()
+    """
+    from hypothesis import strategies as st
+
+    return st.integers(min_value=0, max_value=2**32 - 1).map(
+        lambda seed: group.random_element(np.random.default_rng(seed))
+    )

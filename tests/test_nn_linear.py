@@ -1,0 +1,283 @@
+"""EquivariantLinear: parameters, initialisation, forward against independent dense references
+and the numba backend, dense export, errors.
+
+Tolerances: forward vs references, relative to the largest output entry: 1e-12 in float64,
+1e-5 in float32 (conftest.TOLERANCE).
+"""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from catlayer import SO, O, S, Sp
+from catlayer.backend import apply_layer
+from catlayer.backend.memory import AllocationTooLarge, set_memory_budget
+from catlayer.nn import EquivariantLinear
+from catlayer.nn.executor import second_moments
+from tests.conftest import TOLERANCE
+
+TORCH_DTYPE = {np.float64: torch.float64, np.float32: torch.float32}
+
+#: (group, in_order, out_order): all four groups, k ≠ l, 0-order in or out, SO n-diagrams.
+CASES = [
+    (S(4), 2, 2),
+    (S(3), 1, 3),
+    (S(3), 3, 1),
+    (S(4), 0, 2),
+    (S(4), 2, 0),
+    (S(2), 3, 2),
+    (O(3), 2, 2),
+    (O(3), 1, 3),
+    (O(2), 0, 2),
+    (O(3), 3, 1),
+    (SO(3), 2, 1),
+    (SO(3), 1, 2),
+    (SO(2), 2, 2),
+    (SO(3), 0, 3),
+    (SO(3), 3, 0),
+    (Sp(4), 2, 2),
+    (Sp(2), 1, 3),
+    (Sp(4), 3, 1),
+    (Sp(4), 0, 2),
+]
+
+
+def _ids(case):
+    group, k, l = case
+    return f"{group!r}-{k}to{l}"
+
+
+def _random_layer(group, k, l, c_in=2, c_out=3, dtype=torch.float64, seed=0, bias=True):
+    torch.manual_seed(seed)
+    layer = EquivariantLinear(group, k, l, c_in, c_out, bias=bias, dtype=dtype)
+    with torch.no_grad():
+        if layer.bias is not None:
+            layer.bias.normal_()
+    return layer
+
+
+def _dense_reference(layer) -> tuple[np.ndarray, np.ndarray]:
+    """(weight matrix (c_out n^l, c_in n^k), bias vector) from the groups' functor images."""
+    group, n = layer.group, layer.n
+    k, l = layer.in_order, layer.out_order
+    images = np.stack([group.functor(d).to_numpy() for d in layer.diagrams])
+    w = layer.weight.detach().double().numpy()
+    matrix = np.einsum("ocd,dij->oicj", w, images).reshape(layer.out_channels * n**l, layer.in_channels * n**k)
+    bias = np.zeros(layer.out_channels * n**l)
+    if layer.bias is not None:
+        bias_images = np.stack([group.functor(d).to_numpy()[:, 0] for d in layer.bias_diagrams])
+        bias = np.einsum("od,di->oi", layer.bias.detach().double().numpy(), bias_images).reshape(-1)
+    return matrix, bias
+
+
+def _assert_close(actual, expected, rtol):
+    actual, expected = np.asarray(actual, dtype=np.float64), np.asarray(expected, dtype=np.float64)
+    assert actual.shape == expected.shape
+    scale = max(1.0, float(np.abs(expected).max(initial=0)))
+    err = float(np.abs(actual - expected).max(initial=0)) / scale
+    assert err <= rtol, f"relative error {err:.3g} > {rtol:.3g}"
+
+
+# -- forward == dense functor images == numba backend ----------------------------------------
+@pytest.mark.parametrize("case", CASES, ids=_ids)
+def test_forward_matches_dense_functor_images(case, float_dtype):
+    group, k, l = case
+    layer = _random_layer(group, k, l, dtype=TORCH_DTYPE[float_dtype])
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((5, 2) + (group.n,) * k)
+    matrix, bias = _dense_reference(layer)
+    expected = (x.reshape(5, -1) @ matrix.T + bias).reshape((5, 3) + (group.n,) * l)
+    y = layer(torch.tensor(x, dtype=TORCH_DTYPE[float_dtype]))
+    assert y.dtype == TORCH_DTYPE[float_dtype]
+    _assert_close(y.detach().numpy(), expected, TOLERANCE[float_dtype])
+
+
+@pytest.mark.parametrize("case", CASES, ids=_ids)
+def test_forward_matches_numba_apply_layer(case, float_dtype):
+    group, k, l = case
+    layer = _random_layer(group, k, l, dtype=TORCH_DTYPE[float_dtype], bias=False)
+    x = np.random.default_rng(2).standard_normal((4, 2) + (group.n,) * k).astype(float_dtype)
+    expected = apply_layer(group, layer.diagrams, layer.weight.detach().numpy(), x)
+    y = layer(torch.from_numpy(x)).detach().numpy()
+    _assert_close(y, expected, TOLERANCE[float_dtype])
+
+
+@pytest.mark.parametrize("case", CASES[::3], ids=_ids)
+def test_to_dense_equals_layer_and_functor_images(case):
+    group, k, l = case
+    layer = _random_layer(group, k, l)
+    dense = layer.to_dense()
+    assert type(dense) is torch.nn.Linear
+    matrix, bias = _dense_reference(layer)
+    _assert_close(dense.weight.detach().numpy(), matrix, 1e-12)
+    if layer.bias is None:
+        assert dense.bias is None and not bias.any()
+    else:
+        _assert_close(dense.bias.detach().numpy(), bias, 1e-12)
+    x = torch.randn((3, 2) + (group.n,) * k, dtype=torch.float64)
+    _assert_close(dense(x.reshape(3, -1)).detach().reshape((3, 3) + (group.n,) * l), layer(x).detach(), 1e-12)
+
+
+def test_basis_matrices_are_the_functor_images():
+    group = Sp(4)
+    layer = EquivariantLinear(group, 2, 2, 1, 1, dtype=torch.float64)
+    images = layer.basis_matrices().numpy()
+    for t, d in enumerate(layer.diagrams):
+        np.testing.assert_array_equal(images[t], group.functor(d).to_numpy())
+
+
+@given(
+    st.sampled_from(CASES),
+    st.lists(st.integers(1, 3), min_size=0, max_size=2),
+    st.integers(1, 3),
+    st.integers(1, 3),
+)
+def test_any_batch_axes_and_channels(case, batch, c_in, c_out):
+    """Zero or more leading batch axes, each sample mapped independently."""
+    group, k, l = case
+    layer = EquivariantLinear(group, k, l, c_in, c_out, dtype=torch.float64)
+    x = torch.randn((*batch, c_in) + (group.n,) * k, dtype=torch.float64)
+    y = layer(x)
+    assert y.shape == (*batch, c_out) + (group.n,) * l
+    flat = layer(x.reshape((-1, c_in) + (group.n,) * k)).reshape(y.shape)
+    _assert_close(y.detach(), flat.detach(), 1e-13)
+
+
+def test_empty_batch():
+    layer = EquivariantLinear(S(3), 2, 1, 2, 2)
+    assert layer(torch.zeros(0, 2, 3, 3)).shape == (0, 2, 3)
+
+
+# -- parameters, buffers, repr ------------------------------------------------------------------
+def test_acceptance_interface():
+    layer = EquivariantLinear(S(5), in_order=2, out_order=2, in_channels=3, out_channels=4)
+    y = layer(torch.randn(8, 3, 5, 5))
+    assert y.shape == (8, 4, 5, 5)
+    assert layer.weight.shape == (4, 3, 15)
+    assert layer.bias.shape == (4, 2)
+    assert list(layer.state_dict()) == ["weight", "bias"]
+    assert [name for name, _ in layer.named_parameters()] == ["weight", "bias"]
+
+
+def test_state_dict_holds_weight_and_bias_only_in_any_mode():
+    layer = EquivariantLinear(Sp(4), 2, 2, 2, 2)  # ε and gathered index buffers
+    assert len(list(layer.buffers())) > 0
+    keys = list(layer.state_dict())
+    layer.eval()
+    assert list(layer.state_dict()) == keys == ["weight", "bias"]
+    so = EquivariantLinear(SO(3), 2, 1, 2, 2)  # Levi-Civita buffer, no bias (odd order)
+    assert list(so.state_dict()) == ["weight"]
+    assert any("levi_civita" in name for name, _ in so.named_buffers())
+
+
+def test_bias_absent_when_no_invariant_tensor():
+    layer = EquivariantLinear(O(3), 1, 3, 2, 2)
+    assert layer.bias is None and layer.bias_diagrams == ()
+    assert EquivariantLinear(S(3), 1, 1, 2, 2, bias=False).bias is None
+    assert EquivariantLinear(SO(3), 0, 3, 2, 2).bias.shape == (2, 1)  # the Levi-Civita tensor
+
+
+def test_bias_is_an_equivariant_tensor():
+    layer = _random_layer(S(4), 1, 2)
+    with torch.no_grad():
+        layer.weight.zero_()
+    out = layer(torch.randn(2, 2, 4, dtype=torch.float64)).detach().numpy()
+    g = S(4).random_element(np.random.default_rng(0))
+    np.testing.assert_allclose(S(4).act(g, out, 2), out, atol=1e-12)
+    assert np.abs(out).max() > 0.1
+
+
+def test_extra_repr_names_group_orders_channels_and_diagrams():
+    text = repr(EquivariantLinear(O(3), 1, 3, 2, 5))
+    for piece in ("O(3)", "in_order=1", "out_order=3", "in_channels=2", "out_channels=5", "diagrams=", "bias=False"):
+        assert piece in text
+
+
+def test_factory_kwargs_and_deterministic_init():
+    torch.manual_seed(0)
+    a = EquivariantLinear(S(3), 2, 2, 2, 2, dtype=torch.float64, device="cpu")
+    torch.manual_seed(0)
+    b = EquivariantLinear(S(3), 2, 2, 2, 2, dtype=torch.float64)
+    assert a.weight.dtype == torch.float64 and a.weight.device.type == "cpu"
+    assert torch.equal(a.weight, b.weight)
+    assert all(buf.dtype in (torch.float64, torch.long) for buf in a.buffers())
+    meta = EquivariantLinear(S(3), 2, 2, 2, 2, device="meta")
+    assert meta.weight.is_meta
+
+
+# -- initialisation ------------------------------------------------------------------------------
+@pytest.mark.parametrize("case", CASES[::2], ids=_ids)
+def test_second_moments_are_squared_frobenius_norms(case):
+    group, k, l = case
+    layer = EquivariantLinear(group, k, l, 1, 1)
+    expected = [round(float(np.sum(group.functor(d).to_numpy() ** 2))) for d in layer.diagrams]
+    assert list(second_moments(layer._plan, group.n)) == expected
+
+
+@pytest.mark.parametrize("group,k,l", [(S(5), 2, 2), (SO(3), 2, 1), (Sp(4), 1, 3)])
+def test_reset_parameters_preserves_the_second_moment(group, k, l):
+    """E over weights and unit inputs of the mean square output is 1: the exact value for this
+    weight draw is c_in·Σ_d w²·‖F_d‖²/n^l summed per output channel; average it over many draws."""
+    c_in, c_out = 4, 64
+    layer = EquivariantLinear(group, k, l, c_in, c_out, dtype=torch.float64)
+    moments = torch.tensor(second_moments(layer._plan, group.n), dtype=torch.float64)
+    total = 0.0
+    for seed in range(20):
+        torch.manual_seed(seed)
+        layer.reset_parameters()
+        # E_x |y_o|² averaged over entries = Σ_{c,d} w[o,c,d]² ‖F_d‖² / n^l (bias is zero).
+        total += float((layer.weight.detach() ** 2 * moments).sum() / (c_out * group.n**l))
+        assert torch.count_nonzero(layer.bias if layer.bias is not None else torch.zeros(1)) == 0
+    assert abs(total / 20 - 1.0) < 0.1
+    # and the empirical output of the layer agrees
+    x = torch.randn((4000, c_in) + (group.n,) * k, dtype=torch.float64)
+    assert abs(float(layer(x).detach().pow(2).mean()) - 1.0) < 0.35
+
+
+def test_weight_std_closed_form():
+    layer = EquivariantLinear(S(5), 2, 2, 3, 4)
+    norms = [np.sum(S(5).functor(d).to_numpy() ** 2) for d in layer.diagrams]
+    assert math.isclose(layer.weight_std, math.sqrt(25 / (3 * sum(norms))))
+
+
+# -- errors ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "shape,dtype,match",
+    [
+        ((3, 5), torch.float32, "3 or more axes"),
+        ((2, 3, 5), torch.float32, "3 channels on axis 0"),
+        ((2, 2, 5, 5), torch.float32, "3 channels"),
+        ((2, 3, 4, 4), torch.float32, "n = 5"),
+        ((2, 3, 5, 4), torch.float32, "n = 5"),
+        ((2, 3, 5, 5), torch.float64, "float32 parameters but got a torch.float64 input"),
+    ],
+)
+def test_input_errors_before_compute(shape, dtype, match):
+    layer = EquivariantLinear(S(5), 2, 2, 3, 4)
+    with pytest.raises((ValueError, TypeError), match=match):
+        layer(torch.zeros(shape, dtype=dtype))
+
+
+def test_constructor_errors():
+    with pytest.raises(ValueError, match="odd"):
+        EquivariantLinear(O(3), 2, 1, 1, 1)
+    with pytest.raises(ValueError, match="in_channels"):
+        EquivariantLinear(S(3), 1, 1, 0, 1)
+    with pytest.raises(ValueError, match="in_order"):
+        EquivariantLinear(S(3), -1, 1, 1, 1)
+    with pytest.raises(TypeError, match="catlayer group"):
+        EquivariantLinear("S(3)", 1, 1, 1, 1)
+
+
+def test_to_dense_is_size_guarded():
+    layer = EquivariantLinear(S(16), 2, 2, 2, 2)
+    set_memory_budget(10_000)
+    try:
+        with pytest.raises(AllocationTooLarge, match="dense"):
+            layer.to_dense()
+    finally:
+        set_memory_budget(None)
