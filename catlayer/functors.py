@@ -31,6 +31,7 @@ import numpy as np
 import sympy
 
 from .diagrams import Combination, Diagram
+from .forms import levi_civita_nonzeros
 from .plan import symplectic_sign
 
 if TYPE_CHECKING:
@@ -51,21 +52,6 @@ BASES = ("diagram", "orbit")
 
 
 # -- entries of one diagram ------------------------------------------------------------------------
-def _permutation_sign(p) -> int:
-    sign, seen = 1, [False] * len(p)
-    for start in range(len(p)):
-        if seen[start]:
-            continue
-        length, j = 0, start
-        while not seen[j]:
-            seen[j] = True
-            j = p[j]
-            length += 1
-        if length % 2 == 0:
-            sign = -sign
-    return sign
-
-
 def _cartesian(size: int, n: int, blocks) -> tuple[np.ndarray, np.ndarray]:
     """Flat indices and values of Σ over independent choices per block. ``blocks`` lists
     (vertices, candidates (c × len(vertices)) int array, weights (c,) int array)."""
@@ -94,14 +80,6 @@ def _epsilon_pair(vertices, n: int):
     return vertices, candidates, weights
 
 
-@lru_cache(maxsize=16)
-def _levi_civita(n: int) -> tuple[np.ndarray, np.ndarray]:
-    perms = list(permutations(range(n)))
-    return np.array(perms, dtype=np.int64).reshape(len(perms), n), np.array(
-        [_permutation_sign(p) for p in perms], dtype=np.int64
-    )
-
-
 @lru_cache(maxsize=8192)
 def _entries(family: str, n: int, d: Diagram, basis: str) -> tuple[np.ndarray, np.ndarray]:
     size = d.size
@@ -123,7 +101,7 @@ def _entries(family: str, n: int, d: Diagram, basis: str) -> tuple[np.ndarray, n
         flat, value = _cartesian(size, n, blocks)
         return flat, value * symplectic_sign(d)
     if family == "special_orthogonal" and d.free_vertices:
-        perms, signs = _levi_civita(n)
+        perms, signs = levi_civita_nonzeros(n)
         blocks.append((d.free_vertices, perms, signs))
         blocks += [_delta_block(b, n) for b in d.blocks if len(b) == 2]
         return _cartesian(size, n, blocks)

@@ -32,6 +32,7 @@ from .diagrams import (
     DiagramCategory,
     PartitionCategory,
 )
+from .forms import symplectic_form
 from .functors import EquivariantMap, _entries
 
 __all__ = ["SO", "Generator", "Group", "O", "S", "Sp", "symplectic_form"]
@@ -62,21 +63,6 @@ class Generator:
     def nonzeros(self) -> tuple[tuple[int, int, int], ...]:
         """(row, column, value) of the nonzero entries."""
         return tuple((i, j, int(v)) for (i, j), v in np.ndenumerate(self.matrix) if v != 0)
-
-
-def symplectic_form(n: int) -> np.ndarray:
-    """J = block-diag([[0, 1], [−1, 0]] × n/2) of math.md §3.3, as Python ints.
-
-    >>> symplectic_form(4).tolist()
-    [[0, 1, 0, 0], [-1, 0, 0, 0], [0, 0, 0, 1], [0, 0, -1, 0]]
-    """
-    if n % 2:
-        raise ValueError(f"the symplectic form needs an even dimension, got n = {n}")
-    j = np.zeros((n, n), dtype=object)
-    j[:] = 0
-    for a in range(0, n, 2):
-        j[a, a + 1], j[a + 1, a] = 1, -1
-    return j
 
 
 def _int_matrix(n: int) -> np.ndarray:
@@ -522,8 +508,12 @@ class Sp(Group):
 
     @property
     def form(self) -> np.ndarray:
-        """The symplectic form J (exact)."""
-        return symplectic_form(self._n)
+        """The symplectic form J (exact: Python ints).
+
+        >>> Sp(2).form.tolist()
+        [[0, 1], [-1, 0]]
+        """
+        return symplectic_form(self._n).astype(object)
 
     def generators(self) -> tuple[Generator, ...]:
         """A basis of sp(n) = {X : XᵀJ + JX = 0} = {J⁻¹S : S symmetric}: X = J⁻¹S for
@@ -533,7 +523,7 @@ class Sp(Group):
         [[[0, 0], [1, 0]], [[-1, 0], [0, 1]], [[0, -1], [0, 0]]]
         """
         n = self._n
-        j_inverse = -symplectic_form(n)
+        j_inverse = -symplectic_form(n).astype(object)
         out = []
         for i in range(n):
             for j in range(i, n):

@@ -245,9 +245,9 @@ def apply_layer(G, diagrams: Sequence[Diagram], W: np.ndarray, X: np.ndarray) ->
         size = min(chunk, batch - b0)
         if len(program.reduce):
             reduce_ops[:, SRC_OFF] = base + b0 * strides[0]
-            run_ops(flat, work, size, c_in, *reduce_args, work=program.reduce.work)
+            run_ops(flat, work, size, c_in, *reduce_args, work=program.reduce.work, parallel=False)
         if len(program.copy):
-            run_ops(work, work, size, c_in, *copy_args, work=program.copy.work)
+            run_ops(work, work, size, c_in, *copy_args, work=program.copy.work, parallel=False)
         for g, w in zip(program.groups, weights, strict=True):
             rows, m = w.shape[1], g.size
             if g.direct:
@@ -259,5 +259,5 @@ def apply_layer(G, diagrams: Sequence[Diagram], W: np.ndarray, X: np.ndarray) ->
                 np.matmul(w, stack, out=z)
         if len(program.expand):
             expand_ops[:, DST_OFF] = b0 * c_out * out_size
-            run_ops(work, y_flat, size, c_out, *expand_args, work=program.expand.work)
+            run_ops(work, y_flat, size, c_out, *expand_args, work=program.expand.work, parallel=False)
     return Y

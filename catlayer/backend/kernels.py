@@ -231,14 +231,21 @@ def _run_serial(
 PARALLEL_THRESHOLD = 1 << 18
 
 
-def run_ops(src, dst, n0, n1, ops, scales, var_size, var_in, var_out, var_tab, in_tab, out_tab, sgn_tab, work=None):
+def run_ops(
+    src, dst, n0, n1, ops, scales, var_size, var_in, var_out, var_tab, in_tab, out_tab, sgn_tab,
+    work=None, parallel=True,
+):
     """Run every op of ``ops`` for every item (i0, i1) of an ``n0 × n1`` grid.
 
     ``src`` and ``dst`` are flat arrays of one dtype (they may be the same array when the
     regions read and written are disjoint); ``scales`` and ``sgn_tab`` have that dtype too.
     Items must write disjoint destination regions; they run in parallel (numba ``prange``)
     when ``work`` (element operations per item, summed over the ops) times the number of
-    items reaches :data:`PARALLEL_THRESHOLD`.
+    items reaches :data:`PARALLEL_THRESHOLD` and ``parallel`` is true. Callers that alternate
+    with multithreaded BLAS calls pass ``parallel=False``: numba's OpenMP workers and BLAS's
+    threads both spin-wait after their parallel regions, and on few cores the two pools then
+    starve each other (measured: 5x slower layers on 2 cores).
     """
-    kernel = _run_parallel if work is None or work * n0 * n1 >= PARALLEL_THRESHOLD else _run_serial
+    big = work is None or work * n0 * n1 >= PARALLEL_THRESHOLD
+    kernel = _run_parallel if parallel and big else _run_serial
     kernel(src, dst, n0, n1, ops, scales, var_size, var_in, var_out, var_tab, in_tab, out_tab, sgn_tab)

@@ -25,10 +25,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import permutations
 
 import numpy as np
 
+from ..forms import levi_civita_nonzeros
 from ..plan import Expansion, LayerPlan, Reduction
 from .kernels import (
     ACCUMULATE,
@@ -75,16 +75,6 @@ def _c_strides(n: int, rank: int) -> tuple[int, ...]:
     return tuple(n ** (rank - 1 - a) for a in range(rank))
 
 
-@lru_cache(maxsize=16)
-def _signed_permutations(n: int) -> tuple[np.ndarray, np.ndarray]:
-    perms = np.array(list(permutations(range(n))), dtype=np.int64).reshape(-1, n)
-    signs = np.empty(len(perms))
-    for row, p in enumerate(perms):
-        inversions = sum(1 for i in range(n) for j in range(i + 1, n) if p[i] > p[j])
-        signs[row] = -1.0 if inversions % 2 else 1.0
-    return perms, signs
-
-
 def _epsilon_table(n: int, k: int, in_axes: tuple[int, int] | None, out_strides: tuple[int, int] | None) -> _Table:
     """ε[a, b] for a symplectic pair (a < b): one value α, partner α^1, sign (−1)^α."""
     alpha = np.arange(n, dtype=np.int64)
@@ -118,7 +108,7 @@ def reduction_vars(red: Reduction, n: int, out_strides: tuple[int, ...]) -> list
             raise ValueError(
                 f"the Levi-Civita contraction needs n = {n} free vertices, the diagram has {f + len(red.free_axes)}"
             )
-        perms, signs = _signed_permutations(n)
+        perms, signs = levi_civita_nonzeros(n)
         first_free_slot = red.num_slots - f
         in_coef = np.zeros((len(perms), k), dtype=np.int64)
         for j, a in enumerate(red.free_axes):

@@ -15,12 +15,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import permutations
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ..diagrams.diagram import Diagram
+from ..forms import levi_civita, symplectic_form
 from ..plan import (
     ORTHOGONAL,
     PARTITION,
@@ -33,46 +33,19 @@ from ..plan import (
 )
 from .memory import check_size
 
+
+def _dense_levi_civita(n: int) -> np.ndarray:
+    check_size(n**n * 8, f"a dense Levi-Civita tensor for n = {n}")
+    return levi_civita(n)
+
 __all__ = [
     "apply_layer_reference",
     "apply_reference",
     "dense_layer_matrix",
     "dense_matrix",
-    "epsilon_matrix",
     "expand_reference",
-    "levi_civita",
     "reduce_reference",
 ]
-
-
-def epsilon_matrix(n: int) -> np.ndarray:
-    """The symplectic form of math.md §3.3: ε[2i, 2i+1] = 1, ε[2i+1, 2i] = −1.
-
-    >>> epsilon_matrix(2)
-    array([[ 0.,  1.],
-           [-1.,  0.]])
-    """
-    if n % 2:
-        raise ValueError(f"the symplectic form needs an even n, got {n}")
-    eps = np.zeros((n, n))
-    for i in range(0, n, 2):
-        eps[i, i + 1], eps[i + 1, i] = 1.0, -1.0
-    return eps
-
-
-def levi_civita(n: int) -> np.ndarray:
-    """The Levi-Civita symbol as a dense (n,)*n tensor (ε_{0,1,…,n−1} = +1).
-
-    >>> levi_civita(2)
-    array([[ 0.,  1.],
-           [-1.,  0.]])
-    """
-    check_size(n**n * 8, f"a dense Levi-Civita tensor for n = {n}")
-    eps = np.zeros((n,) * n)
-    for p in permutations(range(n)):
-        inversions = sum(1 for i in range(n) for j in range(i + 1, n) if p[i] > p[j])
-        eps[p] = -1.0 if inversions % 2 else 1.0
-    return eps
 
 
 def reduce_reference(red: Reduction, n: int, x: np.ndarray) -> np.ndarray:
@@ -83,13 +56,13 @@ def reduce_reference(red: Reduction, n: int, x: np.ndarray) -> np.ndarray:
     if red.pair_form == "epsilon":
         for c, (_a, b) in enumerate(red.closed):
             labels[b] = fresh
-            operands += [epsilon_matrix(n).astype(x.dtype), [red.num_slots + c, fresh]]
+            operands += [symplectic_form(n).astype(x.dtype), [red.num_slots + c, fresh]]
             fresh += 1
     f = red.num_free_slots
     if f or red.free_axes:
         free_slot_labels = list(range(red.num_slots - f, red.num_slots))
         free_axis_labels = [labels[a] for a in red.free_axes]
-        operands += [levi_civita(n).astype(x.dtype), free_slot_labels + free_axis_labels]
+        operands += [_dense_levi_civita(n).astype(x.dtype), free_slot_labels + free_axis_labels]
     return np.einsum(x, [Ellipsis, *labels], *operands, [Ellipsis, *range(red.num_slots)])
 
 
@@ -109,7 +82,7 @@ def expand_reference(exp: Expansion, n: int, z: np.ndarray) -> np.ndarray:
             a, b = block
             shape += [n, n]
             strides += [axis_stride[a], axis_stride[b]]
-            value = value[..., None, None] * epsilon_matrix(n).astype(z.dtype)
+            value = value[..., None, None] * symplectic_form(n).astype(z.dtype)
         else:
             delta_blocks.append(block)
     for block in delta_blocks:
@@ -166,7 +139,7 @@ def _labels(family: str, n: int, d: Diagram):
     for block in d.blocks:
         if family == SYMPLECTIC and (block[-1] < l or block[0] >= l):  # same-row pair: ε
             vertex_label[block[0]], vertex_label[block[1]] = count, count + 1
-            factors.append((epsilon_matrix(n), [count, count + 1]))
+            factors.append((symplectic_form(n), [count, count + 1]))
             count += 2
         elif family == SPECIAL_ORTHOGONAL and len(block) == 1:
             vertex_label[block[0]] = count
@@ -178,7 +151,7 @@ def _labels(family: str, n: int, d: Diagram):
     if free:
         if len(free) != n:
             raise ValueError(f"{d!r} has {len(free)} free vertices; SO({n}) needs 0 or {n}")
-        factors.append((levi_civita(n), [vertex_label[v] for v in sorted(free)]))
+        factors.append((_dense_levi_civita(n), [vertex_label[v] for v in sorted(free)]))
     sign = symplectic_sign(d) if family == SYMPLECTIC else 1
     return vertex_label, count, factors, sign
 

@@ -10,12 +10,13 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from functools import cache
-from itertools import combinations, permutations
+from itertools import combinations
 
 import sympy
 
 from .combination import Combination
 from .diagram import BrauerDiagram, BrauerGroodDiagram, Diagram, PartitionDiagram
+from .permutations import permutation_sign, signed_permutations
 
 __all__ = [
     "BrauerCategory",
@@ -78,21 +79,6 @@ def _stirling2(size: int, parts: int) -> int:
     if parts == 0 or parts > size:
         return 0
     return parts * _stirling2(size - 1, parts) + _stirling2(size - 1, parts - 1)
-
-
-def _permutation_sign(p) -> int:
-    sign, seen = 1, [False] * len(p)
-    for start in range(len(p)):
-        if seen[start]:
-            continue
-        length, j = 0, start
-        while not seen[j]:
-            seen[j] = True
-            j = p[j]
-            length += 1
-        if length % 2 == 0:
-            sign = -sign
-    return sign
 
 
 # -- concatenation --------------------------------------------------------------------------------
@@ -458,9 +444,7 @@ class BrauerGroodCategory(DiagramCategory):
             )
         super().__init__(n)
         self.n = n
-        self._signed_permutations = tuple(
-            (p, _permutation_sign(p)) for p in permutations(range(n))
-        )
+        self._signed_permutations = signed_permutations(n)
 
     def contains(self, d: Diagram) -> bool:
         if not isinstance(d, Diagram) or any(len(b) > 2 for b in d.blocks):
@@ -529,7 +513,7 @@ class BrauerGroodCategory(DiagramCategory):
         rank = [0] * self.n
         for position, i in enumerate(order):
             rank[i] = position
-        sign = _permutation_sign(rank)
+        sign = permutation_sign(rank)
         return {self._make(pairs, ends, dom, cod): sign * self._power(loops)}
 
     def _tensor_diagrams(self, d1: Diagram, d2: Diagram) -> dict[Diagram, object]:

@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from itertools import permutations
 
-import numpy as np
 import torch
 
 from ..plan import LayerPlan
@@ -39,11 +37,9 @@ __all__ = [
     "Program",
     "ReductionStep",
     "compile_program",
-    "levi_civita",
     "run_expansions",
     "run_mixing",
     "run_reductions",
-    "symplectic_form",
 ]
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -135,32 +131,6 @@ class Program:
     @property
     def trivial_order(self) -> bool:
         return self.order == tuple(range(self.num_diagrams)) and all(s == 1 for s in self.signs)
-
-
-def symplectic_form(n: int) -> np.ndarray:
-    """ε of math.md §3.3: ε[2i, 2i+1] = +1, ε[2i+1, 2i] = −1.
-
-    >>> symplectic_form(4).astype(int).tolist()
-    [[0, 1, 0, 0], [-1, 0, 0, 0], [0, 0, 0, 1], [0, 0, -1, 0]]
-    """
-    eps = np.zeros((n, n))
-    for i in range(n // 2):
-        eps[2 * i, 2 * i + 1] = 1.0
-        eps[2 * i + 1, 2 * i] = -1.0
-    return eps
-
-
-def levi_civita(n: int) -> np.ndarray:
-    """The Levi-Civita symbol as a dense (n,)*n array, ε_{0,1,…,n−1} = +1.
-
-    >>> levi_civita(2).astype(int).tolist()
-    [[0, 1], [-1, 0]]
-    """
-    eps = np.zeros((n,) * n)
-    for p in permutations(range(n)):
-        inversions = sum(1 for i in range(n) for j in range(i + 1, n) if p[i] > p[j])
-        eps[p] = -1.0 if inversions % 2 else 1.0
-    return eps
 
 
 def _reduction_step(reduction, k: int) -> ReductionStep:

@@ -14,16 +14,15 @@ import torch
 from torch import nn
 
 from ..backend.memory import check_size
+from ..forms import levi_civita, symplectic_form
 from ..plan import plan_layer
 from .executor import (
     Program,
     compile_program,
-    levi_civita,
     run_expansions,
     run_mixing,
     run_reductions,
     second_moments,
-    symplectic_form,
 )
 
 __all__ = ["EquivariantLinear"]
