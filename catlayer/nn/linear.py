@@ -196,6 +196,11 @@ class EquivariantLinear(nn.Module):
                     f"{type(self).__name__} expects input of shape {expected}: the last {k} axes must have size "
                     f"n = {n} of {self.group!r}, got shape {tuple(x.shape)}"
                 )
+        if not x.dtype.is_floating_point:
+            raise TypeError(
+                f"{type(self).__name__} needs floating-point input, got {x.dtype}; convert it first "
+                f"(e.g. x.to({self.weight.dtype}))"
+            )
         if x.dtype != self.weight.dtype:
             raise TypeError(
                 f"{type(self).__name__} has {self.weight.dtype} parameters but got a {x.dtype} input; "
