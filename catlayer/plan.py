@@ -61,6 +61,15 @@ def symplectic_sign(d: Diagram) -> int:
     return -1 if parity % 2 else 1
 
 
+def _label_axes(size: int, groups) -> tuple[int, ...]:
+    """Label ``size`` axes by the index of the group (a tuple of axes) that holds each one."""
+    labels = [0] * size
+    for label, axes in enumerate(groups):
+        for a in axes:
+            labels[a] = label
+    return tuple(labels)
+
+
 @dataclass(frozen=True)
 class Reduction:
     """The bottom half of a diagram as index tables (step 1 above).
@@ -88,18 +97,7 @@ class Reduction:
     def axis_labels(self) -> tuple[int, ...]:
         """A label per input axis: its slot (0..num_slots−1), or num_slots + c for closed
         block c, or num_slots + len(closed) + f for the f-th free axis."""
-        labels = [0] * self.dom
-        for i, axes in enumerate(self.slot_axes):
-            for a in axes:
-                labels[a] = i
-        base = self.num_slots
-        for c, axes in enumerate(self.closed):
-            for a in axes:
-                labels[a] = base + c
-        base += len(self.closed)
-        for f, a in enumerate(self.free_axes):
-            labels[a] = base + f
-        return tuple(labels)
+        return _label_axes(self.dom, (*self.slot_axes, *self.closed, *((a,) for a in self.free_axes)))
 
 
 @dataclass(frozen=True)
@@ -123,14 +121,7 @@ class Expansion:
     @property
     def axis_labels(self) -> tuple[int, ...]:
         """A label per output axis: its slot, or num_slots + c for closed block c."""
-        labels = [0] * self.cod
-        for i, axes in enumerate(self.slot_axes):
-            for a in axes:
-                labels[a] = i
-        for c, axes in enumerate(self.closed):
-            for a in axes:
-                labels[a] = self.num_slots + c
-        return tuple(labels)
+        return _label_axes(self.cod, (*self.slot_axes, *self.closed))
 
 
 def _pair_form(family: str) -> str:

@@ -297,14 +297,11 @@ class DiagramCategory(ABC):
         >>> P.compose(d, d)
         Combination({PartitionDiagram([[0], [1]], dom=1, cod=1): 3}, dom=1, cod=1, category=PartitionCategory(3))
         """
-        if isinstance(f, Diagram) and isinstance(g, Diagram):
-            self._check(f, "f")
-            self._check(g, "g")
-            _check_composable(f, g)
-            return Combination._trusted(self._compose_diagrams(f, g), f.dom, g.cod, self)
         self._check(f, "f")
         self._check(g, "g")
         _check_composable(f, g)
+        if isinstance(f, Diagram) and isinstance(g, Diagram):
+            return Combination._trusted(self._compose_diagrams(f, g), f.dom, g.cod, self)
         return self._bilinear(f, g, self._compose_diagrams, f.dom, g.cod)
 
     def tensor(self, f, g) -> Combination:
