@@ -47,6 +47,7 @@ def check_size(num_bytes: int, what: str) -> None:
 
     guard(num_bytes, what)
 
+
 _INT64_SAFE = 2**62
 BASES = ("diagram", "orbit")
 
@@ -231,7 +232,7 @@ class EquivariantMap:
 
     @property
     def basis(self) -> str:
-        """"diagram" (E_π, F′_β, H_α) or "orbit" (X_π, S_n only)."""
+        """ "diagram" (E_π, F′_β, H_α) or "orbit" (X_π, S_n only)."""
         return self._basis
 
     # -- algebra -----------------------------------------------------------------------------------
@@ -242,12 +243,11 @@ class EquivariantMap:
             raise ValueError(f"cannot {what} maps of different groups: {self._group!r} and {other._group!r}")
 
     def then(self, other: EquivariantMap) -> EquivariantMap:
-        """"self, then other": the matrix ``other · self``."""
+        """ "self, then other": the matrix ``other · self``."""
         self._same_group(other, "compose")
         if self._cod != other._dom:
             raise ValueError(
-                f"cannot compose: the first map ends at {self._cod} tensor factors, the second starts "
-                f"at {other._dom}"
+                f"cannot compose: the first map ends at {self._cod} tensor factors, the second starts at {other._dom}"
             )
         return EquivariantMap(self._group, "compose", self._dom, other._cod, children=(self, other))
 
@@ -466,8 +466,7 @@ class EquivariantMap:
         if x.ndim == k + 1 and x.shape[1:] == (n,) * k:
             return self._apply_batch(x)
         raise ValueError(
-            f"expected an array of shape {(n,) * k} or (batch,) + {(n,) * k} for a map on "
-            f"(R^{n})^⊗{k}, got {x.shape}"
+            f"expected an array of shape {(n,) * k} or (batch,) + {(n,) * k} for a map on (R^{n})^⊗{k}, got {x.shape}"
         )
 
     def _apply_batch(self, x: np.ndarray) -> np.ndarray:
@@ -540,4 +539,3 @@ class EquivariantMap:
 
     def __str__(self) -> str:
         return f"{self._group!r}-equivariant map (R^{self._group.n})^⊗{self._dom} → (R^{self._group.n})^⊗{self._cod}"
-

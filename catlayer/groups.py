@@ -367,8 +367,10 @@ class S(Group):
         return g
 
     def _exact_member(self, g) -> bool:
-        return all(x in (0, 1) for x in g) and all(sum(g.row(i)) == 1 for i in range(self._n)) and all(
-            sum(g.col(i)) == 1 for i in range(self._n)
+        return (
+            all(x in (0, 1) for x in g)
+            and all(sum(g.row(i)) == 1 for i in range(self._n))
+            and all(sum(g.col(i)) == 1 for i in range(self._n))
         )
 
     def _float_member(self, g, tol) -> bool:

@@ -227,9 +227,7 @@ def _plan_layer(family: str, diagrams: tuple[Diagram, ...]) -> LayerPlan:
         expansion_of.append(expansions.setdefault(expansion, len(expansions)))
         matchings.append(s.matching)
         signs.append(symplectic_sign(d) if family == SYMPLECTIC else 1)
-    groups = tuple(
-        tuple(t for t, e in enumerate(expansion_of) if e == index) for index in range(len(expansions))
-    )
+    groups = tuple(tuple(t for t, e in enumerate(expansion_of) if e == index) for index in range(len(expansions)))
     return LayerPlan(
         family=family,
         dom=k,

@@ -170,8 +170,10 @@ def _residual(t: np.ndarray, generator: Generator, l: int, k: int) -> np.ndarray
 
 def _locate(residual: np.ndarray, l: int) -> tuple[int, tuple[int, ...]]:
     magnitudes = np.abs(residual)
-    flat = int(np.argmax(magnitudes)) if magnitudes.dtype != object else max(
-        range(residual.size), key=lambda i: abs(residual.flat[i])
+    flat = (
+        int(np.argmax(magnitudes))
+        if magnitudes.dtype != object
+        else max(range(residual.size), key=lambda i: abs(residual.flat[i]))
     )
     return flat, tuple(int(i) for i in np.unravel_index(flat, residual.shape))
 
@@ -184,8 +186,12 @@ def _exact_check(group: Group, a: np.ndarray, q: int, k: int, l: int, subject: s
     n = group.n
     generators = group.generators()
     if a.dtype != object:
-        bound = int(np.abs(a).max(initial=0)) * 2 * n * max(k + l, 1) * max(
-            (abs(v) for g in generators for _, _, v in g.nonzeros()), default=1
+        bound = (
+            int(np.abs(a).max(initial=0))
+            * 2
+            * n
+            * max(k + l, 1)
+            * max((abs(v) for g in generators for _, _, v in g.nonzeros()), default=1)
         )
         if bound >= _INT64_SAFE:
             a = a.astype(object)

@@ -38,6 +38,7 @@ def _dense_levi_civita(n: int) -> np.ndarray:
     check_size(n**n * 8, f"a dense Levi-Civita tensor for n = {n}")
     return levi_civita(n)
 
+
 __all__ = [
     "apply_layer_reference",
     "apply_reference",

@@ -16,10 +16,16 @@ in each of the three rows (output, x, y) and at least two vertices, except the f
 of an SO(n) n-diagram (at most one per row). They are the diagrams that are not already a
 linear map of x or y alone followed by a product: pointwise products, matrix products (PPGN),
 outer products, scalar × tensor, dot products, and for SO(3) the cross product. With linear
-layers before and after, they generate the rest.
+layers before and after, they generate the rest. ``diagrams="canonical"`` keeps one product
+diagram per orbit under permuting the axes of x, of y and of the output (e.g. for graphs the
+pointwise product and the matrix product, not their transposed variants): linear layers that
+can permute axes (every group's basis holds the permutation diagrams) supply the others, at a
+fraction of the cost.
 """
 
 from __future__ import annotations
+
+from itertools import permutations
 
 import torch
 from torch import nn
@@ -28,10 +34,20 @@ from ..backend.memory import check_size
 from ..diagrams import BrauerGroodDiagram, Diagram
 from .executor import compile_program
 from .features import FeatureType, feature_type, flatten_batch, type_str, unflatten_batch
-from .programs import FormTables, diagram_scales, layer_plan, mix_and_expand, mixing_tables, second_moment
+from .programs import (
+    FormTables,
+    assemble,
+    diagram_scales,
+    expansion_tables,
+    expansion_terms,
+    layer_plan,
+    mix,
+    mixing_tables,
+    register_expansion_indices,
+)
 from .typed_linear import check_group
 
-__all__ = ["EquivariantBilinear", "TypedBilinear", "is_product_diagram", "product_diagrams"]
+__all__ = ["EquivariantBilinear", "TypedBilinear", "canonical_products", "is_product_diagram", "product_diagrams"]
 
 _LETTERS = "cdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -77,12 +93,37 @@ def product_diagrams(group, a: int, b: int, c: int) -> tuple[Diagram, ...]:
     return tuple(d for d in group.basis(a + b, c) if is_product_diagram(d, a, b))
 
 
+def canonical_products(group, a: int, b: int, c: int) -> tuple[Diagram, ...]:
+    """One product diagram per orbit under permutations of the output axes, of x's axes and of
+    y's axes (the first one in basis order).
+
+    >>> from catlayer import S
+    >>> [str(d) for d in canonical_products(S(12), 2, 2, 2)]       # x_ij·y_ij and Σ_k x_ik·y_jk
+    ["{1,1',3'} {2,2',4'} : 4 → 2", "{1,1'} {2,3'} {2',4'} : 4 → 2"]
+    """
+    rows = [list(range(c)), list(range(c, c + a)), list(range(c + a, c + a + b))]
+    relabellings = []
+    for pt in permutations(rows[0]):
+        for px in permutations(rows[1]):
+            for py in permutations(rows[2]):
+                relabellings.append(dict(zip(rows[0] + rows[1] + rows[2], pt + px + py, strict=True)))
+    seen, out = set(), []
+    for d in product_diagrams(group, a, b, c):
+        key = min(tuple(sorted(tuple(sorted(m[v] for v in block)) for block in d.blocks)) for m in relabellings)
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return tuple(out)
+
+
 def _select(group, a: int, b: int, c: int, diagrams) -> tuple[Diagram, ...]:
     if diagrams == "all":
         return tuple(group.basis(a + b, c))
     if diagrams == "products":
         return product_diagrams(group, a, b, c)
-    raise ValueError(f"diagrams must be 'all' or 'products', got {diagrams!r}")
+    if diagrams == "canonical":
+        return canonical_products(group, a, b, c)
+    raise ValueError(f"diagrams must be 'all', 'products' or 'canonical', got {diagrams!r}")
 
 
 class _Contraction:
@@ -112,6 +153,8 @@ class _Contraction:
         terms = {"x": "ab" + x_letters, "y": "ab" + y_letters}
         q = reduction.num_free_slots
         plain = reduction.num_slots - q
+        self.num_slots = reduction.num_slots
+        self.pairwise = None
         if reduction.free_axes or q:
             lc = "".join(slots[plain:]) + "".join(of(labels[f]) for f in reduction.free_axes)
             in_x = any(f < a for f in reduction.free_axes)
@@ -121,25 +164,64 @@ class _Contraction:
             terms["lc"] = lc
         else:
             self.operands = ("x", "y")
+            self.pairwise = _pairwise(x_letters, y_letters, "".join(slots))
         self.equation = ",".join(terms[o] for o in self.operands) + "->ab" + "".join(slots)
-        self.num_slots = reduction.num_slots
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor, eps, lc, n: int) -> torch.Tensor:
         for axis in self.eps_x:
             x = torch.matmul(x.movedim(2 + axis, -1), eps).movedim(-1, 2 + axis)
         for axis in self.eps_y:
             y = torch.matmul(y.movedim(2 + axis, -1), eps).movedim(-1, 2 + axis)
-        tensors = {"x": x, "y": y, "lc": lc}
-        out = torch.einsum(self.equation, *(tensors[o] for o in self.operands))
+        if self.pairwise is not None:
+            out = self.pairwise(x, y, n)
+        else:
+            tensors = {"x": x, "y": y, "lc": lc}
+            out = torch.einsum(self.equation, *(tensors[o] for o in self.operands))
         return out.reshape(out.shape[0], out.shape[1], n**self.num_slots)
+
+
+class _pairwise:
+    """x ⊗ y → out for two operands, as torch ops chosen from the letter pattern (``torch.einsum``
+    turns the typical shapes here, many tiny matrices, into slow batched matmuls).
+
+    Letters of the output shared by x and y are *elementwise* (E), shared but summed are
+    *contracted* (K), the others belong to x (X) or y (Y) alone (letters of one operand only that
+    are summed are summed first, with diagonals, by a one-operand einsum that also orders the
+    axes as E, X, K and E, K, Y). Then: no K → a broadcast product; K with X or Y → a batched
+    matmul; K alone → a product summed over K.
+    """
+
+    def __init__(self, xs: str, ys: str, out: str) -> None:
+        self.e = [c for c in out if c in xs and c in ys]
+        self.k = sorted({c for c in xs if c in ys and c not in out})
+        self.x = [c for c in out if c in xs and c not in ys]
+        self.y = [c for c in out if c in ys and c not in xs]
+        self.x_equation = f"ab{xs}->ab" + "".join(self.e + self.x + self.k)
+        self.y_equation = f"ab{ys}->ab" + "".join(self.e + self.k + self.y)
+        produced = self.e + self.x + self.y
+        self.permute = tuple(2 + produced.index(c) for c in out)
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, n: int) -> torch.Tensor:
+        x = torch.einsum(self.x_equation, x)
+        y = torch.einsum(self.y_equation, y)
+        lead = (x.shape[0], x.shape[1])
+        e, nx, nk, ny = n ** len(self.e), n ** len(self.x), n ** len(self.k), n ** len(self.y)
+        if not self.k:
+            z = x.reshape((*lead, e, nx, 1)) * y.reshape((*lead, e, 1, ny))
+        elif self.x or self.y:
+            z = torch.matmul(x.reshape((*lead, e, nx, nk)), y.reshape((*lead, e, nk, ny)))
+        else:
+            z = (x.reshape((*lead, e, nk)) * y.reshape((*lead, e, nk))).sum(-1)
+        z = z.reshape(lead + (n,) * (len(self.e) + len(self.x) + len(self.y)))
+        return z.permute(0, 1, *self.permute)
 
 
 class TypedBilinear(nn.Module):
     """Channel-wise equivariant products of two features x, y of type ``in_type`` into
     ``out_type``: for every pair of orders (a, b) in ``pairs`` (default: all a ≤ b) and every
     output order c, out[c] += Σ_{i,d} W[o, i, d] · F(d)(x[a]_i ⊗ y[b]_i) / n^{c_d} over the
-    diagrams d (a + b → c) selected by ``diagrams`` ("products" or "all", see the module
-    docstring); c_d is d's number of closed bottom blocks (sums become means).
+    diagrams d (a + b → c) selected by ``diagrams`` ("products", "canonical" or "all", see the
+    module docstring); c_d is d's number of closed bottom blocks (sums become means).
 
     Every order of ``in_type`` must have the same number of channels (they are multiplied
     channel by channel). ``weight_{a}_{b}_{c}`` has shape (out_type[c], channels, diagrams).
@@ -222,9 +304,11 @@ class TypedBilinear(nn.Module):
         tables.register(self, n, device, param_dtype)
         if not uses_lc:
             self._levi_civita = None
+        self._tables = {key: expansion_tables(plan) for key, plan in self._plans.items()}
         for key, program in self._programs.items():
             order, signs = mixing_tables(program, diagram_scales(self._plans[key], n))
             name = "_".join(map(str, key))
+            register_expansion_indices(self, name, self._tables[key], n, key[2], device)
             self.register_buffer(f"_order_{name}", torch.tensor(order, device=device), persistent=False)
             self.register_buffer(
                 f"_signs_{name}", torch.tensor(signs, device=device, dtype=param_dtype), persistent=False
@@ -236,10 +320,10 @@ class TypedBilinear(nn.Module):
         return getattr(self, f"weight_{a}_{b}_{c}")
 
     def weight_std(self, a: int, b: int, c: int) -> float:
-        """Initial standard deviation: every block into order c gets an equal share of unit mean
-        second moment of the output when x and y are independent with iid unit-variance entries."""
+        """Initial standard deviation 1 / sqrt(B_c · channels · D), B_c the number of blocks into
+        order c and D the diagrams of this block (as for :meth:`TypedLinear.weight_std`)."""
         into = sum(1 for key in self.blocks if key[2] == c)
-        return (1.0 / (into * self.channels * second_moment(self._plans[(a, b, c)], self.n))) ** 0.5
+        return (1.0 / (into * self.channels * len(self.blocks[(a, b, c)]))) ** 0.5
 
     def reset_parameters(self) -> None:
         with torch.no_grad():
@@ -267,20 +351,15 @@ class TypedBilinear(nn.Module):
             pair: [c(x[pair[0]], y[pair[1]], self._eps, self._levi_civita, n) for c in contractions]
             for pair, contractions in self._contractions.items()
         }
-        out: dict[int, torch.Tensor] = {}
+        terms: dict[int, list] = {}
         for (a, b, c), program in self._programs.items():
             name = f"{a}_{b}_{c}"
             mine = [reduced[(a, b)][i] for i in self._maps[(a, b, c)]]
-            z = mix_and_expand(
-                program,
-                mine,
-                self.weight(a, b, c),
-                getattr(self, f"_order_{name}"),
-                getattr(self, f"_signs_{name}"),
-                self._eps,
-            )
-            out[c] = z if c not in out else out[c] + z
-        return out
+            order, signs = getattr(self, f"_order_{name}"), getattr(self, f"_signs_{name}")
+            mixed = mix(program, mine, self.weight(a, b, c), order, signs)
+            terms.setdefault(c, []).extend(expansion_terms(self, name, self._tables[(a, b, c)], mixed, n, self._eps))
+        batch = next(iter(x.values())).shape[0]
+        return {c: assemble(t, n, c).expand((batch, self.out_type[c]) + (n,) * c) for c, t in sorted(terms.items())}
 
 
 class EquivariantBilinear(TypedBilinear):
