@@ -289,7 +289,8 @@ def check_equivariance(
     (``G.functor(d)``), a Diagram or a Combination (k and l are inferred where possible), or as
     ``check_equivariance(G.functor(d))``. An object with a ``_catlayer_check_equivariance``
     method (e.g. a torch layer) checks itself: ``subject._catlayer_check_equivariance(tolerance=…,
-    rng=…, **kwargs)``.
+    rng=…, **kwargs)``; any other torch module built from catlayer parts (e.g. an
+    ``nn.Sequential``) is checked part by part by :func:`catlayer.nn.network_check.check_network`.
 
     **Exact input** is *proved*: the identity is checked in exact integer arithmetic for each
     generator returned by ``G.generators()``, applying the sparse n × n generator to one tensor
@@ -322,6 +323,10 @@ def check_equivariance(
     """
     if hasattr(subject, "_catlayer_check_equivariance"):
         return subject._catlayer_check_equivariance(tolerance=tolerance, rng=rng, **kwargs)
+    if hasattr(subject, "named_modules") and hasattr(subject, "parameters"):  # a torch network of catlayer parts
+        from .nn.network_check import check_network
+
+        return check_network(subject, tolerance=tolerance, rng=rng, **kwargs)
     samples = int(kwargs.pop("samples", 3))
     if kwargs:
         raise TypeError(f"unexpected keyword arguments {sorted(kwargs)}")

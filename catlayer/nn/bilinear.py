@@ -32,6 +32,7 @@ from torch import nn
 
 from ..backend.memory import check_size
 from ..diagrams import BrauerGroodDiagram, Diagram
+from .checkable import Checkable
 from .executor import compile_program
 from .features import FeatureType, feature_type, flatten_batch, type_str, unflatten_batch
 from .programs import (
@@ -216,7 +217,7 @@ class _pairwise:
         return z.permute(0, 1, *self.permute)
 
 
-class TypedBilinear(nn.Module):
+class TypedBilinear(Checkable, nn.Module):
     """Channel-wise equivariant products of two features x, y of type ``in_type`` into
     ``out_type``: for every pair of orders (a, b) in ``pairs`` (default: all a ≤ b) and every
     output order c, out[c] += Σ_{i,d} W[o, i, d] · F(d)(x[a]_i ⊗ y[b]_i) / n^{c_d} over the
@@ -359,7 +360,7 @@ class TypedBilinear(nn.Module):
             mixed = mix(program, mine, self.weight(a, b, c), order, signs)
             terms.setdefault(c, []).extend(expansion_terms(self, name, self._tables[(a, b, c)], mixed, n, self._eps))
         batch = next(iter(x.values())).shape[0]
-        return {c: assemble(t, n, c).expand((batch, self.out_type[c]) + (n,) * c) for c, t in sorted(terms.items())}
+        return {c: assemble(terms[c], n, c, batch) for c in self.out_type if c in terms}
 
 
 class EquivariantBilinear(TypedBilinear):

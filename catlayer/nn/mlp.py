@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from .bilinear import TypedBilinear, product_diagrams
+from .checkable import Checkable
 from .features import FeatureType, feature_type, flatten_batch, type_str, unflatten_batch
 from .nonlinear import GatedNonlinearity, NormNonlinearity, PointwiseNonlinearity, acts_by_permutations
 from .typed_linear import TypedLinear, check_group
@@ -100,7 +101,7 @@ class _Block(nn.Module):
         return y
 
 
-class EquivariantMLP(nn.Module):
+class EquivariantMLP(Checkable, nn.Module):
     """An equivariant network from features of type ``in_type`` to features of type ``out_type``.
 
     Arguments beyond the types (all optional): ``hidden`` (a feature type; default

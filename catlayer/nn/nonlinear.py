@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .checkable import Checkable
 from .features import FeatureType, feature_type, type_str
 from .typed_linear import check_group
 
@@ -104,7 +105,7 @@ def preserves_euclidean_norm(group) -> bool:
     return True
 
 
-class PointwiseNonlinearity(nn.Module):
+class PointwiseNonlinearity(Checkable, nn.Module):
     """``function`` applied to every entry of every order (S_n only: see :func:`acts_by_permutations`).
 
     >>> import torch
@@ -146,7 +147,7 @@ class PointwiseNonlinearity(nn.Module):
         return {k: _call(self.function, x) for k, x in features.items()}
 
 
-class GatedNonlinearity(nn.Module):
+class GatedNonlinearity(Checkable, nn.Module):
     """Gated nonlinearity producing features of type ``out_type`` (any group).
 
     The input has the type :attr:`in_type`: ``out_type`` with one extra order-0 *gate* channel per
@@ -203,10 +204,10 @@ class GatedNonlinearity(nn.Module):
             gate = _call(self.gate_function, s[:, start:stop])
             x = features[k]
             out[k] = x * gate.reshape(gate.shape + (1,) * k)
-        return dict(sorted(out.items()))
+        return {k: out[k] for k in self.out_type}
 
 
-class NormNonlinearity(nn.Module):
+class NormNonlinearity(Checkable, nn.Module):
     """Norm nonlinearity on features of type ``ftype`` (groups preserving the Euclidean norm:
     S_n, O(n), SO(n); see :func:`preserves_euclidean_norm`).
 

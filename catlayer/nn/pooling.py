@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .checkable import Checkable
 from .executor import compile_program
 from .features import FeatureType, feature_type, flatten_batch, type_str, unflatten_batch
 from .programs import (
@@ -32,7 +33,7 @@ from .typed_linear import check_group
 __all__ = ["InvariantPooling"]
 
 
-class InvariantPooling(nn.Module):
+class InvariantPooling(Checkable, nn.Module):
     """Parameter-free readout of ``in_type`` features to ``{0: out_channels}`` invariants.
 
     Output channels are ordered by input order, then input channel, then diagram of
@@ -95,5 +96,6 @@ class InvariantPooling(nn.Module):
             reduced = reduce(program, features[k], self)
             picks, order, signs = (getattr(self, f"_{name}_{k}") for name in ("picks", "order", "signs"))
             mixed = mix(program, reduced, picks, order, signs)
-            parts.append(assemble(expansion_terms(self, str(k), self._tables[k], mixed, self.n, self._eps), self.n, 0))
+            terms = expansion_terms(self, str(k), self._tables[k], mixed, self.n, self._eps)
+            parts.append(assemble(terms, self.n, 0, features[k].shape[0]))
         return {0: parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)}

@@ -219,8 +219,10 @@ def register_expansion_indices(module, name: str, tables, n: int, l: int, device
             module.register_buffer(f"_index_{name}_{e}", index, persistent=False)
 
 
-def expansion_terms(module, name: str, tables, mixed: list[torch.Tensor], n: int, eps) -> list:
-    """The output terms of the mixed tensors: ("broadcast", tensor) or ("scatter", index, values)."""
+def expansion_terms(module, name: str, tables, mixed: list[torch.Tensor], n: int, eps, batch_one: bool = False) -> list:
+    """The output terms of the mixed tensors: ("broadcast", tensor, rank) or ("scatter", index,
+    values); ``rank`` (static, for the summation order) counts the axes of full size, the batch
+    axis included unless ``batch_one`` (a bias)."""
     terms = []
     for e, (table, z) in enumerate(zip(tables, mixed, strict=True)):
         num_groups = len(table.groups)
@@ -234,24 +236,25 @@ def expansion_terms(module, name: str, tables, mixed: list[torch.Tensor], n: int
             index = getattr(module, f"_index_{name}_{e}")
             terms.append(("scatter", index, full.reshape(src.shape[0], src.shape[1], -1)))
         else:
-            terms.append(("broadcast", src.permute(0, 1, *(2 + g for g in table.axis_group))))
+            rank = table.num_slots + 2 * len(table.eps_pairs) + (0 if batch_one else 1)
+            terms.append(("broadcast", src.permute(0, 1, *(2 + g for g in table.axis_group)), rank))
     return terms
 
 
-def assemble(terms: list, n: int, l: int) -> torch.Tensor:
-    """Sum the terms into one (B, c) + (n,)*l tensor, out of place: broadcast terms from the most
-    compact up, then every scattered term in one ``index_add``."""
-    broadcast = sorted((t[1] for t in terms if t[0] == "broadcast"), key=lambda t: sum(s != 1 for s in t.shape))
+def assemble(terms: list, n: int, l: int, batch) -> torch.Tensor:
+    """Sum the terms into one (batch, c) + (n,)*l tensor, out of place: broadcast terms from the
+    most compact up, then every scattered term in one ``index_add``."""
+    broadcast = [t[1] for t in sorted((t for t in terms if t[0] == "broadcast"), key=lambda t: t[2])]
     scattered = [t for t in terms if t[0] == "scatter"]
-    batch = max(t[-1].shape[0] for t in terms)
-    channels = terms[0][-1].shape[1]
+    first = terms[0][1] if terms[0][0] == "broadcast" else terms[0][2]
+    channels = first.shape[1]
     shape = (batch, channels) + (n,) * l
     total = None
     for t in broadcast:
         total = t if total is None else total + t
     if not scattered:
         return total.expand(shape)
-    flat = terms[0][-1].new_zeros(shape) if total is None else total.expand(shape)
+    flat = first.new_zeros(shape) if total is None else total.expand(shape)
     flat = flat.reshape(batch, channels, n**l)
     index = torch.cat([t[1] for t in scattered]) if len(scattered) > 1 else scattered[0][1]
     values = [t[2].expand(batch, -1, -1) for t in scattered]

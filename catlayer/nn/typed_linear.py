@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from ..backend.memory import check_size
+from .checkable import Checkable
 from .executor import compile_program
 from .features import FeatureType, feature_type, flatten_batch, type_str, unflatten_batch
 from .programs import (
@@ -43,7 +44,7 @@ def check_group(group) -> None:
             raise TypeError(f"group must be a catlayer group such as S(5) or O(3), got {group!r}")
 
 
-class TypedLinear(nn.Module):
+class TypedLinear(Checkable, nn.Module):
     """An equivariant linear map from features of type ``in_type`` to features of type ``out_type``.
 
     ``weight_{k}_{l}`` has shape ``(out_type[l], in_type[k], len(group.basis(k, l)))`` and holds the
@@ -166,17 +167,17 @@ class TypedLinear(nn.Module):
         )
 
     # -- the structured path -------------------------------------------------------------------
-    def _terms(self, name: str, reduced: list[torch.Tensor], weight: torch.Tensor) -> list:
+    def _terms(self, name: str, reduced: list[torch.Tensor], weight: torch.Tensor, batch_one: bool = False) -> list:
         program = self._programs[name]
         order, signs = getattr(self, f"_order_{name}"), getattr(self, f"_signs_{name}")
         mixed = mix(program, reduced, weight, order, signs.to(weight.dtype))
         eps = None if self._eps is None else self._eps.to(weight.dtype)
-        return expansion_terms(self, name, self._tables[name], mixed, self.n, eps)
+        return expansion_terms(self, name, self._tables[name], mixed, self.n, eps, batch_one)
 
     def _bias_terms(self, l: int, bias: torch.Tensor) -> list:
         name = f"bias_{l}"
         reduced = reduce(self._programs[name], bias.new_ones(1, 1), self)
-        return self._terms(name, reduced, bias.unsqueeze(1))
+        return self._terms(name, reduced, bias.unsqueeze(1), batch_one=True)
 
     def forward(self, features: dict[int, torch.Tensor]) -> dict[int, torch.Tensor]:
         flat, batch_shape = flatten_batch(self, features, self.in_type, self.n)
@@ -189,7 +190,7 @@ class TypedLinear(nn.Module):
         reduced = {k: reduce(program, features[k], self) for k, program in self._reducers.items()}
         batch = next(iter(features.values())).shape[0]
         out: dict[int, torch.Tensor] = {}
-        for l, c in self.out_type.items():
+        for l in self.out_type:
             terms = []
             for k in self.in_type:
                 if (k, l) in self.blocks:
@@ -198,7 +199,7 @@ class TypedLinear(nn.Module):
                     terms += self._terms(name, mine, self.weight(k, l))
             if l in self.bias_diagrams:
                 terms += self._bias_terms(l, self.bias(l))
-            out[l] = assemble(terms, self.n, l).expand((batch, c) + (self.n,) * l)
+            out[l] = assemble(terms, self.n, l, batch)
         return out
 
     # -- the dense path ------------------------------------------------------------------------
@@ -214,13 +215,13 @@ class TypedLinear(nn.Module):
                 picks = torch.eye(d, dtype=torch.float64, device=device).unsqueeze(1)
                 reduced = reduce(self._reducers[k], eye, self, torch.float64)
                 mine = [reduced[i] for i in self._maps[f"{k}_{l}"]]
-                images = assemble(self._terms(f"{k}_{l}", mine, picks), n, l).reshape(n**k, d, n**l)
+                images = assemble(self._terms(f"{k}_{l}", mine, picks), n, l, n**k).reshape(n**k, d, n**l)
                 self.register_buffer(
                     f"_dense_{k}_{l}", images.permute(1, 2, 0).contiguous().to(dtype), persistent=False
                 )
             for l, diagrams in self.bias_diagrams.items():
                 picks = torch.eye(len(diagrams), dtype=torch.float64, device=device)
-                images = assemble(self._bias_terms(l, picks), n, l).reshape(len(diagrams), n**l)
+                images = assemble(self._bias_terms(l, picks), n, l, 1).reshape(len(diagrams), n**l)
                 self.register_buffer(f"_dense_bias_{l}", images.to(dtype), persistent=False)
 
     def dense_matrix(self) -> tuple[torch.Tensor, torch.Tensor]:
