@@ -18,6 +18,7 @@ from catlayer.nn.bilinear import canonical_products, is_product_diagram, product
 from catlayer.nn.programs import diagram_scales
 from catlayer.verify import check_equivariance
 from tests.test_functors import reference
+from tests.torch_threads import one_torch_thread  # noqa: F401
 
 GROUPS = [S(3), S(2), O(3), SO(3), SO(2), Sp(2), Sp(4)]
 
@@ -57,7 +58,7 @@ def test_ppgn_matrix_product_and_pointwise_product():
     n = 5
     layer = EquivariantBilinear(S(n), 2, 2, 2, 1, 1, diagrams="canonical", dtype=torch.float64)
     x, y = torch.randn(4, 1, n, n, dtype=torch.float64), torch.randn(4, 1, n, n, dtype=torch.float64)
-    pointwise, matmul = layer.diagrams  # x_ij y_ij, Σ_k x_ik y_jk
+    assert len(layer.diagrams) == 2  # x_ij y_ij, then Σ_k x_ik y_jk
     with torch.no_grad():
         layer.weight_2_2_2.copy_(torch.tensor([[[1.0, 0.0]]]))
     torch.testing.assert_close(layer(x, y), x * y)
@@ -82,27 +83,31 @@ def test_orthogonal_dot_and_outer_products_and_cross_product():
         EquivariantBilinear(O(3), 1, 1, 1, 1, 1)  # odd total order: nothing for O(3)
 
 
+def _orbit(d, a, b, c):
+    """The blocks of d under every permutation of the output axes, of x's axes and of y's axes."""
+    keys = set()
+    for pt in permutations(range(c)):
+        for px in permutations(range(c, c + a)):
+            for py in permutations(range(c + a, c + a + b)):
+                m = dict(zip(range(a + b + c), pt + px + py, strict=True))
+                keys.add(tuple(sorted(tuple(sorted(m[v] for v in block)) for block in d.blocks)))
+    return keys
+
+
+def _row(v, a, c):
+    return 0 if v < c else (1 if v < c + a else 2)
+
+
 @pytest.mark.parametrize("group", [S(4), O(3), SO(3), Sp(4)], ids=repr)
 def test_product_and_canonical_selection(group):
     for a, b, c in [(1, 1, 2), (2, 2, 2), (1, 2, 1), (2, 2, 0)]:
         products = product_diagrams(group, a, b, c)
         assert set(products) <= set(group.basis(a + b, c))
-        rows = lambda v: 0 if v < c else (1 if v < c + a else 2)  # noqa: E731
         for d in products:
-            assert all(len({rows(v) for v in block}) == len(block) for block in d.blocks)
+            assert all(len({_row(v, a, c) for v in block}) == len(block) for block in d.blocks)
         canonical = canonical_products(group, a, b, c)
         assert set(canonical) <= set(products)
-        # every product diagram is a canonical one with the axes of x, y and the output permuted
-        def orbit(d):
-            keys = set()
-            for pt in permutations(range(c)):
-                for px in permutations(range(c, c + a)):
-                    for py in permutations(range(c + a, c + a + b)):
-                        m = dict(zip(range(a + b + c), pt + px + py, strict=True))
-                        keys.add(tuple(sorted(tuple(sorted(m[v] for v in bl)) for bl in d.blocks)))
-            return keys
-
-        covered = set().union(*(orbit(d) for d in canonical)) if canonical else set()
+        covered = set().union(*(_orbit(d, a, b, c) for d in canonical)) if canonical else set()
         assert all(tuple(sorted(d.blocks)) in covered for d in products)
     assert not is_product_diagram(group.basis(0, 2)[0], 0, 0)  # a cap alone has a two-vertex row
 

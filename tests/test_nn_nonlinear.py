@@ -16,6 +16,7 @@ from catlayer.nn import (
 )
 from catlayer.testing import assert_equivariant
 from catlayer.verify import check_equivariance
+from tests.torch_threads import one_torch_thread  # noqa: F401
 
 
 class _Boost:

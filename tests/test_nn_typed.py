@@ -13,6 +13,7 @@ from catlayer.nn import EquivariantLinear, TypedLinear
 from catlayer.nn.features import feature_type
 from catlayer.nn.programs import diagram_scales
 from catlayer.testing import assert_equivariant
+from tests.torch_threads import one_torch_thread  # noqa: F401
 
 CASES = [
     (S(4), {0: 2, 1: 3, 2: 2, 3: 1}, {0: 1, 1: 2, 2: 3, 3: 2}),
