@@ -1,0 +1,112 @@
+"""The training recipe shared by the task benchmarks: plain Adam (lr 3e-3), batch 500, cosine
+decay of the learning rate to 0 over all steps, test error recorded against training time.
+
+Training time counts the optimisation steps only (evaluations are excluded); both the wall
+time and the process CPU time are kept, since the machine may be shared.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass
+class Run:
+    name: str
+    params: int
+    history: list[tuple[float, float, float]] = field(default_factory=list)  # (wall s, cpu s, test error)
+    wall: float = 0.0
+    cpu: float = 0.0
+
+    @property
+    def final(self) -> float:
+        return self.history[-1][2]
+
+
+def _take(x, index):
+    if isinstance(x, dict):
+        return {k: v[index] for k, v in x.items()}
+    return x[index]
+
+
+def train(
+    name: str,
+    model: torch.nn.Module,
+    loss_fn,
+    test_error,
+    x_train,
+    y_train,
+    *,
+    epochs: int = 300,
+    batch: int = 500,
+    lr: float = 3e-3,
+    evaluations: int = 30,
+    seed: int = 0,
+    verbose: bool = True,
+) -> Run:
+    """Train ``model`` with the recipe; ``loss_fn(model, x, y)`` is the training loss on a batch,
+    ``test_error(model)`` the reported test error (called under no_grad at ``evaluations``
+    evenly spaced epochs and at the end)."""
+    size = len(y_train) if not isinstance(y_train, dict) else len(next(iter(y_train.values())))
+    steps_per_epoch = -(-size // batch)
+    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, epochs * steps_per_epoch)
+    generator = torch.Generator().manual_seed(seed)
+    run = Run(name, sum(p.numel() for p in model.parameters()))
+    checkpoints = {max(1, round(epochs * (i + 1) / evaluations)) for i in range(evaluations)}
+    for epoch in range(1, epochs + 1):
+        wall, cpu = time.perf_counter(), time.process_time()
+        model.train()
+        order = torch.randperm(size, generator=generator)
+        for start in range(0, size, batch):
+            index = order[start : start + batch]
+            loss = loss_fn(model, _take(x_train, index), _take(y_train, index))
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+        run.wall += time.perf_counter() - wall
+        run.cpu += time.process_time() - cpu
+        if epoch in checkpoints:
+            model.eval()
+            with torch.no_grad():
+                error = float(test_error(model))
+            run.history.append((run.wall, run.cpu, error))
+            if verbose:
+                print(
+                    f"    {name:24s} epoch {epoch:4d}  test {error:.4g}  ({run.wall:.0f} s wall, {run.cpu:.0f} s cpu)"
+                )
+    return run
+
+
+def plot(runs_by_task: dict[str, list[Run]], path, ylabel: str, references: dict[str, dict[str, float]] = ()) -> None:
+    """Test error against training wall time, one panel per task, log-log; horizontal lines for
+    published reference errors."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("(matplotlib missing: no plot)")
+        return
+    tasks = list(runs_by_task)
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5 * len(tasks), 4), squeeze=False)
+    for ax, task in zip(axes[0], tasks, strict=True):
+        for run in runs_by_task[task]:
+            ax.plot([h[0] for h in run.history], [h[2] for h in run.history], marker=".", label=run.name)
+        for label, value in dict(references).get(task, {}).items():
+            ax.axhline(value, linestyle="--", color="grey", linewidth=1)
+            ax.annotate(label, (0.02, value), xycoords=("axes fraction", "data"), fontsize=8, va="bottom")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("training time (s, wall; shared machine)")
+        ax.set_ylabel(ylabel)
+        ax.set_title(task)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    print(f"plot: {path}")
