@@ -89,8 +89,10 @@ def backend_tour() -> None:
     start = time.perf_counter()
     y = apply_layer(G, diagrams, weights, x)
     elapsed = time.perf_counter() - start
-    print(f"S_24 layer, k = l = 3, {len(diagrams)} diagrams, batch 4, 2 -> 2 channels: "
-          f"{elapsed * 1e3:.1f} ms, output {y.shape}")
+    print(
+        f"S_24 layer, k = l = 3, {len(diagrams)} diagrams, batch 4, 2 -> 2 channels: "
+        f"{elapsed * 1e3:.1f} ms, output {y.shape}"
+    )
     print(f"(the dense matrix would be {24**3} x {24**3} per channel pair)")
     single = apply(G, diagrams[5], x[:, 0])
     print("one diagram:", diagrams[5], "->", single.shape)

@@ -31,9 +31,7 @@ def images(G, diagrams):
 # -- exact elimination ---------------------------------------------------------------------------------
 integer_matrices = st.integers(1, 6).flatmap(
     lambda rows: st.integers(1, 5).flatmap(
-        lambda cols: st.lists(
-            st.lists(st.integers(-3, 3), min_size=cols, max_size=cols), min_size=rows, max_size=rows
-        )
+        lambda cols: st.lists(st.lists(st.integers(-3, 3), min_size=cols, max_size=cols), min_size=rows, max_size=rows)
     )
 )
 

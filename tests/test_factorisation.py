@@ -131,8 +131,12 @@ def test_split_composes_back_and_halves_are_shared(case, data):
     # the bottom half sees only the bottom row's connections, the top half only the top row's
     l = d.cod
     bottom_pattern = sorted(tuple(v for v in b if v >= l) for b in d.blocks if b[-1] >= l)
-    assert sorted(tuple(v + l - s.num_slots for v in b if v >= s.num_slots) for b in s.bottom.blocks
-                  if b[-1] >= s.num_slots) == bottom_pattern
+    assert (
+        sorted(
+            tuple(v + l - s.num_slots for v in b if v >= s.num_slots) for b in s.bottom.blocks if b[-1] >= s.num_slots
+        )
+        == bottom_pattern
+    )
     top_pattern = sorted(tuple(v for v in b if v < l) for b in d.blocks if b[0] < l)
     assert sorted(tuple(v for v in b if v < l) for b in s.top.blocks if b[0] < l) == top_pattern
     free_top = [v for v in d.free_vertices if v < l] if case.startswith("bg") else []

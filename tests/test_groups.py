@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from catlayer import SO, BrauerCategory, BrauerGroodCategory, O, PartitionCategory, S, Sp
-from catlayer.groups import symplectic_form
+from catlayer.forms import symplectic_form
 
 ALL = [S(1), S(2), S(3), S(4), O(1), O(2), O(3), O(4), SO(1), SO(2), SO(3), SO(4), Sp(2), Sp(4), Sp(6)]
 

@@ -168,7 +168,6 @@ def multiplication_table(diagrams: Sequence[Diagram], k: int) -> tuple[np.ndarra
     if count and (idx < 0).any():
         i, j = map(int, np.argwhere(idx < 0)[0])
         raise ValueError(
-            f"the diagrams are not closed under composition: {diagrams[i]!r} then {diagrams[j]!r} "
-            "is not among them"
+            f"the diagrams are not closed under composition: {diagrams[i]!r} then {diagrams[j]!r} is not among them"
         )
     return idx, loops

@@ -290,7 +290,7 @@ class DiagramCategory(ABC):
         return None
 
     def compose(self, f, g) -> Combination:
-        """"f, then g": f: k → l, g: l → m, giving k → m, bilinear in f and g.
+        """ "f, then g": f: k → l, g: l → m, giving k → m, bilinear in f and g.
 
         >>> P = PartitionCategory(3)
         >>> d = PartitionDiagram([[0], [1]], dom=1, cod=1)
@@ -436,8 +436,7 @@ class BrauerGroodCategory(DiagramCategory):
             n = int(n)
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(
-                f"BrauerGroodCategory needs a positive int n (its n-diagrams have exactly n free "
-                f"vertices), got {n!r}"
+                f"BrauerGroodCategory needs a positive int n (its n-diagrams have exactly n free vertices), got {n!r}"
             )
         super().__init__(n)
         self.n = n
@@ -553,9 +552,7 @@ def natural_category(first: Diagram, second: Diagram) -> DiagramCategory:
     >>> natural_category(BrauerDiagram([[0, 1]], 1, 1), BrauerGroodDiagram([[0], [1]], 1, 1))
     BrauerGroodCategory(2)
     """
-    brauer_like = all(
-        isinstance(d, (BrauerDiagram, BrauerGroodDiagram)) for d in (first, second)
-    )
+    brauer_like = all(isinstance(d, (BrauerDiagram, BrauerGroodDiagram)) for d in (first, second))
     if brauer_like:
         free = {len(first.free_vertices), len(second.free_vertices)} - {0}
         if len(free) > 1:

@@ -23,8 +23,7 @@ def _normalise(c):
     c = sympy.sympify(c)
     if isinstance(c, sympy.Float) or (isinstance(c, sympy.Basic) and c.atoms(sympy.Float)):
         raise TypeError(
-            f"coefficient {c} is a float: combinations are exact; use an int, "
-            "sympy.Rational or a sympy expression"
+            f"coefficient {c} is a float: combinations are exact; use an int, sympy.Rational or a sympy expression"
         )
     if c.free_symbols:
         c = sympy.expand(c)
@@ -152,9 +151,7 @@ class Combination:
         else:
             raise TypeError(f"cannot combine a Combination with {type(other).__name__}")
         if (combo._dom, combo._cod) != (self._dom, self._cod):
-            raise ValueError(
-                f"shapes differ: ({self._dom}, {self._cod}) and ({combo._dom}, {combo._cod})"
-            )
+            raise ValueError(f"shapes differ: ({self._dom}, {self._cod}) and ({combo._dom}, {combo._cod})")
         return combo
 
     def __add__(self, other):
@@ -217,7 +214,7 @@ class Combination:
         return category
 
     def then(self, other) -> Combination:
-        """"self, then other", bilinearly, in the category of the combination."""
+        """ "self, then other", bilinearly, in the category of the combination."""
         return self._category_with(other).compose(self, other)
 
     def __rshift__(self, other):
@@ -254,9 +251,7 @@ class Combination:
             return False
         if self._terms.keys() != other._terms.keys():
             return False
-        return all(
-            a == other._terms[d] or _is_zero(a - other._terms[d]) for d, a in self._terms.items()
-        )
+        return all(a == other._terms[d] or _is_zero(a - other._terms[d]) for d, a in self._terms.items())
 
     def __hash__(self) -> int:
         return hash((self._dom, self._cod, frozenset(self._terms)))

@@ -43,8 +43,7 @@ def blocks_cross(first: Sequence[int], second: Sequence[int], cod: int, dom: int
     False
     """
     marks = sorted(
-        [(boundary_position(v, cod, dom), 0) for v in first]
-        + [(boundary_position(v, cod, dom), 1) for v in second]
+        [(boundary_position(v, cod, dom), 0) for v in first] + [(boundary_position(v, cod, dom), 1) for v in second]
     )
     # The blocks cross iff the boundary word, with runs collapsed, alternates 4+ times.
     changes = sum(1 for a, b in pairwise(marks) if a[1] != b[1])
@@ -192,26 +191,16 @@ class Diagram:
         False
         """
         blocks = self._blocks
-        return not any(
-            blocks_cross(a, b, self._cod, self._dom)
-            for i, a in enumerate(blocks)
-            for b in blocks[i + 1 :]
-        )
+        return not any(blocks_cross(a, b, self._cod, self._dom) for i, a in enumerate(blocks) for b in blocks[i + 1 :])
 
     def is_permutation(self) -> bool:
         """True for a permutation diagram: every block one top and one bottom vertex."""
-        return self._dom == self._cod and all(
-            len(b) == 2 and b[0] < self._cod <= b[1] for b in self._blocks
-        )
+        return self._dom == self._cod and all(len(b) == 2 and b[0] < self._cod <= b[1] for b in self._blocks)
 
     def crossings(self) -> int:
         """Number of unordered pairs of blocks that cross."""
         blocks = self._blocks
-        return sum(
-            blocks_cross(a, b, self._cod, self._dom)
-            for i, a in enumerate(blocks)
-            for b in blocks[i + 1 :]
-        )
+        return sum(blocks_cross(a, b, self._cod, self._dom) for i, a in enumerate(blocks) for b in blocks[i + 1 :])
 
     # -- structural operations (no scalars involved) --------------------------------------
     def dagger(self):
@@ -249,14 +238,12 @@ class Diagram:
 
         blocks = [tuple(left(v) for v in b) for b in self._blocks]
         blocks += [tuple(right(v) for v in b) for b in other._blocks]
-        return _join_kind(self, other)._from_canonical(
-            tuple(sorted(blocks)), k1 + other._dom, top
-        )
+        return _join_kind(self, other)._from_canonical(tuple(sorted(blocks)), k1 + other._dom, top)
 
     __matmul__ = tensor
 
     def then(self, other: Diagram):
-        """"self, then other" in the natural category of the pair, with a symbolic parameter
+        """ "self, then other" in the natural category of the pair, with a symbolic parameter
         where the category needs one (``n`` for partition and Brauer diagrams; Brauer–Grood
         diagrams with free vertices use n = their number of free vertices). Returns a
         :class:`~catlayer.diagrams.combination.Combination`.
@@ -414,9 +401,7 @@ class BrauerDiagram(Diagram):
     def _check_kind(self, blocks, dom, cod):
         for b in blocks:
             if len(b) != 2:
-                raise ValueError(
-                    f"block {b} has {len(b)} vertices: every block of a Brauer diagram is a pair"
-                )
+                raise ValueError(f"block {b} has {len(b)} vertices: every block of a Brauer diagram is a pair")
 
 
 class BrauerGroodDiagram(Diagram):
