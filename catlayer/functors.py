@@ -32,6 +32,7 @@ import sympy
 
 from .diagrams import Combination, Diagram
 from .forms import levi_civita_nonzeros
+from .memory import check_size
 from .plan import symplectic_sign
 
 if TYPE_CHECKING:
@@ -39,13 +40,6 @@ if TYPE_CHECKING:
 
 __all__ = ["EquivariantMap", "diagram_entries"]
 
-
-def check_size(num_bytes: int, what: str) -> None:
-    """The shared memory guard (:func:`catlayer.backend.memory.check_size`), imported on first use
-    so that importing catlayer does not load the numeric backend."""
-    from .backend.memory import check_size as guard
-
-    guard(num_bytes, what)
 
 _INT64_SAFE = 2**62
 BASES = ("diagram", "orbit")

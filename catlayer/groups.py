@@ -34,16 +34,9 @@ from .diagrams import (
 )
 from .forms import symplectic_form
 from .functors import EquivariantMap, _entries
+from .memory import check_size
 
 __all__ = ["SO", "Generator", "Group", "O", "S", "Sp", "symplectic_form"]
-
-
-def check_size(num_bytes: int, what: str) -> None:
-    """The shared memory guard (:func:`catlayer.backend.memory.check_size`), imported on first use
-    so that importing catlayer does not load the numeric backend."""
-    from .backend.memory import check_size as guard
-
-    guard(num_bytes, what)
 
 
 @dataclass(frozen=True, eq=False)

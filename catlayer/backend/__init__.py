@@ -4,7 +4,7 @@
   :mod:`catlayer.plan` (lowered to integer tables by ``program``);
 * :mod:`~catlayer.backend.reference`: a plain numpy executor of the same plans and dense
   matrices built straight from the entry formulas of math.md §3, for testing and benchmarks;
-* :mod:`~catlayer.backend.memory`: the memory budget every allocation is checked against.
+* :mod:`catlayer.memory` (re-exported here): the memory budget every allocation is checked against.
 
 >>> import numpy as np
 >>> from types import SimpleNamespace
@@ -15,8 +15,8 @@
 array([1.])
 """
 
+from ..memory import AllocationTooLarge, check_size, memory_budget, set_memory_budget
 from .execute import CHUNK_BYTES, apply, apply_layer, group_parameters, layer_plan
-from .memory import AllocationTooLarge, check_size, memory_budget, set_memory_budget
 from .reference import (
     apply_layer_reference,
     apply_reference,

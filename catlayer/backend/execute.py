@@ -1,7 +1,7 @@
 """Matrix-free application of a diagram, or of a whole weighted layer, with the numba kernels.
 
 Both entry points validate everything before any work, check the memory budget before every
-allocation that grows with n (:mod:`catlayer.backend.memory`), and never allocate anything of
+allocation that grows with n (:mod:`catlayer.memory`), and never allocate anything of
 size n^(k+l).
 
 **Accuracy.** Every output entry is a signed sum of products of input entries and weights,
@@ -24,9 +24,9 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ..diagrams.diagram import Diagram
+from ..memory import check_size
 from ..plan import FAMILIES, SPECIAL_ORTHOGONAL, SYMPLECTIC, LayerPlan, plan_diagram, plan_layer
 from .kernels import DST_OFF, SRC_OFF, run_ops
-from .memory import check_size
 from .program import layer_program, layer_sizes, single_program
 
 __all__ = ["CHUNK_BYTES", "apply", "apply_layer", "layer_plan"]

@@ -21,6 +21,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from ..diagrams.diagram import Diagram
 from ..forms import levi_civita, symplectic_form
+from ..memory import check_size
 from ..plan import (
     ORTHOGONAL,
     PARTITION,
@@ -31,7 +32,6 @@ from ..plan import (
     plan_diagram,
     symplectic_sign,
 )
-from .memory import check_size
 
 
 def _dense_levi_civita(n: int) -> np.ndarray:

@@ -20,7 +20,7 @@ import numpy as np
 from numba import njit, prange
 
 from ..diagrams.diagram import BrauerGroodDiagram, Diagram
-from .memory import check_size
+from ..memory import check_size
 
 __all__ = ["diagram_keys", "multiplication_table"]
 

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..backend.memory import check_size
 from ..forms import levi_civita, symplectic_form
+from ..memory import check_size
 from ..plan import plan_layer
 from .executor import (
     Program,
@@ -245,7 +245,7 @@ class EquivariantLinear(nn.Module):
     def basis_matrices(self) -> torch.Tensor:
         """The images of :attr:`diagrams` as a (D, n^l, n^k) tensor (rows: output multi-index in
         C order, columns: input multi-index), computed by the layer's own plan on the identity.
-        Size-guarded: raises :class:`~catlayer.backend.memory.AllocationTooLarge` when large."""
+        Size-guarded: raises :class:`~catlayer.memory.AllocationTooLarge` when large."""
         n, k, l, d = self.n, self.in_order, self.out_order, len(self.diagrams)
         itemsize = self.weight.element_size()
         check_size(3 * d * n ** (k + l) * itemsize, f"the {d} dense {n**l}×{n**k} basis matrices of {self!r}")
@@ -270,7 +270,7 @@ class EquivariantLinear(nn.Module):
 
         It maps ``x.reshape(batch, c_in * n**k)`` to ``y.reshape(batch, c_out * n**l)`` (channel
         axis most significant, C order). Raises
-        :class:`~catlayer.backend.memory.AllocationTooLarge` when the matrix does not fit.
+        :class:`~catlayer.memory.AllocationTooLarge` when the matrix does not fit.
 
         >>> import torch
         >>> from catlayer import S

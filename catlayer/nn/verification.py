@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backend.memory import check_size
+from ..memory import check_size
 from .check import check_forward
 
 __all__ = ["check_layer"]
