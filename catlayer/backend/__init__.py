@@ -4,6 +4,7 @@
   :mod:`catlayer.plan` (lowered to integer tables by ``program``);
 * :mod:`~catlayer.backend.reference`: a plain numpy executor of the same plans and dense
   matrices built straight from the entry formulas of math.md §3, for testing and benchmarks;
+* :func:`multiplication_table`: structure constants of the partition and Brauer algebras;
 * :mod:`catlayer.memory` (re-exported here): the memory budget every allocation is checked against.
 
 >>> import numpy as np
@@ -23,6 +24,7 @@ from .reference import (
     dense_layer_matrix,
     dense_matrix,
 )
+from .structure_constants import multiplication_table
 
 __all__ = [
     "CHUNK_BYTES",
@@ -37,5 +39,6 @@ __all__ = [
     "group_parameters",
     "layer_plan",
     "memory_budget",
+    "multiplication_table",
     "set_memory_budget",
 ]
