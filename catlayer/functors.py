@@ -109,16 +109,18 @@ class EquivariantMap:
         raise AttributeError("EquivariantMap is immutable")
 
     @classmethod
-    def _leaf(cls, group: Group, subject, basis: str = "diagram") -> EquivariantMap:
+    def image(cls, group: Group, subject, basis: str = "diagram") -> EquivariantMap:
+        """The image of a diagram or Combination under ``group``'s functor (what
+        ``group.functor(subject, basis)`` returns)."""
         if basis not in group.bases:
             raise ValueError(f"{group!r} has the bases {group.bases}, not {basis!r}")
         if isinstance(subject, Diagram):
-            group._check_diagram(subject)
+            group.check_diagram(subject)
             return cls(group, "leaf", subject.dom, subject.cod, terms=((subject, sympy.Integer(1)),), basis=basis)
         if isinstance(subject, Combination):
-            terms = group._evaluate_coefficients(subject)
+            terms = group.specialise(subject)
             for d, _ in terms:
-                group._check_diagram(d)
+                group.check_diagram(d)
             return cls(group, "leaf", subject.dom, subject.cod, terms=terms, basis=basis)
         raise TypeError(f"a functor maps diagrams and Combinations, not {type(subject).__name__}")
 

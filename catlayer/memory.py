@@ -1,5 +1,6 @@
 """Size guards: every allocation that grows with n is checked against a memory budget before
 any heavy work, so a request that cannot fit fails at once with a message naming the size.
+Plain Python (no numpy, numba or torch), so that every layer of catlayer can use it.
 
 The budget defaults to half of the memory available when first asked (``MemAvailable`` on
 Linux), and can be set with :func:`set_memory_budget` or the environment variable
@@ -55,12 +56,21 @@ def set_memory_budget(num_bytes: int | None) -> None:
     _budget = None if num_bytes is None else int(num_bytes)
 
 
-def _human(num_bytes: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if num_bytes < 1024 or unit == "PiB":
-            return f"{num_bytes:.1f} {unit}"
-        num_bytes /= 1024
-    return f"{num_bytes:.1f} PiB"
+def _human(num_bytes: int) -> str:
+    """``num_bytes`` in binary units; sizes beyond 1024 PiB as a power of two (never a float
+    overflow, never thousands of digits)."""
+    if num_bytes >= 1024**6:
+        return f"about 2^{int(num_bytes).bit_length() - 1} B"
+    value = float(num_bytes)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024:
+            return f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} PiB"
+
+
+def _exact(num_bytes: int) -> str:
+    return f" ({num_bytes} bytes)" if num_bytes < 10**18 else ""
 
 
 def check_size(num_bytes: int, what: str, budget: int | None = None) -> None:
@@ -69,12 +79,12 @@ def check_size(num_bytes: int, what: str, budget: int | None = None) -> None:
     >>> check_size(10**30, "a dense 10^15 x 10^15 matrix")
     Traceback (most recent call last):
     ...
-    catlayer.memory.AllocationTooLarge: a dense 10^15 x 10^15 matrix needs ...
+    catlayer.memory.AllocationTooLarge: a dense 10^15 x 10^15 matrix needs about 2^99 B, ...
     """
     limit = memory_budget() if budget is None else budget
     if num_bytes > limit:
         raise AllocationTooLarge(
-            f"{what} needs {_human(num_bytes)} ({num_bytes} bytes), more than the memory budget of "
+            f"{what} needs {_human(num_bytes)}{_exact(num_bytes)}, more than the memory budget of "
             f"{_human(limit)}; raise it with catlayer.memory.set_memory_budget() or "
             "CATLAYER_MEMORY_BUDGET if you really mean it"
         )

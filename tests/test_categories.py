@@ -142,8 +142,6 @@ def test_compose_errors():
         BG.tensor(d, d)
     with pytest.raises(TypeError, match="f must be a diagram or a Combination"):
         P.compose("d", d)
-    with pytest.raises(TypeError, match="no single-diagram multiplication table"):
-        BG.multiplication_table(1)
 
 
 def test_natural_category_of_bare_diagrams():

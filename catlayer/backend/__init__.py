@@ -4,7 +4,8 @@
   :mod:`catlayer.plan` (lowered to integer tables by ``program``);
 * :mod:`~catlayer.backend.reference`: a plain numpy executor of the same plans and dense
   matrices built straight from the entry formulas, for testing and benchmarks;
-* :mod:`~catlayer.memory`: the memory budget every allocation is checked against.
+* :func:`multiplication_table`: structure constants of the partition and Brauer algebras;
+* :mod:`catlayer.memory` (re-exported here): the memory budget every allocation is checked against.
 
 >>> import numpy as np
 >>> from catlayer import Sp, BrauerDiagram
@@ -14,14 +15,15 @@
 array([1.])
 """
 
+from ..memory import AllocationTooLarge, check_size, memory_budget, set_memory_budget
 from .execute import CHUNK_BYTES, apply, apply_layer, check_group, layer_plan
-from .memory import AllocationTooLarge, check_size, memory_budget, set_memory_budget
 from .reference import (
     apply_layer_reference,
     apply_reference,
     dense_layer_matrix,
     dense_matrix,
 )
+from .structure_constants import multiplication_table
 
 __all__ = [
     "CHUNK_BYTES",
@@ -36,5 +38,6 @@ __all__ = [
     "dense_matrix",
     "layer_plan",
     "memory_budget",
+    "multiplication_table",
     "set_memory_budget",
 ]

@@ -24,9 +24,9 @@ from numpy.lib.stride_tricks import as_strided
 
 from ..diagrams.diagram import Diagram
 from ..groups import Group
+from ..memory import check_size
 from ..plan import LayerPlan, plan_diagram, plan_layer
 from .kernels import DST_OFF, SRC_OFF, run_ops
-from .memory import check_size
 from .program import layer_program, layer_sizes, single_program
 
 __all__ = ["CHUNK_BYTES", "apply", "apply_layer", "layer_plan"]

@@ -1,4 +1,5 @@
-"""The memory guard, re-exported from :mod:`catlayer.memory` (plain Python, shared by every layer)."""
+"""The memory guard, re-exported from :mod:`catlayer.memory` (plain Python, so that layers which
+never run a numba kernel can check sizes without loading the backend)."""
 
 from ..memory import AllocationTooLarge, check_size, memory_budget, set_memory_budget
 

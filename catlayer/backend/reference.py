@@ -22,8 +22,8 @@ from numpy.lib.stride_tricks import as_strided
 from ..diagrams.diagram import Diagram
 from ..forms import levi_civita
 from ..groups import Group
+from ..memory import check_size
 from ..plan import Expansion, Reduction, plan_diagram
-from .memory import check_size
 
 
 def _dense_levi_civita(group: Group, weighted: Sequence[int]) -> np.ndarray:

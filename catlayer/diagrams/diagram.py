@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from itertools import pairwise
-from itertools import permutations as _permutations
+
+from .validation import check_diagram_size, check_order, short_repr
 
 __all__ = [
     "BrauerDiagram",
@@ -50,6 +51,20 @@ def blocks_cross(first: Sequence[int], second: Sequence[int], cod: int, dom: int
     return changes >= 3
 
 
+def _missing_message(seen: dict[int, int], size: int, shown: int = 8) -> str:
+    """Name the first few vertices missing from ``seen`` (the scan stops after ``shown`` of
+    them, so its cost is bounded by the number of vertices given, not by ``size``)."""
+    missing: list[int] = []
+    for v in range(size):
+        if v not in seen:
+            missing.append(v)
+            if len(missing) == shown:
+                break
+    total = size - len(seen)
+    listed = ", ".join(map(str, missing)) + (f", ... ({total} in all)" if total > len(missing) else "")
+    return f"vertices [{listed}] are missing: every vertex 0..{size - 1} must be in a block"
+
+
 def _canonical_from_labels(labels: Sequence[int]) -> tuple[tuple[int, ...], ...]:
     groups: dict[int, list[int]] = {}
     for vertex, label in enumerate(labels):
@@ -70,23 +85,30 @@ class Diagram:
     _kind_name = "Diagram"
 
     def __init__(self, blocks: Iterable[Iterable[int]], dom: int, cod: int):
-        if isinstance(dom, bool) or not isinstance(dom, int) or dom < 0:
-            raise ValueError(f"dom (the number of bottom vertices) must be an int >= 0, got {dom!r}")
-        if isinstance(cod, bool) or not isinstance(cod, int) or cod < 0:
-            raise ValueError(f"cod (the number of top vertices) must be an int >= 0, got {cod!r}")
+        dom = check_order(dom, "dom (the number of bottom vertices)")
+        cod = check_order(cod, "cod (the number of top vertices)")
         size = dom + cod
+        check_diagram_size(size, f"a ({short_repr(dom)}, {short_repr(cod)})-diagram")
+        if isinstance(blocks, (str, bytes)) or not isinstance(blocks, Iterable):
+            raise TypeError(
+                f"blocks must be an iterable of blocks (each an iterable of int vertices), got {short_repr(blocks)}"
+            )
         cleaned = []
         seen: dict[int, int] = {}
         for index, block in enumerate(blocks):
+            if isinstance(block, (str, bytes)) or not isinstance(block, Iterable):
+                raise TypeError(
+                    f"block {index} is {short_repr(block)}: each block must be an iterable of int vertices"
+                )
             block = tuple(block)
             if not block:
                 raise ValueError(f"block {index} is empty: every block needs at least one vertex")
             for v in block:
                 if isinstance(v, bool) or not isinstance(v, int):
-                    raise ValueError(f"vertex {v!r} in block {index} is not an int")
+                    raise TypeError(f"vertex {short_repr(v)} in block {index} is not an int")
                 if not 0 <= v < size:
                     raise ValueError(
-                        f"vertex {v} in block {index} is out of range: a ({dom}, {cod})-diagram has "
+                        f"vertex {short_repr(v)} in block {index} is out of range: a ({dom}, {cod})-diagram has "
                         f"vertices 0..{size - 1} (top 0..{cod - 1}, bottom {cod}..{size - 1})"
                     )
                 if v in seen:
@@ -97,9 +119,8 @@ class Diagram:
                     )
                 seen[v] = index
             cleaned.append(tuple(sorted(block)))
-        missing = [v for v in range(size) if v not in seen]
-        if missing:
-            raise ValueError(f"vertices {missing} are missing: every vertex 0..{size - 1} must be in a block")
+        if len(seen) != size:
+            raise ValueError(_missing_message(seen, size))
         self._check_kind(cleaned, dom, cod)
         self._set(tuple(sorted(cleaned)), dom, cod)
 
@@ -313,6 +334,8 @@ class Diagram:
 
     def __lt__(self, other: Diagram) -> bool:
         """A total order (by dom, cod, blocks) so that lists of diagrams sort reproducibly."""
+        if not isinstance(other, Diagram):
+            return NotImplemented
         return (self._dom, self._cod, self._blocks) < (other._dom, other._cod, other._blocks)
 
     # -- constructors ------------------------------------------------------------------------
@@ -323,7 +346,9 @@ class Diagram:
         >>> PartitionDiagram.identity(2)
         PartitionDiagram([[0, 2], [1, 3]], dom=2, cod=2)
         """
-        return cls.permutation(tuple(range(k)))
+        k = check_order(k, "k")
+        check_diagram_size(2 * k, f"the identity on {short_repr(k)} points")
+        return cls._from_canonical(tuple((j, k + j) for j in range(k)), k, k)
 
     @classmethod
     def permutation(cls, p: Sequence[int]):
@@ -333,10 +358,16 @@ class Diagram:
         >>> PartitionDiagram.permutation([1, 0])
         PartitionDiagram([[0, 3], [1, 2]], dom=2, cod=2)
         """
+        if isinstance(p, (str, bytes)) or not isinstance(p, Iterable):
+            raise TypeError(f"a permutation is a sequence of ints, got {short_repr(p)}")
         p = tuple(p)
         k = len(p)
+        check_diagram_size(2 * k, f"a permutation diagram on {k} points")
+        for x in p:
+            if isinstance(x, bool) or not isinstance(x, int):
+                raise TypeError(f"a permutation is a sequence of ints; {short_repr(x)} is not an int")
         if sorted(p) != list(range(k)):
-            raise ValueError(f"{p} is not a permutation of 0..{k - 1}")
+            raise ValueError(f"{short_repr(p)} is not a permutation of 0..{k - 1}")
         return cls._from_canonical(tuple(sorted((p[j], k + j) for j in range(k))), k, k)
 
     @classmethod
@@ -346,12 +377,14 @@ class Diagram:
         >>> PartitionDiagram.swap()
         PartitionDiagram([[0, 3], [1, 2]], dom=2, cod=2)
         """
+        a, b = check_order(a, "a"), check_order(b, "b")
+        check_diagram_size(2 * (a + b), f"the swap of {short_repr(a)} and {short_repr(b)} points")
         return cls.permutation(tuple(list(range(b, a + b)) + list(range(b))))
 
     def permutation_of(self) -> tuple[int, ...]:
         """For a permutation diagram, the p with blocks {p[j], k+j}."""
         if not self.is_permutation():
-            raise ValueError(f"{self!r} is not a permutation diagram")
+            raise ValueError(f"{short_repr(self)} is not a permutation diagram")
         k = self._dom
         p = [0] * k
         for top, bottom in self._blocks:
@@ -423,8 +456,3 @@ class BrauerGroodDiagram(Diagram):
                     f"block {b} has {len(b)} vertices: a Brauer–Grood diagram has only pairs and "
                     "free vertices (singletons)"
                 )
-
-
-def all_permutation_diagrams(k: int, kind: type = PartitionDiagram):
-    """Every permutation diagram on k points, in lexicographic order of the permutation."""
-    return tuple(kind.permutation(p) for p in _permutations(range(k)))

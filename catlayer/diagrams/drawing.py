@@ -10,6 +10,11 @@ from .diagram import Diagram
 __all__ = ["draw", "draw_ascii"]
 
 
+def _check_diagram(d) -> None:
+    if not isinstance(d, Diagram):
+        raise TypeError(f"expected a diagram, got {type(d).__name__}")
+
+
 def _letters(count: int) -> list[str]:
     alphabet = string.ascii_lowercase
     names = list(alphabet)
@@ -20,6 +25,7 @@ def _letters(count: int) -> list[str]:
 
 def draw_ascii(d: Diagram) -> str:
     """Top row over bottom row; each vertex shows the letter of its block."""
+    _check_diagram(d)
     names = _letters(len(d.blocks))
     top = " ".join(names[d.labels[v]] for v in range(d.cod))
     bottom = " ".join(names[d.labels[v]] for v in range(d.cod, d.size))
@@ -32,6 +38,7 @@ def draw(d: Diagram, path=None, ax=None):
     consecutive vertices of the block (arcs within a row, straight lines between rows).
     Saves to ``path`` (format from its suffix, e.g. ``.png`` or ``.svg``) when given and
     returns the figure."""
+    _check_diagram(d)
     try:
         import matplotlib
 

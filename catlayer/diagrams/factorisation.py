@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .diagram import Diagram
+from .validation import short_repr
 
 __all__ = ["Factorisation", "Split", "factorise", "split"]
 
@@ -45,6 +46,11 @@ class Factorisation:
         return sum(1 for e in self.elementary if e.dom > 0 and e.cod > 0)
 
 
+def _check_diagram(d) -> None:
+    if not isinstance(d, Diagram):
+        raise TypeError(f"expected a diagram, got {type(d).__name__}")
+
+
 def _inverse(p: tuple[int, ...]) -> tuple[int, ...]:
     inv = [0] * len(p)
     for i, x in enumerate(p):
@@ -71,6 +77,7 @@ def factorise(d: Diagram) -> Factorisation:
     >>> [e.blocks for e in f.elementary]
     [((0,),), ((0, 1),), ((0, 1, 2),), ((0, 1),)]
     """
+    _check_diagram(d)
     k, l = d.dom, d.cod
     kind = type(d)
     top_only = [b for b in d.blocks if b[-1] < l]
@@ -168,6 +175,9 @@ def split(d: Diagram, free_singletons: bool | None = None) -> Split:
     """
     from .diagram import BrauerGroodDiagram
 
+    _check_diagram(d)
+    if free_singletons is not None and not isinstance(free_singletons, bool):
+        raise TypeError(f"free_singletons must be True, False or None, got {short_repr(free_singletons)}")
     if free_singletons is None:
         free_singletons = isinstance(d, BrauerGroodDiagram)
     k, l = d.dom, d.cod

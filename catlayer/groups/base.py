@@ -270,8 +270,6 @@ class Group(ABC):
         if not category.contains(d):
             raise ValueError(f"{d!r} is not a morphism of {category!r} ({self!r}): {category._why_not(d)}"[:400])
 
-    _check_diagram = check_diagram
-
     def factors(self, d: Diagram) -> tuple[Factor, ...]:
         """The entry formula of F(d) as one factor per block (before :meth:`sign`): a Levi-Civita
         symbol on the free vertices, the pair form on same-row pairs, δ on every other block.
@@ -333,9 +331,17 @@ class Group(ABC):
         return value
 
     # -- diagrams and functor --------------------------------------------------------------------
-    def _evaluate_coefficients(self, c: Combination) -> tuple[tuple[Diagram, sympy.Expr], ...]:
-        """The combination's terms with the category's symbolic loop parameter set to this group's
-        loop value δ (n, or −n for Sp(n)), e.g. the ``n**loops`` of ``d >> e`` on bare diagrams."""
+    def specialise(self, c: Combination) -> tuple[tuple[Diagram, sympy.Expr], ...]:
+        """The combination's terms, sorted, with the category's symbolic loop parameter set to
+        this group's loop value δ (n, or −n for Sp(n)), e.g. the ``n**loops`` of ``d >> e`` on
+        bare diagrams; zero terms dropped.
+
+        >>> import sympy
+        >>> from catlayer import O, BrauerDiagram, BrauerCategory
+        >>> cap, cup = BrauerDiagram([[0, 1]], dom=0, cod=2), BrauerDiagram([[0, 1]], dom=2, cod=0)
+        >>> O(3).specialise(BrauerCategory(sympy.Symbol("n")).compose(cap, cup))
+        ((BrauerDiagram([], dom=0, cod=0), 3),)
+        """
         terms = c.terms
         category = c.category
         if category is not None:
@@ -366,7 +372,7 @@ class Group(ABC):
         >>> O(3).functor(cap >> cup).to_sympy()                     # the loop: n
         Matrix([[3]])
         """
-        return EquivariantMap._leaf(self, d, basis)
+        return EquivariantMap.image(self, d, basis)
 
     def spanning_set(self, k: int, l: int) -> tuple[Diagram, ...]:
         """All diagrams k → l of the category: their images span Hom_G.

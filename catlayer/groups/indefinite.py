@@ -237,4 +237,4 @@ class IndefiniteSpecialOrthogonal(SO):
     def _float_member(self, g, tol) -> bool:
         eta = self.metric.astype(np.float64)
         scale = max(1.0, float(np.abs(g).max()) ** 2)
-        return bool(np.abs(g.T @ eta @ g - eta).max() <= tol * scale) and abs(np.linalg.det(g) - 1) <= tol * scale
+        return bool(np.abs(g.T @ eta @ g - eta).max() <= tol * scale and abs(np.linalg.det(g) - 1) <= tol * scale)

@@ -96,4 +96,4 @@ class SO(Group):
         return g.T * g == sympy.eye(self._n) and g.det() == 1
 
     def _float_member(self, g, tol) -> bool:
-        return bool(np.abs(g.T @ g - np.eye(self._n)).max() <= tol) and abs(np.linalg.det(g) - 1) <= tol
+        return bool(np.abs(g.T @ g - np.eye(self._n)).max() <= tol and abs(np.linalg.det(g) - 1) <= tol)
