@@ -185,9 +185,6 @@ class Diagram:
         """Number of vertices, l + k."""
         return self._dom + self._cod
 
-    def is_top(self, vertex: int) -> bool:
-        return vertex < self._cod
-
     def top_only_blocks(self) -> tuple[tuple[int, ...], ...]:
         """Blocks lying entirely in the top row."""
         return tuple(b for b in self._blocks if b[-1] < self._cod)

@@ -33,6 +33,7 @@ import sympy
 
 from ..diagrams import Combination, Diagram, DiagramCategory
 from ..diagrams.permutations import permutation_sign
+from ..diagrams.validation import check_order, short_repr
 from ..functors import EquivariantMap
 from ..memory import check_size
 
@@ -173,15 +174,8 @@ def _to_array(g) -> np.ndarray:
 def check_dimension(n, what: str) -> int:
     """n as an int ≥ 1, or a ValueError naming ``what``."""
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-        raise ValueError(f"{what} needs an int n >= 1 (the dimension of the space), got {n!r}"[:300])
+        raise ValueError(f"{what} needs an int n >= 1 (the dimension of the space), got {short_repr(n)}")
     return int(n)
-
-
-def check_order(value, name: str) -> int:
-    """An order k or l: an int ≥ 0."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise ValueError(f"{name} must be an int >= 0, got {value!r}"[:300])
-    return int(value)
 
 
 class Group(ABC):

@@ -13,6 +13,8 @@ import numpy as np
 import sympy
 
 from ..diagrams import BrauerCategory, DiagramCategory
+from ..diagrams.validation import short_repr
+from ..memory import check_size
 from .base import Generator, Group, check_dimension, int_matrix, read_only
 
 __all__ = ["O", "check_signature", "haar_orthogonal", "lie_generators", "reflection"]
@@ -22,7 +24,7 @@ def check_signature(symbol: str, p, q) -> tuple[int, int]:
     """(p, q) as ints ≥ 0 with p + q ≥ 1, or a ValueError naming the group."""
     for name, value in (("p", p), ("q", q)):
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-            raise ValueError(f"{symbol}(p, q) needs ints p, q >= 0, got {name} = {value!r}"[:300])
+            raise ValueError(f"{symbol}(p, q) needs ints p, q >= 0, got {name} = {short_repr(value)}")
     if p + q < 1:
         raise ValueError(f"{symbol}(p, q) needs p + q >= 1, got ({p}, {q})")
     return int(p), int(q)
@@ -32,6 +34,8 @@ def lie_generators(metric: np.ndarray, symbol: str) -> tuple[Generator, ...]:
     """The integer basis X_ij = e_i e_jᵀ − η_ii η_jj e_j e_iᵀ (i < j) of the Lie algebra
     {X : Xᵀη + ηX = 0} of {g : gᵀηg = η}: rotations where η_ii = η_jj, boosts elsewhere."""
     n = len(metric)
+    count = n * (n - 1) // 2
+    check_size(8 * count * n * n, f"{count} exact {n} x {n} Lie algebra generators of {symbol}")
     out = []
     for i in range(n):
         for j in range(i + 1, n):

@@ -9,6 +9,7 @@ import sympy
 
 from ..diagrams import BrauerCategory, Diagram, DiagramCategory
 from ..forms import symplectic_form
+from ..memory import check_size
 from .base import Generator, Group, check_dimension, int_matrix, read_only
 
 __all__ = ["Sp", "symplectic_sign"]
@@ -87,6 +88,8 @@ class Sp(Group):
         [[[0, 0], [1, 0]], [[-1, 0], [0, 1]], [[0, -1], [0, 0]]]
         """
         n = self._n
+        count = n * (n + 1) // 2
+        check_size(8 * count * n * n, f"{count} exact {n} x {n} Lie algebra generators of {self!r}")
         j_inverse = -symplectic_form(n).astype(object)
         out = []
         for i in range(n):
