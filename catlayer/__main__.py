@@ -38,7 +38,7 @@ def diagrams_tour() -> None:
     h = BrauerGroodDiagram([[0], [1]], dom=1, cod=1)
     print("H, then H =", BG.compose(h, h))
 
-    _title("Planar factorisation d = σ_l ∘ planar ∘ σ_k (math.md §6)")
+    _title("Planar factorisation d = σ_l ∘ planar ∘ σ_k (docs/conventions.md §6)")
     f = factorise(d)
     print("input permutation :", f.input_permutation)
     print("planar            :", f.planar)

@@ -287,7 +287,7 @@ class EquivariantMap:
         return total, q
 
     def to_sympy(self) -> sympy.ImmutableMatrix:
-        """The exact matrix (sympy), n^l × n^k in math.md §1 order.
+        """The exact matrix (sympy), n^l × n^k in docs/conventions.md §1.1 order.
 
         >>> from catlayer import SO, BrauerGroodDiagram
         >>> SO(2).functor(BrauerGroodDiagram([[0], [1]], dom=1, cod=1)).to_sympy()
@@ -324,7 +324,7 @@ class EquivariantMap:
         return sympy.ImmutableMatrix(total)
 
     def to_numpy(self, dtype=np.float64) -> np.ndarray:
-        """The dense matrix, shape (n**l, n**k), math.md §1 index order. Floating dtypes take
+        """The dense matrix, shape (n**l, n**k), docs/conventions.md §1.1 index order. Floating dtypes take
         float values of the coefficients; integer dtypes are exact (the map must have integer
         entries). The size is checked before allocating.
 

@@ -1,9 +1,9 @@
 """Plans: how to apply a diagram, or a weighted sum of diagrams, without forming its matrix.
 
 A plan is derived once from :func:`~catlayer.diagrams.factorisation.split` (a refinement of the
-planar factorisation, math.md §6) and holds only small integer tables, so that the numba
+planar factorisation, docs/conventions.md §6) and holds only small integer tables, so that the numba
 kernels (``catlayer.backend``) and the torch layers (``catlayer.nn``) execute the same plan
-instead of re-deriving the maths. Executing a term of a plan means (math.md §7, design.md §4):
+instead of re-deriving the maths. Executing a term of a plan means (docs/conventions.md §7):
 
 1. **reduce** the input x (k axes) with the term's :class:`Reduction` into a tensor with one
    axis per slot: diagonal extraction for each slot's input axes, contraction of each closed
@@ -14,12 +14,12 @@ instead of re-deriving the maths. Executing a term of a plan means (math.md §7,
 3. **expand** with the term's :class:`Expansion` into l axes: each slot is written on the
    diagonal of its output axes; a closed top block is an all-ones diagonal (broadcast) or, for
    a symplectic pair (a < b), the factor ε[i_a, i_b];
-4. multiply by the term's ``sign`` (the s(d) of the signed Sp functor, math.md §3.3; +1
+4. multiply by the term's ``sign`` (the s(d) of the signed Sp functor, docs/conventions.md §3.3; +1
    otherwise).
 
-The form ε is the symplectic form of math.md §3.3: ε[a, b] is +1 for (a, b) = (2i, 2i+1) and −1
+The form ε is the symplectic form of docs/conventions.md §3.3: ε[a, b] is +1 for (a, b) = (2i, 2i+1) and −1
 for (2i+1, 2i). The Levi-Civita slots are ordered: free slots first, then the free input axes
-in axis order (math.md §3.4).
+in axis order (docs/conventions.md §3.4).
 """
 
 from __future__ import annotations

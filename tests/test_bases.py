@@ -1,5 +1,5 @@
 """Bases and dimensions: the exact elimination, basis selection = dim, rank of the spanning
-set = dim, and the S_n orbit basis and change of basis (math.md §4, §5)."""
+set = dim, and the S_n orbit basis and change of basis (docs/conventions.md §4, §5)."""
 
 import numpy as np
 import pytest

@@ -1,5 +1,5 @@
 """The categories P(n), B(δ), BG(n): counts, hom order, category and monoidal axioms, and the
-BG(n) rules against their matrix meaning (dense matrices from math.md §3.2/§3.4, written here
+BG(n) rules against their matrix meaning (dense matrices from docs/conventions.md §3.2, §3.4, written here
 independently of catlayer)."""
 
 import math
@@ -237,7 +237,7 @@ def test_swap_is_natural(category, data):
 
 @given(composable_pairs(PartitionCategory(n)))
 def test_loops_count_middle_only_components(pair):
-    """Independent reading of math.md §2.1 via a graph search over labelled vertices."""
+    """Independent reading of docs/conventions.md §2.1 via a graph search over labelled vertices."""
     f, g = pair
     k, l, m = f.dom, f.cod, g.cod
 
@@ -278,7 +278,7 @@ def test_loops_count_middle_only_components(pair):
 
 
 # -- matrix meaning ------------------------------------------------------------------------------------
-def test_dense_examples_from_math_md():
+def test_dense_examples_from_the_conventions():
     assert dense(BrauerGroodDiagram([[0], [1]], 1, 1), 2).tolist() == [[0, 1], [-1, 0]]
     cross = dense(BrauerGroodDiagram([[0], [1], [2]], 2, 1), 3)
     a, b = np.array([1, 2, 3]), np.array([-1, 5, 2])
@@ -306,7 +306,7 @@ def test_brauer_grood_four_compose_matches_matrices(data):
 
 
 def test_brauer_grood_sign_example():
-    """math.md §3.4: n=2, (crossing)•({0},{1}) = −H_{{0},{1}}."""
+    """docs/conventions.md §3.4: n=2, (crossing)•({0},{1}) = −H_{{0},{1}}."""
     BG = BrauerGroodCategory(2)
     H = BrauerGroodDiagram([[0], [1]], 0, 2)
     crossing = BrauerDiagram.swap()

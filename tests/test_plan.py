@@ -109,7 +109,7 @@ def test_layer_plan_counts():
 
 
 def _crossing_pairs(d):
-    """Independent crossing count of a Brauer diagram from math.md §3.3: boundary positions
+    """Independent crossing count of a Brauer diagram from docs/conventions.md §1.3, §3.3: boundary positions
     a<b of one pair and c<d of the other cross iff a<c<b<d or c<a<d<b."""
     l, k = d.cod, d.dom
 

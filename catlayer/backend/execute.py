@@ -152,7 +152,7 @@ def apply_layer(G, diagrams: Sequence[Diagram], W: np.ndarray, X: np.ndarray) ->
     (batch, c_out) + (n,)*l, in X's dtype.
 
     W and X must have the same dtype (float32 or float64; no silent promotion). Shared work
-    (design.md §4): each distinct bottom half is reduced once per (batch, input channel), the
+    (docs/conventions.md §7): each distinct bottom half is reduced once per (batch, input channel), the
     permuted and signed reduced tensors of each top pattern are stacked along the channel axis
     and mixed by one GEMM against the gathered weights (c_out, c_in·D), and each top pattern
     is expanded once. The batch is processed in chunks whose workspace stays in cache

@@ -6,7 +6,7 @@
   writable ``as_strided`` diagonal views for the expansions; the layer is a plain sum over its
   diagrams, without any sharing.
 * :func:`dense_matrix` / :func:`dense_layer_matrix` build the n^l × n^k matrices straight
-  from the entry formulas of math.md §3 (they do not use plans): every block of the diagram
+  from the entry formulas of docs/conventions.md §3 (they do not use plans): every block of the diagram
   becomes one index of a diagonal view of the (n,)*(l+k) tensor (a same-row symplectic pair
   two indices carrying ε, the free vertices of an n-diagram indices carrying the Levi-Civita
   symbol), so building costs n^(#labels), and the memory guard is checked first.
@@ -162,7 +162,7 @@ def _labels(group: Group, d: Diagram):
 
 def dense_layer_matrix(G, diagrams: Sequence[Diagram], W: np.ndarray) -> np.ndarray:
     """The dense matrix of the layer Σ_t W[o, c, t] F(d_t): shape (c_out·n^l, c_in·n^k), row
-    (o, i_0..i_{l−1}) and column (c, j_0..j_{k−1}) in C order; built from math.md §3.
+    (o, i_0..i_{l−1}) and column (c, j_0..j_{k−1}) in C order; built from docs/conventions.md §3.
 
     >>> from catlayer import S
     >>> G = S(2)
@@ -195,7 +195,7 @@ def dense_layer_matrix(G, diagrams: Sequence[Diagram], W: np.ndarray) -> np.ndar
 
 
 def dense_matrix(G, d: Diagram, dtype=np.float64) -> np.ndarray:
-    """The dense n^l × n^k matrix of diagram d for G (math.md §3 entry formulas), built in
+    """The dense n^l × n^k matrix of diagram d for G (docs/conventions.md §3 entry formulas), built in
     ``dtype`` (its entries are 0, ±1, exact in any float type).
 
     >>> from catlayer import SO, BrauerGroodDiagram

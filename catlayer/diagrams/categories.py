@@ -1,4 +1,4 @@
-"""The diagram categories P(n), B(δ) and BG(n) (math.md §2 and §3.4).
+"""The diagram categories P(n), B(δ) and BG(n) (docs/conventions.md §2, §3.4).
 
 Objects are 0, 1, 2, … (object k stands for (R^n)^{⊗k}); morphisms k → l are spans of
 (k, l)-diagrams. ``compose(f, g)`` is "f, then g" (the paper's g • f).
@@ -455,7 +455,7 @@ class PartitionCategory(DiagramCategory):
 class BrauerCategory(DiagramCategory):
     """The Brauer category B(δ): diagrams whose blocks are pairs, loops worth δ.
 
-    O(n) uses B(n); Sp(n) uses B(−n) (math.md §3.3).
+    O(n) uses B(n); Sp(n) uses B(−n) (docs/conventions.md §3.3).
 
     >>> import sympy
     >>> n = sympy.Symbol("n")
@@ -495,12 +495,12 @@ class BrauerCategory(DiagramCategory):
 
 
 class BrauerGroodCategory(DiagramCategory):
-    """The Brauer–Grood category BG(n) of SO(n) (math.md §3.4): Brauer diagrams and
+    """The Brauer–Grood category BG(n) of SO(n) (docs/conventions.md §3.4): Brauer diagrams and
     (l+k)\\n-diagrams (exactly n free vertices, all other blocks pairs).
 
     The n-diagrams are not linearly independent in BG(n): ε⊗ε = Σ_σ sgn(σ) δ_σ relates them.
     ``compose`` and ``tensor`` return one representative of the result, with the rules of
-    math.md §3.4. Products with at most two n-diagram factors are associative on the nose.
+    docs/conventions.md §3.4. Products with at most two n-diagram factors are associative on the nose.
     With three or more, two bracketings can give different representatives of the same
     morphism, and these agree once mapped to matrices by Ψ (``SO(n).functor``). The smallest
     example is BG(1) with H = {0}: 0 → 1: (H⊗H)⊗H = cap⊗H and H⊗(H⊗H) = H⊗cap.

@@ -1,4 +1,4 @@
-"""Planar factorisation d = σ_l ∘ planar ∘ σ_k (math.md §6) and the tensor decomposition of
+"""Planar factorisation d = σ_l ∘ planar ∘ σ_k (docs/conventions.md §6) and the tensor decomposition of
 the planar middle into elementary one-block diagrams (the paper's Figure 3).
 """
 
@@ -59,7 +59,7 @@ def _inverse(p: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def factorise(d: Diagram) -> Factorisation:
-    """The canonical planar factorisation of math.md §6.
+    """The canonical planar factorisation of docs/conventions.md §6.
 
     Propagating blocks are ordered by their smallest top vertex; the planar top row holds the
     top-only blocks, then the propagating tops; the planar bottom row holds the propagating
@@ -127,7 +127,7 @@ def factorise(d: Diagram) -> Factorisation:
 @dataclass(frozen=True)
 class Split:
     """``d = bottom, then permutation, then top`` with no loops (a refinement of the planar
-    factorisation that lets a whole layer share work, design.md §4).
+    factorisation that lets a whole layer share work, docs/conventions.md §6, §7).
 
     * ``bottom`` (k → r): every propagating block of d becomes a block joining its bottom
       vertices to one *slot* (a top vertex of ``bottom``); slots are ordered by the smallest

@@ -1,4 +1,4 @@
-"""Execute a :class:`~catlayer.plan.LayerPlan` with torch ops (design.md §4).
+"""Execute a :class:`~catlayer.plan.LayerPlan` with torch ops (docs/conventions.md §7).
 
 :func:`compile_program` turns a plan and n into a :class:`Program`: nested tuples of ints and
 strings only (einsum equations, permutations, reshape sizes, ``torch.diagonal`` axis pairs), so
