@@ -13,13 +13,15 @@ instead of re-deriving the maths. Executing a term of a plan means (docs/convent
 2. **permute** the slots: slot i of the expansion reads slot ``matching[i]`` of the reduction;
 3. **expand** with the term's :class:`Expansion` into l axes: each slot is written on the
    diagonal of its output axes; a closed top block is an all-ones diagonal (broadcast) or, for
-   a symplectic pair (a < b), the factor ε[i_a, i_b];
-4. multiply by the term's ``sign`` (the s(d) of the signed Sp functor, docs/conventions.md §3.3; +1
-   otherwise).
+   a pair (a < b) of a group with a pair form, the factor form[i_a, i_b];
+4. multiply by the term's ``sign`` (:meth:`catlayer.groups.Group.sign`: the s(d) of the signed
+   Sp functor, docs/conventions.md §3.3; +1 for the other families).
 
-The form ε is the symplectic form of docs/conventions.md §3.3: ε[a, b] is +1 for (a, b) = (2i, 2i+1) and −1
-for (2i+1, 2i). The Levi-Civita slots are ordered: free slots first, then the free input axes
-in axis order (docs/conventions.md §3.4).
+The plan reads three things off the group (docs/conventions.md §3.6): whether it has a pair form
+(``group.pair_form is not None``: ε = J for Sp(n), η for O(p, q)), whether singletons are free
+vertices (``group.free_singletons``) and each diagram's sign; the executors read the numeric
+form and free weights off the same group. The Levi-Civita slots are ordered: free slots first,
+then the free input axes in axis order (docs/conventions.md §3.4).
 """
 
 from __future__ import annotations

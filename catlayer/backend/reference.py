@@ -2,13 +2,14 @@
 
 * :func:`apply_reference` / :func:`apply_layer_reference` execute the same plans as
   :func:`catlayer.backend.apply` with ``np.einsum`` (repeated subscripts extract diagonals,
-  omitted ones are summed, ε and the Levi-Civita symbol are explicit dense operands) and
+  omitted ones are summed, the group's pair form and the Levi-Civita symbol are explicit dense
+  operands) and
   writable ``as_strided`` diagonal views for the expansions; the layer is a plain sum over its
   diagrams, without any sharing.
 * :func:`dense_matrix` / :func:`dense_layer_matrix` build the n^l × n^k matrices straight
   from the entry formulas of docs/conventions.md §3 (they do not use plans): every block of the diagram
-  becomes one index of a diagonal view of the (n,)*(l+k) tensor (a same-row symplectic pair
-  two indices carrying ε, the free vertices of an n-diagram indices carrying the Levi-Civita
+  becomes one index of a diagonal view of the (n,)*(l+k) tensor (a same-row pair of a group
+  with a pair form two indices carrying it, the free vertices of an n-diagram indices carrying the Levi-Civita
   symbol), so building costs n^(#labels), and the memory guard is checked first.
 """
 
