@@ -1,18 +1,21 @@
 """Exact linear algebra for bases and dimensions of Hom_G((R^n)^{⊗k}, (R^n)^{⊗l}).
 
-Three independent tools, all in exact integer arithmetic (no floats anywhere):
+All in exact integer arithmetic (no floats anywhere):
 
+* :func:`independent_subset`: the first maximal independent subset of a spanning set of diagrams,
+  decided from their entries at a few index tuples (no dense images), certified by the dimension;
 * :func:`greedy_independent` / :func:`exact_rank`: fraction-free (Bareiss) elimination of an
   integer Gram matrix, choosing vectors left to right (the lexicographically first basis);
 * :func:`invariant_dimension`: dim((R^n)^{⊗N})^G by family name (see :mod:`catlayer.dimensions`);
 * :func:`diagram_to_orbit` / :func:`orbit_to_diagram`: the exact change between the diagram
-  basis E_π and the orbit basis X_π of S_n (math.md §5).
+  basis E_π and the orbit basis X_π of S_n (docs/conventions.md).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+import random
+from collections.abc import Callable, Iterator, Sequence
 from functools import cache
 
 import numpy as np
@@ -27,6 +30,8 @@ from .dimensions import (
 )
 
 __all__ = [
+    "MAX_WITNESS_ROUNDS",
+    "WITNESS_SEED",
     "coarsenings",
     "diagram_to_orbit",
     "exact_rank",
@@ -238,13 +243,112 @@ def orbit_to_diagram(c: Combination | Diagram, n: int) -> Combination:
     return Combination(out, dom, cod, PartitionCategory(n))
 
 
-def independent_subset(vectors: Sequence[np.ndarray] | np.ndarray) -> tuple[int, ...]:
-    """Indices of the first maximal independent subset of integer vectors (exact).
+#: Seed of the random index tuples drawn by :func:`independent_subset` (its results do not depend
+#: on it: they are certified; only the number of rounds does).
+WITNESS_SEED = 20240613
+#: Rounds of random index tuples before :func:`independent_subset` gives up.
+MAX_WITNESS_ROUNDS = 64
 
-    >>> independent_subset(np.array([[0, 0], [1, 1], [2, 2], [1, 0]]))
-    (1, 3)
+
+def _first_independent_rows(a: np.ndarray, limit: int) -> list[int]:
+    """Indices of the first maximal independent subset of the rows of an integer matrix (at most
+    ``limit`` of them), by fraction-free (Bareiss) elimination in the rows' order: a row that is
+    zero after eliminating the chosen ones is in their span (it is dropped); every other entry is
+    a minor of ``a``, so each division by the previous pivot is exact. int64 while no entry can
+    reach 2**62, Python ints after."""
+    index = np.flatnonzero(np.any(a != 0, axis=1))
+    a = np.array(a[index], dtype=np.int64)
+    largest = int(np.abs(a).max(initial=0))
+    chosen: list[int] = []
+    previous = 1
+    while a.shape[0] and len(chosen) < limit:
+        row = a[0]
+        column = int(np.argmax(row != 0))
+        pivot = int(row[column])
+        chosen.append(int(index[0]))
+        rest = a[1:]
+        multipliers = rest[:, column].copy()
+        if rest.dtype != object and 2 * largest * largest >= _INT64_SAFE:
+            rest, row, multipliers = rest.astype(object), row.astype(object), multipliers.astype(object)
+        rest *= pivot
+        rest -= np.multiply.outer(multipliers, row)
+        if previous != 1:
+            rest //= previous
+        keep = np.any(rest != 0, axis=1)
+        if not keep.all():
+            rest, index = rest[keep], index[1:][keep]
+        else:
+            index = index[1:]
+        a, previous = rest, pivot
+        if a.dtype != object and a.size:
+            largest = max(int(a.max()), -int(a.min()))
+    return chosen
+
+
+def independent_subset(
+    spanning: Sequence[Diagram],
+    dimension: int,
+    evaluate: Callable[[tuple[Diagram, ...], np.ndarray], np.ndarray],
+    witness: Callable[[Diagram, random.Random | None], np.ndarray],
+) -> tuple[Diagram, ...]:
+    """The first maximal independent subset, in the given order, of the images F(d) of
+    ``spanning``, whose images must span a space of dimension ``dimension`` — without dense images.
+
+    ``evaluate(diagrams, x)`` gives the entries F(d)[x_j] of the images of a tuple of diagrams at
+    the rows of an (m, l + k) int array ``x`` of index tuples, as a (len(diagrams), m) int array,
+    and ``witness(d, rng)`` an index tuple where F(d) ≠ 0 (see
+    :func:`catlayer.functors.entry_evaluator`). Index tuples: first the canonical witnesses
+    (``rng=None``) of the diagrams in order, up to 2 · ``dimension`` distinct ones; then rounds of
+    ``dimension`` random witnesses of random diagrams (``random.Random(WITNESS_SEED)``), until the
+    integer matrix of entries (rows: diagrams, columns: tuples) has rank ``dimension``. That rank
+    makes the restriction to the tuples injective on the span, so a diagram depends on earlier
+    ones exactly when its row does, and exact fraction-free elimination of the rows in order
+    gives the same subset as eliminating the full images. A spanning set with exactly
+    ``dimension`` diagrams is returned as it is.
+
+    >>> from catlayer import O
+    >>> from catlayer.functors import entry_evaluator
+    >>> G = O(2)
+    >>> basis = independent_subset(G.spanning_set(3, 3), G.dim(3, 3), *entry_evaluator(G))
+    >>> len(basis), len(G.spanning_set(3, 3))
+    (10, 15)
     """
-    rows = np.asarray(vectors)
-    if rows.shape[0] == 0:
+    spanning = tuple(spanning)
+    if isinstance(dimension, bool) or not isinstance(dimension, (int, np.integer)):
+        raise TypeError(f"dimension must be an int, got {dimension!r}")
+    if not 0 <= dimension <= len(spanning):
+        raise ValueError(f"dimension must be between 0 and {len(spanning)} (the spanning set's size), got {dimension}")
+    if dimension == len(spanning):
+        return spanning
+    if dimension == 0:
         return ()
-    return greedy_independent(gram_matrix(rows))
+    seen: set[bytes] = set()
+    tuples: list[np.ndarray] = []
+    columns: list[np.ndarray] = []
+    chosen: list[int] = []
+    rng = random.Random(WITNESS_SEED)
+    for round_ in range(MAX_WITNESS_ROUNDS + 1):
+        if round_ == 0:
+            candidates = (witness(d, None) for d in spanning)
+        else:
+            candidates = (witness(spanning[rng.randrange(len(spanning))], rng) for _ in range(dimension))
+        for x in candidates:
+            x = np.asarray(x, dtype=np.int64)
+            key = x.tobytes()
+            if key not in seen:
+                seen.add(key)
+                tuples.append(x)
+                if round_ == 0 and len(tuples) == 2 * dimension:
+                    break
+        if len(tuples) < dimension or not tuples:
+            continue  # fewer columns than the target rank: draw more first
+        done = sum(c.shape[1] for c in columns)
+        if done < len(tuples):
+            columns.append(np.asarray(evaluate(spanning, np.stack(tuples[done:])), dtype=np.int64))
+            chosen = _first_independent_rows(np.concatenate(columns, axis=1), dimension)
+            if len(chosen) == dimension:
+                return tuple(spanning[i] for i in chosen)
+    raise ArithmeticError(
+        f"the entries at {len(seen)} index tuples have rank {len(chosen)} < dimension {dimension}: "
+        "do the diagrams span a space of that dimension?"
+    )

@@ -22,8 +22,10 @@ Entry formulas (x = (i_0..i_{l−1}, j_0..j_{k−1}) is the index on the vertice
 from __future__ import annotations
 
 import math
+import random
+from collections.abc import Callable
 from fractions import Fraction
-from functools import lru_cache
+from functools import lru_cache, partial
 from itertools import permutations
 from typing import TYPE_CHECKING
 
@@ -37,7 +39,7 @@ from .plan import symplectic_sign
 if TYPE_CHECKING:
     from .groups import Group
 
-__all__ = ["EquivariantMap", "diagram_entries"]
+__all__ = ["EquivariantMap", "diagram_entries", "entry_evaluator"]
 
 
 def check_size(num_bytes: int, what: str) -> None:
@@ -46,6 +48,7 @@ def check_size(num_bytes: int, what: str) -> None:
     from .backend.memory import check_size as guard
 
     guard(num_bytes, what)
+
 
 _INT64_SAFE = 2**62
 BASES = ("diagram", "orbit")
@@ -106,6 +109,158 @@ def _entries(family: str, n: int, d: Diagram, basis: str) -> tuple[np.ndarray, n
         blocks += [_delta_block(b, n) for b in d.blocks if len(b) == 2]
         return _cartesian(size, n, blocks)
     return _cartesian(size, n, [_delta_block(b, n) for b in d.blocks])
+
+
+# -- entries at given index tuples (no dense image) -------------------------------------------------
+# One evaluator and one witness rule per family, dispatched by group class in :func:`entry_evaluator`.
+# An evaluator maps a tuple of M diagrams and an (m, l + k) int array x of index tuples to the (M, m)
+# int64 array of their entries, in a few numpy calls for all diagrams at once (padded tables); a
+# witness is an index tuple where F(d) ≠ 0.
+@lru_cache(maxsize=64)
+def _equalities(diagrams: tuple[Diagram, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(M, q) tables u, v: x[u] == x[v] for every block (chains b[0] = b[j]), padded with 0 = 0."""
+    chains = [[(b[0], v) for b in d.blocks for v in b[1:]] for d in diagrams]
+    width = max((len(c) for c in chains), default=0)
+    table = np.zeros((len(diagrams), width, 2), dtype=np.intp)
+    for i, chain in enumerate(chains):
+        if chain:
+            table[i, : len(chain)] = chain
+    return table[:, :, 0], table[:, :, 1]
+
+
+@lru_cache(maxsize=64)
+def _pairs(diagrams: tuple[Diagram, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(M, p) tables of the pairs (u < v) of Brauer diagrams, whether each lies in one row, and the
+    sign s(d) of the signed Sp functor."""
+    left = np.array([[b[0] for b in d.blocks] for d in diagrams], dtype=np.intp).reshape(len(diagrams), -1)
+    right = np.array([[b[1] for b in d.blocks] for d in diagrams], dtype=np.intp).reshape(len(diagrams), -1)
+    cod = np.array([d.cod for d in diagrams], dtype=np.intp)[:, None]
+    same_row = (left < cod) == (right < cod)
+    return left, right, same_row, np.array([symplectic_sign(d) for d in diagrams], dtype=np.int64)
+
+
+def _all_equal(diagrams: tuple[Diagram, ...], x: np.ndarray) -> np.ndarray:
+    first, other = _equalities(diagrams)
+    return np.all(x[:, first] == x[:, other], axis=2).T.astype(np.int64)
+
+
+def _levi_civita_sign(a: np.ndarray) -> np.ndarray:
+    """ε_{a_1…a_n} along the last axis of ``a`` (values in 0..n−1) as Π_{i<j} sign(a_j − a_i): 0 when
+    two indices agree, else (−1)^(number of inversions). O(n²) per tuple, no table of permutations."""
+    first, second = np.triu_indices(a.shape[-1], 1)
+    return np.prod(np.sign(a[..., second] - a[..., first]), axis=-1, dtype=np.int64)
+
+
+def _evaluate_partition(n: int, diagrams: tuple[Diagram, ...], x: np.ndarray) -> np.ndarray:
+    return _all_equal(diagrams, x)
+
+
+def _evaluate_symplectic(n: int, diagrams: tuple[Diagram, ...], x: np.ndarray) -> np.ndarray:
+    left, right, same_row, sign = _pairs(diagrams)
+    a, b = x[:, left], x[:, right]
+    # same-row pair (u < v): ε[x_u, x_v] = +1 on (2c, 2c+1), −1 on (2c+1, 2c); propagating pair: δ
+    factors = np.where(same_row, (b == (a ^ 1)) * (1 - 2 * (a & 1)), a == b)
+    return sign[:, None] * np.prod(factors, axis=2, dtype=np.int64).T
+
+
+def _evaluate_special_orthogonal(n: int, diagrams: tuple[Diagram, ...], x: np.ndarray) -> np.ndarray:
+    value = _all_equal(diagrams, x)
+    with_free = [i for i, d in enumerate(diagrams) if d.free_vertices]
+    if with_free:
+        free = np.array([diagrams[i].free_vertices for i in with_free], dtype=np.intp)
+        value[with_free] *= _levi_civita_sign(x[:, free]).T
+    return value
+
+
+def _first_appearance(values: list[int]) -> list[int]:
+    """Relabel values 0, 1, 2, … in order of first appearance (the entries of E_π and, up to one
+    sign per tuple, of H_α do not change under a permutation of the index values)."""
+    names: dict[int, int] = {}
+    return [names.setdefault(v, len(names)) for v in values]
+
+
+def _shuffled(colours: list[int], rng: random.Random) -> list[int]:
+    """Half the random witnesses permute the canonical colours (as many distinct values as
+    possible), the other half draw uniform ones (coarser tuples)."""
+    if rng.random() < 0.5:
+        return rng.sample(colours, len(colours))
+    top = max(colours, default=0) + 1
+    return [rng.randrange(top) for _ in colours]
+
+
+def _witness_partition(n: int, d: Diagram, rng: random.Random | None) -> np.ndarray:
+    colours = [i % n for i in range(len(d.blocks))]
+    if rng is not None:
+        colours = _first_appearance(_shuffled(colours, rng))
+    return np.array([colours[b] for b in d.labels], dtype=np.int64)
+
+
+def _witness_symplectic(n: int, d: Diagram, rng: random.Random | None) -> np.ndarray:
+    """Pair i gets the colour c = 2·plane + bit (planes 0, 1, …, n/2 − 1 first, then the other
+    bit); a same-row pair (u < v) carries (c, c ^ 1), where ε = ±1, a propagating one (c, c)."""
+    m = n // 2
+    colours = [2 * (i % m) + (i // m) % 2 for i in range(len(d.blocks))]
+    if rng is not None:
+        colours = [c ^ rng.getrandbits(1) for c in _shuffled(colours, rng)]
+        planes = _first_appearance([c // 2 for c in colours])
+        colours = [2 * plane + (c & 1) for plane, c in zip(planes, colours, strict=True)]
+    x = [0] * d.size
+    for (u, v), c in zip(d.blocks, colours, strict=True):
+        x[u], x[v] = c, (c ^ 1 if (u < d.cod) == (v < d.cod) else c)
+    return np.array(x, dtype=np.int64)
+
+
+def _witness_special_orthogonal(n: int, d: Diagram, rng: random.Random | None) -> np.ndarray:
+    """As for E_π, and the free vertices of an n-diagram get distinct values."""
+    pairs = [b for b in d.blocks if len(b) == 2]
+    colours = [i % n for i in range(len(pairs))]
+    free = list(range(n)) if d.free_vertices else []
+    if rng is not None:
+        colours, free = _shuffled(colours, rng), rng.sample(free, len(free))
+    x = [0] * d.size
+    for v, value in zip(d.free_vertices, free, strict=True):
+        x[v] = value
+    for (u, v), c in zip(pairs, colours, strict=True):
+        x[u] = x[v] = c
+    return np.array(_first_appearance(x) if rng is not None else x, dtype=np.int64)
+
+
+@lru_cache(maxsize=1)
+def _entry_rules() -> dict:
+    from .groups import SO, O, S, Sp
+
+    return {
+        S: (_evaluate_partition, _witness_partition),
+        O: (_evaluate_partition, _witness_partition),
+        SO: (_evaluate_special_orthogonal, _witness_special_orthogonal),
+        Sp: (_evaluate_symplectic, _witness_symplectic),
+    }
+
+
+def entry_evaluator(group: Group) -> tuple[Callable, Callable]:
+    """``(evaluate, witness)``: the diagram-basis images of ``group`` at chosen index tuples,
+    without dense matrices.
+
+    ``evaluate(diagrams, x)``: the (len(diagrams), m) int64 array of the entries F(d)[x_j] of the
+    images of a tuple of diagrams at the rows x_j of an (m, l + k) int array, straight from the
+    entry formulas (docs/conventions.md; the Levi-Civita sign by Π_{i<j} sign(a_j − a_i)).
+    ``witness(d, rng)``: an index tuple where F(d) ≠ 0, one value per block: block i gets i mod n
+    (Sp: pairs fill the n/2 symplectic planes first) for ``rng=None``; with a ``random.Random``,
+    those values permuted or drawn uniformly, then relabelled in order of first appearance.
+
+    >>> from catlayer import SO, BrauerGroodDiagram
+    >>> evaluate, witness = entry_evaluator(SO(3))
+    >>> d = BrauerGroodDiagram([[0], [1], [2]], dom=2, cod=1)      # the cross product
+    >>> evaluate((d,), np.array([[0, 1, 2], [2, 1, 0], [0, 0, 1]])).tolist()
+    [[1, -1, 0]]
+    >>> witness(d, None).tolist()
+    [0, 1, 2]
+    """
+    try:
+        evaluate, witness = _entry_rules()[type(group)]
+    except KeyError:
+        raise TypeError(f"no entry formula for {type(group).__name__}") from None
+    return partial(evaluate, group.n), partial(witness, group.n)
 
 
 def diagram_entries(group: Group, d: Diagram, basis: str = "diagram") -> tuple[np.ndarray, np.ndarray]:
@@ -231,7 +386,7 @@ class EquivariantMap:
 
     @property
     def basis(self) -> str:
-        """"diagram" (E_π, F′_β, H_α) or "orbit" (X_π, S_n only)."""
+        """ "diagram" (E_π, F′_β, H_α) or "orbit" (X_π, S_n only)."""
         return self._basis
 
     # -- algebra -----------------------------------------------------------------------------------
@@ -242,12 +397,11 @@ class EquivariantMap:
             raise ValueError(f"cannot {what} maps of different groups: {self._group!r} and {other._group!r}")
 
     def then(self, other: EquivariantMap) -> EquivariantMap:
-        """"self, then other": the matrix ``other · self``."""
+        """ "self, then other": the matrix ``other · self``."""
         self._same_group(other, "compose")
         if self._cod != other._dom:
             raise ValueError(
-                f"cannot compose: the first map ends at {self._cod} tensor factors, the second starts "
-                f"at {other._dom}"
+                f"cannot compose: the first map ends at {self._cod} tensor factors, the second starts at {other._dom}"
             )
         return EquivariantMap(self._group, "compose", self._dom, other._cod, children=(self, other))
 
@@ -466,8 +620,7 @@ class EquivariantMap:
         if x.ndim == k + 1 and x.shape[1:] == (n,) * k:
             return self._apply_batch(x)
         raise ValueError(
-            f"expected an array of shape {(n,) * k} or (batch,) + {(n,) * k} for a map on "
-            f"(R^{n})^⊗{k}, got {x.shape}"
+            f"expected an array of shape {(n,) * k} or (batch,) + {(n,) * k} for a map on (R^{n})^⊗{k}, got {x.shape}"
         )
 
     def _apply_batch(self, x: np.ndarray) -> np.ndarray:
@@ -540,4 +693,3 @@ class EquivariantMap:
 
     def __str__(self) -> str:
         return f"{self._group!r}-equivariant map (R^{self._group.n})^⊗{self._dom} → (R^{self._group.n})^⊗{self._cod}"
-

@@ -23,7 +23,7 @@ from typing import ClassVar, Literal
 import numpy as np
 import sympy
 
-from .bases import diagram_to_orbit, gram_matrix, greedy_independent, invariant_dimension, orbit_to_diagram
+from .bases import diagram_to_orbit, independent_subset, invariant_dimension, orbit_to_diagram
 from .diagrams import (
     BrauerCategory,
     BrauerGroodCategory,
@@ -32,18 +32,11 @@ from .diagrams import (
     DiagramCategory,
     PartitionCategory,
 )
+from .dimensions import orthogonal_dimension
 from .forms import symplectic_form
-from .functors import EquivariantMap, _entries
+from .functors import EquivariantMap, entry_evaluator
 
 __all__ = ["SO", "Generator", "Group", "O", "S", "Sp", "symplectic_form"]
-
-
-def check_size(num_bytes: int, what: str) -> None:
-    """The shared memory guard (:func:`catlayer.backend.memory.check_size`), imported on first use
-    so that importing catlayer does not load the numeric backend."""
-    from .backend.memory import check_size as guard
-
-    guard(num_bytes, what)
 
 
 @dataclass(frozen=True, eq=False)
@@ -179,9 +172,10 @@ class Group(ABC):
         """Diagrams whose images form a basis of Hom_G((R^n)^{⊗k}, (R^n)^{⊗l}) for this n (cached).
 
         S_n: the diagrams with at most n blocks. O(n), Sp(n), SO(n): the whole spanning set when
-        it is known to be independent (2n ≥ k + l for O(n), n ≥ k + l for Sp(n), k + l < n for
-        SO(n)); otherwise the first maximal independent subset, in the category's order, found by
-        exact fraction-free elimination of the integer Gram matrix of the images.
+        it has :meth:`dim` elements (2n ≥ k + l for O(n), n ≥ k + l for Sp(n), k + l ≤ n for
+        SO(n)); otherwise the first maximal independent subset, in the category's order, chosen
+        exactly from the images' entries at a few index tuples (:func:`catlayer.bases.independent_subset`),
+        without forming the images.
 
         >>> len(O(2).basis(3, 3)), len(O(2).spanning_set(3, 3))
         (10, 15)
@@ -285,29 +279,30 @@ def _category(family: str, n: int) -> DiagramCategory:
     return BrauerGroodCategory(n)
 
 
-def _spanning_is_basis(family: str, n: int, size: int) -> bool:
-    if family == "orthogonal":
-        return 2 * n >= size
-    if family == "symplectic":
-        return n >= size
-    return size < n
-
-
 @lru_cache(maxsize=256)
 def _basis(family: str, n: int, k: int, l: int) -> tuple[Diagram, ...]:
     category = _category(family, n)
     spanning = category.hom(k, l)
     if family == "partition":
         return tuple(d for d in spanning if len(d.blocks) <= n)
-    if not spanning or _spanning_is_basis(family, n, k + l):
-        return spanning
-    size = n ** (k + l)
-    check_size(8 * size * len(spanning), f"the images of {len(spanning)} diagrams with {size} entries each")
-    rows = np.zeros((len(spanning), size), dtype=np.int64)
-    for i, d in enumerate(spanning):
-        flat, value = _entries(family, n, d, "diagram")
-        np.add.at(rows[i], flat, value)
-    return tuple(spanning[i] for i in greedy_independent(gram_matrix(rows)))
+    group = _GROUPS[family](n)
+    evaluate, witness = entry_evaluator(group)
+    parts = _SPANNING_PARTS.get(type(group), _whole_spanning_set)(group, spanning, k, l)
+    chosen = {d for part, dimension in parts for d in independent_subset(part, dimension, evaluate, witness)}
+    return tuple(d for d in spanning if d in chosen)
+
+
+def _whole_spanning_set(group: Group, spanning: tuple[Diagram, ...], k: int, l: int):
+    return ((spanning, group.dim(k, l)),)
+
+
+def _special_orthogonal_parts(group: Group, spanning: tuple[Diagram, ...], k: int, l: int):
+    """The Brauer diagrams span the O(n)-invariant maps and the n-diagrams those on which O(n) acts
+    by det: independent subspaces, so the first independent subset splits into those of the parts."""
+    brauer = tuple(d for d in spanning if not d.free_vertices)
+    brauer_dimension = orthogonal_dimension(group.n, k + l)
+    free = tuple(d for d in spanning if d.free_vertices)
+    return ((brauer, brauer_dimension), (free, group.dim(k, l) - brauer_dimension))
 
 
 def _lie_so(n: int) -> tuple[Generator, ...]:
@@ -367,8 +362,10 @@ class S(Group):
         return g
 
     def _exact_member(self, g) -> bool:
-        return all(x in (0, 1) for x in g) and all(sum(g.row(i)) == 1 for i in range(self._n)) and all(
-            sum(g.col(i)) == 1 for i in range(self._n)
+        return (
+            all(x in (0, 1) for x in g)
+            and all(sum(g.row(i)) == 1 for i in range(self._n))
+            and all(sum(g.col(i)) == 1 for i in range(self._n))
         )
 
     def _float_member(self, g, tol) -> bool:
@@ -570,6 +567,8 @@ class Sp(Group):
 
 
 _GROUPS = {cls.family: cls for cls in (S, O, SO, Sp)}
+#: How a spanning set splits into parts whose images span independent subspaces (default: one part).
+_SPANNING_PARTS = {SO: _special_orthogonal_parts}
 
 
 def group_of(family: str, n: int) -> Group:
