@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import random
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,7 +33,6 @@ import numpy as np
 import sympy
 
 from ..diagrams import Combination, Diagram, DiagramCategory
-from ..diagrams.permutations import permutation_sign
 from ..diagrams.validation import check_order, short_repr
 from ..functors import EquivariantMap
 from ..memory import check_size
@@ -87,6 +87,9 @@ class Delta:
         first = x[:, self.vertices[0]]
         return np.all(x[:, list(self.vertices)] == first[:, None], axis=1).astype(np.int64)
 
+    def witness(self, x: np.ndarray, colour: int, n: int, rng: random.Random | None) -> None:
+        x[list(self.vertices)] = colour % n if rng is None else rng.randrange(n)
+
 
 @dataclass(frozen=True, eq=False)
 class Pair:
@@ -102,6 +105,14 @@ class Pair:
     def value(self, x: np.ndarray) -> np.ndarray:
         u, v = self.vertices
         return self.form[x[:, u], x[:, v]].astype(np.int64)
+
+    def witness(self, x: np.ndarray, colour: int, n: int, rng: random.Random | None) -> None:
+        # Non-zeros (a, b) with a < b first, each in its own plane (ε = J: (0, 1), (2, 3), …),
+        # so that consecutive pairs get different values.
+        first, second = np.nonzero(self.form)
+        order = sorted(zip(first.tolist(), second.tolist(), strict=True), key=lambda ab: (ab[1] < ab[0], ab[0]))
+        a, b = order[colour % len(order)] if rng is None else order[rng.randrange(len(order))]
+        x[self.vertices[0]], x[self.vertices[1]] = a, b
 
 
 @dataclass(frozen=True, eq=False)
@@ -127,20 +138,31 @@ class LeviCivita:
         return rows, signs
 
     def value(self, x: np.ndarray) -> np.ndarray:
-        out = np.zeros(len(x), dtype=np.int64)
-        idx = x[:, list(self.vertices)]
-        n = idx.shape[1]
-        for r, row in enumerate(idx.tolist()):
-            if len(set(row)) == n and all(0 <= i < n for i in row):
-                value = permutation_sign(row)
-                if self.weights is not None:
-                    for j in self.weighted:
-                        value *= int(self.weights[row[j]])
-                out[r] = value
+        # ε_{a_1…a_n} = Π_{i<j} sign(a_j − a_i) for values in 0..n−1: O(n²) per tuple, no table.
+        a = x[:, list(self.vertices)]
+        first, second = _upper_pairs(a.shape[1])
+        out = np.prod(np.sign(a[:, second] - a[:, first]), axis=1, dtype=np.int64)
+        if self.weights is not None:
+            for j in self.weighted:
+                out *= self.weights[a[:, j]]
         return out
+
+    def witness(self, x: np.ndarray, colour: int, n: int, rng: random.Random | None) -> None:
+        values = list(range(n)) if rng is None else rng.sample(range(n), n)
+        x[list(self.vertices)] = values
 
 
 Factor = Delta | Pair | LeviCivita
+
+
+@lru_cache(maxsize=64)
+def _upper_pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.triu_indices(n, 1)
+
+
+@lru_cache(maxsize=65536)
+def _cached_factors(group: Group, d: Diagram) -> tuple[Factor, ...]:
+    return group.factors(d)
 
 
 def _cartesian(size: int, n: int, factors: Sequence[Factor]) -> tuple[np.ndarray, np.ndarray]:
@@ -319,10 +341,77 @@ class Group(ABC):
         x = np.asarray(indices, dtype=np.int64).reshape(-1, d.size)
         if x.size and (x.min() < 0 or x.max() >= self._n):
             raise ValueError(f"index values must lie in 0..{self._n - 1}")
-        value = np.full(len(x), self.sign(d), dtype=np.int64)
-        for factor in self.factors(d):
-            value *= factor.value(x)
-        return value
+        return self.evaluate_many((d,), x)[0]
+
+    def evaluate_many(self, diagrams: Sequence[Diagram], indices) -> np.ndarray:
+        """The (len(diagrams), m) int64 array of F(d)[x] for every diagram and every row x of
+        ``indices``: the formula of :meth:`evaluate`, vectorised over the diagrams (one numpy
+        pass per kind of factor).
+
+        >>> from catlayer import O, BrauerDiagram
+        >>> L = O(1, 1)
+        >>> cap, swap = BrauerDiagram([[0, 1]], dom=0, cod=2), BrauerDiagram.swap()
+        >>> L.evaluate_many([cap], [[0, 0], [1, 1], [0, 1]]).tolist()
+        [[1, -1, 0]]
+        """
+        x = np.asarray(indices, dtype=np.int64).reshape(len(indices), -1)
+        count, m = len(diagrams), len(x)
+        equal: list[tuple[int, int, int]] = []
+        paired: list[tuple[int, int, int]] = []
+        symbols: list[tuple[int, LeviCivita]] = []
+        signs = np.empty(count, dtype=np.int64)
+        for i, d in enumerate(diagrams):
+            signs[i] = self.sign(d)
+            for f in _cached_factors(self, d):
+                if isinstance(f, Delta):
+                    equal += [(i, f.vertices[0], v) for v in f.vertices[1:]]
+                elif isinstance(f, Pair):
+                    paired.append((i, *f.vertices))
+                else:
+                    symbols.append((i, f))
+        out = np.repeat(signs[:, None], m, axis=1)
+
+        def per_diagram(entries, values, ufunc) -> tuple[np.ndarray, np.ndarray]:
+            rows = np.array([e[0] for e in entries])
+            starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+            return rows[starts], ufunc.reduceat(values, starts, axis=1).T
+
+        if equal:
+            table = np.array(equal)
+            rows, unequal = per_diagram(equal, x[:, table[:, 1]] != x[:, table[:, 2]], np.logical_or)
+            out[rows] *= ~unequal
+        if paired:
+            table = np.array(paired)
+            rows, value = per_diagram(paired, self.pair_form[x[:, table[:, 1]], x[:, table[:, 2]]], np.multiply)
+            out[rows] *= value
+        if symbols:
+            rows = np.array([i for i, _ in symbols])
+            a = x[:, np.array([f.vertices for _, f in symbols])]  # (m, symbols, n)
+            first, second = _upper_pairs(a.shape[2])
+            value = np.prod(np.sign(a[:, :, second] - a[:, :, first]), axis=2, dtype=np.int64)
+            weights = self.free_weights
+            if weights is not None:
+                for s_, (_, f) in enumerate(symbols):
+                    for j in f.weighted:
+                        value[:, s_] *= weights[a[:, s_, j]]
+            out[rows] *= value.T
+        return out
+
+    def witness(self, d: Diagram, rng: random.Random | None = None) -> np.ndarray:
+        """An index tuple x (top row first) where F(d)[x] ≠ 0, read off the entry formula: block
+        i gets value i mod n (a pair-form factor its i-th non-zero), the free vertices 0..n−1 in
+        order; with ``rng`` every choice is random instead.
+
+        >>> from catlayer import Sp, BrauerDiagram
+        >>> d = BrauerDiagram([[0, 1], [2, 3]], dom=2, cod=2)
+        >>> x = Sp(4).witness(d)
+        >>> x.tolist(), int(Sp(4).evaluate(d, x)[0]) != 0
+        ([0, 1, 2, 3], True)
+        """
+        x = np.zeros(d.size, dtype=np.int64)
+        for colour, factor in enumerate(_cached_factors(self, d)):
+            factor.witness(x, colour, self._n, rng)
+        return x
 
     # -- diagrams and functor --------------------------------------------------------------------
     def specialise(self, c: Combination) -> tuple[tuple[Diagram, sympy.Expr], ...]:
@@ -390,18 +479,17 @@ class Group(ABC):
         return _basis(self, check_order(k, "k"), check_order(l, "l"))
 
     def _select_basis(self, k: int, l: int) -> tuple[Diagram, ...]:
-        from ..bases import gram_matrix, greedy_independent
-
         spanning = self.spanning_set(k, l)
         if not spanning or self._spanning_is_basis(k, l):
             return spanning
-        size = self._n ** (k + l)
-        check_size(8 * size * len(spanning), f"the images of {len(spanning)} diagrams with {size} entries each")
-        rows = np.zeros((len(spanning), size), dtype=np.int64)
-        for i, d in enumerate(spanning):
-            flat, value = self.entries(d)
-            np.add.at(rows[i], flat, value)
-        return tuple(spanning[i] for i in greedy_independent(gram_matrix(rows)))
+        return self._independent(spanning, self.dim(k, l))
+
+    def _independent(self, spanning: tuple[Diagram, ...], dimension: int) -> tuple[Diagram, ...]:
+        """The first ``dimension`` independent diagrams of ``spanning`` (whose images span that
+        dimension), decided from entries at witness tuples (:func:`catlayer.bases.independent_subset`)."""
+        from ..bases import independent_subset
+
+        return independent_subset(spanning, dimension, self.evaluate_many, self.witness)
 
     def basis_empty_reason(self, k: int, l: int) -> str | None:
         """Why Hom_G is zero (then ``basis(k, l) == ()``), or None when it is not.

@@ -21,7 +21,7 @@ from functools import cached_property
 import numpy as np
 import sympy
 
-from ..diagrams import BrauerCategory, BrauerGroodCategory, DiagramCategory
+from ..diagrams import BrauerCategory, BrauerGroodCategory, Diagram, DiagramCategory
 from .base import Generator, check_dimension, read_only
 from .orthogonal import O, check_signature, haar_orthogonal, lie_generators, reflection
 from .special_orthogonal import SO
@@ -106,6 +106,9 @@ class IndefiniteOrthogonal(O):
 
     def _dimension(self, power: int) -> int:
         return O(self._n)._dimension(power)
+
+    def _select_basis(self, k: int, l: int) -> tuple[Diagram, ...]:
+        return O(self._n).basis(k, l)  # the same linear relations (module docstring)
 
     def generators(self) -> tuple[Generator, ...]:
         """The integer Lie algebra basis X_ij = e_i e_jᵀ − η_ii η_jj e_j e_iᵀ (rotations and
@@ -197,6 +200,9 @@ class IndefiniteSpecialOrthogonal(SO):
 
     def _dimension(self, power: int) -> int:
         return SO(self._n)._dimension(power)
+
+    def _select_basis(self, k: int, l: int) -> tuple[Diagram, ...]:
+        return SO(self._n).basis(k, l)  # the same linear relations (module docstring)
 
     def generators(self) -> tuple[Generator, ...]:
         """The integer Lie algebra basis X_ij, and (when p, q ≥ 1) the product of the reflections

@@ -14,6 +14,7 @@ import sympy
 
 from ..diagrams import BrauerCategory, DiagramCategory
 from ..diagrams.validation import short_repr
+from ..dimensions import orthogonal_dimension
 from ..memory import check_size
 from .base import Generator, Group, check_dimension, int_matrix, read_only
 
@@ -127,9 +128,7 @@ class O(Group):  # noqa: E742 (the group is called O(n))
         return 2 * self._n >= k + l
 
     def _dimension(self, power: int) -> int:
-        from ..bases import invariant_dimension
-
-        return invariant_dimension("orthogonal", self._n, power)
+        return orthogonal_dimension(self._n, power)
 
     def generators(self) -> tuple[Generator, ...]:
         """The Lie algebra basis E_ij − E_ji (i < j) of so(n), and the reflection of e_{n−1} as a

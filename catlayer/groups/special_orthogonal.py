@@ -11,7 +11,8 @@ from typing import ClassVar
 import numpy as np
 import sympy
 
-from ..diagrams import BrauerGroodCategory, DiagramCategory
+from ..diagrams import BrauerGroodCategory, Diagram, DiagramCategory
+from ..dimensions import orthogonal_dimension, special_orthogonal_dimension
 from .base import Generator, Group, check_dimension, read_only
 from .orthogonal import check_signature, haar_orthogonal, lie_generators
 
@@ -70,10 +71,22 @@ class SO(Group):
     def _spanning_is_basis(self, k: int, l: int) -> bool:
         return k + l < self._n
 
-    def _dimension(self, power: int) -> int:
-        from ..bases import invariant_dimension
+    def _select_basis(self, k: int, l: int) -> tuple[Diagram, ...]:
+        # The Brauer diagrams span the O(n)-invariant maps, the n-diagrams the maps on which O(n)
+        # acts by det: independent subspaces, so the first independent subset is the union of
+        # those of the two parts.
+        spanning = self.spanning_set(k, l)
+        if not spanning or self._spanning_is_basis(k, l):
+            return spanning
+        brauer = tuple(d for d in spanning if not d.free_vertices)
+        free = tuple(d for d in spanning if d.free_vertices)
+        brauer_dimension = orthogonal_dimension(self._n, k + l)
+        chosen = set(self._independent(brauer, brauer_dimension))
+        chosen |= set(self._independent(free, self.dim(k, l) - brauer_dimension))
+        return tuple(d for d in spanning if d in chosen)
 
-        return invariant_dimension("special_orthogonal", self._n, power)
+    def _dimension(self, power: int) -> int:
+        return special_orthogonal_dimension(self._n, power)
 
     def generators(self) -> tuple[Generator, ...]:
         """The Lie algebra basis E_ij − E_ji (i < j) of so(n) (SO(n) is connected); SO(1) is

@@ -9,6 +9,7 @@ import numpy as np
 import sympy
 
 from ..diagrams import Combination, Diagram, DiagramCategory, PartitionCategory
+from ..dimensions import symmetric_dimension
 from ..memory import check_size
 from .base import Generator, Group, check_dimension, int_matrix
 
@@ -57,9 +58,7 @@ class S(Group):
         return tuple(d for d in self.spanning_set(k, l) if len(d.blocks) <= self._n)
 
     def _dimension(self, power: int) -> int:
-        from ..bases import invariant_dimension
-
-        return invariant_dimension("partition", self._n, power)
+        return symmetric_dimension(self._n, power)
 
     def _entries(self, d: Diagram, basis: str) -> tuple[np.ndarray, np.ndarray]:
         if basis == "diagram":

@@ -8,6 +8,7 @@ import numpy as np
 import sympy
 
 from ..diagrams import BrauerCategory, Diagram, DiagramCategory
+from ..dimensions import symplectic_dimension
 from ..forms import symplectic_form
 from ..memory import check_size
 from .base import Generator, Group, check_dimension, int_matrix, read_only
@@ -76,9 +77,7 @@ class Sp(Group):
         return self._n >= k + l
 
     def _dimension(self, power: int) -> int:
-        from ..bases import invariant_dimension
-
-        return invariant_dimension("symplectic", self._n, power)
+        return symplectic_dimension(self._n, power)
 
     def generators(self) -> tuple[Generator, ...]:
         """A basis of sp(n) = {X : XᵀJ + JX = 0} = {J⁻¹S : S symmetric}: X = J⁻¹S for
