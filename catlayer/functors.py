@@ -148,7 +148,10 @@ def _levi_civita_sign(a: np.ndarray) -> np.ndarray:
     """ε_{a_1…a_n} along the last axis of ``a`` (values in 0..n−1) as Π_{i<j} sign(a_j − a_i): 0 when
     two indices agree, else (−1)^(number of inversions). O(n²) per tuple, no table of permutations."""
     first, second = np.triu_indices(a.shape[-1], 1)
-    return np.prod(np.sign(a[..., second] - a[..., first]), axis=-1, dtype=np.int64)
+    a = a.astype(np.int32)
+    differences = a[..., second] - a[..., first]
+    inversions = np.count_nonzero(differences < 0, axis=-1)
+    return np.where(np.all(differences != 0, axis=-1), 1 - 2 * (inversions % 2), 0).astype(np.int64)
 
 
 def _evaluate_partition(n: int, diagrams: tuple[Diagram, ...], x: np.ndarray) -> np.ndarray:
@@ -163,12 +166,20 @@ def _evaluate_symplectic(n: int, diagrams: tuple[Diagram, ...], x: np.ndarray) -
     return sign[:, None] * np.prod(factors, axis=2, dtype=np.int64).T
 
 
+@lru_cache(maxsize=64)
+def _free_vertices(diagrams: tuple[Diagram, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of the diagrams with free vertices, and their free vertices (one row each)."""
+    free = [d.free_vertices for d in diagrams]
+    rows = [i for i, f in enumerate(free) if f]
+    width = len(free[rows[0]]) if rows else 0
+    return np.array(rows, dtype=np.intp), np.array([free[i] for i in rows], dtype=np.intp).reshape(len(rows), width)
+
+
 def _evaluate_special_orthogonal(n: int, diagrams: tuple[Diagram, ...], x: np.ndarray) -> np.ndarray:
     value = _all_equal(diagrams, x)
-    with_free = [i for i, d in enumerate(diagrams) if d.free_vertices]
-    if with_free:
-        free = np.array([diagrams[i].free_vertices for i in with_free], dtype=np.intp)
-        value[with_free] *= _levi_civita_sign(x[:, free]).T
+    rows, free = _free_vertices(diagrams)
+    if rows.size:
+        value[rows] *= _levi_civita_sign(x[:, free]).T
     return value
 
 
@@ -214,11 +225,12 @@ def _witness_special_orthogonal(n: int, d: Diagram, rng: random.Random | None) -
     """As for E_π, and the free vertices of an n-diagram get distinct values."""
     pairs = [b for b in d.blocks if len(b) == 2]
     colours = [i % n for i in range(len(pairs))]
-    free = list(range(n)) if d.free_vertices else []
+    free_vertices = [b[0] for b in d.blocks if len(b) == 1]
+    free = list(range(len(free_vertices)))
     if rng is not None:
         colours, free = _shuffled(colours, rng), rng.sample(free, len(free))
     x = [0] * d.size
-    for v, value in zip(d.free_vertices, free, strict=True):
+    for v, value in zip(free_vertices, free, strict=True):
         x[v] = value
     for (u, v), c in zip(pairs, colours, strict=True):
         x[u] = x[v] = c

@@ -299,10 +299,12 @@ def _whole_spanning_set(group: Group, spanning: tuple[Diagram, ...], k: int, l: 
 def _special_orthogonal_parts(group: Group, spanning: tuple[Diagram, ...], k: int, l: int):
     """The Brauer diagrams span the O(n)-invariant maps and the n-diagrams those on which O(n) acts
     by det: independent subspaces, so the first independent subset splits into those of the parts."""
-    brauer = tuple(d for d in spanning if not d.free_vertices)
+    brauer: list[Diagram] = []
+    free: list[Diagram] = []
+    for d in spanning:
+        (free if d.free_vertices else brauer).append(d)
     brauer_dimension = orthogonal_dimension(group.n, k + l)
-    free = tuple(d for d in spanning if d.free_vertices)
-    return ((brauer, brauer_dimension), (free, group.dim(k, l) - brauer_dimension))
+    return ((tuple(brauer), brauer_dimension), (tuple(free), group.dim(k, l) - brauer_dimension))
 
 
 def _lie_so(n: int) -> tuple[Generator, ...]:
