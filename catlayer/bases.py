@@ -248,6 +248,7 @@ def orbit_to_diagram(c: Combination | Diagram, n: int) -> Combination:
 WITNESS_SEED = 20240613
 #: Rounds of random index tuples before :func:`independent_subset` gives up.
 MAX_WITNESS_ROUNDS = 64
+_GUARD_ABOVE = 2**26  # bytes; smaller requests skip the memory guard (and the import of its module)
 
 
 _FLOAT_EXACT = 2**53
@@ -309,7 +310,8 @@ def independent_subset(
     makes the restriction to the tuples injective on the span, so a diagram depends on earlier
     ones exactly when its row does, and exact fraction-free elimination of the rows in order
     gives the same subset as eliminating the full images. A spanning set with exactly
-    ``dimension`` diagrams is returned as it is.
+    ``dimension`` diagrams is returned as it is. Large tables of entries are checked against the
+    memory budget before any evaluation (``AllocationTooLarge``).
 
     >>> from catlayer import O
     >>> from catlayer.functors import entry_evaluator
@@ -327,6 +329,11 @@ def independent_subset(
         return spanning
     if dimension == 0:
         return ()
+    need = 8 * len(spanning) * 2 * dimension * (2 * spanning[0].size + 3)  # the first round's tables
+    if need > _GUARD_ABOVE:
+        from .backend.memory import check_size  # loads the numeric backend: only for requests this large
+
+        check_size(need, f"the entries of {len(spanning)} diagrams at {2 * dimension} index tuples")
     seen: set[bytes] = set()
     tuples: list[np.ndarray] = []
     columns: list[np.ndarray] = []
