@@ -21,6 +21,7 @@ import numpy as np
 import sympy
 
 from .diagrams import Combination, Diagram, PartitionCategory, PartitionDiagram
+from .memory import check_size
 
 __all__ = [
     "MAX_WITNESS_ROUNDS",
@@ -219,30 +220,35 @@ WITNESS_SEED = 20240613
 MAX_WITNESS_ROUNDS = 64
 
 
+_FLOAT_EXACT = 2**53
+
+
 def _first_independent_rows(a: np.ndarray, limit: int) -> list[int]:
     """Indices of the first maximal independent subset of the rows of an integer matrix (at most
     ``limit`` of them), by fraction-free (Bareiss) elimination in the rows' order: a row that is
     zero after eliminating the chosen ones is in their span (it is dropped); every other entry is
-    a minor of ``a``, so each division by the previous pivot is exact. int64 while no entry can
-    reach 2**62, Python ints after."""
+    a minor of ``a``, so each division by the previous pivot is exact. The entries are held in
+    float64 while every intermediate value is an integer below 2**53 (then each product, difference
+    and exact quotient is computed exactly, and faster than in int64), in Python ints after."""
     index = np.flatnonzero(np.any(a != 0, axis=1))
-    a = np.array(a[index], dtype=np.int64)
-    largest = int(np.abs(a).max(initial=0))
+    a = np.array(a[index], dtype=np.float64 if int(np.abs(a).max(initial=0)) < 2**26 else object)
+    largest = float(np.abs(a).max(initial=0)) if a.dtype != object else 0.0
     chosen: list[int] = []
     previous = 1
     while a.shape[0] and len(chosen) < limit:
         row = a[0]
         column = int(np.argmax(row != 0))
-        pivot = int(row[column])
+        pivot = row[column]
         chosen.append(int(index[0]))
         rest = a[1:]
         multipliers = rest[:, column].copy()
-        if rest.dtype != object and 2 * largest * largest >= _INT64_SAFE:
-            rest, row, multipliers = rest.astype(object), row.astype(object), multipliers.astype(object)
+        if rest.dtype != object and 2 * largest * largest >= _FLOAT_EXACT:
+            rest, row, multipliers = (m.astype(np.int64).astype(object) for m in (rest, row, multipliers))
+            pivot, previous = int(pivot), int(previous)
         rest *= pivot
         rest -= np.multiply.outer(multipliers, row)
         if previous != 1:
-            rest //= previous
+            rest = rest // previous if rest.dtype == object else np.divide(rest, previous, out=rest)
         keep = np.any(rest != 0, axis=1)
         if not keep.all():
             rest, index = rest[keep], index[1:][keep]
@@ -250,7 +256,7 @@ def _first_independent_rows(a: np.ndarray, limit: int) -> list[int]:
             index = index[1:]
         a, previous = rest, pivot
         if a.dtype != object and a.size:
-            largest = max(int(a.max()), -int(a.min()))
+            largest = max(float(a.max()), -float(a.min()))
     return chosen
 
 
@@ -274,7 +280,8 @@ def independent_subset(
     makes the restriction to the tuples injective on the span, so a diagram depends on earlier
     ones exactly when its row does, and exact fraction-free elimination of the rows in order
     gives the same subset as eliminating the full images. A spanning set with exactly
-    ``dimension`` diagrams is returned as it is.
+    ``dimension`` diagrams is returned as it is. Large tables of entries are checked against the
+    memory budget before any evaluation (``AllocationTooLarge``).
 
     >>> from catlayer import O
     >>> G = O(2)
@@ -291,6 +298,8 @@ def independent_subset(
         return spanning
     if dimension == 0:
         return ()
+    need = 8 * len(spanning) * 2 * dimension * (2 * spanning[0].size + 3)  # the first round's tables
+    check_size(need, f"the entries of {len(spanning)} diagrams at {2 * dimension} index tuples")
     seen: set[bytes] = set()
     tuples: list[np.ndarray] = []
     columns: list[np.ndarray] = []
@@ -309,7 +318,7 @@ def independent_subset(
                 tuples.append(x)
                 if round_ == 0 and len(tuples) == 2 * dimension:
                     break
-        if len(tuples) < dimension or not tuples:
+        if len(tuples) < dimension:
             continue  # fewer columns than the target rank: draw more first
         done = sum(c.shape[1] for c in columns)
         if done < len(tuples):

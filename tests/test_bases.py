@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from catlayer import SO, Combination, O, PartitionDiagram, S, Sp
+from catlayer.backend.memory import AllocationTooLarge
 from catlayer.bases import (
     _first_independent_rows,
     coarsenings,
@@ -259,3 +260,16 @@ def test_independent_subset_checks_its_arguments():
         independent_subset(spanning, 2.0, evaluate, witness)
     with pytest.raises(ArithmeticError, match="rank 10 < dimension 11"):
         independent_subset(spanning, 11, evaluate, witness)
+
+
+def test_independent_subset_guards_memory_before_evaluating():
+    class Unused:
+        def __init__(self, size):
+            self.size = size
+
+    def evaluate(diagrams, x):
+        raise AssertionError("evaluated")
+
+    huge = [Unused(16)] * 2_000_000  # e.g. the 15!! Brauer diagrams of O(3) at k + l = 16
+    with pytest.raises(AllocationTooLarge):
+        independent_subset(huge, 500_000, evaluate, evaluate)
