@@ -255,7 +255,11 @@ def diagram_gram(group: Group, k: int, l: int) -> np.ndarray:
     [[16, -4, -4], [-4, 16, -4], [-4, -4, 16]]
     """
     _check_orders(k, l)
-    return np.array(_gram(group, k, l), dtype=object).reshape(len(group.basis(k, l)), -1)
+    size = len(group.basis(k, l))
+    out = np.zeros((size, size), dtype=object)
+    for i, row in enumerate(_gram(group, k, l)):
+        out[i, :] = row
+    return out
 
 
 # -- S_n: the orbit basis --------------------------------------------------------------------------------------
@@ -409,6 +413,8 @@ def _bareiss_solve(gram: Sequence[Sequence[int]], rhs: np.ndarray) -> np.ndarray
 
 def _solve(group: Group, k: int, l: int, b):
     """The basis coordinates c (batch, D) of the projection, from the pairings b (batch, D)."""
+    if not group.basis(k, l):
+        return b
     if _family(group).orbit_basis:
         mobius, sizes = _orbit_tables(group, k, l)
         if _is_torch(b):
