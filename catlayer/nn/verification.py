@@ -1,25 +1,30 @@
 """``catlayer.verify.check_equivariance(layer)`` for torch layers: an exact certificate of the
 parameterisation, diagram by diagram, plus a numeric check of the forward, reported separately.
 
-The certificate has three exact parts, for every weight and bias diagram d:
+The certificate (exact) has three parts, for every weight and bias diagram d:
 
 1. **d is a morphism of the group's category**, so its image F(d) is G-equivariant for every n:
    F is a functor into the G-equivariant maps (the theorem behind the library; ``proofs/``
    certifies it exhaustively for small n and orders, see ``proofs/README.md``). With
    ``prove="dense"`` each image is moreover proved equivariant at this n, in exact integer
    arithmetic on the group's generators.
-2. **The layer executes the plan of its diagrams**: its plan and compiled program equal those
+2. **The layer executes the plan of its diagrams**: its plan and compiled programs equal those
    recomputed from the diagrams, and its ε / Levi-Civita buffers are the exact tables.
-3. **The forward equals F(d) entry by entry.** The forward is run on one-hot inputs with one-hot
-   weights; every intermediate value is then 0 or ±1 and every sum has at most one non-zero term,
-   so floating point is exact here (and the outputs are checked to be integers). With
-   ``prove="dense"`` every entry is compared with the exact image. With ``prove="orbits"`` only
-   one multi-index per orbit of the relabellings of the index values that fix the group's tables
-   is compared (:func:`catlayer.verify.relabelling_orbits`): the forward's operations (diagonals,
-   sums, broadcasts, axis permutations, contractions with those tables) commute with such a
-   relabelling, and so does the entry formula of F(d), so agreement on one index of an orbit is
-   agreement on all of it. No n^(k+l) array is formed: the forward runs on a few one-hot columns
-   (one per orbit of input indices), in chunks.
+3. **What the layer computes is F(d), entry by entry.**
+
+   * ``prove="dense"``: the layer's own program runs on one-hot inputs with one-hot weights. Every
+     intermediate value is then 0 or ±1 and every sum has at most one non-zero term, so floating
+     point is exact here (the outputs are checked to be integers); the result is compared with the
+     exact dense image at every entry.
+   * ``prove="orbits"`` (matrix-free): the plan's tables (slot axes, closed blocks, matching, pair
+     form, Levi-Civita slots, sign) are read in integer arithmetic and compared with the entry
+     formula of F(d) at one multi-index per orbit of the relabellings of the index values that
+     fix the group's tables (:func:`catlayer.verify.relabelling_orbits`). Both are made of
+     equality tests and lookups in those tables, so both are invariant under these relabellings,
+     and agreement on one index of an orbit is agreement on all of it. The torch program is then
+     spot-checked exactly (one-hot inputs, random integer weights, so every value is an integer
+     below 2**53) against Σ w·F(d) at those multi-indices, as many one-hot columns as fit in a
+     fixed amount of work. No n^(k+l) array is formed.
 """
 
 from __future__ import annotations
@@ -356,14 +361,16 @@ def check_layer(
     * ``"auto"`` (default; ``True`` is the same): ``"dense"`` when n^(k+l) ≤ ``DENSE_LIMIT``
       (4096), else ``"orbits"``;
     * ``"dense"``: every image proved equivariant on the group's generators at this n, and the
-      forward compared with it at every entry (forms n^(k+l) arrays: small n only);
-    * ``"orbits"``: the functor theorem, and the forward compared with the entry formula at one
-      multi-index per relabelling orbit: matrix-free, for any n;
+      layer's program compared with it at every entry (forms n^(k+l) arrays: small n only);
+    * ``"orbits"``: the functor theorem, the plan compared with the entry formula at one
+      multi-index per relabelling orbit, the program spot-checked: matrix-free, for any n;
     * ``False``: no certificate; the report rests on the numeric check alone and says so.
 
     Returns an :class:`~catlayer.verify.EquivarianceReport` that is truthy exactly when every
     part holds. Its ``parts`` are the certificate (``exact=True``; absent with ``prove=False``)
-    and the numeric forward check (``exact=False``); the whole has ``exact=False``.
+    and the numeric forward check (``exact=False``); the whole has ``exact=False``. Its verdict
+    is "NOT equivariant" when the numeric check fails, "NOT certified" when only the certificate
+    does (e.g. an equivariant forward that is not the claimed combination of diagrams).
 
     >>> from catlayer import S
     >>> from catlayer.nn import EquivariantLinear
@@ -371,7 +378,7 @@ def check_layer(
     >>> bool(report), [part.exact for part in report.parts]
     (True, [True, False])
     >>> print(report.parts[0].method)
-    exact certificate per diagram (orbits): functor theorem, plan recomputed, forward = F(d) by exact one-hot evaluation
+    exact certificate per diagram (orbits): functor theorem, plan = F(d) at every relabelling orbit, program ...
     """
     from ..verify import EquivarianceReport, check_samples, check_tolerance
 
