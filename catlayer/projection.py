@@ -130,7 +130,11 @@ def _gram_orthogonal(group: Group, d: Diagram, e: Diagram) -> int:
     """⟨E_d, E_e⟩ for Brauer diagrams: a loop with m same-row pairs (which carry the metric η,
     identity for O(n)) contributes trace(η^m) = Σ_i η_i^m: n for m even or η = I, else p − q."""
     metric = getattr(group, "metric", None)
-    trace = group.n if metric is None else int(np.trace(np.asarray(metric)))
+    if metric is None:
+        trace = group.n
+    else:  # η as a diagonal matrix or as its diagonal
+        eta = np.asarray(metric)
+        trace = int(np.trace(eta)) if eta.ndim == 2 else int(eta.sum())
     value = 1
     for loop in _loops(d, e):
         m = sum(_same_row(d, u, v) for u, v, _ in loop)
@@ -228,10 +232,11 @@ _FAMILIES: dict[type, _Family] = {
 
 
 def _family(group: Group) -> _Family:
-    for cls in type(group).__mro__:
-        if cls in _FAMILIES:
-            return _FAMILIES[cls]
-    raise TypeError(f"projection is not available for {group!r}")
+    # By exact class: a new family (e.g. a metric group derived from O) must not inherit formulas.
+    family = _FAMILIES.get(type(group))
+    if family is None:
+        raise TypeError(f"projection is not available for {group!r} ({type(group).__name__})")
+    return family
 
 
 @lru_cache(maxsize=64)
@@ -456,6 +461,13 @@ def _exact(x) -> Fraction:
     raise TypeError(f"entry {x!r} ({type(x).__name__}) is neither an exact rational nor a float")
 
 
+def _number(x) -> complex:
+    try:
+        return complex(x)
+    except (TypeError, ValueError):
+        raise TypeError(f"entry {x!r} ({type(x).__name__}) is not a number") from None
+
+
 @dataclass(frozen=True)
 class _Input:
     flat: object  # (1, n^(k+l)): numpy (float, complex or object of Fractions) or torch
@@ -479,7 +491,7 @@ def _read(group: Group, M, k: int, l: int) -> _Input:
         shape, sympy_type = tuple(M.shape), type(M)
         entries = np.array(M.tolist(), dtype=object).reshape(-1)
         if any(isinstance(x, sympy.Basic) and not x.is_Rational for x in entries):
-            flat, kind = np.array([complex(x) for x in entries]).reshape(1, -1), "numpy"
+            flat, kind = np.array([_number(x) for x in entries]).reshape(1, -1), "numpy"
             if not np.iscomplex(flat).any():
                 flat = flat.real.copy()
         else:
@@ -493,7 +505,7 @@ def _read(group: Group, M, k: int, l: int) -> _Input:
             flat, kind = np.array([Fraction(int(x)) for x in array.flat], dtype=object).reshape(1, -1), "exact"
         elif array.dtype == object:
             if any(isinstance(x, (float, complex, np.inexact, sympy.Float)) for x in array.flat):
-                flat = np.array([complex(x) for x in array.flat]).reshape(1, -1)
+                flat = np.array([_number(x) for x in array.flat]).reshape(1, -1)
                 flat, kind = (flat if np.iscomplex(flat).any() else flat.real.copy()), "numpy"
             else:
                 flat, kind = np.array([_exact(x) for x in array.flat], dtype=object).reshape(1, -1), "exact"

@@ -651,10 +651,11 @@ _ENTRY_FORMULAS = {S: _entries_delta, O: _entries_delta, SO: _entries_special_or
 
 
 def _family_entry(table: dict, group: Group):
-    for cls in type(group).__mro__:
-        if cls in table:
-            return table[cls]
-    raise TypeError(f"no matrix-free certificate is known for {group!r}")
+    # By exact class: a new family (e.g. a metric group derived from O) must not inherit formulas.
+    entry = table.get(type(group))
+    if entry is None:
+        raise TypeError(f"no matrix-free certificate is known for {group!r} ({type(group).__name__})")
+    return entry
 
 
 def relabelling_orbits(group: Group, size: int, uses_levi_civita: bool = False) -> tuple[np.ndarray, str]:
