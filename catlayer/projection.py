@@ -527,9 +527,9 @@ def _read(group: Group, M, k: int, l: int) -> _Input:
 
 
 def _write(data: _Input, flat):
-    if data.kind == "torch":
-        return flat.reshape(data.shape)
-    if data.kind == "numpy":
+    if data.kind == "numpy" and data.sympy_type is not None:  # a sympy matrix with float entries
+        return data.sympy_type(data.shape[0], data.shape[1], [sympy.sympify(x.item()) for x in flat.reshape(-1)])
+    if data.kind in ("numpy", "torch"):
         return flat.reshape(data.shape)
     rationals = [sympy.Rational(f.numerator, f.denominator) for f in flat.reshape(-1)]
     if data.kind == "sympy":

@@ -157,6 +157,9 @@ def test_types_shapes_and_bad_input():
     t = torch.as_tensor(M, dtype=torch.float32)
     assert project(G, t, 1, 2).dtype == torch.float32 and isinstance(project(G, t, 1, 2), torch.Tensor)
     assert np.allclose(project(G, t, 1, 2).numpy(), project(G, M, 1, 2), atol=1e-5)
+    floats = sympy.Matrix(9, 3, [sympy.Float(x) for x in M.ravel()])
+    assert isinstance(project(G, floats, 1, 2), sympy.MatrixBase)
+    assert np.allclose(np.array(project(G, floats, 1, 2), dtype=float), project(G, M, 1, 2))
     complex_matrix = M + 1j * M[::-1]
     assert np.allclose(project(G, complex_matrix, 1, 2), project(G, M, 1, 2) + 1j * project(G, M[::-1], 1, 2))
     with pytest.raises(ValueError, match="9 x 3 matrix or a tensor of shape"):
