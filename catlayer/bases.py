@@ -10,7 +10,7 @@ Three independent tools, all in exact integer arithmetic (no floats anywhere):
   O(n) the average of the two components (the det −1 component of O(2m) integrates like
   Sp(2m−2), that of O(2m+1) is −SO(2m+1));
 * :func:`diagram_to_orbit` / :func:`orbit_to_diagram`: the exact change between the diagram
-  basis E_π and the orbit basis X_π of S_n (math.md §5).
+  basis E_π and the orbit basis X_π of S_n (docs/conventions.md §5).
 """
 
 from __future__ import annotations
@@ -290,7 +290,7 @@ def _coarsenings(d: Diagram) -> tuple[tuple[Diagram, int], ...]:
 
 def coarsenings(d: Diagram) -> tuple[tuple[Diagram, int], ...]:
     """Every σ ≥ π (σ coarser than π = ``d``: each block of σ a union of blocks of π), with the
-    Möbius function μ(π, σ) = Π_{B ∈ σ} (−1)^{m_B − 1} (m_B − 1)! (math.md §5).
+    Möbius function μ(π, σ) = Π_{B ∈ σ} (−1)^{m_B − 1} (m_B − 1)! (docs/conventions.md §5).
 
     >>> for sigma, mu in coarsenings(PartitionDiagram([[0], [1]], dom=1, cod=1)):
     ...     print(sigma, mu)

@@ -52,9 +52,7 @@ import sympy
 
 from .bases import coarsenings
 from .diagrams import Diagram
-from .functors import diagram_entries
-from .groups import SO, Group, O, S, Sp
-from .plan import symplectic_sign
+from .groups import SO, Group, IndefiniteOrthogonal, IndefiniteSpecialOrthogonal, O, S, Sp
 
 __all__ = [
     "NotEquivariantError",
@@ -129,12 +127,8 @@ def _gram_partition(group: Group, d: Diagram, e: Diagram) -> int:
 def _gram_orthogonal(group: Group, d: Diagram, e: Diagram) -> int:
     """⟨E_d, E_e⟩ for Brauer diagrams: a loop with m same-row pairs (which carry the metric η,
     identity for O(n)) contributes trace(η^m) = Σ_i η_i^m: n for m even or η = I, else p − q."""
-    metric = getattr(group, "metric", None)
-    if metric is None:
-        trace = group.n
-    else:  # η as a diagonal matrix or as its diagonal
-        eta = np.asarray(metric)
-        trace = int(np.trace(eta)) if eta.ndim == 2 else int(eta.sum())
+    eta = _metric_diagonal(group)
+    trace = group.n if eta is None else int(eta.sum())
     value = 1
     for loop in _loops(d, e):
         m = sum(_same_row(d, u, v) for u, v, _ in loop)
@@ -146,7 +140,7 @@ def _gram_symplectic(group: Group, d: Diagram, e: Diagram) -> int:
     """⟨F′_d, F′_e⟩ = s(d)s(e)·Π_loops trace(W_1⋯W_m): walking a loop, a propagating pair is I and
     a same-row pair {a < b} is J walked from a to b, −J from b to a (ε[x_a, x_b] with the smaller
     vertex first); J² = −I, so a loop with c same-row pairs gives 0 (c odd) or ±(−1)^(c/2)·n."""
-    value = symplectic_sign(d) * symplectic_sign(e)
+    value = group.sign(d) * group.sign(e)
     for loop in _loops(d, e):
         sign, count = 1, 0
         for u, v, _ in loop:
@@ -159,10 +153,22 @@ def _gram_symplectic(group: Group, d: Diagram, e: Diagram) -> int:
     return value
 
 
+def _metric_diagonal(group: Group) -> np.ndarray | None:
+    metric = getattr(group, "metric", None)
+    if metric is None:
+        return None
+    eta = np.asarray(metric)
+    return np.diagonal(eta) if eta.ndim == 2 else eta
+
+
 def _gram_special_orthogonal(group: Group, d: Diagram, e: Diagram) -> int:
-    """Brauer with Brauer: n^loops. A Brauer diagram with an n-diagram: 0 (every path joins two
-    free vertices of the n-diagram, where ε vanishes). Two n-diagrams: n^loops·n!·sgn(π) when
-    every path joins a free vertex of d (i-th in order) to one of e (π(i)-th), else 0."""
+    """Brauer with Brauer: as O(n) (or O(p, q)). A Brauer diagram with an n-diagram: 0 (every path
+    joins two free vertices of the n-diagram, where ε vanishes). Two n-diagrams: the value is
+    constant along each loop and path; the loops give Σ_i η_i^m each, and when every path joins
+    the i-th free vertex of d to the π(i)-th of e, the paths give sgn(π)·Σ_{a ∈ S_n} Π_i η_{a_i}^{t_i}
+    = sgn(π)·j!·(n − j)!·e_j(η), where t_i counts the same-row pairs on path i plus its bottom-row
+    end points (the Levi-Civita weights) and j the paths with t_i odd (e_j: elementary symmetric
+    polynomial; n! for η = I); else 0."""
     n = group.n
     free_d, free_e = d.free_vertices, e.free_vertices
     if not free_d and not free_e:
@@ -170,64 +176,78 @@ def _gram_special_orthogonal(group: Group, d: Diagram, e: Diagram) -> int:
     if not free_d or not free_e:
         return 0
     pd, pe = _partners(d), _partners(e)
-    seen, target = set(), {}
+    seen, target, odd = set(), {}, 0
     for start in free_d:  # walk each path from its d-free end: e's pair first, then d's, …
-        u, use_d = start, False
+        u, use_d, same_row = start, False, 0
         while True:
             seen.add(u)
             partner = (pd if use_d else pe).get(u)
             if partner is None:
                 break
+            same_row += _same_row(d, u, partner)
             u, use_d = partner, not use_d
         if use_d or u not in free_e:  # ended at a vertex free in d only: two ε indices agree
             return 0
         target[start] = u
-    loops = 0
+        odd += (same_row + (start >= d.cod) + (u >= e.cod)) % 2
+    eta = _metric_diagonal(group)
+    trace = n if eta is None else int(eta.sum())
+    value = 1
+    for loop in _loops_avoiding(d, e, seen):
+        value *= n if sum(_same_row(d, u, v) for u, v, _ in loop) % 2 == 0 else trace
+    rank_e = {v: i for i, v in enumerate(free_e)}
+    permutation = [rank_e[target[f]] for f in free_d]
+    if eta is None:
+        symmetric = math.comb(n, odd)
+    else:  # e_j(η): the coefficient of t^j in Π_i (1 + η_i t)
+        p, q = int((eta > 0).sum()), int((eta < 0).sum())
+        symmetric = sum(math.comb(p, odd - i) * math.comb(q, i) * (-1) ** i for i in range(odd + 1))
+    from .diagrams.permutations import permutation_sign
+
+    return value * permutation_sign(permutation) * math.factorial(odd) * math.factorial(n - odd) * symmetric
+
+
+def _loops_avoiding(d: Diagram, e: Diagram, seen: set[int]):
+    """The loops of the pairs of d and e through vertices not in ``seen`` (the paths)."""
+    pd, pe = _partners(d), _partners(e)
     for start in range(d.size):
         if start in seen or start not in pd:
             continue
-        u, use_d = start, True
+        steps, u, use_d = [], start, True
         while True:
+            v = pd[u] if use_d else pe[u]
+            steps.append((u, v, use_d))
             seen.add(u)
-            u, use_d = (pd if use_d else pe)[u], not use_d
+            u, use_d = v, not use_d
             if u == start and use_d:
                 break
-        loops += 1
-    rank_e = {v: i for i, v in enumerate(free_e)}
-    permutation = [rank_e[target[f]] for f in free_d]
-    from .diagrams.permutations import permutation_sign
-
-    return n**loops * math.factorial(n) * permutation_sign(permutation)
+        yield steps
 
 
-def _always(group: Group, d: Diagram) -> bool:
-    return True
-
-
-def _never(group: Group, d: Diagram) -> bool:
-    return False
-
-
-def _no_free_vertices(group: Group, d: Diagram) -> bool:
-    return not d.free_vertices
+def _is_indicator(group: Group, d: Diagram) -> bool:
+    """Whether F(d) is the 0/1 indicator of a generalised diagonal (x constant on every block):
+    no sign, no Levi-Civita symbol and no pair form on a same-row pair."""
+    if group.sign(d) != 1 or (group.free_singletons and d.free_vertices):
+        return False
+    return group.pair_form is None or all(not _same_row(d, b[0], b[-1]) for b in d.blocks if len(b) == 2)
 
 
 @dataclass(frozen=True)
 class _Family:
-    """How projection works for one group family: ``gram(G, d, e)`` = ⟨F(d), F(e)⟩;
-    ``diagonal(G, d)``: F(d) is the 0/1 indicator of a generalised diagonal (read by a strided
-    view); ``orbit_basis``: solve in the orthogonal orbit basis of S_n instead of with the Gram."""
+    """How projection works for one group family: ``gram(G, d, e)`` = ⟨F(d), F(e)⟩, and
+    ``orbit_basis``: solve in the orthogonal orbit basis of S_n instead of with the Gram."""
 
     gram: Callable[[Group, Diagram, Diagram], int]
-    diagonal: Callable[[Group, Diagram], bool]
     orbit_basis: bool = False
 
 
 _FAMILIES: dict[type, _Family] = {
-    S: _Family(_gram_partition, _always, orbit_basis=True),
-    O: _Family(_gram_orthogonal, _always),
-    SO: _Family(_gram_special_orthogonal, _no_free_vertices),
-    Sp: _Family(_gram_symplectic, _never),
+    S: _Family(_gram_partition, orbit_basis=True),
+    O: _Family(_gram_orthogonal),
+    SO: _Family(_gram_special_orthogonal),
+    Sp: _Family(_gram_symplectic),
+    IndefiniteOrthogonal: _Family(_gram_orthogonal),
+    IndefiniteSpecialOrthogonal: _Family(_gram_special_orthogonal),
 }
 
 
@@ -308,11 +328,11 @@ def _diagonal_view(group: Group, d: Diagram, flat, writeable: bool = False):
 
 
 def _entries(group: Group, d: Diagram, like):
-    flat, values = diagram_entries(group, d)
+    flat, values = group.entries(d)
     if _is_torch(like):
         import torch
 
-        return torch.as_tensor(flat, device=like.device), torch.as_tensor(values, device=like.device)
+        return torch.tensor(flat, device=like.device), torch.tensor(values, device=like.device)
     return flat, values
 
 
@@ -329,11 +349,11 @@ def _accumulator(flat):
 
 def _pairings(group: Group, k: int, l: int, flat):
     """b[:, d] = ⟨F(d), M⟩ for every basis diagram d, for each row of ``flat`` (batch, n^(k+l))."""
-    family, basis = _family(group), group.basis(k, l)
+    basis = group.basis(k, l)
     acc = _accumulator(flat)
     columns = []
     for d in basis:
-        if family.diagonal(group, d):
+        if _is_indicator(group, d):
             view = _diagonal_view(group, d, flat)
             axes = tuple(range(1, view.ndim))
             if _is_torch(flat):
@@ -360,7 +380,7 @@ def _pairings(group: Group, k: int, l: int, flat):
 
 def _synthesise(group: Group, k: int, l: int, coords, like):
     """Σ_d coords[:, d]·F(d), shaped and typed like ``like`` (batch, n^(k+l))."""
-    family, basis = _family(group), group.basis(k, l)
+    basis = group.basis(k, l)
     if _is_torch(like):
         out = like.new_zeros(like.shape)
         coords = coords.to(like.dtype)
@@ -372,7 +392,7 @@ def _synthesise(group: Group, k: int, l: int, coords, like):
         coords = coords.astype(like.dtype)
     for t, d in enumerate(basis):
         c = coords[:, t]
-        if family.diagonal(group, d):
+        if _is_indicator(group, d):
             view = _diagonal_view(group, d, out, writeable=True)
             c = c.reshape((-1,) + (1,) * (view.ndim - 1))
             if _is_torch(out):

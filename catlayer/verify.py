@@ -20,7 +20,7 @@ import sympy
 
 from .diagrams import Combination, Diagram
 from .functors import EquivariantMap
-from .groups import SO, Generator, Group, O, S, Sp
+from .groups import SO, Generator, Group, IndefiniteOrthogonal, IndefiniteSpecialOrthogonal, O, S, Sp
 
 __all__ = ["EquivarianceReport", "FunctorLawReport", "check_equivariance", "check_functor_laws"]
 
@@ -291,9 +291,7 @@ def _numeric_check(
     rng = np.random.default_rng(rng)
     worst, failure, checked = 0.0, None, []
     for s in range(samples):
-        g = group.random_element(rng)
-        if group.family == "orthogonal" and (np.linalg.det(g) < 0) != (s % 2 == 1):
-            g[:, -1] = -g[:, -1]  # O(n): alternate the two components (Haar on each)
+        g = group.random_element(rng, component=s)  # cycle through the connected components
         g = g.astype(real)
         left = _act_prefix(group, g, t, l, k)
         right = _act_suffix(group, g.T, t, l, k)
@@ -449,7 +447,7 @@ def check_equivariance(
     True
     >>> report = check_equivariance(O(2), sympy.Matrix([[0, 1], [-1, 0]]), 1, 1)
     >>> print(report.failure)
-    group generator reflection diag(1, …, 1, −1) in O(2): largest entry of ρ_l(g)·M − M·ρ_k(g) is 2
+    group generator reflection of e_1 in O(2): largest entry of ρ_l(g)·M − M·ρ_k(g) is 2
     at (output indices ; input indices) = (0 ; 1)
     >>> check_equivariance(SO(3), np.eye(3), 1, 1, rng=0).exact
     False
@@ -583,9 +581,53 @@ def _restricted_growth(size: int, max_blocks: int) -> np.ndarray:
     return rows
 
 
-def _orbits_all_relabellings(group: Group, size: int, uses_levi_civita: bool) -> tuple[np.ndarray, str]:
-    points = _restricted_growth(size, group.n)
-    return points, f"all n! relabellings of the index values (no tables), {len(points)} orbits"
+def _value_classes(group: Group) -> list[list[int]]:
+    """The values 0..n−1 grouped by what the group's tables say about them: a diagonal pair form
+    η (O(p, q)) and free weights (SO(p, q)) must agree inside a class; one class without them."""
+    n = group.n
+    form = group.pair_form
+    weights = group.free_weights if group.free_singletons else None
+    if form is not None and np.count_nonzero(form - np.diag(np.diagonal(form))):
+        raise ValueError(f"the pair form of {group!r} is not diagonal: its values do not fall into classes")
+    keys: dict[tuple[int, int], list[int]] = {}
+    for a in range(n):
+        key = (0 if form is None else int(form[a, a]), 0 if weights is None else int(weights[a]))
+        keys.setdefault(key, []).append(a)
+    return list(keys.values())
+
+
+def _orbits_value_classes(group: Group, size: int, uses_levi_civita: bool) -> tuple[np.ndarray, str]:
+    # Permuting the values inside each class fixes the tables. An orbit: a class per position and
+    # a set partition of the positions of each class into at most |class| blocks. With the
+    # Levi-Civita symbol only even permutations fix it: an orbit splits in two when no class has
+    # two unused values (then no odd permutation fixes the indices), the second reached by swapping
+    # two values of one class.
+    classes = _value_classes(group)
+    blocks: list[np.ndarray] = []
+    for colours in np.ndindex(*(len(classes),) * size):
+        colours = np.array(colours, dtype=np.int64)
+        parts = []
+        for c, values in enumerate(classes):
+            where = np.flatnonzero(colours == c)
+            labels = _restricted_growth(len(where), len(values))
+            parts.append((where, np.asarray(values, dtype=np.int64)[labels]))
+        count = int(np.prod([len(v) for _, v in parts]))
+        points = np.zeros((count, size), dtype=np.int64)
+        grids = np.indices([len(v) for _, v in parts]).reshape(len(parts), count)
+        for (where, values), choice in zip(parts, grids, strict=True):
+            points[:, where] = values[choice]
+        blocks.append(points)
+    points = np.concatenate(blocks) if blocks else np.zeros((1, 0), dtype=np.int64)
+    how = "the permutations of the index values" + (" within each class of the metric" if len(classes) > 1 else "")
+    if uses_levi_civita:
+        odd = next((values for values in classes if len(values) >= 2), None)
+        if odd is not None:
+            unused = [np.array([len(set(values) - set(p.tolist())) for p in points]) for values in classes]
+            split = points[np.all(np.stack(unused) <= 1, axis=0)]
+            a, b = odd[0], odd[1]
+            points = np.concatenate([points, np.where(split == a, b, np.where(split == b, a, split))])
+        how = "the even " + how[4:]
+    return points, f"{how} (they fix the group's tables), {len(points)} orbits"
 
 
 def _orbits_pair_relabellings(group: Group, size: int, uses_levi_civita: bool) -> tuple[np.ndarray, str]:
@@ -597,97 +639,37 @@ def _orbits_pair_relabellings(group: Group, size: int, uses_levi_civita: bool) -
     return points, f"the (n/2)! permutations of the pairs (2a, 2a+1), which fix ε; {len(points)} orbits"
 
 
-def _orbits_special_orthogonal(group: Group, size: int, uses_levi_civita: bool) -> tuple[np.ndarray, str]:
-    if not uses_levi_civita:
-        return _orbits_all_relabellings(group, size, uses_levi_civita)
-    # Even relabellings fix the Levi-Civita symbol. An orbit of all relabellings splits into two
-    # even ones exactly when at most one value is unused (no odd relabelling fixes the indices);
-    # the second is reached by the transposition of the values 0 and 1.
-    n = group.n
-    points = _restricted_growth(size, n)
-    used = points.max(axis=1, initial=-1) + 1 if size else np.zeros(len(points), dtype=np.int64)
-    split = points[(n - used <= 1) & (n >= 2)]
-    swapped = np.where(split == 0, 1, np.where(split == 1, 0, split))
-    points = np.concatenate([points, swapped])
-    return points, f"the even relabellings of the index values, which fix the Levi-Civita symbol; {len(points)} orbits"
-
-
-def _entries_delta(group: Group, d: Diagram, points: np.ndarray) -> np.ndarray:
-    """E_d at each row of ``points``: 1 when the index is constant on every block, else 0."""
-    value = np.ones(len(points), dtype=np.int64)
-    for block in d.blocks:
-        value *= np.all(points[:, list(block)] == points[:, [block[0]]], axis=1)
-    return value
-
-
-def _entries_symplectic(group: Group, d: Diagram, points: np.ndarray) -> np.ndarray:
-    """F′_d = s(d)·Π_{same-row pairs u<v} ε[x_u, x_v]·Π_{propagating pairs} [x_u = x_v]."""
-    value = np.full(len(points), -1 if (len(d.top_only_blocks()) + d.crossings()) % 2 else 1, dtype=np.int64)
-    for u, v in d.blocks:
-        a, b = points[:, u], points[:, v]
-        if (u < d.cod) == (v < d.cod):
-            value *= (b == (a ^ 1)) * (1 - 2 * (a & 1))  # ε[2i, 2i+1] = 1, ε[2i+1, 2i] = −1
-        else:
-            value *= a == b
-    return value
-
-
-def _entries_special_orthogonal(group: Group, d: Diagram, points: np.ndarray) -> np.ndarray:
-    """E_d for a Brauer diagram; H_d = ε_{x[f_1]…x[f_n]}·Π_{pairs}[x_u = x_v] for an n-diagram."""
-    value = np.ones(len(points), dtype=np.int64)
-    free = [b[0] for b in d.blocks if len(b) == 1]
-    for block in d.blocks:
-        if len(block) == 2:
-            value *= points[:, block[0]] == points[:, block[1]]
-    for i in range(len(free)):
-        for j in range(i + 1, len(free)):
-            value *= np.sign(points[:, free[j]] - points[:, free[i]])
-    return value
-
-
-_RELABELLINGS = {S: _orbits_all_relabellings, O: _orbits_all_relabellings, SO: _orbits_special_orthogonal}
-_RELABELLINGS[Sp] = _orbits_pair_relabellings
-_ENTRY_FORMULAS = {S: _entries_delta, O: _entries_delta, SO: _entries_special_orthogonal, Sp: _entries_symplectic}
-
-
-def _family_entry(table: dict, group: Group):
-    # By exact class: a new family (e.g. a metric group derived from O) must not inherit formulas.
-    entry = table.get(type(group))
-    if entry is None:
-        raise TypeError(f"no matrix-free certificate is known for {group!r} ({type(group).__name__})")
-    return entry
+#: Which relabellings of the index values fix each family's tables (exact class: a new family is
+#: refused rather than given another family's symmetry).
+_RELABELLINGS = {
+    S: _orbits_value_classes,
+    O: _orbits_value_classes,
+    SO: _orbits_value_classes,
+    Sp: _orbits_pair_relabellings,
+    IndefiniteOrthogonal: _orbits_value_classes,
+    IndefiniteSpecialOrthogonal: _orbits_value_classes,
+}
 
 
 def relabelling_orbits(group: Group, size: int, uses_levi_civita: bool = False) -> tuple[np.ndarray, str]:
     """One multi-index (row) of length ``size`` per orbit of the relabellings of the index values
-    that fix the group's tables, and a description of those relabellings. ``uses_levi_civita``:
-    whether the map involves the Levi-Civita symbol (SO(n) n-diagrams).
+    that fix the group's tables (pair form, Levi-Civita symbol and its weights), and a description
+    of those relabellings. ``uses_levi_civita``: whether the maps involve the Levi-Civita symbol.
+    Both F(d) (:meth:`~catlayer.groups.Group.evaluate`) and a layer's plan are invariant under
+    these relabellings, so they agree everywhere once they agree at these multi-indices.
 
     >>> points, how = relabelling_orbits(S(30), 3)
     >>> points.tolist()
     [[0, 0, 0], [0, 0, 1], [0, 1, 0], [0, 1, 1], [0, 1, 2]]
     >>> how
-    'all n! relabellings of the index values (no tables), 5 orbits'
-    >>> len(relabelling_orbits(Sp(4), 2)[0])         # 2 pair patterns × 4 parities
-    8
+    "the permutations of the index values (they fix the group's tables), 5 orbits"
+    >>> len(relabelling_orbits(Sp(4), 2)[0]), len(relabelling_orbits(O(1, 3), 2)[0])
+    (8, 5)
     """
-    return _family_entry(_RELABELLINGS, group)(group, size, uses_levi_civita)
-
-
-def image_entries_at(group: Group, d: Diagram, points: np.ndarray) -> np.ndarray:
-    """The entries F(d)[x] (int64) of the image of ``d`` at the multi-indices x = rows of
-    ``points`` (output indices, then input indices), from the entry formulas of
-    docs/conventions.md, without forming the matrix.
-
-    >>> from catlayer import PartitionDiagram
-    >>> d = PartitionDiagram([[0, 2], [1], [3]], dom=2, cod=2)
-    >>> image_entries_at(S(30), d, np.array([[4, 0, 4, 7], [4, 0, 5, 7]])).tolist()
-    [1, 0]
-    """
-    points = np.asarray(points, dtype=np.int64)
-    if points.ndim != 2 or points.shape[1] != d.size:
-        raise ValueError(f"points must have shape (P, {d.size}), got {points.shape}")
-    return _family_entry(_ENTRY_FORMULAS, group)(group, d, points)
+    method = _RELABELLINGS.get(type(group))
+    if method is None:
+        raise TypeError(f"no matrix-free certificate is known for {group!r} ({type(group).__name__})")
+    return method(group, size, uses_levi_civita)
 
 
 def check_functor_laws(group: Group, d: Diagram | Combination, e: Diagram | Combination) -> FunctorLawReport:

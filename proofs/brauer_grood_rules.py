@@ -1,4 +1,4 @@
-"""Certificate: the composition and tensor rules of BG(n) (math.md §3.4) agree exactly with the
+"""Certificate: the composition and tensor rules of BG(n) (docs/conventions.md §3.4) agree exactly with the
 matrices they stand for, i.e. Ψ: BG(n) → C(SO(n)) is a strict monoidal functor on the stated
 range.
 
@@ -12,7 +12,7 @@ Checked for n = 1, 2, 3, 4:
 * Ψ(compose(f, g)) == Ψ(g) @ Ψ(f) for every composable pair f: k → l, g: l → m, with
   k, l, m ≤ 4 (n ≤ 3) or ≤ 3 (n = 4), and k + l + m ≤ 10 for n = 2, 3;
 * Ψ(tensor(f, g)) == kron(Ψ(f), Ψ(g)) for every pair of diagrams with k, l ≤ 2;
-* the worked examples of math.md §3.4 (H for n = 2, the cross product for n = 3, the sign of
+* the worked examples of docs/conventions.md §3.4 (H for n = 2, the cross product for n = 3, the sign of
   crossing • H for n = 2).
 
 Run: ``python proofs/brauer_grood_rules.py``; exits 1 on any failure.
@@ -111,7 +111,7 @@ def check(n: int, max_object: int, max_total: int) -> None:
 
 
 def check_examples() -> None:
-    print("math.md §3.4 examples:")
+    print("docs/conventions.md §3.4 examples:")
     t = time.perf_counter()
     ok = Psi(2)(BrauerGroodDiagram([[0], [1]], 1, 1)).tolist() == [[0, 1], [-1, 0]]
     cross = Psi(3)(BrauerGroodDiagram([[0], [1], [2]], 2, 1))

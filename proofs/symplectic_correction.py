@@ -1,4 +1,4 @@
-"""Certificate: the symplectic sign correction of math.md §3.3, exactly.
+"""Certificate: the symplectic sign correction of docs/conventions.md §3.3, exactly.
 
 With J = block-diag([[0, 1], [−1, 0]] × n/2) and the unsigned product-formula matrices F_β
 (same-row pair {r < u} ↦ J[x_r, x_u], propagating pair ↦ δ), computed here directly from that
@@ -51,7 +51,7 @@ def unsigned(beta, n):
 
 
 def sign(beta):
-    """s(β) = (−1)^(#caps + #crossings), crossings from boundary positions (math.md §1)."""
+    """s(β) = (−1)^(#caps + #crossings), crossings from boundary positions (docs/conventions.md §1.3)."""
     l, k = beta.cod, beta.dom
 
     def position(v):
@@ -73,7 +73,7 @@ SWAP = BrauerDiagram.swap()
 
 def main():
     start = time.time()
-    print("Symplectic sign correction (math.md §3.3), exact:")
+    print("Symplectic sign correction (docs/conventions.md §3.3), exact:")
     for n in (2, 4, 6):
         eye = np.eye(n, dtype=np.int64)
         snake1 = unsigned(ID @ CUP, n) @ unsigned(CAP @ ID, n)

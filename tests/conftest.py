@@ -16,7 +16,8 @@ settings.register_profile("ci", max_examples=40, derandomize=True, print_blob=Tr
 settings.register_profile("soak", max_examples=2000, **_common)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
-#: Relative error bounds of the float paths, by dtype (stated in README and tests).
+#: Bounds on the max-abs-scaled error max|y − y_ref| / max|y_ref| of the float paths, by dtype
+#: (docs/limits.md §2).
 TOLERANCE = {np.float64: 1e-12, np.float32: 1e-5}
 
 

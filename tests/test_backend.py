@@ -1,5 +1,5 @@
 """``catlayer.backend.apply``: the numba path against the independent dense oracle
-(math.md §3 entry formulas), against the numpy reference executor, and against the groups'
+(docs/conventions.md §3 entry formulas), against the numpy reference executor, and against the groups'
 own dense functor images; all families, small (k, l, n) exhaustively, strides and batch sizes
 by hypothesis.
 
@@ -54,7 +54,7 @@ def test_sample_of_five_and_six_vertices(family, n):
             _check(family, n, diagrams[index], x, np.float64)
 
 
-def test_worked_example_of_math_md():
+def test_worked_example_of_the_conventions():
     d = PartitionDiagram([[0, 5], [1], [2, 3, 7], [4, 6]], dom=5, cod=3)
     v = np.random.default_rng(3).standard_normal((1,) + (4,) * 5)
     w = apply(group("partition", 4), d, v)[0]

@@ -1,5 +1,5 @@
 """Bases and dimensions: the exact elimination, basis selection = dim, rank of the spanning
-set = dim, and the S_n orbit basis and change of basis (math.md §4, §5)."""
+set = dim, and the S_n orbit basis and change of basis (docs/conventions.md §4, §5)."""
 
 import numpy as np
 import pytest
@@ -31,9 +31,7 @@ def images(G, diagrams):
 # -- exact elimination ---------------------------------------------------------------------------------
 integer_matrices = st.integers(1, 6).flatmap(
     lambda rows: st.integers(1, 5).flatmap(
-        lambda cols: st.lists(
-            st.lists(st.integers(-3, 3), min_size=cols, max_size=cols), min_size=rows, max_size=rows
-        )
+        lambda cols: st.lists(st.lists(st.integers(-3, 3), min_size=cols, max_size=cols), min_size=rows, max_size=rows)
     )
 )
 

@@ -22,7 +22,7 @@ from catlayer.testing import (
 n = sympy.Symbol("n")
 P = PartitionCategory(n)
 any_diagram = st.one_of(partition_diagrams(), brauer_diagrams(), brauer_grood_diagrams(2))
-EXAMPLE = PartitionDiagram([[0, 5], [1], [2, 3, 7], [4, 6]], dom=5, cod=3)  # math.md §8
+EXAMPLE = PartitionDiagram([[0, 5], [1], [2, 3, 7], [4, 6]], dom=5, cod=3)  # docs/conventions.md §8
 
 
 # -- validation ------------------------------------------------------------------------------
@@ -34,8 +34,6 @@ EXAMPLE = PartitionDiagram([[0, 5], [1], [2, 3, 7], [4, 6]], dom=5, cod=3)  # ma
         (PartitionDiagram, [[0, 1]], 1.0, 1, r"dom .* must be an int >= 0, got 1.0"),
         (PartitionDiagram, [[0, 1]], 1, -2, r"cod \(the number of top vertices\) must be an int >= 0, got -2"),
         (PartitionDiagram, [[0, 1], []], 1, 1, r"block 1 is empty: every block needs at least one vertex"),
-        (PartitionDiagram, [[0, "1"]], 1, 1, r"vertex '1' in block 0 is not an int"),
-        (PartitionDiagram, [[0, 1.0]], 1, 1, r"vertex 1.0 in block 0 is not an int"),
         (PartitionDiagram, [[0, 2]], 1, 1,
          r"vertex 2 in block 0 is out of range: a \(1, 1\)-diagram has vertices 0..1 "),
         (PartitionDiagram, [[-1, 0]], 1, 1, r"vertex -1 in block 0 is out of range"),
@@ -233,7 +231,7 @@ def test_permutation_diagrams_compose_like_permutations(pq):
 
 @given(st.integers(0, 4).flatmap(permutations), st.integers(2, 3))
 def test_permutation_diagram_moves_axes_as_stated(p, size):
-    """math.md §1: the matrix of the permutation diagram of p is v ↦ transpose(v, argsort(p))."""
+    """docs/conventions.md §1.3: the matrix of the permutation diagram of p is v ↦ transpose(v, argsort(p))."""
     k = len(p)
     d = PartitionDiagram.permutation(p)
     v = np.arange(size**k).reshape((size,) * k)

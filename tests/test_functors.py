@@ -1,4 +1,4 @@
-"""The functors against dense matrices written here straight from the entry formulas of math.md §3,
+"""The functors against dense matrices written here straight from the entry formulas of docs/conventions.md §3,
 functoriality and monoidality on random composable pairs, equivariance, Sp signs, apply."""
 
 from functools import reduce
@@ -48,7 +48,7 @@ def _sp_sign(d):
 
 
 def reference(G, d, orbit=False):
-    """Dense integer matrix of the image of d, entry by entry (math.md §3)."""
+    """Dense integer matrix of the image of d, entry by entry (docs/conventions.md §3)."""
     n, l, k = G.n, d.cod, d.dom
     eps = _epsilon(n)
     out = np.zeros((n**l, n**k), dtype=np.int64)
@@ -130,7 +130,7 @@ def test_orbit_basis_matches_its_entry_formula(G, size, data):
     np.testing.assert_array_equal(G.orbit_functor(d).to_numpy(np.int64), reference(G, d, orbit=True))
 
 
-def test_worked_examples_of_math_md():
+def test_worked_examples_of_the_conventions():
     H = BrauerGroodDiagram([[0], [1]], dom=1, cod=1)
     assert SO(2).functor(H).to_numpy(np.int64).tolist() == [[0, 1], [-1, 0]]
     cross = SO(3).functor(BrauerGroodDiagram([[0], [1], [2]], dom=2, cod=1)).to_numpy()

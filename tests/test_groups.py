@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from catlayer import SO, BrauerCategory, BrauerGroodCategory, O, PartitionCategory, S, Sp
-from catlayer.groups import symplectic_form
+from catlayer.forms import symplectic_form
 
 ALL = [S(1), S(2), S(3), S(4), O(1), O(2), O(3), O(4), SO(1), SO(2), SO(3), SO(4), Sp(2), Sp(4), Sp(6)]
 
@@ -135,7 +135,7 @@ def test_act_is_exact_on_exact_input_and_checks_shapes():
         G.act(np.eye(2), x, 1)
 
 
-#: math.md §4 (N = 0..6), computed independently there; dim depends on N = k + l only.
+#: docs/conventions.md §4 (N = 0..6), computed independently there; dim depends on N = k + l only.
 TABLE = {
     S(2): [1, 1, 2, 4, 8, 16, 32],
     S(3): [1, 1, 2, 5, 14, 41, 122],
@@ -153,7 +153,7 @@ TABLE = {
 
 
 @pytest.mark.parametrize("G", list(TABLE), ids=repr)
-def test_dimension_table_of_math_md(G):
+def test_dimension_table_of_the_conventions(G):
     for size, expected in enumerate(TABLE[G]):
         assert {G.dim(k, size - k) for k in range(size + 1)} == {expected}
 

@@ -19,7 +19,7 @@ from catlayer.diagrams.permutations import permutation_sign
 from catlayer.nn import EquivariantLinear
 from catlayer.testing import assert_equivariant
 from catlayer.testing.equivariance import group_elements
-from catlayer.verify import check_equivariance, image_entries_at, relabelling_orbits
+from catlayer.verify import check_equivariance, relabelling_orbits
 from tests.test_nn_linear import CASES, _ids, _random_layer
 
 TORCH_DTYPE = {np.float64: torch.float64, np.float32: torch.float32}
@@ -116,7 +116,7 @@ def test_check_equivariance_reports_a_broken_forward():
         assert not report and "NOT equivariant" in str(report)
         proof, numeric = report.parts
         assert not proof.ok and not numeric.ok  # the forward is not what the diagrams say, nor equivariant
-        assert "ε buffer is not the symplectic form" in proof.failure
+        assert "pair-form buffer is not the pair form of Sp(4)" in proof.failure
         assert "output entries differ" in numeric.failure
 
 
@@ -138,7 +138,8 @@ def test_check_equivariance_reports_a_non_equivariant_diagram():
 
 # -- the certificate at any size (prove="auto" | "dense" | "orbits" | False) ---------------------------------
 SMALL = [(S(3), 2, 2), (S(2), 2, 3), (O(3), 2, 2), (O(2), 1, 3), (SO(3), 2, 1), (SO(3), 3, 3), (SO(2), 1, 1)]
-SMALL += [(SO(4), 2, 2), (Sp(4), 2, 2), (Sp(2), 1, 3)]
+SMALL += [(SO(4), 2, 2), (Sp(4), 2, 2), (Sp(2), 1, 3), (O(1, 3), 2, 2), (SO(1, 3), 3, 1), (SO(2, 1), 2, 1)]
+SMALL += [(SO(1, 1), 1, 1)]
 
 
 @pytest.mark.parametrize("group,k,l", SMALL, ids=lambda v: repr(v))
@@ -238,18 +239,23 @@ def test_arbitrary_modules_are_checked_numerically_and_labelled():
 
 # -- the relabelling orbits of the certificate, against brute force ------------------------------------------
 def _relabellings(group, uses_levi_civita):
+    """Brute force: every permutation of the index values that fixes the group's tables."""
     n = group.n
     perms = [np.array(p) for p in itertools.permutations(range(n))]
-    if isinstance(group, Sp):
-        return [p for p in perms if all(p[2 * a + 1] == p[2 * a] + 1 and p[2 * a] % 2 == 0 for a in range(n // 2))]
-    if isinstance(group, SO) and uses_levi_civita:
-        return [p for p in perms if permutation_sign(tuple(p)) == 1]
+    form = group.pair_form
+    if form is not None:
+        perms = [p for p in perms if np.array_equal(form[np.ix_(p, p)], form)]
+    if uses_levi_civita:
+        perms = [p for p in perms if permutation_sign(tuple(p.tolist())) == 1]
     return perms
 
 
 @pytest.mark.parametrize(
     "group,uses_levi_civita",
-    [(S(3), False), (O(4), False), (SO(3), True), (SO(2), True), (SO(4), True), (Sp(4), False), (Sp(6), False)],
+    [
+        *[(S(3), False), (O(4), False), (SO(3), True), (SO(2), True), (SO(4), True), (Sp(4), False), (Sp(6), False)],
+        *[(O(1, 3), False), (O(2, 2), False), (SO(1, 3), True), (SO(2, 1), True), (SO(1, 1), True)],
+    ],
     ids=lambda v: repr(v),
 )
 def test_relabelling_orbits_are_one_per_orbit_and_fix_the_entries(group, uses_levi_civita):
@@ -266,7 +272,7 @@ def test_relabelling_orbits_are_one_per_orbit_and_fix_the_entries(group, uses_le
     for d in group.spanning_set(k, size - k)[:6]:
         for p in relabellings[:: max(1, len(relabellings) // 6)]:
             everything = np.array(sorted(orbit_of), dtype=np.int64)
-            assert np.array_equal(image_entries_at(group, d, everything), image_entries_at(group, d, p[everything]))
+            assert np.array_equal(group.evaluate(d, everything), group.evaluate(d, p[everything]))
 
 
 # -- no silent passes for matrices (issue 12) ----------------------------------------------------------------

@@ -18,7 +18,8 @@ from catlayer.projection import NotEquivariantError, coefficients, diagram_gram,
 from catlayer.verify import check_equivariance
 from tests.dense_reference import dense
 
-GROUPS = [S(2), S(3), S(4), O(2), O(3), SO(2), SO(3), SO(4), Sp(2), Sp(4)]
+GROUPS = [S(2), S(3), S(4), O(2), O(3), SO(2), SO(3), SO(4), Sp(2), Sp(4), O(1, 3), O(2, 1), SO(1, 2), SO(1, 3)]
+GROUPS += [SO(1, 1), SO(2, 2)]
 
 
 def _cases(max_entries=1024, max_size=6):
@@ -44,7 +45,7 @@ def _ids(case):
 
 def _basis_matrix(G, k, l) -> np.ndarray:
     """The dense basis as rows (D, n^(k+l)); S_n, O(n), SO(n) from tests/dense_reference.py."""
-    if isinstance(G, Sp):
+    if isinstance(G, Sp) or G.pair_form is not None:
         return np.stack([G.functor(d).to_numpy().ravel() for d in G.basis(k, l)])
     return np.stack([dense(d, G.n).ravel() for d in G.basis(k, l)]).astype(np.float64)
 
@@ -105,7 +106,7 @@ def test_s_n_projection_is_the_average_over_orbits():
 
 # -- exactness ---------------------------------------------------------------------------------------------------------
 EXACT = [(S(2), 1, 1), (S(3), 1, 1), (S(2), 2, 1), (O(2), 2, 2), (O(3), 1, 1), (SO(2), 1, 1), (SO(3), 2, 1)]
-EXACT += [(Sp(2), 1, 1), (Sp(2), 2, 2), (Sp(4), 1, 1)]
+EXACT += [(Sp(2), 1, 1), (Sp(2), 2, 2), (Sp(4), 1, 1), (O(1, 1), 2, 2), (SO(1, 2), 2, 1)]
 
 
 @pytest.mark.parametrize("case", EXACT, ids=_ids)

@@ -232,8 +232,21 @@ PARALLEL_THRESHOLD = 1 << 18
 
 
 def run_ops(
-    src, dst, n0, n1, ops, scales, var_size, var_in, var_out, var_tab, in_tab, out_tab, sgn_tab,
-    work=None, parallel=True,
+    src,
+    dst,
+    n0,
+    n1,
+    ops,
+    scales,
+    var_size,
+    var_in,
+    var_out,
+    var_tab,
+    in_tab,
+    out_tab,
+    sgn_tab,
+    work=None,
+    parallel=True,
 ):
     """Run every op of ``ops`` for every item (i0, i1) of an ``n0 × n1`` grid.
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 import sympy
 
 from .diagram import Diagram
+from .validation import check_order, short_repr
 
 __all__ = ["Combination"]
 
@@ -19,13 +20,28 @@ def _is_zero(c) -> bool:
     return False
 
 
+_NOT_FINITE = (sympy.nan, sympy.oo, -sympy.oo, sympy.zoo)
+
+
 def _normalise(c):
-    c = sympy.sympify(c)
+    if isinstance(c, str) and len(c) > 1000:
+        raise TypeError(f"coefficient {short_repr(c)} is a string of {len(c)} characters: too long to parse")
+    try:
+        # strings are parsed (repr writes rationals as strings), anything else must be a number
+        c = sympy.sympify(c, strict=not isinstance(c, str))
+    except sympy.SympifyError:
+        raise TypeError(
+            f"coefficient {short_repr(c)} is not a number: use an int, sympy.Rational or a sympy expression"
+        ) from None
     if isinstance(c, sympy.Float) or (isinstance(c, sympy.Basic) and c.atoms(sympy.Float)):
         raise TypeError(
-            f"coefficient {c} is a float: combinations are exact; use an int, "
+            f"coefficient {short_repr(c)} is a float: combinations are exact; use an int, "
             "sympy.Rational or a sympy expression"
         )
+    if not isinstance(c, sympy.Expr):
+        raise TypeError(f"coefficient {short_repr(c)} is not a number or an expression")
+    if c.has(*_NOT_FINITE):
+        raise ValueError(f"coefficient {short_repr(c)} is not finite")
     if c.free_symbols:
         c = sympy.expand(c)
     return c
@@ -71,15 +87,26 @@ class Combination:
             terms = {terms: 1}
         if not isinstance(terms, Mapping):
             raise TypeError(f"terms must be a mapping diagram -> coefficient, got {type(terms).__name__}")
+        if dom is not None:
+            dom = check_order(dom, "dom")
+        if cod is not None:
+            cod = check_order(cod, "cod")
+        if (dom is None) != (cod is None):
+            raise ValueError("give both dom and cod, or neither")
+        if category is not None:
+            from .categories import DiagramCategory
+
+            if not isinstance(category, DiagramCategory):
+                raise TypeError(f"category must be a diagram category or None, got {type(category).__name__}")
         cleaned: dict[Diagram, object] = {}
         for d, c in terms.items():
             if not isinstance(d, Diagram):
-                raise TypeError(f"{d!r} is not a diagram")
+                raise TypeError(f"{short_repr(d)} is not a diagram")
             if dom is None:
                 dom, cod = d.dom, d.cod
             if (d.dom, d.cod) != (dom, cod):
                 raise ValueError(
-                    f"all diagrams of a combination need the same shape: {d!r} is "
+                    f"all diagrams of a combination need the same shape: {short_repr(d)} is "
                     f"({d.dom}, {d.cod}), expected ({dom}, {cod})"
                 )
             c = _normalise(c)

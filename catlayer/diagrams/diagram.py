@@ -1,7 +1,7 @@
 """Diagrams: set partitions of the vertices of a two-row picture.
 
 A (k, l)-diagram has a top row of l vertices (the outputs, numbered ``0..l-1``) and a bottom
-row of k vertices (the inputs, numbered ``l..l+k-1``); see ``math.md`` §1. A diagram does not
+row of k vertices (the inputs, numbered ``l..l+k-1``); see ``docs/conventions.md`` §1.3. A diagram does not
 know n: that belongs to the category or the functor it is used with.
 """
 
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from itertools import pairwise
-from itertools import permutations as _permutations
+
+from .validation import check_diagram_size, check_order, short_repr
 
 __all__ = [
     "BrauerDiagram",
@@ -23,7 +24,7 @@ __all__ = [
 
 def boundary_position(vertex: int, cod: int, dom: int) -> int:
     """Position of ``vertex`` when walking the top row left to right, then the bottom row
-    right to left (math.md §1). Used to decide whether two blocks cross.
+    right to left (docs/conventions.md §1.3). Used to decide whether two blocks cross.
 
     >>> [boundary_position(v, cod=2, dom=3) for v in range(5)]
     [0, 1, 4, 3, 2]
@@ -43,12 +44,25 @@ def blocks_cross(first: Sequence[int], second: Sequence[int], cod: int, dom: int
     False
     """
     marks = sorted(
-        [(boundary_position(v, cod, dom), 0) for v in first]
-        + [(boundary_position(v, cod, dom), 1) for v in second]
+        [(boundary_position(v, cod, dom), 0) for v in first] + [(boundary_position(v, cod, dom), 1) for v in second]
     )
     # The blocks cross iff the boundary word, with runs collapsed, alternates 4+ times.
     changes = sum(1 for a, b in pairwise(marks) if a[1] != b[1])
     return changes >= 3
+
+
+def _missing_message(seen: dict[int, int], size: int, shown: int = 8) -> str:
+    """Name the first few vertices missing from ``seen`` (the scan stops after ``shown`` of
+    them, so its cost is bounded by the number of vertices given, not by ``size``)."""
+    missing: list[int] = []
+    for v in range(size):
+        if v not in seen:
+            missing.append(v)
+            if len(missing) == shown:
+                break
+    total = size - len(seen)
+    listed = ", ".join(map(str, missing)) + (f", ... ({total} in all)" if total > len(missing) else "")
+    return f"vertices [{listed}] are missing: every vertex 0..{size - 1} must be in a block"
 
 
 def _canonical_from_labels(labels: Sequence[int]) -> tuple[tuple[int, ...], ...]:
@@ -71,23 +85,30 @@ class Diagram:
     _kind_name = "Diagram"
 
     def __init__(self, blocks: Iterable[Iterable[int]], dom: int, cod: int):
-        if isinstance(dom, bool) or not isinstance(dom, int) or dom < 0:
-            raise ValueError(f"dom (the number of bottom vertices) must be an int >= 0, got {dom!r}")
-        if isinstance(cod, bool) or not isinstance(cod, int) or cod < 0:
-            raise ValueError(f"cod (the number of top vertices) must be an int >= 0, got {cod!r}")
+        dom = check_order(dom, "dom (the number of bottom vertices)")
+        cod = check_order(cod, "cod (the number of top vertices)")
         size = dom + cod
+        check_diagram_size(size, f"a ({short_repr(dom)}, {short_repr(cod)})-diagram")
+        if isinstance(blocks, (str, bytes)) or not isinstance(blocks, Iterable):
+            raise TypeError(
+                f"blocks must be an iterable of blocks (each an iterable of int vertices), got {short_repr(blocks)}"
+            )
         cleaned = []
         seen: dict[int, int] = {}
         for index, block in enumerate(blocks):
+            if isinstance(block, (str, bytes)) or not isinstance(block, Iterable):
+                raise TypeError(
+                    f"block {index} is {short_repr(block)}: each block must be an iterable of int vertices"
+                )
             block = tuple(block)
             if not block:
                 raise ValueError(f"block {index} is empty: every block needs at least one vertex")
             for v in block:
                 if isinstance(v, bool) or not isinstance(v, int):
-                    raise ValueError(f"vertex {v!r} in block {index} is not an int")
+                    raise TypeError(f"vertex {short_repr(v)} in block {index} is not an int")
                 if not 0 <= v < size:
                     raise ValueError(
-                        f"vertex {v} in block {index} is out of range: a ({dom}, {cod})-diagram has "
+                        f"vertex {short_repr(v)} in block {index} is out of range: a ({dom}, {cod})-diagram has "
                         f"vertices 0..{size - 1} (top 0..{cod - 1}, bottom {cod}..{size - 1})"
                     )
                 if v in seen:
@@ -98,9 +119,8 @@ class Diagram:
                     )
                 seen[v] = index
             cleaned.append(tuple(sorted(block)))
-        missing = [v for v in range(size) if v not in seen]
-        if missing:
-            raise ValueError(f"vertices {missing} are missing: every vertex 0..{size - 1} must be in a block")
+        if len(seen) != size:
+            raise ValueError(_missing_message(seen, size))
         self._check_kind(cleaned, dom, cod)
         self._set(tuple(sorted(cleaned)), dom, cod)
 
@@ -165,9 +185,6 @@ class Diagram:
         """Number of vertices, l + k."""
         return self._dom + self._cod
 
-    def is_top(self, vertex: int) -> bool:
-        return vertex < self._cod
-
     def top_only_blocks(self) -> tuple[tuple[int, ...], ...]:
         """Blocks lying entirely in the top row."""
         return tuple(b for b in self._blocks if b[-1] < self._cod)
@@ -186,32 +203,22 @@ class Diagram:
         return tuple(b[0] for b in self._blocks if len(b) == 1)
 
     def is_planar(self) -> bool:
-        """True when no two blocks cross (math.md §1).
+        """True when no two blocks cross (docs/conventions.md §1.3).
 
         >>> PartitionDiagram([[0, 3], [1, 2]], dom=2, cod=2).is_planar()
         False
         """
         blocks = self._blocks
-        return not any(
-            blocks_cross(a, b, self._cod, self._dom)
-            for i, a in enumerate(blocks)
-            for b in blocks[i + 1 :]
-        )
+        return not any(blocks_cross(a, b, self._cod, self._dom) for i, a in enumerate(blocks) for b in blocks[i + 1 :])
 
     def is_permutation(self) -> bool:
         """True for a permutation diagram: every block one top and one bottom vertex."""
-        return self._dom == self._cod and all(
-            len(b) == 2 and b[0] < self._cod <= b[1] for b in self._blocks
-        )
+        return self._dom == self._cod and all(len(b) == 2 and b[0] < self._cod <= b[1] for b in self._blocks)
 
     def crossings(self) -> int:
         """Number of unordered pairs of blocks that cross."""
         blocks = self._blocks
-        return sum(
-            blocks_cross(a, b, self._cod, self._dom)
-            for i, a in enumerate(blocks)
-            for b in blocks[i + 1 :]
-        )
+        return sum(blocks_cross(a, b, self._cod, self._dom) for i, a in enumerate(blocks) for b in blocks[i + 1 :])
 
     # -- structural operations (no scalars involved) --------------------------------------
     def dagger(self):
@@ -229,7 +236,7 @@ class Diagram:
         return type(self)._from_canonical(blocks, l, k)
 
     def tensor(self, other: Diagram) -> Diagram:
-        """Place ``other`` to the right of ``self`` (math.md §2.1). No scalar arises.
+        """Place ``other`` to the right of ``self`` (docs/conventions.md §2.1). No scalar arises.
 
         The kind of the result is the more general of the two kinds.
 
@@ -249,14 +256,12 @@ class Diagram:
 
         blocks = [tuple(left(v) for v in b) for b in self._blocks]
         blocks += [tuple(right(v) for v in b) for b in other._blocks]
-        return _join_kind(self, other)._from_canonical(
-            tuple(sorted(blocks)), k1 + other._dom, top
-        )
+        return _join_kind(self, other)._from_canonical(tuple(sorted(blocks)), k1 + other._dom, top)
 
     __matmul__ = tensor
 
     def then(self, other: Diagram):
-        """"self, then other" in the natural category of the pair, with a symbolic parameter
+        """ "self, then other" in the natural category of the pair, with a symbolic parameter
         where the category needs one (``n`` for partition and Brauer diagrams; Brauer–Grood
         diagrams with free vertices use n = their number of free vertices). Returns a
         :class:`~catlayer.diagrams.combination.Combination`.
@@ -326,6 +331,8 @@ class Diagram:
 
     def __lt__(self, other: Diagram) -> bool:
         """A total order (by dom, cod, blocks) so that lists of diagrams sort reproducibly."""
+        if not isinstance(other, Diagram):
+            return NotImplemented
         return (self._dom, self._cod, self._blocks) < (other._dom, other._cod, other._blocks)
 
     # -- constructors ------------------------------------------------------------------------
@@ -336,20 +343,28 @@ class Diagram:
         >>> PartitionDiagram.identity(2)
         PartitionDiagram([[0, 2], [1, 3]], dom=2, cod=2)
         """
-        return cls.permutation(tuple(range(k)))
+        k = check_order(k, "k")
+        check_diagram_size(2 * k, f"the identity on {short_repr(k)} points")
+        return cls._from_canonical(tuple((j, k + j) for j in range(k)), k, k)
 
     @classmethod
     def permutation(cls, p: Sequence[int]):
         """The permutation diagram of ``p`` in S_k: blocks {p[j], k+j}; its matrix sends input
-        axis j to output axis p[j] (math.md §1).
+        axis j to output axis p[j] (docs/conventions.md §1.3).
 
         >>> PartitionDiagram.permutation([1, 0])
         PartitionDiagram([[0, 3], [1, 2]], dom=2, cod=2)
         """
+        if isinstance(p, (str, bytes)) or not isinstance(p, Iterable):
+            raise TypeError(f"a permutation is a sequence of ints, got {short_repr(p)}")
         p = tuple(p)
         k = len(p)
+        check_diagram_size(2 * k, f"a permutation diagram on {k} points")
+        for x in p:
+            if isinstance(x, bool) or not isinstance(x, int):
+                raise TypeError(f"a permutation is a sequence of ints; {short_repr(x)} is not an int")
         if sorted(p) != list(range(k)):
-            raise ValueError(f"{p} is not a permutation of 0..{k - 1}")
+            raise ValueError(f"{short_repr(p)} is not a permutation of 0..{k - 1}")
         return cls._from_canonical(tuple(sorted((p[j], k + j) for j in range(k))), k, k)
 
     @classmethod
@@ -359,12 +374,14 @@ class Diagram:
         >>> PartitionDiagram.swap()
         PartitionDiagram([[0, 3], [1, 2]], dom=2, cod=2)
         """
+        a, b = check_order(a, "a"), check_order(b, "b")
+        check_diagram_size(2 * (a + b), f"the swap of {short_repr(a)} and {short_repr(b)} points")
         return cls.permutation(tuple(list(range(b, a + b)) + list(range(b))))
 
     def permutation_of(self) -> tuple[int, ...]:
         """For a permutation diagram, the p with blocks {p[j], k+j}."""
         if not self.is_permutation():
-            raise ValueError(f"{self!r} is not a permutation diagram")
+            raise ValueError(f"{short_repr(self)} is not a permutation diagram")
         k = self._dom
         p = [0] * k
         for top, bottom in self._blocks:
@@ -414,14 +431,12 @@ class BrauerDiagram(Diagram):
     def _check_kind(self, blocks, dom, cod):
         for b in blocks:
             if len(b) != 2:
-                raise ValueError(
-                    f"block {b} has {len(b)} vertices: every block of a Brauer diagram is a pair"
-                )
+                raise ValueError(f"block {b} has {len(b)} vertices: every block of a Brauer diagram is a pair")
 
 
 class BrauerGroodDiagram(Diagram):
     """A set partition into pairs and free vertices (singletons): with exactly n free vertices
-    it is an (l+k)\\n-diagram of the Brauer–Grood category BG(n) (math.md §3.4).
+    it is an (l+k)\\n-diagram of the Brauer–Grood category BG(n) (docs/conventions.md §3.4).
 
     >>> d = BrauerGroodDiagram([[0], [1], [2]], dom=1, cod=2)
     >>> d.free_vertices
@@ -438,8 +453,3 @@ class BrauerGroodDiagram(Diagram):
                     f"block {b} has {len(b)} vertices: a Brauer–Grood diagram has only pairs and "
                     "free vertices (singletons)"
                 )
-
-
-def all_permutation_diagrams(k: int, kind: type = PartitionDiagram):
-    """Every permutation diagram on k points, in lexicographic order of the permutation."""
-    return tuple(kind.permutation(p) for p in _permutations(range(k)))

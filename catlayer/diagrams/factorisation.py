@@ -1,4 +1,4 @@
-"""Planar factorisation d = σ_l ∘ planar ∘ σ_k (math.md §6) and the tensor decomposition of
+"""Planar factorisation d = σ_l ∘ planar ∘ σ_k (docs/conventions.md §6) and the tensor decomposition of
 the planar middle into elementary one-block diagrams (the paper's Figure 3).
 """
 
@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .diagram import Diagram
+from .validation import short_repr
 
 __all__ = ["Factorisation", "Split", "factorise", "split"]
 
@@ -45,6 +46,11 @@ class Factorisation:
         return sum(1 for e in self.elementary if e.dom > 0 and e.cod > 0)
 
 
+def _check_diagram(d) -> None:
+    if not isinstance(d, Diagram):
+        raise TypeError(f"expected a diagram, got {type(d).__name__}")
+
+
 def _inverse(p: tuple[int, ...]) -> tuple[int, ...]:
     inv = [0] * len(p)
     for i, x in enumerate(p):
@@ -53,7 +59,7 @@ def _inverse(p: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def factorise(d: Diagram) -> Factorisation:
-    """The canonical planar factorisation of math.md §6.
+    """The canonical planar factorisation of docs/conventions.md §6.
 
     Propagating blocks are ordered by their smallest top vertex; the planar top row holds the
     top-only blocks, then the propagating tops; the planar bottom row holds the propagating
@@ -71,6 +77,7 @@ def factorise(d: Diagram) -> Factorisation:
     >>> [e.blocks for e in f.elementary]
     [((0,),), ((0, 1),), ((0, 1, 2),), ((0, 1),)]
     """
+    _check_diagram(d)
     k, l = d.dom, d.cod
     kind = type(d)
     top_only = [b for b in d.blocks if b[-1] < l]
@@ -92,9 +99,7 @@ def factorise(d: Diagram) -> Factorisation:
 
     planar_blocks = []
     for b in d.blocks:
-        planar_blocks.append(
-            tuple(sorted(pos_top[v] if v < l else l + pos_bottom[v - l] for v in b))
-        )
+        planar_blocks.append(tuple(sorted(pos_top[v] if v < l else l + pos_bottom[v - l] for v in b)))
     planar = kind._from_canonical(tuple(sorted(planar_blocks)), k, l)
 
     elementary = []
@@ -122,7 +127,7 @@ def factorise(d: Diagram) -> Factorisation:
 @dataclass(frozen=True)
 class Split:
     """``d = bottom, then permutation, then top`` with no loops (a refinement of the planar
-    factorisation that lets a whole layer share work, design.md §4).
+    factorisation that lets a whole layer share work, docs/conventions.md §6, §7).
 
     * ``bottom`` (k → r): every propagating block of d becomes a block joining its bottom
       vertices to one *slot* (a top vertex of ``bottom``); slots are ordered by the smallest
@@ -170,6 +175,9 @@ def split(d: Diagram, free_singletons: bool | None = None) -> Split:
     """
     from .diagram import BrauerGroodDiagram
 
+    _check_diagram(d)
+    if free_singletons is not None and not isinstance(free_singletons, bool):
+        raise TypeError(f"free_singletons must be True, False or None, got {short_repr(free_singletons)}")
     if free_singletons is None:
         free_singletons = isinstance(d, BrauerGroodDiagram)
     k, l = d.dom, d.cod

@@ -1,4 +1,4 @@
-"""Execute a :class:`~catlayer.plan.LayerPlan` with torch ops (design.md §4).
+"""Execute a :class:`~catlayer.plan.LayerPlan` with torch ops (docs/conventions.md §7).
 
 :func:`compile_program` turns a plan and n into a :class:`Program`: nested tuples of ints and
 strings only (einsum equations, permutations, reshape sizes, ``torch.diagonal`` axis pairs), so
@@ -138,7 +138,7 @@ def _reduction_step(reduction, k: int) -> ReductionStep:
     num_slots = reduction.num_slots
     q = reduction.num_free_slots
     plain = num_slots - q
-    eps_pairs = [c for c in reduction.closed] if reduction.pair_form == "epsilon" else []
+    eps_pairs = [c for c in reduction.closed] if reduction.form_pairs else []
     # Output of the einsum: plain slots, then ε pair axes, then free axes.
     out_labels: list[str] = []
     in_letters: list[str] = []
@@ -149,7 +149,7 @@ def _reduction_step(reduction, k: int) -> ReductionStep:
             letter_of[label] = _LETTERS[2 + len(letter_of)]
         return letter_of[label]
 
-    if reduction.pair_form == "epsilon":
+    if reduction.form_pairs:
         # ε pairs keep both axes: give each axis of a closed pair its own label.
         closed_axes = {a for block in reduction.closed for a in block}
         for a in range(k):
@@ -191,7 +191,7 @@ def _derivation(source, target) -> str | None:
 
 
 def _plain(reduction) -> bool:
-    return reduction.pair_form == "delta" and not reduction.free_axes and not reduction.num_free_slots
+    return not reduction.form_pairs and not reduction.free_axes and not reduction.num_free_slots
 
 
 def _reduction_steps(plan: LayerPlan) -> tuple[tuple[ReductionStep, ...], tuple[int, ...]]:
@@ -223,13 +223,13 @@ def _expansion_step(expansion, l: int) -> ExpansionStep:
     closed_groups: list[tuple[int, ...]] = []
     eps_pairs: list[tuple[int, int]] = []
     for block in expansion.closed:
-        if expansion.pair_form == "epsilon":
+        if expansion.form_pairs:
             a, b = block
             eps_pairs.append((len(groups) + len(closed_groups), len(groups) + len(closed_groups) + 1))
             closed_groups += [(a,), (b,)]
         else:
             closed_groups.append(tuple(block))
-        src_shape_tail += [1] * (2 if expansion.pair_form == "epsilon" else 1)
+        src_shape_tail += [1] * (2 if expansion.form_pairs else 1)
     groups += closed_groups
     # Chain torch.diagonal calls; track what each dim (after batch, channel) holds.
     names: list[tuple[str, int]] = [("axis", a) for a in range(l)]
@@ -261,9 +261,9 @@ def compile_program(plan: LayerPlan, n: int) -> Program:
     """Turn ``plan`` into the static tables :func:`run_reductions`, :func:`run_mixing` and
     :func:`run_expansions` execute.
 
-    >>> from catlayer import PartitionCategory
+    >>> from catlayer import S
     >>> from catlayer.plan import plan_layer
-    >>> program = compile_program(plan_layer("partition", PartitionCategory(5).hom(2, 2)), 5)
+    >>> program = compile_program(plan_layer(S(5), S(5).category.hom(2, 2)), 5)
     >>> sorted(r.equation for r in program.reductions if r.source < 0 and r.equation)  # read x
     ['abcc->abc', 'abcd->abc', 'abcd->abd']
     >>> sorted(r.equation for r in program.reductions if r.source >= 0)  # from smaller ones
@@ -530,9 +530,9 @@ def second_moments(plan: LayerPlan, n: int) -> tuple[int, ...]:
     on each block (n choices per block; a symplectic pair also has n non-zeros, one per first
     index), with the n free vertices of an n-diagram taking distinct values (n! choices).
 
-    >>> from catlayer import PartitionCategory
+    >>> from catlayer import S
     >>> from catlayer.plan import plan_layer
-    >>> second_moments(plan_layer("partition", PartitionCategory(3).hom(1, 1)), 3)
+    >>> second_moments(plan_layer(S(3), S(3).category.hom(1, 1)), 3)
     (3, 9)
     """
     out = []

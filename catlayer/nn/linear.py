@@ -13,8 +13,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..backend.memory import check_size
-from ..forms import levi_civita, symplectic_form
+from ..forms import levi_civita
+from ..groups import Group
+from ..memory import check_size
 from ..plan import plan_layer
 from .executor import (
     Program,
@@ -74,9 +75,8 @@ class EquivariantLinear(nn.Module):
         self.out_order = _check_count(out_order, "out_order", 0)
         self.in_channels = _check_count(in_channels, "in_channels", 1)
         self.out_channels = _check_count(out_channels, "out_channels", 1)
-        for attr in ("n", "family", "basis"):
-            if not hasattr(group, attr):
-                raise TypeError(f"group must be a catlayer group such as S(5) or O(3), got {group!r}")
+        if not isinstance(group, Group):
+            raise TypeError(f"group must be a catlayer group such as S(5) or O(3), got {group!r}"[:300])
         self.group = group
         self.n = int(group.n)
         diagrams = tuple(group.basis(self.in_order, self.out_order))
@@ -87,12 +87,12 @@ class EquivariantLinear(nn.Module):
             )
         self.diagrams = diagrams
         self.bias_diagrams = tuple(group.basis(0, self.out_order)) if bias else ()
-        self._plan = plan_layer(group.family, diagrams)
+        self._plan = plan_layer(group, diagrams)
         self._program = compile_program(self._plan, self.n)
         self._bias_program: Program | None = None
         self._bias_target: tuple[int, ...] = ()
         if self.bias_diagrams:
-            bias_plan = plan_layer(group.family, self.bias_diagrams)
+            bias_plan = plan_layer(group, self.bias_diagrams)
             self._bias_program = compile_program(bias_plan, self.n)
             self._bias_target = tuple(
                 self._plan.expansions.index(e) if e in self._plan.expansions else -1 for e in bias_plan.expansions
@@ -161,7 +161,8 @@ class EquivariantLinear(nn.Module):
         programs = [self._program] + ([self._bias_program] if self._bias_program is not None else [])
         n = self.n
         if any(p.uses_epsilon for p in programs):
-            self.register_buffer("_eps", torch.tensor(symplectic_form(n), device=device, dtype=dtype), persistent=False)
+            form = torch.tensor(self.group.pair_form, device=device, dtype=dtype)
+            self.register_buffer("_eps", form, persistent=False)
         else:
             self._eps = None
         qs = sorted({q for p in programs for q in p.levi_civita_shapes})
@@ -170,9 +171,14 @@ class EquivariantLinear(nn.Module):
         if qs:
             check_size(n**n * 8, f"the Levi-Civita symbol of SO({n})")
             symbol = levi_civita(n)
+            weights = self.group.free_weights
         for q, name in zip(qs, self._lc_names, strict=True):
             # (n^free_axes, n^free_slots): slots first in the symbol, so transpose the reshape.
-            table = symbol.reshape(n**q, n ** (n - q)).T.copy()
+            table = symbol
+            if weights is not None:  # the input (free axis) indices of ε are weighted
+                for axis in range(q, n):
+                    table = table * weights.reshape([n if a == axis else 1 for a in range(n)])
+            table = table.reshape(n**q, n ** (n - q)).T.copy()
             self.register_buffer(name, torch.tensor(table, device=device, dtype=dtype), persistent=False)
         for prefix, program in (("", self._program), ("_bias", self._bias_program)):
             if program is None or program.trivial_order:
@@ -290,7 +296,7 @@ class EquivariantLinear(nn.Module):
     def basis_matrices(self) -> torch.Tensor:
         """The images of :attr:`diagrams` as a (D, n^l, n^k) tensor (rows: output multi-index in
         C order, columns: input multi-index), computed by the layer's own plan on the identity.
-        Size-guarded: raises :class:`~catlayer.backend.memory.AllocationTooLarge` when large."""
+        Size-guarded: raises :class:`~catlayer.memory.AllocationTooLarge` when large."""
         n, k, l, d = self.n, self.in_order, self.out_order, len(self.diagrams)
         itemsize = self.weight.element_size()
         check_size(3 * d * n ** (k + l) * itemsize, f"the {d} dense {n**l}×{n**k} basis matrices of {self!r}")
@@ -315,7 +321,7 @@ class EquivariantLinear(nn.Module):
 
         It maps ``x.reshape(batch, c_in * n**k)`` to ``y.reshape(batch, c_out * n**l)`` (channel
         axis most significant, C order). Raises
-        :class:`~catlayer.backend.memory.AllocationTooLarge` when the matrix does not fit.
+        :class:`~catlayer.memory.AllocationTooLarge` when the matrix does not fit.
 
         >>> import torch
         >>> from catlayer import S

@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..backend.memory import check_size
+from ..memory import check_size
 from .check import check_forward
 
 __all__ = ["DENSE_LIMIT", "PROVE_MODES", "check_layer"]
@@ -62,7 +62,7 @@ def _roles(layer):
 
     yield "weight", layer.diagrams, layer.in_order, layer._plan
     if layer.bias is not None:
-        yield "bias", layer.bias_diagrams, 0, plan_layer(layer.group.family, layer.bias_diagrams)
+        yield "bias", layer.bias_diagrams, 0, plan_layer(layer.group, layer.bias_diagrams)
 
 
 def _run_program(layer, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -169,16 +169,13 @@ def _exact_image(group, d) -> np.ndarray:
     return np.array(sympy.Matrix(image).tolist(), dtype=object)
 
 
-def _epsilon(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return (b == (a ^ 1)) * (1 - 2 * (a & 1))
-
-
 def _plan_entries(plan, t: int, points: np.ndarray, n: int) -> np.ndarray:
     """The entries of diagram t of ``plan`` at the multi-indices ``points``, read off the plan's
-    own tables (slot axes, closed blocks, matching, pair form, Levi-Civita slots, sign) in
-    integer arithmetic: the matrix the executor is told to compute, entry by entry."""
-    from ..forms import levi_civita
-
+    own tables (slot axes, closed blocks, matching, form pairs, Levi-Civita slots, sign) and the
+    group's pair form and free weights, in integer arithmetic: the matrix the executor is told to
+    compute, entry by entry."""
+    group = plan.group
+    form = group.pair_form
     reduction = plan.reductions[plan.reduction_of[t]]
     expansion = plan.expansions[plan.expansion_of[t]]
     l = plan.cod
@@ -191,25 +188,38 @@ def _plan_entries(plan, t: int, points: np.ndarray, n: int) -> np.ndarray:
             raise ValueError(f"diagram {t} of the plan has a slot without axes")
         return np.all(x[:, list(axes)] == x[:, [axes[0]]], axis=1)
 
-    def closed(x: np.ndarray, blocks, pair_form: str) -> np.ndarray:
+    def closed(x: np.ndarray, blocks, form_pairs: bool) -> np.ndarray:
         out = np.ones(len(x), dtype=np.int64)
         for block in blocks:
-            out *= _epsilon(x[:, block[0]], x[:, block[1]]) if pair_form == "epsilon" else constant(x, block)
+            out *= form[x[:, block[0]], x[:, block[1]]] if form_pairs and len(block) == 2 else constant(x, block)
         return out
 
     for i, axes in enumerate(expansion.slot_axes):
         value *= constant(outputs, axes)
         slots[:, plan.matching[t][i]] = outputs[:, axes[0]]
-    value *= closed(outputs, expansion.closed, expansion.pair_form)
+    value *= closed(outputs, expansion.closed, expansion.form_pairs)
     plain = reduction.num_slots - reduction.num_free_slots
     for j in range(plain):
         axes = reduction.slot_axes[j]
         value *= constant(inputs, axes) & (inputs[:, axes[0]] == slots[:, j])
-    value *= closed(inputs, reduction.closed, reduction.pair_form)
+    value *= closed(inputs, reduction.closed, reduction.form_pairs)
     if reduction.num_free_slots or reduction.free_axes:
-        check_size(8 * n**n, f"the Levi-Civita symbol of SO({n})")
-        index = np.concatenate([slots[:, plain:], inputs[:, list(reduction.free_axes)]], axis=1)
-        value *= levi_civita(n)[tuple(index.T)]
+        free = inputs[:, list(reduction.free_axes)]
+        index = np.concatenate([slots[:, plain:], free], axis=1)
+        value *= _levi_civita_at(index, n)
+        if group.free_weights is not None:
+            value *= np.prod(group.free_weights[free], axis=1, dtype=np.int64)
+    return value
+
+
+def _levi_civita_at(index: np.ndarray, n: int) -> np.ndarray:
+    """ε at each row of ``index`` (values 0..n−1): the sign of the permutation, 0 on a repeat."""
+    if index.shape[1] != n:
+        raise ValueError(f"the plan's Levi-Civita contraction has {index.shape[1]} slots, not n = {n}")
+    value = np.ones(len(index), dtype=np.int64)
+    for i in range(n):
+        for j in range(i + 1, n):
+            value *= np.sign(index[:, j] - index[:, i])
     return value
 
 
@@ -223,26 +233,30 @@ def _format(point, l: int) -> str:
 
 def _structure(layer) -> list[str]:
     """Failures of part 2: the layer's plan, program and tables against their recomputation."""
-    from ..forms import levi_civita, symplectic_form
     from ..plan import plan_layer
     from .executor import compile_program
 
     group, n, failures = layer.group, layer.n, []
-    plan = plan_layer(group.family, layer.diagrams)
+    plan = plan_layer(group, layer.diagrams)
     if layer._plan != plan or layer._program != compile_program(plan, n):
         failures.append("the layer's plan or program is not the one compiled from its diagrams")
     if layer.bias is not None:
-        bias_program = compile_program(plan_layer(group.family, layer.bias_diagrams), n)
+        bias_program = compile_program(plan_layer(group, layer.bias_diagrams), n)
         if layer._bias_program != bias_program:
             failures.append("the layer's bias program is not the one compiled from its bias diagrams")
     if layer._eps is not None:
-        expected = torch.tensor(symplectic_form(n), dtype=torch.float64)
+        expected = torch.tensor(np.asarray(group.pair_form, dtype=np.float64))
         if not torch.equal(layer._eps.detach().to("cpu", torch.float64), expected):
-            failures.append("the layer's ε buffer is not the symplectic form")
+            failures.append(f"the layer's pair-form buffer is not the pair form of {group!r}")
     for q, table in layer._levi_civita_tables().items():
-        expected = torch.tensor(levi_civita(n).reshape(n**q, n ** (n - q)).T.copy(), dtype=torch.float64)
+        check_size(16 * n**n, f"the Levi-Civita symbol of {group!r}")
+        index = np.indices((n,) * n).reshape(n, n**n).T  # slots first, then the free axes
+        symbol = _levi_civita_at(index, n)
+        if group.free_weights is not None:
+            symbol = symbol * np.prod(group.free_weights[index[:, q:]], axis=1, dtype=np.int64)
+        expected = torch.tensor(symbol.reshape(n**q, n ** (n - q)).T.astype(np.float64))
         if not torch.equal(table.detach().to("cpu", torch.float64), expected):
-            failures.append(f"the layer's Levi-Civita buffer with {q} free slots is not the Levi-Civita symbol")
+            failures.append(f"the layer's Levi-Civita buffer with {q} free slots is not the (weighted) symbol")
     return failures
 
 
@@ -258,7 +272,7 @@ def _mismatch(what: str, got: np.ndarray, expected: np.ndarray, points: np.ndarr
 
 
 def _certify(layer, mode: str, rng: np.random.Generator):
-    from ..verify import EquivarianceReport, check_equivariance, image_entries_at, relabelling_orbits
+    from ..verify import EquivarianceReport, check_equivariance, relabelling_orbits
 
     group, l, n = layer.group, layer.out_order, layer.n
     counts = _count(len(layer.diagrams), "weight diagram") + (
@@ -305,7 +319,7 @@ def _certify(layer, mode: str, rng: np.random.Generator):
         generated, description = relabelling_orbits(group, size, uses_levi_civita)
         # generated: input indices first (so that few one-hot columns are needed), then outputs
         points = np.concatenate([generated[:, dom:], generated[:, :dom]], axis=1)
-        formula = np.stack([image_entries_at(group, d, points) for d in diagrams])
+        formula = np.stack([group.evaluate(d, points) for d in diagrams])
         for t, d in enumerate(diagrams):
             got = _plan_entries(plan, t, points, n)
             failure = _mismatch(f"{role} diagram {t} {d}: its plan gives", got, formula[t], points, l)

@@ -324,9 +324,7 @@ def coefficients(symbols: Sequence[sympy.Symbol] = (), bound: int = 3) -> st.Sea
     ]
     if symbols:
         symbols = tuple(symbols)
-        options.append(
-            st.tuples(small, st.sampled_from(symbols), small).map(lambda t: t[0] * t[1] + t[2])
-        )
+        options.append(st.tuples(small, st.sampled_from(symbols), small).map(lambda t: t[0] * t[1] + t[2]))
     return st.one_of(*options)
 
 
@@ -354,11 +352,7 @@ def combinations(
             k, l = d.dom, d.cod
         else:
             k, l = dom, cod
-        terms = draw(
-            st.lists(
-                st.tuples(morphisms(category, k, l), coefficients(symbols)), max_size=max_terms
-            )
-        )
+        terms = draw(st.lists(st.tuples(morphisms(category, k, l), coefficients(symbols)), max_size=max_terms))
         return Combination(dict(terms), k, l, category)
 
     return build()
