@@ -515,6 +515,32 @@ class Group(ABC):
         """
         return self._dimension(check_order(k, "k") + check_order(l, "l"))
 
+    def coefficients(self, M, k: int, l: int, *, tolerance: float | None = None):
+        """The coordinates of an equivariant M in ``basis(k, l)`` (sympy Rationals for exact M,
+        floats for float M); raises :class:`~catlayer.projection.NotEquivariantError` with the
+        residual when M is not equivariant. See :func:`catlayer.projection.coefficients`.
+
+        >>> from catlayer import S
+        >>> S(3).coefficients(np.ones((3, 3), dtype=int), 1, 1)        # the all-ones diagram {1} {1'}
+        (0, 1)
+        """
+        from ..projection import coefficients
+
+        return coefficients(self, M, k, l, tolerance=tolerance)
+
+    def project(self, M, k: int, l: int):
+        """The orthogonal (Frobenius) projection of M onto Hom_G((R^n)^{⊗k}, (R^n)^{⊗l}), same
+        type and shape as M. See :func:`catlayer.projection.project`.
+
+        >>> from catlayer import O
+        >>> O(2).project(np.array([[1.0, 2.0], [3.0, 4.0]]), 1, 1)      # (trace / n)·I
+        array([[2.5, 0. ],
+               [0. , 2.5]])
+        """
+        from ..projection import project
+
+        return project(self, M, k, l)
+
     # -- the group itself ------------------------------------------------------------------------
     @abstractmethod
     def generators(self) -> tuple[Generator, ...]:

@@ -106,6 +106,51 @@ class EquivariantLinear(nn.Module):
         self._register_tables(device, self.weight.dtype)
         self.reset_parameters()
 
+    @classmethod
+    def from_dense(
+        cls,
+        group,
+        weight,
+        in_order: int,
+        out_order: int,
+        bias=None,
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> EquivariantLinear:
+        """The nearest equivariant layer to a dense linear map: each channel pair's n^l × n^k block
+        (and each output channel's bias) is replaced by its orthogonal (Frobenius) projection onto
+        the equivariant ones (:func:`catlayer.projection.dense_layer_coordinates`, matrix-free).
+
+        ``weight`` (torch, numpy or a ``torch.nn.Linear``, whose bias is then used unless ``bias``
+        is given) has shape (c_out·n^l, c_in·n^k), the layout of :meth:`to_dense` and of an
+        ``nn.Linear`` on flattened tensors (channel axis most significant, C order), or
+        (c_out, c_in, n^l, n^k). ``bias``: shape (c_out·n^l,) or (c_out, n^l). The layer takes the
+        weight's device and floating dtype unless ``device`` / ``dtype`` are given.
+
+        >>> import torch
+        >>> from catlayer import S
+        >>> layer = EquivariantLinear(S(4), 2, 1, in_channels=2, out_channels=3)
+        >>> again = EquivariantLinear.from_dense(S(4), layer.to_dense(), 2, 1)
+        >>> torch.allclose(again.weight, layer.weight, atol=1e-6), torch.allclose(again.bias, layer.bias, atol=1e-6)
+        (True, True)
+        """
+        from ..projection import dense_layer_coordinates
+
+        if isinstance(weight, nn.Linear):
+            weight, bias = weight.weight, weight.bias if bias is None else bias
+        coords, bias_coords = dense_layer_coordinates(group, weight, in_order, out_order, bias)
+        if isinstance(weight, torch.Tensor):
+            device = weight.device if device is None else device
+            dtype = (weight.dtype if weight.is_floating_point() else None) if dtype is None else dtype
+        c_out, c_in = coords.shape[0], coords.shape[1]
+        layer = cls(group, in_order, out_order, c_in, c_out, bias=bias is not None, device=device, dtype=dtype)
+        with torch.no_grad():
+            layer.weight.copy_(coords)
+            if layer.bias is not None:
+                layer.bias.copy_(bias_coords)
+        return layer
+
     # -- construction helpers ------------------------------------------------------------
     def _empty_reason(self, k: int, l: int) -> str:
         category = getattr(self.group, "category", None)
