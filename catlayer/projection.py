@@ -10,8 +10,8 @@ with ⟨A, B⟩ = trace(AᵀB). Nothing here forms an n^(k+l) × dim basis matri
 * **Gram** entries are combinatorial: closing d against e gives loops (and, for SO(n), paths between
   free vertices), and ⟨F(d), F(e)⟩ = n^(#loops) times the family's signs: s(d)s(e) and the ε
   orientation around each loop for Sp(n), the Levi-Civita contraction n!·sgn for two SO(n)
-  n-diagrams, Σ_i η_i^m = n or p − q per loop with m same-row pairs under a metric η. One private
-  function per family, in one dict keyed by group class (``_FAMILIES``).
+  n-diagrams, Σ_i η_i^m = n or p − q per loop with m same-row pairs under a metric η. Each family
+  owns its formula (:meth:`catlayer.groups.Group.gram`).
 * **b** is read matrix-free: ⟨F(d), M⟩ is the (k+l → 0) contraction of M (as a tensor with k+l
   axes) by the bent diagram. When F(d) is the indicator of a generalised diagonal (S_n, O(n), the
   Brauer diagrams of SO(n)) it is the sum of a strided diagonal view of M (no copy; n^blocks
@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
@@ -52,7 +52,8 @@ import sympy
 
 from .bases import coarsenings
 from .diagrams import Diagram
-from .groups import SO, Group, IndefiniteOrthogonal, IndefiniteSpecialOrthogonal, O, S, Sp
+from .groups import Group
+from .groups.loops import same_row
 
 __all__ = [
     "NotEquivariantError",
@@ -75,197 +76,21 @@ class NotEquivariantError(ValueError):
         self.residual, self.index, self.relative = residual, index, relative
 
 
-# -- per-family Gram entries ----------------------------------------------------------------------------------
-def _partners(d: Diagram) -> dict[int, int]:
-    out = {}
-    for block in d.blocks:
-        if len(block) == 2:
-            out[block[0]], out[block[1]] = block[1], block[0]
-    return out
-
-
-def _same_row(d: Diagram, u: int, v: int) -> bool:
-    return (u < d.cod) == (v < d.cod)
-
-
-def _loops(d: Diagram, e: Diagram):
-    """The loops of two perfect matchings on the same vertices (every vertex in a pair of d and of
-    e): each loop as its list of steps (u, v, from_d), walking alternately d's and e's pairs."""
-    pd, pe = _partners(d), _partners(e)
-    seen, loops = set(), []
-    for start in range(d.size):
-        if start in seen or start not in pd:
-            continue
-        steps, u, use_d = [], start, True
-        while True:
-            v = pd[u] if use_d else pe[u]
-            steps.append((u, v, use_d))
-            seen.add(u)
-            u, use_d = v, not use_d
-            if u == start and use_d:
-                break
-        loops.append(steps)
-    return loops
-
-
-def _gram_partition(group: Group, d: Diagram, e: Diagram) -> int:
-    """⟨E_d, E_e⟩ = n^(number of blocks of the join of the two set partitions)."""
-    parent = list(range(d.size))
-
-    def find(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for block in (*d.blocks, *e.blocks):
-        for v in block[1:]:
-            parent[find(v)] = find(block[0])
-    return group.n ** len({find(v) for v in range(d.size)})
-
-
-def _gram_orthogonal(group: Group, d: Diagram, e: Diagram) -> int:
-    """⟨E_d, E_e⟩ for Brauer diagrams: a loop with m same-row pairs (which carry the metric η,
-    identity for O(n)) contributes trace(η^m) = Σ_i η_i^m: n for m even or η = I, else p − q."""
-    eta = _metric_diagonal(group)
-    trace = group.n if eta is None else int(eta.sum())
-    value = 1
-    for loop in _loops(d, e):
-        m = sum(_same_row(d, u, v) for u, v, _ in loop)
-        value *= group.n if m % 2 == 0 else trace
-    return value
-
-
-def _gram_symplectic(group: Group, d: Diagram, e: Diagram) -> int:
-    """⟨F′_d, F′_e⟩ = s(d)s(e)·Π_loops trace(W_1⋯W_m): walking a loop, a propagating pair is I and
-    a same-row pair {a < b} is J walked from a to b, −J from b to a (ε[x_a, x_b] with the smaller
-    vertex first); J² = −I, so a loop with c same-row pairs gives 0 (c odd) or ±(−1)^(c/2)·n."""
-    value = group.sign(d) * group.sign(e)
-    for loop in _loops(d, e):
-        sign, count = 1, 0
-        for u, v, _ in loop:
-            if _same_row(d, u, v):
-                count += 1
-                sign *= 1 if u < v else -1
-        if count % 2:
-            return 0
-        value *= sign * (-1) ** (count // 2) * group.n
-    return value
-
-
-def _metric_diagonal(group: Group) -> np.ndarray | None:
-    metric = getattr(group, "metric", None)
-    if metric is None:
-        return None
-    eta = np.asarray(metric)
-    return np.diagonal(eta) if eta.ndim == 2 else eta
-
-
-def _gram_special_orthogonal(group: Group, d: Diagram, e: Diagram) -> int:
-    """Brauer with Brauer: as O(n) (or O(p, q)). A Brauer diagram with an n-diagram: 0 (every path
-    joins two free vertices of the n-diagram, where ε vanishes). Two n-diagrams: the value is
-    constant along each loop and path; the loops give Σ_i η_i^m each, and when every path joins
-    the i-th free vertex of d to the π(i)-th of e, the paths give sgn(π)·Σ_{a ∈ S_n} Π_i η_{a_i}^{t_i}
-    = sgn(π)·j!·(n − j)!·e_j(η), where t_i counts the same-row pairs on path i plus its bottom-row
-    end points (the Levi-Civita weights) and j the paths with t_i odd (e_j: elementary symmetric
-    polynomial; n! for η = I); else 0."""
-    n = group.n
-    free_d, free_e = d.free_vertices, e.free_vertices
-    if not free_d and not free_e:
-        return _gram_orthogonal(group, d, e)
-    if not free_d or not free_e:
-        return 0
-    pd, pe = _partners(d), _partners(e)
-    seen, target, odd = set(), {}, 0
-    for start in free_d:  # walk each path from its d-free end: e's pair first, then d's, …
-        u, use_d, same_row = start, False, 0
-        while True:
-            seen.add(u)
-            partner = (pd if use_d else pe).get(u)
-            if partner is None:
-                break
-            same_row += _same_row(d, u, partner)
-            u, use_d = partner, not use_d
-        if use_d or u not in free_e:  # ended at a vertex free in d only: two ε indices agree
-            return 0
-        target[start] = u
-        odd += (same_row + (start >= d.cod) + (u >= e.cod)) % 2
-    eta = _metric_diagonal(group)
-    trace = n if eta is None else int(eta.sum())
-    value = 1
-    for loop in _loops_avoiding(d, e, seen):
-        value *= n if sum(_same_row(d, u, v) for u, v, _ in loop) % 2 == 0 else trace
-    rank_e = {v: i for i, v in enumerate(free_e)}
-    permutation = [rank_e[target[f]] for f in free_d]
-    if eta is None:
-        symmetric = math.comb(n, odd)
-    else:  # e_j(η): the coefficient of t^j in Π_i (1 + η_i t)
-        p, q = int((eta > 0).sum()), int((eta < 0).sum())
-        symmetric = sum(math.comb(p, odd - i) * math.comb(q, i) * (-1) ** i for i in range(odd + 1))
-    from .diagrams.permutations import permutation_sign
-
-    return value * permutation_sign(permutation) * math.factorial(odd) * math.factorial(n - odd) * symmetric
-
-
-def _loops_avoiding(d: Diagram, e: Diagram, seen: set[int]):
-    """The loops of the pairs of d and e through vertices not in ``seen`` (the paths)."""
-    pd, pe = _partners(d), _partners(e)
-    for start in range(d.size):
-        if start in seen or start not in pd:
-            continue
-        steps, u, use_d = [], start, True
-        while True:
-            v = pd[u] if use_d else pe[u]
-            steps.append((u, v, use_d))
-            seen.add(u)
-            u, use_d = v, not use_d
-            if u == start and use_d:
-                break
-        yield steps
-
-
 def _is_indicator(group: Group, d: Diagram) -> bool:
     """Whether F(d) is the 0/1 indicator of a generalised diagonal (x constant on every block):
     no sign, no Levi-Civita symbol and no pair form on a same-row pair."""
     if group.sign(d) != 1 or (group.free_singletons and d.free_vertices):
         return False
-    return group.pair_form is None or all(not _same_row(d, b[0], b[-1]) for b in d.blocks if len(b) == 2)
-
-
-@dataclass(frozen=True)
-class _Family:
-    """How projection works for one group family: ``gram(G, d, e)`` = ⟨F(d), F(e)⟩, and
-    ``orbit_basis``: solve in the orthogonal orbit basis of S_n instead of with the Gram."""
-
-    gram: Callable[[Group, Diagram, Diagram], int]
-    orbit_basis: bool = False
-
-
-_FAMILIES: dict[type, _Family] = {
-    S: _Family(_gram_partition, orbit_basis=True),
-    O: _Family(_gram_orthogonal),
-    SO: _Family(_gram_special_orthogonal),
-    Sp: _Family(_gram_symplectic),
-    IndefiniteOrthogonal: _Family(_gram_orthogonal),
-    IndefiniteSpecialOrthogonal: _Family(_gram_special_orthogonal),
-}
-
-
-def _family(group: Group) -> _Family:
-    # By exact class: a new family (e.g. a metric group derived from O) must not inherit formulas.
-    family = _FAMILIES.get(type(group))
-    if family is None:
-        raise TypeError(f"projection is not available for {group!r} ({type(group).__name__})")
-    return family
+    return group.pair_form is None or all(not same_row(d, b[0], b[-1]) for b in d.blocks if len(b) == 2)
 
 
 @lru_cache(maxsize=64)
 def _gram(group: Group, k: int, l: int) -> tuple[tuple[int, ...], ...]:
-    family, basis = _family(group), group.basis(k, l)
+    basis = group.basis(k, l)
     rows = [[0] * len(basis) for _ in basis]
     for i, d in enumerate(basis):
         for j in range(i, len(basis)):
-            rows[i][j] = rows[j][i] = family.gram(group, d, basis[j])
+            rows[i][j] = rows[j][i] = group.gram(d, basis[j])
     return tuple(tuple(r) for r in rows)
 
 
@@ -440,7 +265,7 @@ def _solve(group: Group, k: int, l: int, b):
     """The basis coordinates c (batch, D) of the projection, from the pairings b (batch, D)."""
     if not group.basis(k, l):
         return b
-    if _family(group).orbit_basis:
+    if group.projects_in_orbit_basis:
         mobius, sizes = _orbit_tables(group, k, l)
         if _is_torch(b):
             import torch

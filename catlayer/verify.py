@@ -20,7 +20,7 @@ import sympy
 
 from .diagrams import Combination, Diagram
 from .functors import EquivariantMap
-from .groups import SO, Generator, Group, IndefiniteOrthogonal, IndefiniteSpecialOrthogonal, O, S, Sp
+from .groups import Generator, Group
 
 __all__ = ["EquivarianceReport", "FunctorLawReport", "check_equivariance", "check_functor_laws"]
 
@@ -552,105 +552,6 @@ def check_equivariance(
     )
 
 
-# -- a layer's matrix-free certificate: relabelling orbits and the entry formula at chosen indices --------
-# A layer's forward is built from index operations that commute with relabelling the index values
-# 0..n−1 (diagonals, sums, broadcasts, axis permutations) and from contractions with the group's
-# tables (the symplectic form, the Levi-Civita symbol). A relabelling that fixes the tables fixes
-# both the forward and F(d) entry-wise, so the two are equal once they agree at one multi-index per
-# orbit of such relabellings. Each family says which relabellings fix its tables (one dict, keyed by
-# group class, below).
-def _restricted_growth(size: int, max_blocks: int) -> np.ndarray:
-    """Every restricted growth string of length ``size`` with at most ``max_blocks`` distinct
-    values (value = block number in order of first appearance): one row per set partition of the
-    positions into at most ``max_blocks`` blocks.
-
-    >>> _restricted_growth(3, 2).tolist()
-    [[0, 0, 0], [0, 0, 1], [0, 1, 0], [0, 1, 1]]
-    """
-    rows = np.zeros((1, 0), dtype=np.int64)
-    counts = np.zeros(1, dtype=np.int64)
-    for _ in range(size):
-        grown, grown_counts = [], []
-        for value in range(min(max_blocks, size)):
-            keep = counts >= value
-            grown.append(np.column_stack([rows[keep], np.full(int(keep.sum()), value, dtype=np.int64)]))
-            grown_counts.append(np.maximum(counts[keep], value + 1))
-        rows, counts = np.concatenate(grown), np.concatenate(grown_counts)
-        order = np.lexsort(rows.T[::-1])
-        rows, counts = rows[order], counts[order]
-    return rows
-
-
-def _value_classes(group: Group) -> list[list[int]]:
-    """The values 0..n−1 grouped by what the group's tables say about them: a diagonal pair form
-    η (O(p, q)) and free weights (SO(p, q)) must agree inside a class; one class without them."""
-    n = group.n
-    form = group.pair_form
-    weights = group.free_weights if group.free_singletons else None
-    if form is not None and np.count_nonzero(form - np.diag(np.diagonal(form))):
-        raise ValueError(f"the pair form of {group!r} is not diagonal: its values do not fall into classes")
-    keys: dict[tuple[int, int], list[int]] = {}
-    for a in range(n):
-        key = (0 if form is None else int(form[a, a]), 0 if weights is None else int(weights[a]))
-        keys.setdefault(key, []).append(a)
-    return list(keys.values())
-
-
-def _orbits_value_classes(group: Group, size: int, uses_levi_civita: bool) -> tuple[np.ndarray, str]:
-    # Permuting the values inside each class fixes the tables. An orbit: a class per position and
-    # a set partition of the positions of each class into at most |class| blocks. With the
-    # Levi-Civita symbol only even permutations fix it: an orbit splits in two when no class has
-    # two unused values (then no odd permutation fixes the indices), the second reached by swapping
-    # two values of one class.
-    classes = _value_classes(group)
-    blocks: list[np.ndarray] = []
-    for colours in np.ndindex(*(len(classes),) * size):
-        colours = np.array(colours, dtype=np.int64)
-        parts = []
-        for c, values in enumerate(classes):
-            where = np.flatnonzero(colours == c)
-            labels = _restricted_growth(len(where), len(values))
-            parts.append((where, np.asarray(values, dtype=np.int64)[labels]))
-        count = int(np.prod([len(v) for _, v in parts]))
-        points = np.zeros((count, size), dtype=np.int64)
-        grids = np.indices([len(v) for _, v in parts]).reshape(len(parts), count)
-        for (where, values), choice in zip(parts, grids, strict=True):
-            points[:, where] = values[choice]
-        blocks.append(points)
-    points = np.concatenate(blocks) if blocks else np.zeros((1, 0), dtype=np.int64)
-    how = "the permutations of the index values" + (" within each class of the metric" if len(classes) > 1 else "")
-    if uses_levi_civita:
-        odd = next((values for values in classes if len(values) >= 2), None)
-        if odd is not None:
-            unused = [np.array([len(set(values) - set(p.tolist())) for p in points]) for values in classes]
-            split = points[np.all(np.stack(unused) <= 1, axis=0)]
-            a, b = odd[0], odd[1]
-            points = np.concatenate([points, np.where(split == a, b, np.where(split == b, a, split))])
-        how = "the even " + how[4:]
-    return points, f"{how} (they fix the group's tables), {len(points)} orbits"
-
-
-def _orbits_pair_relabellings(group: Group, size: int, uses_levi_civita: bool) -> tuple[np.ndarray, str]:
-    # Permuting the pairs (2a, 2a + 1) of basis vectors fixes ε: an orbit is a set partition of
-    # the positions by pair, with a parity (which member of the pair) per position.
-    pairs = _restricted_growth(size, group.n // 2)
-    parities = (np.arange(2**size)[:, None] >> np.arange(size - 1, -1, -1)[None, :]) & 1
-    points = (2 * pairs[:, None, :] + parities[None, :, :]).reshape(-1, size)
-    return points, f"the (n/2)! permutations of the pairs (2a, 2a+1), which fix ε; {len(points)} orbits"
-
-
-#: Which relabellings of the index values fix each family's tables (exact class: a new family is
-#: refused rather than given another family's symmetry).
-_RELABELLINGS = {
-    S: _orbits_value_classes,
-    O: _orbits_value_classes,
-    SO: _orbits_value_classes,
-    Sp: _orbits_pair_relabellings,
-    IndefiniteOrthogonal: _orbits_value_classes,
-    IndefiniteSpecialOrthogonal: _orbits_value_classes,
-}
-
-
 def relabelling_orbits(group: Group, size: int, uses_levi_civita: bool = False) -> tuple[np.ndarray, str]:
     """One multi-index (row) of length ``size`` per orbit of the relabellings of the index values
     that fix the group's tables (pair form, Levi-Civita symbol and its weights), and a description
@@ -658,6 +559,7 @@ def relabelling_orbits(group: Group, size: int, uses_levi_civita: bool = False) 
     Both F(d) (:meth:`~catlayer.groups.Group.evaluate`) and a layer's plan are invariant under
     these relabellings, so they agree everywhere once they agree at these multi-indices.
 
+    >>> from catlayer import O, S, Sp
     >>> points, how = relabelling_orbits(S(30), 3)
     >>> points.tolist()
     [[0, 0, 0], [0, 0, 1], [0, 1, 0], [0, 1, 1], [0, 1, 2]]
@@ -666,10 +568,7 @@ def relabelling_orbits(group: Group, size: int, uses_levi_civita: bool = False) 
     >>> len(relabelling_orbits(Sp(4), 2)[0]), len(relabelling_orbits(O(1, 3), 2)[0])
     (8, 5)
     """
-    method = _RELABELLINGS.get(type(group))
-    if method is None:
-        raise TypeError(f"no matrix-free certificate is known for {group!r} ({type(group).__name__})")
-    return method(group, size, uses_levi_civita)
+    return group.relabelling_orbits(size, uses_levi_civita)
 
 
 def check_functor_laws(group: Group, d: Diagram | Combination, e: Diagram | Combination) -> FunctorLawReport:

@@ -1,9 +1,8 @@
-"""The package's layers hold: what each import loads, who imports whom, and read-only caches."""
-
-from __future__ import annotations
+"""Layering: what each import loads (``sys.modules`` in a fresh interpreter), who imports whom,
+no private names across groups and functors, the memory guard as plain Python shared by every
+layer, and read-only caches."""
 
 import ast
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -11,42 +10,88 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import catlayer.backend
+import catlayer.backend.memory
+import catlayer.memory
 from catlayer import O, PartitionDiagram, S
 
-PACKAGE = Path(__file__).resolve().parents[1] / "catlayer"
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "catlayer"
+HEAVY = ("numba", "torch", "catlayer.backend")
 
 
-def _loaded_after(code: str) -> set[str]:
-    """Top-level modules in sys.modules after running ``code`` in a fresh interpreter."""
-    script = code + "\nimport json, sys\nprint(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
-    out = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=PACKAGE.parent
-    ).stdout
-    return set(json.loads(out.strip().splitlines()[-1]))
+def loaded_after(code: str) -> set[str]:
+    """The heavy modules present in ``sys.modules`` after running ``code`` in a new interpreter
+    started in the repository root (so that this checkout is the one imported)."""
+    probe = f"{code}\nimport sys\nprint(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    return set(out.stdout.split())
 
 
 @pytest.mark.parametrize(
-    ("code", "forbidden"),
+    ("code", "allowed"),
     [
-        ("import catlayer", {"numba", "torch"}),
-        ("import catlayer.diagrams", {"numba", "torch"}),
-        ("import catlayer.nn", {"numba"}),
-        ("import catlayer.verify", {"numba", "torch"}),
-        # the first dense image of a small matrix needs neither the backend nor torch
+        ("import catlayer.diagrams", set()),
+        ("import catlayer", set()),
+        ("import catlayer.memory", set()),
+        ("import catlayer.nn", {"torch"}),
+        ("import catlayer.verify", set()),
+        ("from catlayer import O\nO(1, 3).basis(2, 2)", set()),
         (
-            "from catlayer import S, PartitionDiagram\nS(3).functor(PartitionDiagram([[0], [1]], 1, 1)).to_numpy()",
-            {"numba", "torch"},
+            "from catlayer import S, PartitionDiagram\nS(3).functor(PartitionDiagram([[0, 1]], 1, 1)).to_numpy()",
+            set(),
         ),
-        ("from catlayer import O\nO(1, 3).basis(2, 2)", {"numba", "torch"}),
     ],
+    ids=["diagrams", "catlayer", "memory", "nn", "verify", "Lorentz basis", "small to_numpy"],
 )
-def test_imports_load_only_their_layer(code, forbidden):
-    loaded = _loaded_after(code)
-    assert not loaded & forbidden, f"{code!r} loaded {sorted(loaded & forbidden)}"
+def test_import_loads_only_its_layer(code, allowed):
+    assert loaded_after(code) <= allowed
 
 
-def test_the_backend_is_loaded_when_used():
-    assert "numba" in _loaded_after("import catlayer.backend")
+def test_catlayer_nn_does_not_load_numba():
+    assert "numba" not in loaded_after("import catlayer.nn")
+
+
+def _imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            names.add("." * node.level + (node.module or ""))
+    return names
+
+
+def test_memory_guard_is_plain_python():
+    assert _imported_modules(ROOT / "catlayer" / "memory.py") <= {"__future__", "os"}
+
+
+def test_backend_reexports_the_same_guard():
+    for name in ("AllocationTooLarge", "check_size", "memory_budget", "set_memory_budget"):
+        assert getattr(catlayer.backend.memory, name) is getattr(catlayer.memory, name)
+        assert getattr(catlayer.backend, name) is getattr(catlayer.memory, name)
+    assert issubclass(catlayer.memory.AllocationTooLarge, MemoryError)
+    assert issubclass(catlayer.memory.AllocationTooLarge, ValueError)
+
+
+def test_budget_set_through_either_name_is_one_budget():
+    catlayer.backend.memory.set_memory_budget(12345)
+    try:
+        assert catlayer.memory.memory_budget() == 12345
+        with pytest.raises(catlayer.memory.AllocationTooLarge, match=r"the thing needs 12.1 KiB \(12346 bytes\)"):
+            catlayer.memory.check_size(12346, "the thing")
+        catlayer.memory.check_size(12345, "the thing")
+    finally:
+        catlayer.memory.set_memory_budget(None)
+
+
+@pytest.mark.parametrize("num_bytes", [10**19, 10**400, 2**100000], ids=["1e19", "1e400", "2^100000"])
+def test_huge_sizes_give_short_messages(num_bytes):
+    with pytest.raises(catlayer.memory.AllocationTooLarge) as info:
+        catlayer.memory.check_size(num_bytes, "x")
+    assert len(str(info.value)) < 200
+    assert f"2^{num_bytes.bit_length() - 1} B" in str(info.value)
 
 
 def _imports(path: Path) -> list[str]:

@@ -212,6 +212,8 @@ class Group(ABC):
     free_singletons: ClassVar[bool] = False
     #: The bases of the functor's image: "diagram" for all, "orbit" too for S_n.
     bases: ClassVar[tuple[str, ...]] = ("diagram",)
+    #: Projections solve in the orthogonal orbit basis (S_n) rather than with the diagram Gram.
+    projects_in_orbit_basis: ClassVar[bool] = False
 
     _n: int
 
@@ -276,6 +278,26 @@ class Group(ABC):
     @abstractmethod
     def _dimension(self, power: int) -> int:
         """dim((R^n)^{⊗power})^G, exact."""
+
+    @abstractmethod
+    def gram(self, d: Diagram, e: Diagram) -> int:
+        """⟨F(d), F(e)⟩ = trace(F(d)ᵀ F(e)), exactly and without the matrices (from the loops and
+        paths of d ∪ e)."""
+
+    def relabelling_orbits(self, size: int, uses_levi_civita: bool = False) -> tuple[np.ndarray, str]:
+        """One multi-index (row) of length ``size`` per orbit of the relabellings of the index
+        values that fix this group's tables (pair form, Levi-Civita symbol and its weights), and a
+        description of those relabellings: every F(d) and every layer plan is invariant under
+        them, so two such maps agree everywhere once they agree at these multi-indices. This
+        default permutes the values within the classes of a diagonal pair form and free weights.
+
+        >>> from catlayer import S
+        >>> S(30).relabelling_orbits(3)[0].tolist()
+        [[0, 0, 0], [0, 0, 1], [0, 1, 0], [0, 1, 1], [0, 1, 2]]
+        """
+        from .relabelling import orbits_of_value_classes
+
+        return orbits_of_value_classes(self, size, uses_levi_civita)
 
     # -- the entry formula ---------------------------------------------------------------------
     def check_diagram(self, d: Diagram) -> None:

@@ -12,13 +12,14 @@ from typing import ClassVar
 import numpy as np
 import sympy
 
-from ..diagrams import BrauerCategory, DiagramCategory
+from ..diagrams import BrauerCategory, Diagram, DiagramCategory
 from ..diagrams.validation import short_repr
 from ..dimensions import orthogonal_dimension
 from ..memory import check_size
 from .base import Generator, Group, check_dimension, int_matrix, read_only
+from .loops import loops
 
-__all__ = ["O", "check_signature", "haar_orthogonal", "lie_generators", "reflection"]
+__all__ = ["O", "brauer_gram", "check_signature", "haar_orthogonal", "lie_generators", "reflection"]
 
 
 def check_signature(symbol: str, p, q) -> tuple[int, int]:
@@ -66,6 +67,20 @@ def haar_orthogonal(n: int, rng: np.random.Generator, det: int | None = None) ->
     if det is not None and np.linalg.det(g) * det < 0:
         g[:, 0] = -g[:, 0]
     return g
+
+
+def brauer_gram(group: Group, d: Diagram, e: Diagram) -> int:
+    """⟨E^η_d, E^η_e⟩ = trace(E^η_dᵀ E^η_e) for Brauer diagrams of a group with metric η (η = I
+    for O(n)): n^(number of loops of d ∪ e). A loop with m same-row pairs (each carrying η) gives
+    Σ_i η_i^m, and m is even — a closed loop crosses between the rows an even number of times —
+    so every loop gives n whatever the signature.
+
+    >>> from catlayer import BrauerDiagram
+    >>> cap_cup = BrauerDiagram([[0, 1], [2, 3]], dom=2, cod=2)
+    >>> brauer_gram(O(3), cap_cup, cap_cup), brauer_gram(O(1, 3), cap_cup, BrauerDiagram.identity(2))
+    (9, 4)
+    """
+    return group.n ** len(loops(d, e))
 
 
 class O(Group):  # noqa: E742 (the group is called O(n))
@@ -129,6 +144,10 @@ class O(Group):  # noqa: E742 (the group is called O(n))
 
     def _dimension(self, power: int) -> int:
         return orthogonal_dimension(self._n, power)
+
+    def gram(self, d: Diagram, e: Diagram) -> int:
+        """⟨E_d, E_e⟩ (see :func:`brauer_gram`)."""
+        return brauer_gram(self, d, e)
 
     def generators(self) -> tuple[Generator, ...]:
         """The Lie algebra basis E_ij − E_ji (i < j) of so(n), and the reflection of e_{n−1} as a

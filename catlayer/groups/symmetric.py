@@ -38,6 +38,7 @@ class S(Group):
 
     family = "partition"
     bases = ("diagram", "orbit")
+    projects_in_orbit_basis = True
 
     def __init__(self, n: int):
         self._n = check_dimension(n, "S(n)")
@@ -74,6 +75,21 @@ class S(Group):
         powers = np.array([n ** (size - 1 - v) for v in range(size)], dtype=np.int64)
         flat = assignment[:, list(d.labels)] @ powers if size else np.zeros(total, dtype=np.int64)
         return flat, np.ones(total, dtype=np.int64)
+
+    def gram(self, d: Diagram, e: Diagram) -> int:
+        """⟨E_d, E_e⟩ = n^(number of blocks of the join of the two set partitions)."""
+        parent = list(range(d.size))
+
+        def find(x: int) -> int:
+            while parent[x] != x:
+                parent[x] = parent[parent[x]]
+                x = parent[x]
+            return x
+
+        for block in (*d.blocks, *e.blocks):
+            for v in block[1:]:
+                parent[find(v)] = find(block[0])
+        return self.n ** len({find(v) for v in range(d.size)})
 
     def generators(self) -> tuple[Generator, ...]:
         """A transposition and the n-cycle i ↦ i + 1 (mod n), as group elements; for n = 2 the two

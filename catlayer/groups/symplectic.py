@@ -12,6 +12,8 @@ from ..dimensions import symplectic_dimension
 from ..forms import symplectic_form
 from ..memory import check_size
 from .base import Generator, Group, check_dimension, int_matrix, read_only
+from .loops import loops, same_row
+from .relabelling import restricted_growth
 
 __all__ = ["Sp", "symplectic_sign"]
 
@@ -78,6 +80,36 @@ class Sp(Group):
 
     def _dimension(self, power: int) -> int:
         return symplectic_dimension(self._n, power)
+
+    def gram(self, d: Diagram, e: Diagram) -> int:
+        """⟨F′_d, F′_e⟩ = s(d)s(e)·Π_loops trace(W_1⋯W_m): walking a loop, a propagating pair is I and
+        a same-row pair {a < b} is J walked from a to b, −J from b to a (ε[x_a, x_b] with the smaller
+        vertex first); J² = −I, so a loop with c same-row pairs gives 0 (c odd) or ±(−1)^(c/2)·n."""
+        value = self.sign(d) * self.sign(e)
+        for loop in loops(d, e):
+            sign, count = 1, 0
+            for u, v, _ in loop:
+                if same_row(d, u, v):
+                    count += 1
+                    sign *= 1 if u < v else -1
+            if count % 2:
+                return 0
+            value *= sign * (-1) ** (count // 2) * self.n
+        return value
+
+    def relabelling_orbits(self, size: int, uses_levi_civita: bool = False) -> tuple[np.ndarray, str]:
+        """One multi-index per orbit of the permutations of the pairs (2a, 2a + 1) of basis
+        vectors (they fix ε = J).
+
+        >>> len(Sp(4).relabelling_orbits(2)[0])
+        8
+        """
+        # Permuting the pairs (2a, 2a + 1) of basis vectors fixes ε: an orbit is a set partition of
+        # the positions by pair, with a parity (which member of the pair) per position.
+        pairs = restricted_growth(size, self.n // 2)
+        parities = (np.arange(2**size)[:, None] >> np.arange(size - 1, -1, -1)[None, :]) & 1
+        points = (2 * pairs[:, None, :] + parities[None, :, :]).reshape(-1, size)
+        return points, f"the (n/2)! permutations of the pairs (2a, 2a+1), which fix ε; {len(points)} orbits"
 
     def generators(self) -> tuple[Generator, ...]:
         """A basis of sp(n) = {X : XᵀJ + JX = 0} = {J⁻¹S : S symmetric}: X = J⁻¹S for
