@@ -32,8 +32,7 @@ def loaded_after(code: str) -> set[str]:
         ("import catlayer.memory", set()),
         ("import catlayer.nn", {"torch"}),
         (
-            "from catlayer import S, PartitionDiagram\n"
-            "S(3).functor(PartitionDiagram([[0, 1]], 1, 1)).to_numpy()",
+            "from catlayer import S, PartitionDiagram\nS(3).functor(PartitionDiagram([[0, 1]], 1, 1)).to_numpy()",
             set(),
         ),
     ],

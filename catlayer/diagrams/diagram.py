@@ -7,7 +7,7 @@ know n: that belongs to the category or the functor it is used with.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Sequence, Sized
 from itertools import pairwise
 
 from .validation import check_diagram_size, check_order, short_repr
@@ -373,6 +373,8 @@ class Diagram:
         """
         if isinstance(p, (str, bytes)) or not isinstance(p, Iterable):
             raise TypeError(f"a permutation is a sequence of ints, got {short_repr(p)}")
+        if isinstance(p, Sized):
+            check_diagram_size(2 * len(p), f"a permutation diagram on {len(p)} points")
         p = tuple(p)
         k = len(p)
         check_diagram_size(2 * k, f"a permutation diagram on {k} points")
