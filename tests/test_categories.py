@@ -90,7 +90,7 @@ def test_hom_is_canonical_complete_and_duplicate_free(category, k, l):
     if isinstance(category, BrauerGroodCategory):
         brauer = [d for d in hom if not d.free_vertices]
         assert list(hom[: len(brauer)]) == brauer == list(BrauerCategory(n).hom(k, l))
-        assert all(type(d) is BrauerGroodDiagram for d in hom[len(brauer):])
+        assert all(type(d) is BrauerGroodDiagram for d in hom[len(brauer) :])
     elif isinstance(category, BrauerCategory):
         assert list(hom) == sorted(hom, key=lambda d: d.blocks)
         assert all(type(d) is BrauerDiagram for d in hom)
@@ -296,9 +296,7 @@ def test_swap_is_natural(category, data):
     right = category.compose(swap(d1.dom, d2.dom), category.tensor(d2, d1))
     assert left == right
     # and the swap is its own inverse
-    assert category.compose(swap(d1.dom, d2.dom), swap(d2.dom, d1.dom)).terms == {
-        category.identity(d1.dom + d2.dom): 1
-    }
+    assert category.compose(swap(d1.dom, d2.dom), swap(d2.dom, d1.dom)).terms == {category.identity(d1.dom + d2.dom): 1}
 
 
 @given(composable_pairs(PartitionCategory(n)))
@@ -306,6 +304,7 @@ def test_loops_count_middle_only_components(pair):
     """Independent reading of math.md §2.1 via a graph search over labelled vertices."""
     f, g = pair
     k, l, m = f.dom, f.cod, g.cod
+
     # vertices: ("t", a) top of g, ("m", j) middle, ("b", j) bottom of f
     def name_f(v):
         return ("m", v) if v < l else ("b", v - l)

@@ -22,6 +22,7 @@ from catlayer import (
 from catlayer.backend import multiplication_table
 from catlayer.diagrams import split
 from catlayer.diagrams.categories import MAX_COUNT_VERTICES
+from catlayer.diagrams.diagram import blocks_cross, boundary_position
 from catlayer.diagrams.permutations import permutation_sign, signed_permutations
 from catlayer.memory import AllocationTooLarge, set_memory_budget
 
@@ -298,3 +299,15 @@ def test_counts_are_exact_and_bounded():
         assert BrauerCategory(n).count(size // 2, size - size // 2) == expected
     raises_short(ValueError, lambda: PartitionCategory(n).count(MAX_COUNT_VERTICES, 1), "at most 512 vertices")
     raises_short(ValueError, lambda: BrauerCategory(n).count(10**5000, 0), "at most 512 vertices")
+
+
+def test_vertex_helpers_check_their_vertex():
+    d = PartitionDiagram([[0, 1], [2, 3]], dom=2, cod=2)
+    raises_short(ValueError, lambda: d.vertex_name(4), r"vertex 4 is out of range: the diagram has vertices 0..3")
+    raises_short(ValueError, lambda: d.is_top(-1), "vertex -1 is out of range")
+    raises_short(TypeError, lambda: d.is_top(1.0), "vertex 1.0 is not an int")
+    raises_short(ValueError, lambda: boundary_position(5, cod=2, dom=3), "vertex 5 is out of range")
+    raises_short(ValueError, lambda: boundary_position(0, cod=-2, dom=3), "cod must be an int >= 0")
+    raises_short(TypeError, lambda: blocks_cross("03", (1, 2), cod=2, dom=2), "a block is an iterable of int vertices")
+    raises_short(ValueError, lambda: blocks_cross((0, 3), (1, 10**6), cod=2, dom=2), "vertex 1000000 is out of range")
+    assert boundary_position(4, cod=2, dom=3) == 2 and blocks_cross([0, 3], [1, 2], cod=2, dom=2)

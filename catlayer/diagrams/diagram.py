@@ -29,9 +29,22 @@ def boundary_position(vertex: int, cod: int, dom: int) -> int:
     >>> [boundary_position(v, cod=2, dom=3) for v in range(5)]
     [0, 1, 4, 3, 2]
     """
+    cod, dom = check_order(cod, "cod"), check_order(dom, "dom")
+    _check_vertex(vertex, cod + dom)
+    return _boundary_position(vertex, cod, dom)
+
+
+def _boundary_position(vertex: int, cod: int, dom: int) -> int:
     if vertex < cod:
         return vertex
     return cod + (dom - 1 - (vertex - cod))
+
+
+def _check_vertex(vertex: object, size: int) -> None:
+    if isinstance(vertex, bool) or not isinstance(vertex, int):
+        raise TypeError(f"vertex {short_repr(vertex)} is not an int")
+    if not 0 <= vertex < size:
+        raise ValueError(f"vertex {short_repr(vertex)} is out of range: the diagram has vertices 0..{size - 1}")
 
 
 def blocks_cross(first: Sequence[int], second: Sequence[int], cod: int, dom: int) -> bool:
@@ -43,9 +56,19 @@ def blocks_cross(first: Sequence[int], second: Sequence[int], cod: int, dom: int
     >>> blocks_cross((0, 2), (1, 3), cod=2, dom=2)   # identity: parallel lines
     False
     """
+    cod, dom = check_order(cod, "cod"), check_order(dom, "dom")
+    for block in (first, second):
+        if isinstance(block, (str, bytes)) or not isinstance(block, Iterable):
+            raise TypeError(f"a block is an iterable of int vertices, got {short_repr(block)}")
+    first, second = tuple(first), tuple(second)
+    for v in first + second:
+        _check_vertex(v, cod + dom)
+    return _blocks_cross(first, second, cod, dom)
+
+
+def _blocks_cross(first: Sequence[int], second: Sequence[int], cod: int, dom: int) -> bool:
     marks = sorted(
-        [(boundary_position(v, cod, dom), 0) for v in first]
-        + [(boundary_position(v, cod, dom), 1) for v in second]
+        [(_boundary_position(v, cod, dom), 0) for v in first] + [(_boundary_position(v, cod, dom), 1) for v in second]
     )
     # The blocks cross iff the boundary word, with runs collapsed, alternates 4+ times.
     changes = sum(1 for a, b in pairwise(marks) if a[1] != b[1])
@@ -98,9 +121,7 @@ class Diagram:
         seen: dict[int, int] = {}
         for index, block in enumerate(blocks):
             if isinstance(block, (str, bytes)) or not isinstance(block, Iterable):
-                raise TypeError(
-                    f"block {index} is {short_repr(block)}: each block must be an iterable of int vertices"
-                )
+                raise TypeError(f"block {index} is {short_repr(block)}: each block must be an iterable of int vertices")
             block = tuple(block)
             if not block:
                 raise ValueError(f"block {index} is empty: every block needs at least one vertex")
@@ -187,6 +208,8 @@ class Diagram:
         return self._dom + self._cod
 
     def is_top(self, vertex: int) -> bool:
+        """True for a top (output) vertex, 0..l−1."""
+        _check_vertex(vertex, self.size)
         return vertex < self._cod
 
     def top_only_blocks(self) -> tuple[tuple[int, ...], ...]:
@@ -213,26 +236,16 @@ class Diagram:
         False
         """
         blocks = self._blocks
-        return not any(
-            blocks_cross(a, b, self._cod, self._dom)
-            for i, a in enumerate(blocks)
-            for b in blocks[i + 1 :]
-        )
+        return not any(_blocks_cross(a, b, self._cod, self._dom) for i, a in enumerate(blocks) for b in blocks[i + 1 :])
 
     def is_permutation(self) -> bool:
         """True for a permutation diagram: every block one top and one bottom vertex."""
-        return self._dom == self._cod and all(
-            len(b) == 2 and b[0] < self._cod <= b[1] for b in self._blocks
-        )
+        return self._dom == self._cod and all(len(b) == 2 and b[0] < self._cod <= b[1] for b in self._blocks)
 
     def crossings(self) -> int:
         """Number of unordered pairs of blocks that cross."""
         blocks = self._blocks
-        return sum(
-            blocks_cross(a, b, self._cod, self._dom)
-            for i, a in enumerate(blocks)
-            for b in blocks[i + 1 :]
-        )
+        return sum(_blocks_cross(a, b, self._cod, self._dom) for i, a in enumerate(blocks) for b in blocks[i + 1 :])
 
     # -- structural operations (no scalars involved) --------------------------------------
     def dagger(self):
@@ -270,14 +283,12 @@ class Diagram:
 
         blocks = [tuple(left(v) for v in b) for b in self._blocks]
         blocks += [tuple(right(v) for v in b) for b in other._blocks]
-        return _join_kind(self, other)._from_canonical(
-            tuple(sorted(blocks)), k1 + other._dom, top
-        )
+        return _join_kind(self, other)._from_canonical(tuple(sorted(blocks)), k1 + other._dom, top)
 
     __matmul__ = tensor
 
     def then(self, other: Diagram):
-        """"self, then other" in the natural category of the pair, with a symbolic parameter
+        """ "self, then other" in the natural category of the pair, with a symbolic parameter
         where the category needs one (``n`` for partition and Brauer diagrams; Brauer–Grood
         diagrams with free vertices use n = their number of free vertices). Returns a
         :class:`~catlayer.diagrams.combination.Combination`.
@@ -302,7 +313,12 @@ class Diagram:
         return f"{self._kind_name}([{blocks}], dom={self._dom}, cod={self._cod})"
 
     def vertex_name(self, vertex: int) -> str:
-        """Blackboard name: top vertices 1..l, bottom vertices 1'..k'."""
+        """Blackboard name: top vertices 1..l, bottom vertices 1'..k'.
+
+        >>> PartitionDiagram([[0, 1]], dom=1, cod=1).vertex_name(1)
+        "1'"
+        """
+        _check_vertex(vertex, self.size)
         if vertex < self._cod:
             return str(vertex + 1)
         return f"{vertex - self._cod + 1}'"
@@ -449,9 +465,7 @@ class BrauerDiagram(Diagram):
     def _check_kind(self, blocks, dom, cod):
         for b in blocks:
             if len(b) != 2:
-                raise ValueError(
-                    f"block {b} has {len(b)} vertices: every block of a Brauer diagram is a pair"
-                )
+                raise ValueError(f"block {b} has {len(b)} vertices: every block of a Brauer diagram is a pair")
 
 
 class BrauerGroodDiagram(Diagram):

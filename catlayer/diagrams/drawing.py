@@ -29,9 +29,7 @@ def draw_ascii(d: Diagram) -> str:
     names = _letters(len(d.blocks))
     top = " ".join(names[d.labels[v]] for v in range(d.cod))
     bottom = " ".join(names[d.labels[v]] for v in range(d.cod, d.size))
-    legend = " ".join(
-        names[i] + "={" + ",".join(d.vertex_name(v) for v in b) + "}" for i, b in enumerate(d.blocks)
-    )
+    legend = " ".join(names[i] + "={" + ",".join(d.vertex_name(v) for v in b) + "}" for i, b in enumerate(d.blocks))
     return f"top    : {top}\nbottom : {bottom}\nblocks : {legend}".rstrip()
 
 
@@ -49,9 +47,7 @@ def draw(d: Diagram, path=None, ax=None):
         import matplotlib.pyplot as plt
         from matplotlib.patches import Arc
     except ImportError as error:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "drawing needs matplotlib: pip install 'catlayer[draw]'"
-        ) from error
+        raise ImportError("drawing needs matplotlib: pip install 'catlayer[draw]'") from error
 
     width = max(d.cod, d.dom, 1)
     if ax is None:
@@ -74,8 +70,15 @@ def draw(d: Diagram, path=None, ax=None):
                 centre_y = y
                 theta = (180, 360) if y == 1.0 else (0, 180)
                 ax.add_patch(
-                    Arc(((xa + xb) / 2, centre_y), xb - xa, 2 * height, theta1=theta[0],
-                        theta2=theta[1], color=colour, lw=2)
+                    Arc(
+                        ((xa + xb) / 2, centre_y),
+                        xb - xa,
+                        2 * height,
+                        theta1=theta[0],
+                        theta2=theta[1],
+                        color=colour,
+                        lw=2,
+                    )
                 )
         if top and bottom:
             (xa, ya), (xb, yb) = point(top[0]), point(bottom[0])
@@ -83,8 +86,14 @@ def draw(d: Diagram, path=None, ax=None):
         for v in block:
             x, y = point(v)
             ax.plot(x, y, "o", color="black", ms=6, zorder=3)
-            ax.annotate(d.vertex_name(v), (x, y), textcoords="offset points",
-                        xytext=(0, 8 if y == 1.0 else -14), ha="center", fontsize=9)
+            ax.annotate(
+                d.vertex_name(v),
+                (x, y),
+                textcoords="offset points",
+                xytext=(0, 8 if y == 1.0 else -14),
+                ha="center",
+                fontsize=9,
+            )
     ax.set_xlim(-0.6, width - 0.4)
     ax.set_ylim(-0.45, 1.45)
     ax.set_aspect("auto")

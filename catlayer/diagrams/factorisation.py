@@ -99,9 +99,7 @@ def factorise(d: Diagram) -> Factorisation:
 
     planar_blocks = []
     for b in d.blocks:
-        planar_blocks.append(
-            tuple(sorted(pos_top[v] if v < l else l + pos_bottom[v - l] for v in b))
-        )
+        planar_blocks.append(tuple(sorted(pos_top[v] if v < l else l + pos_bottom[v - l] for v in b)))
     planar = kind._from_canonical(tuple(sorted(planar_blocks)), k, l)
 
     elementary = []

@@ -324,9 +324,7 @@ def coefficients(symbols: Sequence[sympy.Symbol] = (), bound: int = 3) -> st.Sea
     ]
     if symbols:
         symbols = tuple(symbols)
-        options.append(
-            st.tuples(small, st.sampled_from(symbols), small).map(lambda t: t[0] * t[1] + t[2])
-        )
+        options.append(st.tuples(small, st.sampled_from(symbols), small).map(lambda t: t[0] * t[1] + t[2]))
     return st.one_of(*options)
 
 
