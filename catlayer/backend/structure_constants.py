@@ -124,9 +124,7 @@ def _table_kernel(labels, num_blocks, sorted_keys, order, k, bits):  # pragma: n
     return idx, loops
 
 
-def multiplication_table(
-    source: DiagramCategory | Sequence[Diagram], k: int
-) -> tuple[np.ndarray, np.ndarray]:
+def multiplication_table(source: DiagramCategory | Sequence[Diagram], k: int) -> tuple[np.ndarray, np.ndarray]:
     """Structure constants of the endomorphism algebra of object k of a partition or Brauer
     category (``source`` a category: its ``hom(k, k)``), or of the algebra spanned by given
     (k, k)-diagrams closed under composition (``source`` a sequence of diagrams).

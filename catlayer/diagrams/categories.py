@@ -7,6 +7,7 @@ Objects are 0, 1, 2, … (object k stands for (R^n)^{⊗k}); morphisms k → l a
 from __future__ import annotations
 
 import math
+import operator
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -94,6 +95,7 @@ def _bell(size: int) -> int:
 #: it the exact Bell numbers alone take seconds and every non-trivial hom space is far larger
 #: than any memory.
 MAX_COUNT_VERTICES = 512
+
 
 #: Estimated bytes held per enumerated diagram of ``size`` vertices (object, canonical blocks,
 #: labels and the slot in the hom tuple): tracemalloc measured 370–600 bytes for 4–10 vertices,
@@ -380,7 +382,7 @@ class DiagramCategory(ABC):
         return None
 
     def compose(self, f, g) -> Combination:
-        """"f, then g": f: k → l, g: l → m, giving k → m, bilinear in f and g.
+        """ "f, then g": f: k → l, g: l → m, giving k → m, bilinear in f and g.
 
         >>> P = PartitionCategory(3)
         >>> d = PartitionDiagram([[0], [1]], dom=1, cod=1)
@@ -424,6 +426,17 @@ class DiagramCategory(ABC):
     def _tensor_diagrams(self, d1: Diagram, d2: Diagram) -> dict[Diagram, object]:
         d = d1.tensor(d2)
         return {self.diagram_kind._from_canonical(d.blocks, d.dom, d.cod): sympy.Integer(1)}
+
+
+def _as_int(value):
+    """numpy and sympy integers as int; anything else (bools included) unchanged, for the caller
+    to refuse with its own message."""
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
+        return value
+    try:
+        return operator.index(value)
+    except TypeError:
+        return value
 
 
 def _check_composable(f, g) -> None:
@@ -521,15 +534,13 @@ class BrauerGroodCategory(DiagramCategory):
     diagram_kind = BrauerDiagram
 
     def __init__(self, n, det_eta=1):
-        if isinstance(n, sympy.Integer):
-            n = int(n)
+        n = _as_int(n)
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(
                 f"BrauerGroodCategory needs a positive int n (its n-diagrams have exactly n free "
                 f"vertices), got {short_repr(n)}"
             )
-        if isinstance(det_eta, sympy.Integer):
-            det_eta = int(det_eta)
+        det_eta = _as_int(det_eta)
         if isinstance(det_eta, bool) or not isinstance(det_eta, int) or det_eta not in (1, -1):
             raise ValueError(
                 f"det_eta must be +1 or -1 (the determinant of the metric, (-1)^q for SO(p, q)), "
@@ -577,7 +588,7 @@ class BrauerGroodCategory(DiagramCategory):
         for free in combinations(range(size), self.n):
             rest = tuple(v for v in range(size) if v not in free)
             for matching in _perfect_matchings(rest):
-                blocks = tuple(sorted([(v,) for v in free] + matching))
+                blocks = tuple(sorted([(v,) for v in free] + [tuple(pair) for pair in matching]))
                 yield BrauerGroodDiagram._from_canonical(blocks, k, l)
 
     def _count(self, k: int, l: int) -> int:
@@ -646,9 +657,7 @@ class BrauerGroodCategory(DiagramCategory):
         # is j! · Σ_τ sgn(τ) Π δ(a'_t, b'_τ(t)); moving c last costs the sign of each reordering.
         open1, open2 = sorted(paths.reached[1]), sorted(paths.reached[2])
         contracted = sorted(paths.contracted)
-        sign = _cycle_sign(open1 + [i for i, _ in contracted]) * _cycle_sign(
-            open2 + [j for _, j in contracted]
-        )
+        sign = _cycle_sign(open1 + [i for i, _ in contracted]) * _cycle_sign(open2 + [j for _, j in contracted])
         return {
             d: c * loops
             for d, c in self._epsilon_pairings(
@@ -697,9 +706,7 @@ def natural_category(first: Diagram, second: Diagram) -> DiagramCategory:
     for role, d in (("first", first), ("second", second)):
         if not isinstance(d, Diagram):
             raise TypeError(f"{role} must be a diagram, got {type(d).__name__}")
-    brauer_like = all(
-        isinstance(d, (BrauerDiagram, BrauerGroodDiagram)) for d in (first, second)
-    )
+    brauer_like = all(isinstance(d, (BrauerDiagram, BrauerGroodDiagram)) for d in (first, second))
     if brauer_like:
         free = {len(first.free_vertices), len(second.free_vertices)} - {0}
         if len(free) > 1:

@@ -179,9 +179,7 @@ class Combination:
         else:
             raise TypeError(f"cannot combine a Combination with {type(other).__name__}")
         if (combo._dom, combo._cod) != (self._dom, self._cod):
-            raise ValueError(
-                f"shapes differ: ({self._dom}, {self._cod}) and ({combo._dom}, {combo._cod})"
-            )
+            raise ValueError(f"shapes differ: ({self._dom}, {self._cod}) and ({combo._dom}, {combo._cod})")
         return combo
 
     def __add__(self, other):
@@ -244,7 +242,7 @@ class Combination:
         return category
 
     def then(self, other) -> Combination:
-        """"self, then other", bilinearly, in the category of the combination."""
+        """ "self, then other", bilinearly, in the category of the combination."""
         return self._category_with(other).compose(self, other)
 
     def __rshift__(self, other):
@@ -281,9 +279,7 @@ class Combination:
             return False
         if self._terms.keys() != other._terms.keys():
             return False
-        return all(
-            a == other._terms[d] or _is_zero(a - other._terms[d]) for d, a in self._terms.items()
-        )
+        return all(a == other._terms[d] or _is_zero(a - other._terms[d]) for d, a in self._terms.items())
 
     def __hash__(self) -> int:
         return hash((self._dom, self._cod, frozenset(self._terms)))

@@ -1,13 +1,13 @@
 """Diagrams: set partitions of the vertices of a two-row picture.
 
 A (k, l)-diagram has a top row of l vertices (the outputs, numbered ``0..l-1``) and a bottom
-row of k vertices (the inputs, numbered ``l..l+k-1``); see ``docs/conventions.md`` §1.3. A diagram does not
+row of k vertices (the inputs, numbered ``l..l+k-1``); see ``math.md`` §1. A diagram does not
 know n: that belongs to the category or the functor it is used with.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Sequence, Sized
 from itertools import pairwise
 
 from .validation import check_diagram_size, check_order, short_repr
@@ -24,14 +24,27 @@ __all__ = [
 
 def boundary_position(vertex: int, cod: int, dom: int) -> int:
     """Position of ``vertex`` when walking the top row left to right, then the bottom row
-    right to left (docs/conventions.md §1.3). Used to decide whether two blocks cross.
+    right to left (math.md §1). Used to decide whether two blocks cross.
 
     >>> [boundary_position(v, cod=2, dom=3) for v in range(5)]
     [0, 1, 4, 3, 2]
     """
+    cod, dom = check_order(cod, "cod"), check_order(dom, "dom")
+    _check_vertex(vertex, cod + dom)
+    return _boundary_position(vertex, cod, dom)
+
+
+def _boundary_position(vertex: int, cod: int, dom: int) -> int:
     if vertex < cod:
         return vertex
     return cod + (dom - 1 - (vertex - cod))
+
+
+def _check_vertex(vertex: object, size: int) -> None:
+    if isinstance(vertex, bool) or not isinstance(vertex, int):
+        raise TypeError(f"vertex {short_repr(vertex)} is not an int")
+    if not 0 <= vertex < size:
+        raise ValueError(f"vertex {short_repr(vertex)} is out of range: the diagram has vertices 0..{size - 1}")
 
 
 def blocks_cross(first: Sequence[int], second: Sequence[int], cod: int, dom: int) -> bool:
@@ -43,8 +56,19 @@ def blocks_cross(first: Sequence[int], second: Sequence[int], cod: int, dom: int
     >>> blocks_cross((0, 2), (1, 3), cod=2, dom=2)   # identity: parallel lines
     False
     """
+    cod, dom = check_order(cod, "cod"), check_order(dom, "dom")
+    for block in (first, second):
+        if isinstance(block, (str, bytes)) or not isinstance(block, Iterable):
+            raise TypeError(f"a block is an iterable of int vertices, got {short_repr(block)}")
+    first, second = tuple(first), tuple(second)
+    for v in first + second:
+        _check_vertex(v, cod + dom)
+    return _blocks_cross(first, second, cod, dom)
+
+
+def _blocks_cross(first: Sequence[int], second: Sequence[int], cod: int, dom: int) -> bool:
     marks = sorted(
-        [(boundary_position(v, cod, dom), 0) for v in first] + [(boundary_position(v, cod, dom), 1) for v in second]
+        [(_boundary_position(v, cod, dom), 0) for v in first] + [(_boundary_position(v, cod, dom), 1) for v in second]
     )
     # The blocks cross iff the boundary word, with runs collapsed, alternates 4+ times.
     changes = sum(1 for a, b in pairwise(marks) if a[1] != b[1])
@@ -97,9 +121,7 @@ class Diagram:
         seen: dict[int, int] = {}
         for index, block in enumerate(blocks):
             if isinstance(block, (str, bytes)) or not isinstance(block, Iterable):
-                raise TypeError(
-                    f"block {index} is {short_repr(block)}: each block must be an iterable of int vertices"
-                )
+                raise TypeError(f"block {index} is {short_repr(block)}: each block must be an iterable of int vertices")
             block = tuple(block)
             if not block:
                 raise ValueError(f"block {index} is empty: every block needs at least one vertex")
@@ -185,6 +207,11 @@ class Diagram:
         """Number of vertices, l + k."""
         return self._dom + self._cod
 
+    def is_top(self, vertex: int) -> bool:
+        """True for a top (output) vertex, 0..l−1."""
+        _check_vertex(vertex, self.size)
+        return vertex < self._cod
+
     def top_only_blocks(self) -> tuple[tuple[int, ...], ...]:
         """Blocks lying entirely in the top row."""
         return tuple(b for b in self._blocks if b[-1] < self._cod)
@@ -203,13 +230,13 @@ class Diagram:
         return tuple(b[0] for b in self._blocks if len(b) == 1)
 
     def is_planar(self) -> bool:
-        """True when no two blocks cross (docs/conventions.md §1.3).
+        """True when no two blocks cross (math.md §1).
 
         >>> PartitionDiagram([[0, 3], [1, 2]], dom=2, cod=2).is_planar()
         False
         """
         blocks = self._blocks
-        return not any(blocks_cross(a, b, self._cod, self._dom) for i, a in enumerate(blocks) for b in blocks[i + 1 :])
+        return not any(_blocks_cross(a, b, self._cod, self._dom) for i, a in enumerate(blocks) for b in blocks[i + 1 :])
 
     def is_permutation(self) -> bool:
         """True for a permutation diagram: every block one top and one bottom vertex."""
@@ -218,7 +245,7 @@ class Diagram:
     def crossings(self) -> int:
         """Number of unordered pairs of blocks that cross."""
         blocks = self._blocks
-        return sum(blocks_cross(a, b, self._cod, self._dom) for i, a in enumerate(blocks) for b in blocks[i + 1 :])
+        return sum(_blocks_cross(a, b, self._cod, self._dom) for i, a in enumerate(blocks) for b in blocks[i + 1 :])
 
     # -- structural operations (no scalars involved) --------------------------------------
     def dagger(self):
@@ -236,7 +263,7 @@ class Diagram:
         return type(self)._from_canonical(blocks, l, k)
 
     def tensor(self, other: Diagram) -> Diagram:
-        """Place ``other`` to the right of ``self`` (docs/conventions.md §2.1). No scalar arises.
+        """Place ``other`` to the right of ``self`` (math.md §2.1). No scalar arises.
 
         The kind of the result is the more general of the two kinds.
 
@@ -286,7 +313,12 @@ class Diagram:
         return f"{self._kind_name}([{blocks}], dom={self._dom}, cod={self._cod})"
 
     def vertex_name(self, vertex: int) -> str:
-        """Blackboard name: top vertices 1..l, bottom vertices 1'..k'."""
+        """Blackboard name: top vertices 1..l, bottom vertices 1'..k'.
+
+        >>> PartitionDiagram([[0, 1]], dom=1, cod=1).vertex_name(1)
+        "1'"
+        """
+        _check_vertex(vertex, self.size)
         if vertex < self._cod:
             return str(vertex + 1)
         return f"{vertex - self._cod + 1}'"
@@ -350,13 +382,15 @@ class Diagram:
     @classmethod
     def permutation(cls, p: Sequence[int]):
         """The permutation diagram of ``p`` in S_k: blocks {p[j], k+j}; its matrix sends input
-        axis j to output axis p[j] (docs/conventions.md §1.3).
+        axis j to output axis p[j] (math.md §1).
 
         >>> PartitionDiagram.permutation([1, 0])
         PartitionDiagram([[0, 3], [1, 2]], dom=2, cod=2)
         """
         if isinstance(p, (str, bytes)) or not isinstance(p, Iterable):
             raise TypeError(f"a permutation is a sequence of ints, got {short_repr(p)}")
+        if isinstance(p, Sized):
+            check_diagram_size(2 * len(p), f"a permutation diagram on {len(p)} points")
         p = tuple(p)
         k = len(p)
         check_diagram_size(2 * k, f"a permutation diagram on {k} points")
@@ -436,7 +470,7 @@ class BrauerDiagram(Diagram):
 
 class BrauerGroodDiagram(Diagram):
     """A set partition into pairs and free vertices (singletons): with exactly n free vertices
-    it is an (l+k)\\n-diagram of the Brauer–Grood category BG(n) (docs/conventions.md §3.4).
+    it is an (l+k)\\n-diagram of the Brauer–Grood category BG(n) (math.md §3.4).
 
     >>> d = BrauerGroodDiagram([[0], [1], [2]], dom=1, cod=2)
     >>> d.free_vertices

@@ -59,11 +59,12 @@ def check_order(value: object, name: str) -> int:
     ...
     ValueError: k must be an int >= 0, got -1
     """
-    if not isinstance(value, bool):
+    index = None
+    if not isinstance(value, bool) and hasattr(value, "__index__"):
         try:
-            index = operator.index(value)
+            index = operator.index(value)  # type: ignore[arg-type]
         except TypeError:
-            index = None
+            pass
         if index is not None and index >= 0:
             return index
     raise ValueError(f"{name} must be an int >= 0, got {short_repr(value)}")
