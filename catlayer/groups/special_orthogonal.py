@@ -13,7 +13,7 @@ import sympy
 
 from ..diagrams import BrauerGroodCategory, DiagramCategory
 from .base import Generator, Group, check_dimension, read_only
-from .orthogonal import check_signature, haar_orthogonal, lie_generators
+from .orthogonal import _is_zero, check_signature, haar_orthogonal, lie_generators
 
 __all__ = ["SO"]
 
@@ -31,7 +31,7 @@ class SO(Group):
     _indefinite: ClassVar[type[Group] | None] = None
 
     def __new__(cls, p: int, q: int = 0):
-        if cls is SO and q != 0:
+        if cls is SO and not _is_zero(q):
             p, q = check_signature("SO", p, q)
             if SO._indefinite is None:
                 raise ValueError("SO(p, q) with q > 0 needs the indefinite family registered (catlayer.groups)")
