@@ -178,6 +178,24 @@ def test_bare_diagram_composition_uses_the_groups_loop_value():
     assert Sp(4).functor(cap >> cup) == (Sp(4).functor(cap) >> Sp(4).functor(cup))
     with pytest.raises(ValueError, match="BrauerCategory"):
         Sp(4).functor(BrauerCategory(4).compose(cap, cup))
+    assert O(1, 3).functor(cap >> cup).to_sympy() == sympy.Matrix([[4]])  # η·η summed: the loop is n
+
+
+def test_bare_n_diagram_composition_is_refused_where_det_eta_is_minus_one():
+    """``H >> H`` on bare n-diagrams expands ε·ε in BG(n) with det η = +1; for SO(p, q) with q
+    odd that has the wrong sign, so the functor refuses it instead of returning −F(H)F(H)."""
+    H = BrauerGroodDiagram([[0], [1]], dom=1, cod=1)
+    G = SO(1, 1)
+    square = G.functor(H).to_numpy() @ G.functor(H).to_numpy()
+    np.testing.assert_array_equal(square, np.eye(2))  # H^η = [[0, −1], [−1, 0]]
+    with pytest.raises(ValueError, match=r"det_eta=-1.*compose with SO\(1, 1\)\.category\.compose"):
+        G.functor(H >> H)
+    np.testing.assert_array_equal(G.functor(G.category.compose(H, H)).to_numpy(), square)
+    np.testing.assert_array_equal(SO(2).functor(H >> H).to_numpy(), -np.eye(2))  # ε·ε = −I
+    H4 = BrauerGroodDiagram([[0], [1], [2], [3]], dom=2, cod=2)
+    for G in (SO(4), SO(2, 2)):  # det η = +1: bare composition is right
+        M = G.functor(H4).to_numpy()
+        np.testing.assert_array_equal(G.functor(H4 >> H4).to_numpy(), M @ M)
 
 
 def test_linear_combinations_and_operators():
