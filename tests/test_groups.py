@@ -303,6 +303,12 @@ def test_indefinite_random_elements_every_component_and_the_rapidity_bound(G):
         if rapidity == 0:
             assert all(abs(norm - 1) < 1e-12 for norm in norms)
     assert {_components(G.random_element(s), p) for s in range(40)} == components
+    for rapidity in (-0.5, np.inf, np.nan, True, "1"):
+        with pytest.raises(ValueError, match="rapidity must be a finite real number >= 0"):
+            G.random_element(0, rapidity=rapidity)
+    for component in (1.5, True, "0"):
+        with pytest.raises(ValueError, match="component must be None or an int"):
+            G.random_element(0, component=component)
 
 
 def test_indefinite_exact_and_float_membership():
