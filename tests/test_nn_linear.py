@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 import pytest
+import sympy
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
@@ -18,11 +19,13 @@ from catlayer.backend import apply_layer
 from catlayer.backend.memory import AllocationTooLarge, set_memory_budget
 from catlayer.nn import EquivariantLinear
 from catlayer.nn.executor import second_moments
+from catlayer.verify import check_equivariance
 from tests.conftest import TOLERANCE
 
 TORCH_DTYPE = {np.float64: torch.float64, np.float32: torch.float32}
 
-#: (group, in_order, out_order): all four groups, k ≠ l, 0-order in or out, SO n-diagrams.
+#: (group, in_order, out_order): all groups, k ≠ l, 0-order in or out, SO n-diagrams, and the
+#: indefinite O(p, q), SO(p, q) (η on caps and cups, η on the input indices of ε).
 CASES = [
     (S(4), 2, 2),
     (S(3), 1, 3),
@@ -43,6 +46,13 @@ CASES = [
     (Sp(2), 1, 3),
     (Sp(4), 3, 1),
     (Sp(4), 0, 2),
+    (O(1, 3), 1, 1),
+    (O(1, 3), 2, 2),
+    (SO(1, 3), 2, 2),
+    (SO(1, 3), 3, 1),
+    (O(2, 2), 1, 3),
+    (SO(2, 1), 2, 1),
+    (SO(2, 1), 0, 3),
 ]
 
 
@@ -161,6 +171,54 @@ def test_acceptance_interface():
     assert layer.bias.shape == (4, 2)
     assert list(layer.state_dict()) == ["weight", "bias"]
     assert [name for name, _ in layer.named_parameters()] == ["weight", "bias"]
+
+
+def test_lorentz_acceptance_interface():
+    """The interface of the issue, verbatim, with the values it promises."""
+    from catlayer import SO, O
+    from catlayer.nn import EquivariantLinear
+    from catlayer.verify import check_equivariance
+
+    L = O(1, 3)
+    assert L.n == 4 and L.signature == (1, 3)
+    assert isinstance(L.metric, np.ndarray) and L.metric.dtype.kind == "i"
+    np.testing.assert_array_equal(L.metric, np.diag([1, -1, -1, -1]))
+    assert O(3) == O(3, 0)
+    basis = L.basis(2, 2)
+    assert len(basis) == 3 and L.dim(2, 2) == 3 and SO(1, 3).dim(2, 2) == 4
+    rng = np.random.default_rng(0)
+    g = L.random_element(np.random.default_rng(0))
+    for d in basis:
+        M = L.functor(d).to_numpy()
+        assert M.shape == (16, 16)  # rows: output multi-index, columns: input multi-index
+        x = rng.standard_normal((4, 4))
+        # ρ_2(g)(M x) == M (ρ_2(g) x), with the action on tensors from L.act
+        y = (M @ x.ravel()).reshape(4, 4)
+        np.testing.assert_allclose(L.act(g, y, 2), (M @ L.act(g, x, 2).ravel()).reshape(4, 4), atol=1e-10)
+        assert check_equivariance(L, L.functor(d).to_sympy(), 2, 2).exact
+    bad = check_equivariance(L, sympy.Matrix(np.eye(16, dtype=int)[::-1].tolist()), 2, 2)
+    assert not bad and "generator" in bad.failure and "(output indices ; input indices)" in bad.failure
+    layer = EquivariantLinear(O(1, 3), in_order=1, out_order=1, in_channels=4, out_channels=8)
+    assert layer(torch.randn(5, 4, 4)).shape == (5, 8, 4)
+    report = check_equivariance(layer, rng=0)
+    assert report and report.parts[0].exact
+
+
+@pytest.mark.parametrize(
+    "case",
+    [(O(1, 3), 1, 1), (O(1, 3), 2, 2), (SO(1, 3), 2, 2), (SO(1, 3), 1, 3), (O(2, 2), 2, 2), (SO(2, 1), 2, 1)],
+    ids=_ids,
+)
+def test_indefinite_layers_are_proved_and_match_the_dense_matrix(case):
+    group, k, l = case
+    layer = _random_layer(group, k, l)
+    report = check_equivariance(layer, rng=1, samples=4)
+    assert report and report.parts[0].exact and report.parts[0].ok and report.parts[1].ok
+    matrix, bias = _dense_reference(layer)
+    x = np.random.default_rng(3).standard_normal((3, 2) + (group.n,) * k)
+    expected = (x.reshape(3, -1) @ matrix.T + bias).reshape((3, 3) + (group.n,) * l)
+    _assert_close(layer(torch.tensor(x)).detach().numpy(), expected, 1e-12)
+    _assert_close(layer.to_dense()(torch.tensor(x).reshape(3, -1)).detach().numpy(), expected.reshape(3, -1), 1e-12)
 
 
 def test_state_dict_holds_weight_and_bias_only_in_any_mode():

@@ -446,6 +446,9 @@ class Group(ABC):
         >>> cap, cup = BrauerDiagram([[0, 1]], dom=0, cod=2), BrauerDiagram([[0, 1]], dom=2, cod=0)
         >>> O(3).specialise(BrauerCategory(sympy.Symbol("n")).compose(cap, cup))
         ((BrauerDiagram([], dom=0, cod=0), 3),)
+
+        A combination from a category with other composition rules is refused: ``H >> H`` on bare
+        n-diagrams expands ε·ε in BG(n) with det η = +1, which is wrong for SO(p, q) with q odd.
         """
         terms = c.terms
         category = c.category
@@ -459,7 +462,7 @@ class Group(ABC):
                     if len(solutions) != 1:
                         raise ValueError(f"cannot set the parameter {parameter} of {category!r} to {self.delta}")
                     terms = {d: sympy.expand(sympy.sympify(v).subs(symbol, solutions[0])) for d, v in terms.items()}
-            elif category != self.category and parameter != self.delta:
+            elif category != self.category and (parameter != self.delta or _signs_differ(category, self.category)):
                 raise ValueError(
                     f"the combination lives in {category!r}, but the functor of {self!r} starts at "
                     f"{self.category!r} (loop value {self.delta}); compose with {self!r}.category.compose"
@@ -635,6 +638,13 @@ class Group(ABC):
         for axis in range(x.ndim - order, x.ndim):
             x = np.moveaxis(np.tensordot(g, x, axes=([1], [axis])), 0, axis)
         return x
+
+
+def _signs_differ(first: DiagramCategory, second: DiagramCategory) -> bool:
+    """Whether both categories expand ε·ε (they have a ``det_eta``) with different signs: their
+    compositions of two n-diagrams differ by −1, so a combination of one is wrong for the other."""
+    a, b = getattr(first, "det_eta", None), getattr(second, "det_eta", None)
+    return a is not None and b is not None and a != b
 
 
 @lru_cache(maxsize=256)

@@ -16,6 +16,8 @@ This module is a whole group family; registering it (``O.register_indefinite``,
 
 from __future__ import annotations
 
+import math
+import numbers
 from functools import cached_property
 
 import numpy as np
@@ -36,6 +38,14 @@ def _expm_symmetric(b: np.ndarray) -> np.ndarray:
     """exp(B) for a symmetric B, by its eigendecomposition."""
     w, v = np.linalg.eigh(b)
     return (v * np.exp(w)) @ v.T
+
+
+def _check_sampler_arguments(rapidity, component) -> None:
+    """A clear error for a rapidity that is not a finite real ≥ 0 or a component that is not an int."""
+    if isinstance(rapidity, bool) or not isinstance(rapidity, numbers.Real) or not 0 <= rapidity < math.inf:
+        raise ValueError(f"rapidity must be a finite real number >= 0, got {rapidity!r}"[:200])
+    if component is not None and (isinstance(component, bool) or not isinstance(component, numbers.Integral)):
+        raise ValueError(f"component must be None or an int, got {component!r}"[:200])
 
 
 def boost_sample(p: int, q: int, rng: np.random.Generator, rapidity: float, component: int | None) -> np.ndarray:
@@ -136,6 +146,7 @@ class IndefiniteOrthogonal(O):
         >>> L.is_element(g), bool(np.abs(g).max() <= np.e)
         (True, True)
         """
+        _check_sampler_arguments(rapidity, component)
         component = None if component is None else component % self.num_components
         if component is not None and not self._p:
             component = 2 * (component % 2)
@@ -230,6 +241,7 @@ class IndefiniteSpecialOrthogonal(SO):
         >>> G.is_element(G.random_element(3, component=1))
         True
         """
+        _check_sampler_arguments(rapidity, component)
         rng = np.random.default_rng(rng)
         if component is None:
             component = int(rng.integers(self.num_components))

@@ -32,6 +32,12 @@ def check_signature(symbol: str, p, q) -> tuple[int, int]:
     return int(p), int(q)
 
 
+def _is_zero(q) -> bool:
+    """Whether q is the integer 0 (so ``O(n, q)`` is ``O(n)``); 0.0 and False are rejected by
+    :func:`check_signature` instead of passing as 0."""
+    return isinstance(q, numbers.Integral) and not isinstance(q, bool) and q == 0
+
+
 def lie_generators(metric: np.ndarray, symbol: str) -> tuple[Generator, ...]:
     """The integer basis X_ij = e_i e_jᵀ − η_ii η_jj e_j e_iᵀ (i < j) of the Lie algebra
     {X : Xᵀη + ηX = 0} of {g : gᵀηg = η}: rotations where η_ii = η_jj, boosts elsewhere."""
@@ -99,7 +105,7 @@ class O(Group):  # noqa: E742 (the group is called O(n))
     _indefinite: ClassVar[type[Group] | None] = None
 
     def __new__(cls, p: int, q: int = 0):
-        if cls is O and q != 0:
+        if cls is O and not _is_zero(q):
             p, q = check_signature("O", p, q)
             if O._indefinite is None:
                 raise ValueError("O(p, q) with q > 0 needs the indefinite family registered (catlayer.groups)")

@@ -17,7 +17,7 @@ from ..diagrams.permutations import permutation_sign
 from ..dimensions import orthogonal_dimension, special_orthogonal_dimension
 from .base import Generator, Group, check_dimension, read_only
 from .loops import loops_avoiding, partners, same_row
-from .orthogonal import brauer_gram, check_signature, haar_orthogonal, lie_generators
+from .orthogonal import _is_zero, brauer_gram, check_signature, haar_orthogonal, lie_generators
 
 __all__ = ["SO"]
 
@@ -35,7 +35,7 @@ class SO(Group):
     _indefinite: ClassVar[type[Group] | None] = None
 
     def __new__(cls, p: int, q: int = 0):
-        if cls is SO and q != 0:
+        if cls is SO and not _is_zero(q):
             p, q = check_signature("SO", p, q)
             if SO._indefinite is None:
                 raise ValueError("SO(p, q) with q > 0 needs the indefinite family registered (catlayer.groups)")
