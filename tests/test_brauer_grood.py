@@ -1,5 +1,5 @@
 """BG(n) products of two n-diagrams: the contraction formula against the literal ε·ε sum over
-S_n (math.md §3.4 rule 3 and the tensor rule), large n without n! work, and the det η sign of
+S_n (docs/conventions.md §3.4 rule 3 and the tensor rule), large n without n! work, and the det η sign of
 SO(p, q) against dense matrices of the signed functor H^η (entry formulas of §3.5, written here
 independently of catlayer)."""
 
@@ -24,7 +24,7 @@ from catlayer.memory import AllocationTooLarge
 from catlayer.testing import brauer_grood_diagrams, composable_pairs, morphisms
 
 
-# -- the literal rules of math.md §3.4 -------------------------------------------------------------
+# -- the literal rules of docs/conventions.md §3.4 -------------------------------------------------------------
 def inversion_sign(sigma):
     """sgn(σ) = (−1)^(number of inversions), counted directly."""
     return (-1) ** sum(a > b for a, b in combinations(sigma, 2))
@@ -122,7 +122,7 @@ def test_epsilon_epsilon_tensor_is_the_sum_over_permutations(case):
 
 
 def test_literal_rules_reproduce_the_documented_examples():
-    """The references above are not vacuous: H•H = −id for n = 2 (math.md §3.4), and a full
+    """The references above are not vacuous: H•H = −id for n = 2 (docs/conventions.md §3.4), and a full
     contraction of two n-diagrams is n! times the empty diagram."""
     H = BrauerGroodDiagram([[0], [1]], dom=1, cod=1)
     assert literal_compose(H, H, 2) == {BrauerDiagram([[0, 1]], 1, 1): -1}
@@ -211,12 +211,12 @@ def test_det_eta_signs_only_products_of_two_n_diagrams(data):
     assert minus.tensor(a, b).terms == {d: -c if both else c for d, c in plus.tensor(a, b).terms.items()}
 
 
-# -- the signed functor of SO(p, q) (math.md §3.5), dense and independent ----------------------------------
+# -- the signed functor of SO(p, q) (docs/conventions.md §3.5), dense and independent ----------------------------------
 SIGNATURES = [(1, 1), (1, 2), (2, 1)]
 
 
 def eta_dense(d, p, q):
-    """E^η_β / H^η_α of math.md §3.5 with η = diag(+1 ×p, −1 ×q): same-row pairs carry η, propagating
+    """E^η_β / H^η_α of docs/conventions.md §3.5 with η = diag(+1 ×p, −1 ×q): same-row pairs carry η, propagating
     pairs δ; an n-diagram also carries ε on its free vertices (vertex order) and η[x_f, x_f] for each
     bottom-row free vertex f. Rows are output multi-indices, columns input multi-indices."""
     size = p + q
@@ -273,7 +273,7 @@ def test_only_det_eta_matches_the_signed_functor(p, q):
 
 
 def test_eta_reference_reduces_to_the_compact_case():
-    """η = identity (q = 0): the reference is the SO(n) matrix of math.md §3.4 (H = [[0, 1], [−1, 0]])."""
+    """η = identity (q = 0): the reference is the SO(n) matrix of docs/conventions.md §3.4 (H = [[0, 1], [−1, 0]])."""
     H = BrauerGroodDiagram([[0], [1]], 1, 1)
     assert eta_dense(H, 2, 0).tolist() == [[0, 1], [-1, 0]]
     assert eta_dense(H, 1, 1).tolist() == [[0, -1], [-1, 0]]

@@ -1,7 +1,7 @@
 """Diagrams: set partitions of the vertices of a two-row picture.
 
 A (k, l)-diagram has a top row of l vertices (the outputs, numbered ``0..l-1``) and a bottom
-row of k vertices (the inputs, numbered ``l..l+k-1``); see ``math.md`` §1. A diagram does not
+row of k vertices (the inputs, numbered ``l..l+k-1``); see docs/conventions.md §1. A diagram does not
 know n: that belongs to the category or the functor it is used with.
 """
 
@@ -24,7 +24,7 @@ __all__ = [
 
 def boundary_position(vertex: int, cod: int, dom: int) -> int:
     """Position of ``vertex`` when walking the top row left to right, then the bottom row
-    right to left (math.md §1). Used to decide whether two blocks cross.
+    right to left (docs/conventions.md §1). Used to decide whether two blocks cross.
 
     >>> [boundary_position(v, cod=2, dom=3) for v in range(5)]
     [0, 1, 4, 3, 2]
@@ -230,7 +230,7 @@ class Diagram:
         return tuple(b[0] for b in self._blocks if len(b) == 1)
 
     def is_planar(self) -> bool:
-        """True when no two blocks cross (math.md §1).
+        """True when no two blocks cross (docs/conventions.md §1).
 
         >>> PartitionDiagram([[0, 3], [1, 2]], dom=2, cod=2).is_planar()
         False
@@ -263,7 +263,7 @@ class Diagram:
         return type(self)._from_canonical(blocks, l, k)
 
     def tensor(self, other: Diagram) -> Diagram:
-        """Place ``other`` to the right of ``self`` (math.md §2.1). No scalar arises.
+        """Place ``other`` to the right of ``self`` (docs/conventions.md §2.1). No scalar arises.
 
         The kind of the result is the more general of the two kinds.
 
@@ -382,7 +382,7 @@ class Diagram:
     @classmethod
     def permutation(cls, p: Sequence[int]):
         """The permutation diagram of ``p`` in S_k: blocks {p[j], k+j}; its matrix sends input
-        axis j to output axis p[j] (math.md §1).
+        axis j to output axis p[j] (docs/conventions.md §1).
 
         >>> PartitionDiagram.permutation([1, 0])
         PartitionDiagram([[0, 3], [1, 2]], dom=2, cod=2)
@@ -470,7 +470,7 @@ class BrauerDiagram(Diagram):
 
 class BrauerGroodDiagram(Diagram):
     """A set partition into pairs and free vertices (singletons): with exactly n free vertices
-    it is an (l+k)\\n-diagram of the Brauer–Grood category BG(n) (math.md §3.4).
+    it is an (l+k)\\n-diagram of the Brauer–Grood category BG(n) (docs/conventions.md §3.4).
 
     >>> d = BrauerGroodDiagram([[0], [1], [2]], dom=1, cod=2)
     >>> d.free_vertices
