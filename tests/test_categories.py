@@ -165,13 +165,13 @@ DENSE_ENTRIES = 4**8
 
 
 def levi_civita(indices):
-    """ε_{a_1..a_n} = Π_{i<j} sign(a_j − a_i) (math.md §3.4, the same formula as dense_reference)."""
+    """ε_{a_1..a_n} = Π_{i<j} sign(a_j − a_i) (docs/conventions.md §3.4, the same formula as dense_reference)."""
     return math.prod((b > a) - (b < a) for a, b in combinations(indices, 2))
 
 
 def product_form(c, size, vectors):
     """Σ_x M[x] Π_v vectors[v][x_v] for M the matrix of the combination ``c`` at n = ``size``
-    (E_β and H_α of math.md §3.2/§3.4): each pair contributes the dot product of its two
+    (E_β and H_α of docs/conventions.md §3.2/§3.4): each pair contributes the dot product of its two
     vectors, the free vertices of an n-diagram the Levi-Civita contraction of theirs. Exact."""
     total = 0
     for d, coefficient in c.terms.items():
