@@ -90,13 +90,8 @@ class EquivariantLinear(nn.Module):
         self._plan = plan_layer(group, diagrams)
         self._program = compile_program(self._plan, self.n)
         self._bias_program: Program | None = None
-        self._bias_target: tuple[int, ...] = ()
         if self.bias_diagrams:
-            bias_plan = plan_layer(group, self.bias_diagrams)
-            self._bias_program = compile_program(bias_plan, self.n)
-            self._bias_target = tuple(
-                self._plan.expansions.index(e) if e in self._plan.expansions else -1 for e in bias_plan.expansions
-            )
+            self._bias_program = compile_program(plan_layer(group, self.bias_diagrams), self.n)
         factory = {"device": device, "dtype": dtype}
         self.weight = nn.Parameter(torch.empty(self.out_channels, self.in_channels, len(diagrams), **factory))
         if self.bias_diagrams:
@@ -165,6 +160,10 @@ class EquivariantLinear(nn.Module):
             self.register_buffer("_eps", form, persistent=False)
         else:
             self._eps = None
+        if any(p.uses_diagonals for p in programs):
+            self.register_buffer("_eye", torch.eye(n, device=device, dtype=dtype), persistent=False)
+        else:
+            self._eye = None
         qs = sorted({q for p in programs for q in p.levi_civita_shapes})
         self._lc_names = tuple(f"_levi_civita_{q}" for q in qs)
         self._lc_slots = tuple(qs)
@@ -180,15 +179,13 @@ class EquivariantLinear(nn.Module):
                     table = table * weights.reshape([n if a == axis else 1 for a in range(n)])
             table = table.reshape(n**q, n ** (n - q)).T.copy()
             self.register_buffer(name, torch.tensor(table, device=device, dtype=dtype), persistent=False)
-        for prefix, program in (("", self._program), ("_bias", self._bias_program)):
-            if program is None or program.trivial_order:
-                setattr(self, f"{prefix}_order", None)
-                setattr(self, f"{prefix}_signs", None)
-                continue
-            order = torch.tensor(program.order, device=device, dtype=torch.long)
-            signs = torch.tensor(program.signs, device=device, dtype=dtype)
-            self.register_buffer(f"{prefix}_order", order, persistent=False)
-            self.register_buffer(f"{prefix}_signs", signs, persistent=False)
+        if self._program.trivial_order:
+            self._order = self._signs = None
+        else:
+            order = torch.tensor(self._program.order, device=device, dtype=torch.long)
+            self.register_buffer("_order", order, persistent=False)
+            signs = torch.tensor(self._program.signs, device=device, dtype=dtype)
+            self.register_buffer("_signs", signs, persistent=False)
 
     def _levi_civita_tables(self) -> dict[int, torch.Tensor]:
         return {q: getattr(self, name) for q, name in zip(self._lc_slots, self._lc_names, strict=True)}
@@ -263,10 +260,26 @@ class EquivariantLinear(nn.Module):
             )
 
     def _bias_mixed(self) -> list[torch.Tensor]:
+        """The bias program's mixed tensors, (1, c_out, n^slots) per bias expansion.
+
+        A 0 → l diagram is its own top half, so every expansion group of the bias plan has one
+        diagram t, its reduction of the empty input is 1 (or, for an n-diagram, the
+        Levi-Civita table of its free slots, in slot order) and the mixed tensor is
+        sign_t · bias[:, t] times that: a few ops instead of a reduction and a matmul.
+        """
         program = self._bias_program
-        ones = self.bias.new_ones(1, 1)
-        reduced = run_reductions(program, ones, self._eps, self._levi_civita_tables())
-        return run_mixing(program, reduced, self.bias.unsqueeze(1), self._bias_order, self._bias_signs)
+        lc = self._levi_civita_tables()
+        mixed = []
+        for (start, _), terms in zip(program.group_slices, program.terms, strict=True):
+            ((reduction, _),) = terms
+            z = self.bias.narrow(1, program.order[start], 1).unsqueeze(0)
+            if program.signs[start] < 0:
+                z = -z
+            step = program.reductions[reduction]
+            if step.uses_levi_civita:
+                z = z * lc[step.num_free_slots]
+            mixed.append(z)
+        return mixed
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_input(x)
@@ -276,7 +289,8 @@ class EquivariantLinear(nn.Module):
             return self._run(x, with_bias=True)
         if lead == 0:
             return self._run(x.unsqueeze(0), with_bias=True).squeeze(0)
-        return self._run(x.flatten(0, lead - 1), with_bias=True).unflatten(0, x.shape[:lead])
+        out_shape = (self.out_channels,) + (self.n,) * self.out_order
+        return self._run(x.flatten(0, lead - 1), with_bias=True).reshape(x.shape[:lead] + out_shape)
 
     def _run(self, x: torch.Tensor, with_bias: bool) -> torch.Tensor:
         """The plan on x of shape (B, c_in) + (n,)*k (checked by the caller)."""
@@ -285,12 +299,8 @@ class EquivariantLinear(nn.Module):
         mixed = run_mixing(self._program, reduced, self.weight, self._order, self._signs, defer_identity=True)
         extra = []
         if with_bias and self.bias is not None:
-            for e, (target, z) in enumerate(zip(self._bias_target, self._bias_mixed(), strict=True)):
-                if target >= 0 and not isinstance(mixed[target], tuple):
-                    mixed[target] = mixed[target] + z
-                else:
-                    extra.append((self._bias_program.expansions[e], z))
-        return run_expansions(self._program, mixed, self._eps, extra)
+            extra = list(zip(self._bias_program.expansions, self._bias_mixed(), strict=True))
+        return run_expansions(self._program, mixed, self._eps, extra, eye=self._eye)
 
     # -- dense twins and export ----------------------------------------------------------
     def basis_matrices(self) -> torch.Tensor:
@@ -305,7 +315,7 @@ class EquivariantLinear(nn.Module):
         with torch.no_grad():
             reduced = run_reductions(self._program, eye, self._eps, self._levi_civita_tables())
             mixed = run_mixing(self._program, reduced, picks, self._order, self._signs)
-            out = run_expansions(self._program, mixed, self._eps)
+            out = run_expansions(self._program, mixed, self._eps, eye=self._eye)
         return out.reshape(n**k, d, n**l).permute(1, 2, 0).contiguous()
 
     def bias_tensor(self) -> torch.Tensor:
@@ -313,7 +323,7 @@ class EquivariantLinear(nn.Module):
         shape = (self.out_channels,) + (self.n,) * self.out_order
         if self.bias is None:
             return self.weight.new_zeros(shape)
-        out = run_expansions(self._bias_program, self._bias_mixed(), self._eps)
+        out = run_expansions(self._bias_program, self._bias_mixed(), self._eps, eye=self._eye)
         return out.reshape(shape)
 
     def to_dense(self) -> nn.Linear:
