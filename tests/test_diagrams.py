@@ -185,6 +185,22 @@ def test_draw_to_file(tmp_path, suffix, magic, d):
         plt.close(fig)
 
 
+def test_draw_into_a_subfigure_saves_the_whole_figure(tmp_path):
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    root = plt.figure()
+    try:
+        left, _ = root.subfigures(1, 2)
+        ax = left.subplots()
+        path = tmp_path / "diagram.png"
+        drawn = EXAMPLE.draw(path, ax=ax)  # a SubFigure has no savefig: the root figure is saved
+        assert drawn is left and ax.get_title() == str(EXAMPLE)
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    finally:
+        plt.close(root)
+
+
 # -- block kinds, planarity, permutations -----------------------------------------------------------
 @given(any_diagram)
 def test_block_kinds_partition_the_blocks(d):

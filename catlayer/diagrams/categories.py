@@ -10,8 +10,9 @@ import math
 import operator
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import combinations, permutations
+from typing import TYPE_CHECKING
 
 import sympy
 
@@ -20,6 +21,9 @@ from .combination import Combination
 from .diagram import BrauerDiagram, BrauerGroodDiagram, Diagram, PartitionDiagram
 from .permutations import _cycle_sign
 from .validation import check_loop_value, check_order, short_repr
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = [
     "BrauerCategory",
@@ -250,38 +254,39 @@ class DiagramCategory(ABC):
     diagram_kind: type[Diagram] = PartitionDiagram
     _parameter_name = "n"
 
-    def __init__(self, parameter):
+    def __init__(self, parameter: object) -> None:
         self._parameter = check_loop_value(parameter, self._parameter_name)
         self._powers: dict[int, sympy.Expr] = {}
         self._hom_cache: dict[tuple[int, int], tuple[Diagram, ...]] = {}
 
     @property
-    def parameter(self):
+    def parameter(self) -> sympy.Expr:
         """The loop value δ: a closed loop in a composite contributes a factor δ."""
         return self._parameter
 
     @property
-    def delta(self):
+    def delta(self) -> sympy.Expr:
+        """The loop value δ (the same as :attr:`parameter`)."""
         return self._parameter
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._parameter})"
 
-    def __eq__(self, other) -> bool:
-        return type(self) is type(other) and self._parameter == other._parameter
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, DiagramCategory) and type(self) is type(other) and self._parameter == other._parameter
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, self._parameter))
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[Self], tuple[object, ...]]:
         return (type(self), (self._parameter,))
 
-    def subs(self, *args, **kwargs):
+    def subs(self, *args: object, **kwargs: object) -> Self:
         """The same category with the parameter substituted (sympy ``subs``)."""
         value = self._parameter.subs(*args, **kwargs)
         return type(self)(int(value) if value.is_Integer else value)
 
-    def _power(self, loops: int):
+    def _power(self, loops: int) -> sympy.Expr:
         power = self._powers.get(loops)
         if power is None:
             power = sympy.expand(self._parameter**loops)
@@ -293,7 +298,7 @@ class DiagramCategory(ABC):
         """True when ``d`` is a diagram of this category."""
         return isinstance(d, Diagram)
 
-    def _check(self, d, role: str) -> None:
+    def _check(self, d: object, role: str) -> None:
         if not isinstance(d, (Diagram, Combination)):
             raise TypeError(f"{role} must be a diagram or a Combination, got {type(d).__name__}")
         diagrams = [d] if isinstance(d, Diagram) else list(d.terms)
@@ -381,7 +386,7 @@ class DiagramCategory(ABC):
         check_order(l, "l")
         return None
 
-    def compose(self, f, g) -> Combination:
+    def compose(self, f: Diagram | Combination, g: Diagram | Combination) -> Combination:
         """ "f, then g": f: k → l, g: l → m, giving k → m, bilinear in f and g.
 
         >>> P = PartitionCategory(3)
@@ -396,7 +401,7 @@ class DiagramCategory(ABC):
             return Combination._trusted(self._compose_diagrams(f, g), f.dom, g.cod, self)
         return self._bilinear(f, g, self._compose_diagrams, f.dom, g.cod)
 
-    def tensor(self, f, g) -> Combination:
+    def tensor(self, f: Diagram | Combination, g: Diagram | Combination) -> Combination:
         """f ⊗ g, side by side (f on the left), bilinear in f and g.
 
         >>> P = PartitionCategory(3)
@@ -409,26 +414,33 @@ class DiagramCategory(ABC):
             return Combination._trusted(self._tensor_diagrams(f, g), f.dom + g.dom, f.cod + g.cod, self)
         return self._bilinear(f, g, self._tensor_diagrams, f.dom + g.dom, f.cod + g.cod)
 
-    def _bilinear(self, f, g, product, dom: int, cod: int) -> Combination:
+    def _bilinear(
+        self,
+        f: Diagram | Combination,
+        g: Diagram | Combination,
+        product: Callable[[Diagram, Diagram], dict[Diagram, sympy.Expr]],
+        dom: int,
+        cod: int,
+    ) -> Combination:
         f_terms = {f: sympy.Integer(1)} if isinstance(f, Diagram) else f.terms
         g_terms = {g: sympy.Integer(1)} if isinstance(g, Diagram) else g.terms
-        total: dict[Diagram, object] = {}
+        total: dict[Diagram, sympy.Expr] = {}
         for d1, c1 in f_terms.items():
             for d2, c2 in g_terms.items():
                 for d, c in product(d1, d2).items():
                     total[d] = total.get(d, 0) + c1 * c2 * c
         return Combination(total, dom, cod, self)
 
-    def _compose_diagrams(self, d1: Diagram, d2: Diagram) -> dict[Diagram, object]:
+    def _compose_diagrams(self, d1: Diagram, d2: Diagram) -> dict[Diagram, sympy.Expr]:
         outer, loops = _concatenate_partitions(d1, d2)
         return {self.diagram_kind._from_labels(outer, d1.dom, d2.cod): self._power(loops)}
 
-    def _tensor_diagrams(self, d1: Diagram, d2: Diagram) -> dict[Diagram, object]:
+    def _tensor_diagrams(self, d1: Diagram, d2: Diagram) -> dict[Diagram, sympy.Expr]:
         d = d1.tensor(d2)
         return {self.diagram_kind._from_canonical(d.blocks, d.dom, d.cod): sympy.Integer(1)}
 
 
-def _as_int(value):
+def _as_int(value: object) -> object:
     """numpy and sympy integers as int; anything else (bools included) unchanged, for the caller
     to refuse with its own message."""
     if isinstance(value, bool) or not hasattr(value, "__index__"):
@@ -439,7 +451,7 @@ def _as_int(value):
         return value
 
 
-def _check_composable(f, g) -> None:
+def _check_composable(f: Diagram | Combination, g: Diagram | Combination) -> None:
     if f.cod != g.dom:
         raise ValueError(
             f"cannot compose: f ends at {f.cod} points but g starts at {g.dom} "
@@ -533,37 +545,40 @@ class BrauerGroodCategory(DiagramCategory):
 
     diagram_kind = BrauerDiagram
 
-    def __init__(self, n, det_eta=1):
-        n = _as_int(n)
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+    def __init__(self, n: int, det_eta: int = 1) -> None:
+        size = _as_int(n)
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
             raise ValueError(
                 f"BrauerGroodCategory needs a positive int n (its n-diagrams have exactly n free "
-                f"vertices), got {short_repr(n)}"
+                f"vertices), got {short_repr(size)}"
             )
-        det_eta = _as_int(det_eta)
-        if isinstance(det_eta, bool) or not isinstance(det_eta, int) or det_eta not in (1, -1):
+        sign = _as_int(det_eta)
+        if isinstance(sign, bool) or not isinstance(sign, int) or sign not in (1, -1):
             raise ValueError(
-                f"det_eta must be +1 or -1 (the determinant of the metric, (-1)^q for SO(p, q)), "
-                f"got {short_repr(det_eta)}"
+                f"det_eta must be +1 or -1 (the determinant of the metric, (-1)^q for SO(p, q)), got {short_repr(sign)}"
             )
-        super().__init__(n)
-        self.n = n
-        self.det_eta = det_eta
+        super().__init__(size)
+        self.n: int = size
+        self.det_eta: int = sign
 
     def __repr__(self) -> str:
         tail = ", det_eta=-1" if self.det_eta == -1 else ""
         return f"BrauerGroodCategory({self.n}{tail})"
 
-    def __eq__(self, other) -> bool:
-        return type(self) is type(other) and (self.n, self.det_eta) == (other.n, other.det_eta)
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, BrauerGroodCategory)
+            and type(self) is type(other)
+            and (self.n, self.det_eta) == (other.n, other.det_eta)
+        )
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, self.n, self.det_eta))
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[Self], tuple[object, ...]]:
         return (type(self), (self.n, self.det_eta))
 
-    def subs(self, *args, **kwargs):
+    def subs(self, *args: object, **kwargs: object) -> Self:
         """BG(n) has an integer parameter: nothing to substitute, the category itself."""
         return self
 
@@ -612,14 +627,14 @@ class BrauerGroodCategory(DiagramCategory):
         return None
 
     @staticmethod
-    def _make(pairs, singles, dom: int, cod: int) -> Diagram:
+    def _make(pairs: Iterable[Sequence[int]], singles: Sequence[int], dom: int, cod: int) -> Diagram:
         blocks = tuple(sorted([tuple(sorted(p)) for p in pairs] + [(v,) for v in singles]))
         kind = BrauerGroodDiagram if singles else BrauerDiagram
         return kind._from_canonical(blocks, dom, cod)
 
     def _epsilon_pairings(
-        self, pairs: list[tuple[int, int]], left: list[int], right: list[int], factor, dom: int, cod: int
-    ) -> dict[Diagram, object]:
+        self, pairs: list[tuple[int, int]], left: list[int], right: list[int], factor: int, dom: int, cod: int
+    ) -> dict[Diagram, sympy.Expr]:
         """``factor`` · det η · Σ_{τ ∈ S_m} sgn(τ) E_{pairs ∪ {(left[t], right[τ(t)])}}: the
         generalised Kronecker delta left by two ε's once their shared indices are summed. The
         m! terms are distinct diagrams; their number is checked against the memory budget
@@ -640,7 +655,7 @@ class BrauerGroodCategory(DiagramCategory):
             result[self._make(pairs + extra, (), dom, cod)] = sympy.Integer(factor * _cycle_sign(tau))
         return result
 
-    def _compose_diagrams(self, d1: Diagram, d2: Diagram) -> dict[Diagram, object]:
+    def _compose_diagrams(self, d1: Diagram, d2: Diagram) -> dict[Diagram, sympy.Expr]:
         free1, free2 = d1.free_vertices, d2.free_vertices
         if not free1 and not free2:
             return super()._compose_diagrams(d1, d2)
@@ -670,7 +685,7 @@ class BrauerGroodCategory(DiagramCategory):
             ).items()
         }
 
-    def _tensor_diagrams(self, d1: Diagram, d2: Diagram) -> dict[Diagram, object]:
+    def _tensor_diagrams(self, d1: Diagram, d2: Diagram) -> dict[Diagram, sympy.Expr]:
         side = d1.tensor(d2)
         if not (d1.free_vertices and d2.free_vertices):
             kind = BrauerGroodDiagram if side.free_vertices else BrauerDiagram

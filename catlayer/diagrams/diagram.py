@@ -7,10 +7,19 @@ know n: that belongs to the category or the functor it is used with.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence, Sized
+import os
+from collections.abc import Callable, Iterable, Sequence, Sized
 from itertools import pairwise
+from typing import TYPE_CHECKING, ClassVar, NoReturn
 
 from .validation import check_diagram_size, check_order, short_repr
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure, SubFigure
+    from typing_extensions import Self
+
+    from .combination import Combination
 
 __all__ = [
     "BrauerDiagram",
@@ -20,6 +29,9 @@ __all__ = [
     "blocks_cross",
     "boundary_position",
 ]
+
+#: Canonical blocks: sorted tuples of vertices, themselves in sorted order.
+Blocks = tuple[tuple[int, ...], ...]
 
 
 def boundary_position(vertex: int, cod: int, dom: int) -> int:
@@ -89,7 +101,7 @@ def _missing_message(seen: dict[int, int], size: int, shown: int = 8) -> str:
     return f"vertices [{listed}] are missing: every vertex 0..{size - 1} must be in a block"
 
 
-def _canonical_from_labels(labels: Sequence[int]) -> tuple[tuple[int, ...], ...]:
+def _canonical_from_labels(labels: Sequence[int]) -> Blocks:
     groups: dict[int, list[int]] = {}
     for vertex, label in enumerate(labels):
         groups.setdefault(label, []).append(vertex)
@@ -106,9 +118,14 @@ class Diagram:
     """
 
     __slots__ = ("_blocks", "_cod", "_dom", "_hash", "_labels")
-    _kind_name = "Diagram"
+    _blocks: Blocks
+    _cod: int
+    _dom: int
+    _hash: int
+    _labels: tuple[int, ...]
+    _kind_name: ClassVar[str] = "Diagram"
 
-    def __init__(self, blocks: Iterable[Iterable[int]], dom: int, cod: int):
+    def __init__(self, blocks: Iterable[Iterable[int]], dom: int, cod: int) -> None:
         dom = check_order(dom, "dom (the number of bottom vertices)")
         cod = check_order(cod, "cod (the number of top vertices)")
         size = dom + cod
@@ -117,7 +134,7 @@ class Diagram:
             raise TypeError(
                 f"blocks must be an iterable of blocks (each an iterable of int vertices), got {short_repr(blocks)}"
             )
-        cleaned = []
+        cleaned: list[tuple[int, ...]] = []
         seen: dict[int, int] = {}
         for index, block in enumerate(blocks):
             if isinstance(block, (str, bytes)) or not isinstance(block, Iterable):
@@ -149,7 +166,7 @@ class Diagram:
     def _check_kind(self, blocks: list[tuple[int, ...]], dom: int, cod: int) -> None:
         """Subclasses reject blocks of the wrong size."""
 
-    def _set(self, blocks: tuple[tuple[int, ...], ...], dom: int, cod: int) -> None:
+    def _set(self, blocks: Blocks, dom: int, cod: int) -> None:
         object.__setattr__(self, "_blocks", blocks)
         object.__setattr__(self, "_dom", dom)
         object.__setattr__(self, "_cod", cod)
@@ -161,24 +178,24 @@ class Diagram:
         object.__setattr__(self, "_hash", hash((dom, cod, blocks)))
 
     @classmethod
-    def _from_canonical(cls, blocks: tuple[tuple[int, ...], ...], dom: int, cod: int):
+    def _from_canonical(cls, blocks: Blocks, dom: int, cod: int) -> Self:
         """Build from blocks already in canonical form, skipping validation (internal)."""
         self = object.__new__(cls)
         self._set(blocks, dom, cod)
         return self
 
     @classmethod
-    def _from_labels(cls, labels: Sequence[int], dom: int, cod: int):
+    def _from_labels(cls, labels: Sequence[int], dom: int, cod: int) -> Self:
         """Build from a block label per vertex (internal, no validation)."""
         return cls._from_canonical(_canonical_from_labels(labels), dom, cod)
 
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: object) -> NoReturn:
         raise AttributeError(f"{type(self).__name__} is immutable")
 
-    def __delattr__(self, name):
+    def __delattr__(self, name: str) -> NoReturn:
         raise AttributeError(f"{type(self).__name__} is immutable")
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Callable[[Blocks, int, int], Self], tuple[Blocks, int, int]]:
         return (type(self)._from_canonical, (self._blocks, self._dom, self._cod))
 
     # -- basic data ------------------------------------------------------------------------
@@ -193,7 +210,7 @@ class Diagram:
         return self._cod
 
     @property
-    def blocks(self) -> tuple[tuple[int, ...], ...]:
+    def blocks(self) -> Blocks:
         """The blocks, each a sorted tuple, in canonical (sorted) order."""
         return self._blocks
 
@@ -212,15 +229,15 @@ class Diagram:
         _check_vertex(vertex, self.size)
         return vertex < self._cod
 
-    def top_only_blocks(self) -> tuple[tuple[int, ...], ...]:
+    def top_only_blocks(self) -> Blocks:
         """Blocks lying entirely in the top row."""
         return tuple(b for b in self._blocks if b[-1] < self._cod)
 
-    def bottom_only_blocks(self) -> tuple[tuple[int, ...], ...]:
+    def bottom_only_blocks(self) -> Blocks:
         """Blocks lying entirely in the bottom row."""
         return tuple(b for b in self._blocks if b[0] >= self._cod)
 
-    def propagating_blocks(self) -> tuple[tuple[int, ...], ...]:
+    def propagating_blocks(self) -> Blocks:
         """Blocks meeting both rows."""
         return tuple(b for b in self._blocks if b[0] < self._cod <= b[-1])
 
@@ -248,7 +265,7 @@ class Diagram:
         return sum(_blocks_cross(a, b, self._cod, self._dom) for i, a in enumerate(blocks) for b in blocks[i + 1 :])
 
     # -- structural operations (no scalars involved) --------------------------------------
-    def dagger(self):
+    def dagger(self) -> Self:
         """Flip top and bottom rows: a (k, l)-diagram becomes an (l, k)-diagram.
 
         >>> PartitionDiagram([[0, 1, 2]], dom=2, cod=1).dagger()
@@ -287,7 +304,7 @@ class Diagram:
 
     __matmul__ = tensor
 
-    def then(self, other: Diagram):
+    def then(self, other: Diagram) -> Combination:
         """ "self, then other" in the natural category of the pair, with a symbolic parameter
         where the category needs one (``n`` for partition and Brauer diagrams; Brauer–Grood
         diagrams with free vertices use n = their number of free vertices). Returns a
@@ -302,7 +319,7 @@ class Diagram:
 
         return natural_category(self, other).compose(self, other)
 
-    def __rshift__(self, other):
+    def __rshift__(self, other: Diagram) -> Combination:
         if not isinstance(other, Diagram):
             return NotImplemented
         return self.then(other)
@@ -340,7 +357,7 @@ class Diagram:
 
         return draw_ascii(self)
 
-    def draw(self, path=None, ax=None):
+    def draw(self, path: str | os.PathLike[str] | None = None, ax: Axes | None = None) -> Figure | SubFigure:
         """Draw with matplotlib (optional dependency ``catlayer[draw]``); save to ``path``
         (PNG or SVG, chosen by the suffix) when given. Returns the matplotlib figure."""
         from .drawing import draw
@@ -348,7 +365,7 @@ class Diagram:
         return draw(self, path=path, ax=ax)
 
     # -- equality ----------------------------------------------------------------------------
-    def __eq__(self, other) -> bool:
+    def __eq__(self, other: object) -> bool:
         if not isinstance(other, Diagram):
             return NotImplemented
         return (
@@ -369,7 +386,7 @@ class Diagram:
 
     # -- constructors ------------------------------------------------------------------------
     @classmethod
-    def identity(cls, k: int):
+    def identity(cls, k: int) -> Self:
         """The identity on k points.
 
         >>> PartitionDiagram.identity(2)
@@ -380,7 +397,7 @@ class Diagram:
         return cls._from_canonical(tuple((j, k + j) for j in range(k)), k, k)
 
     @classmethod
-    def permutation(cls, p: Sequence[int]):
+    def permutation(cls, p: Sequence[int]) -> Self:
         """The permutation diagram of ``p`` in S_k: blocks {p[j], k+j}; its matrix sends input
         axis j to output axis p[j] (docs/conventions.md §1).
 
@@ -402,7 +419,7 @@ class Diagram:
         return cls._from_canonical(tuple(sorted((p[j], k + j) for j in range(k))), k, k)
 
     @classmethod
-    def swap(cls, a: int = 1, b: int = 1):
+    def swap(cls, a: int = 1, b: int = 1) -> Self:
         """The symmetric braiding a ⊗ b → b ⊗ a: the first a strands cross over the last b.
 
         >>> PartitionDiagram.swap()
@@ -423,7 +440,7 @@ class Diagram:
         return tuple(p)
 
 
-def _join_kind(a: Diagram, b: Diagram) -> type:
+def _join_kind(a: Diagram, b: Diagram) -> type[Diagram]:
     order = (BrauerDiagram, BrauerGroodDiagram, PartitionDiagram)
     ta, tb = type(a), type(b)
     if ta is tb:
@@ -445,7 +462,7 @@ class PartitionDiagram(Diagram):
     """
 
     __slots__ = ()
-    _kind_name = "PartitionDiagram"
+    _kind_name: ClassVar[str] = "PartitionDiagram"
 
 
 class BrauerDiagram(Diagram):
@@ -460,9 +477,9 @@ class BrauerDiagram(Diagram):
     """
 
     __slots__ = ()
-    _kind_name = "BrauerDiagram"
+    _kind_name: ClassVar[str] = "BrauerDiagram"
 
-    def _check_kind(self, blocks, dom, cod):
+    def _check_kind(self, blocks: list[tuple[int, ...]], dom: int, cod: int) -> None:
         for b in blocks:
             if len(b) != 2:
                 raise ValueError(f"block {b} has {len(b)} vertices: every block of a Brauer diagram is a pair")
@@ -478,9 +495,9 @@ class BrauerGroodDiagram(Diagram):
     """
 
     __slots__ = ()
-    _kind_name = "BrauerGroodDiagram"
+    _kind_name: ClassVar[str] = "BrauerGroodDiagram"
 
-    def _check_kind(self, blocks, dom, cod):
+    def _check_kind(self, blocks: list[tuple[int, ...]], dom: int, cod: int) -> None:
         for b in blocks:
             if len(b) > 2:
                 raise ValueError(

@@ -46,7 +46,7 @@ class Factorisation:
         return sum(1 for e in self.elementary if e.dom > 0 and e.cod > 0)
 
 
-def _check_diagram(d) -> None:
+def _check_diagram(d: object) -> None:
     if not isinstance(d, Diagram):
         raise TypeError(f"expected a diagram, got {type(d).__name__}")
 
@@ -97,12 +97,12 @@ def factorise(d: Diagram) -> Factorisation:
     top_t, bottom_t = tuple(top_order), tuple(bottom_order)
     pos_top, pos_bottom = _inverse(top_t), _inverse(bottom_t)
 
-    planar_blocks = []
+    planar_blocks: list[tuple[int, ...]] = []
     for b in d.blocks:
         planar_blocks.append(tuple(sorted(pos_top[v] if v < l else l + pos_bottom[v - l] for v in b)))
     planar = kind._from_canonical(tuple(sorted(planar_blocks)), k, l)
 
-    elementary = []
+    elementary: list[Diagram] = []
     for b in top_only:
         elementary.append(kind._from_canonical((tuple(range(len(b))),), 0, len(b)))
     for b in propagating:
@@ -189,7 +189,7 @@ def split(d: Diagram, free_singletons: bool | None = None) -> Split:
     p, s = len(propagating), len(free_top)
     r = p + s
 
-    bottom_blocks = []
+    bottom_blocks: list[tuple[int, ...]] = []
     for i, b in enumerate(by_bottom):
         bottom_blocks.append((i, *(r + v - l for v in b if v >= l)))
     bottom_blocks += [(p + j,) for j in range(s)]
@@ -197,7 +197,7 @@ def split(d: Diagram, free_singletons: bool | None = None) -> Split:
     bottom_kind = kind
     bottom = bottom_kind._from_canonical(tuple(sorted(bottom_blocks)), k, r)
 
-    top_blocks = []
+    top_blocks: list[tuple[int, ...]] = []
     for i, b in enumerate(by_top):
         top_blocks.append((*(v for v in b if v < l), l + i))
     top_blocks += [(f, l + p + j) for j, f in enumerate(free_top)]
@@ -211,7 +211,7 @@ def split(d: Diagram, free_singletons: bool | None = None) -> Split:
     return Split(diagram=d, bottom=bottom, matching=matching, top=top, num_free_slots=s)
 
 
-def _pairs_kind(kind: type) -> type:
+def _pairs_kind(kind: type[Diagram]) -> type[Diagram]:
     from .diagram import BrauerDiagram, BrauerGroodDiagram
 
     return BrauerDiagram if issubclass(kind, BrauerGroodDiagram) else kind

@@ -62,7 +62,7 @@ def check_order(value: object, name: str) -> int:
     index = None
     if not isinstance(value, bool) and hasattr(value, "__index__"):
         try:
-            index = operator.index(value)  # type: ignore[arg-type]
+            index = operator.index(value)
         except TypeError:
             pass
         if index is not None and index >= 0:

@@ -27,9 +27,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
+import numpy.typing as npt
 import sympy
 
 from ..diagrams import Combination, Diagram, DiagramCategory
@@ -37,7 +38,10 @@ from ..diagrams.validation import check_order, short_repr
 from ..functors import EquivariantMap
 from ..memory import check_size
 
-__all__ = ["Generator", "Group", "int_matrix", "read_only"]
+__all__ = ["Generator", "Group", "Seed", "int_matrix", "read_only"]
+
+#: What a sampler accepts as its random source: None (fresh entropy), an int seed or a numpy Generator.
+Seed = int | np.random.Generator | None
 
 
 def read_only(a: np.ndarray) -> np.ndarray:
@@ -187,13 +191,13 @@ def _cached_entries(group: Group, d: Diagram, basis: str) -> tuple[np.ndarray, n
     return read_only(flat), read_only(value)
 
 
-def _to_array(g) -> np.ndarray:
+def _to_array(g: npt.ArrayLike | sympy.MatrixBase) -> np.ndarray:
     if isinstance(g, sympy.MatrixBase):
         return np.array(g.tolist(), dtype=object)
     return np.asarray(g)
 
 
-def check_dimension(n, what: str) -> int:
+def check_dimension(n: int, what: str) -> int:
     """n as an int ≥ 1, or a ValueError naming ``what``."""
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
         raise ValueError(f"{what} needs an int n >= 1 (the dimension of the space), got {short_repr(n)}")
@@ -231,13 +235,13 @@ class Group(ABC):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(map(str, self.parameters))})"
 
-    def __eq__(self, other) -> bool:
-        return type(self) is type(other) and self.parameters == other.parameters
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Group) and type(self) is type(other) and self.parameters == other.parameters
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, self.parameters))
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[Group], tuple[int, ...]]:
         return (type(self), self.parameters)
 
     # -- the maths a family owns -------------------------------------------------------------------
@@ -351,7 +355,7 @@ class Group(ABC):
             raise ValueError(f"{self!r} has the bases {self.bases}, not {basis!r}")
         return _cached_entries(self, d, basis)
 
-    def evaluate(self, d: Diagram, indices) -> np.ndarray:
+    def evaluate(self, d: Diagram, indices: npt.ArrayLike) -> np.ndarray:
         """F(d) at the index tuples ``indices`` (an (m, l+k) integer array of vertex values, top
         row first): int64 values, without enumerating the matrix.
 
@@ -365,7 +369,7 @@ class Group(ABC):
             raise ValueError(f"index values must lie in 0..{self._n - 1}")
         return self.evaluate_many((d,), x)[0]
 
-    def evaluate_many(self, diagrams: Sequence[Diagram], indices) -> np.ndarray:
+    def evaluate_many(self, diagrams: Sequence[Diagram], indices: npt.ArrayLike) -> np.ndarray:
         """The (len(diagrams), m) int64 array of F(d)[x] for every diagram and every row x of
         ``indices``: the formula of :meth:`evaluate`, vectorised over the diagrams (one numpy
         pass per kind of factor).
@@ -376,7 +380,8 @@ class Group(ABC):
         >>> L.evaluate_many([cap], [[0, 0], [1, 1], [0, 1]]).tolist()
         [[1, -1, 0]]
         """
-        x = np.asarray(indices, dtype=np.int64).reshape(len(indices), -1)
+        x = np.asarray(indices, dtype=np.int64)
+        x = x.reshape(len(x), -1)
         count, m = len(diagrams), len(x)
         equal: list[tuple[int, int, int]] = []
         paired: list[tuple[int, int, int]] = []
@@ -393,7 +398,9 @@ class Group(ABC):
                     symbols.append((i, f))
         out = np.repeat(signs[:, None], m, axis=1)
 
-        def per_diagram(entries, values, ufunc) -> tuple[np.ndarray, np.ndarray]:
+        def per_diagram(
+            entries: Sequence[tuple[int, ...]], values: np.ndarray, ufunc: np.ufunc
+        ) -> tuple[np.ndarray, np.ndarray]:
             rows = np.array([e[0] for e in entries])
             starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
             return rows[starts], ufunc.reduceat(values, starts, axis=1).T
@@ -403,8 +410,10 @@ class Group(ABC):
             rows, unequal = per_diagram(equal, x[:, table[:, 1]] != x[:, table[:, 2]], np.logical_or)
             out[rows] *= ~unequal
         if paired:
+            form = self.pair_form
+            assert form is not None, "Pair factors exist only where the family has a pair form"
             table = np.array(paired)
-            rows, value = per_diagram(paired, self.pair_form[x[:, table[:, 1]], x[:, table[:, 2]]], np.multiply)
+            rows, value = per_diagram(paired, form[x[:, table[:, 1]], x[:, table[:, 2]]], np.multiply)
             out[rows] *= value
         if symbols:
             rows = np.array([i for i, _ in symbols])
@@ -540,7 +549,7 @@ class Group(ABC):
         """
         return self._dimension(check_order(k, "k") + check_order(l, "l"))
 
-    def coefficients(self, M, k: int, l: int, *, tolerance: float | None = None):
+    def coefficients(self, M: object, k: int, l: int, *, tolerance: float | None = None) -> Any:
         """The coordinates of an equivariant M in ``basis(k, l)`` (sympy Rationals for exact M,
         floats for float M); raises :class:`~catlayer.projection.NotEquivariantError` with the
         residual when M is not equivariant. See :func:`catlayer.projection.coefficients`.
@@ -553,7 +562,7 @@ class Group(ABC):
 
         return coefficients(self, M, k, l, tolerance=tolerance)
 
-    def project(self, M, k: int, l: int):
+    def project(self, M: object, k: int, l: int) -> Any:
         """The orthogonal (Frobenius) projection of M onto Hom_G((R^n)^{⊗k}, (R^n)^{⊗l}), same
         type and shape as M. See :func:`catlayer.projection.project`.
 
@@ -579,7 +588,7 @@ class Group(ABC):
         return 1
 
     @abstractmethod
-    def random_element(self, rng=None, component: int | None = None) -> np.ndarray:
+    def random_element(self, rng: Seed = None, component: int | None = None) -> np.ndarray:
         """A random float64 n × n element of the group; ``rng``: None, an int seed or a numpy
         Generator; ``component``: which connected component (mod :attr:`num_components`), or
         None for any."""
@@ -592,7 +601,7 @@ class Group(ABC):
     def _float_member(self, g: np.ndarray, tol: float) -> bool:
         """Membership test of a float matrix within ``tol``."""
 
-    def is_element(self, g, tolerance: float | None = None) -> bool:
+    def is_element(self, g: npt.ArrayLike | sympy.MatrixBase, tolerance: float | None = None) -> bool:
         """Whether g is in the group: exactly for integer / rational / sympy matrices, within
         ``tolerance`` (default 1e-10, relative to the size of g's entries) for float matrices.
 
@@ -615,7 +624,7 @@ class Group(ABC):
             raise TypeError("exact membership needs rational entries")
         return self._exact_member(exact)
 
-    def act(self, g, x: np.ndarray, order: int) -> np.ndarray:
+    def act(self, g: npt.ArrayLike | sympy.MatrixBase, x: npt.ArrayLike, order: int) -> np.ndarray:
         """ρ_order(g) applied to the last ``order`` axes of x (any leading axes are batch or
         channel axes), one axis at a time: the n^k × n^k matrix is never formed.
 

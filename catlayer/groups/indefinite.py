@@ -24,7 +24,7 @@ import numpy as np
 import sympy
 
 from ..diagrams import BrauerCategory, BrauerGroodCategory, Diagram, DiagramCategory
-from .base import Generator, check_dimension, read_only
+from .base import Generator, Group, Seed, check_dimension, read_only
 from .orthogonal import O, check_signature, haar_orthogonal, lie_generators, reflection
 from .special_orthogonal import SO
 
@@ -40,7 +40,7 @@ def _expm_symmetric(b: np.ndarray) -> np.ndarray:
     return (v * np.exp(w)) @ v.T
 
 
-def _check_sampler_arguments(rapidity, component) -> None:
+def _check_sampler_arguments(rapidity: float, component: int | None) -> None:
     """A clear error for a rapidity that is not a finite real ≥ 0 or a component that is not an int."""
     if isinstance(rapidity, bool) or not isinstance(rapidity, numbers.Real) or not 0 <= rapidity < math.inf:
         raise ValueError(f"rapidity must be a finite real number >= 0, got {rapidity!r}"[:200])
@@ -61,7 +61,7 @@ def boost_sample(p: int, q: int, rng: np.random.Generator, rapidity: float, comp
     generator[p:, :p] = b.T
     dets = (None, None) if component is None else ((-1) ** (component % 2), (-1) ** ((component // 2) % 2))
 
-    def compact(det_plus, det_minus) -> np.ndarray:
+    def compact(det_plus: int | None, det_minus: int | None) -> np.ndarray:
         k = np.zeros((n, n))
         k[:p, :p] = haar_orthogonal(p, rng, det_plus)
         k[p:, p:] = haar_orthogonal(q, rng, det_minus)
@@ -80,7 +80,7 @@ class IndefiniteOrthogonal(O):
     (3, 3)
     """
 
-    def __init__(self, p: int, q: int = 0):
+    def __init__(self, p: int, q: int = 0) -> None:
         p, q = check_signature("O", p, q)
         if q == 0:
             raise ValueError("O(p, 0) is O(p): build it as O(p)")
@@ -90,7 +90,7 @@ class IndefiniteOrthogonal(O):
     def __repr__(self) -> str:
         return f"O({self._p}, {self._q})"
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[Group], tuple[int, ...]]:
         return (O, self.parameters)
 
     @property
@@ -136,7 +136,7 @@ class IndefiniteOrthogonal(O):
     def num_components(self) -> int:
         return 4 if self._p else 2
 
-    def random_element(self, rng=None, component: int | None = None, rapidity: float = RAPIDITY) -> np.ndarray:
+    def random_element(self, rng: Seed = None, component: int | None = None, rapidity: float = RAPIDITY) -> np.ndarray:
         """K₁·exp(B)·K₂ with K Haar in O(p) × O(q) and a boost of rapidity ≤ ``rapidity`` (default
         1), so ‖g‖₂ ≤ e^rapidity; there is no Haar probability measure on this non-compact group.
         ``component`` = 2·s + t: det of the "+" block (−1)^t, of the "−" block (−1)^s.
@@ -152,11 +152,11 @@ class IndefiniteOrthogonal(O):
             component = 2 * (component % 2)
         return boost_sample(self._p, self._q, np.random.default_rng(rng), rapidity, component)
 
-    def _exact_member(self, g) -> bool:
+    def _exact_member(self, g: sympy.Matrix) -> bool:
         eta = sympy.Matrix(self.metric.tolist())
         return g.T * eta * g == eta
 
-    def _float_member(self, g, tol) -> bool:
+    def _float_member(self, g: np.ndarray, tol: float) -> bool:
         eta = self.metric.astype(np.float64)
         return bool(np.abs(g.T @ eta @ g - eta).max() <= tol * max(1.0, float(np.abs(g).max()) ** 2))
 
@@ -170,7 +170,7 @@ class IndefiniteSpecialOrthogonal(SO):
     (SO(1, 3), 4, BrauerGroodCategory(4, det_eta=-1))
     """
 
-    def __init__(self, p: int, q: int = 0):
+    def __init__(self, p: int, q: int = 0) -> None:
         p, q = check_signature("SO", p, q)
         if q == 0:
             raise ValueError("SO(p, 0) is SO(p): build it as SO(p)")
@@ -180,7 +180,7 @@ class IndefiniteSpecialOrthogonal(SO):
     def __repr__(self) -> str:
         return f"SO({self._p}, {self._q})"
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[Group], tuple[int, ...]]:
         return (SO, self.parameters)
 
     @property
@@ -233,7 +233,7 @@ class IndefiniteSpecialOrthogonal(SO):
     def num_components(self) -> int:
         return 2 if self._p else 1
 
-    def random_element(self, rng=None, component: int | None = None, rapidity: float = RAPIDITY) -> np.ndarray:
+    def random_element(self, rng: Seed = None, component: int | None = None, rapidity: float = RAPIDITY) -> np.ndarray:
         """As :meth:`IndefiniteOrthogonal.random_element`, with det g = 1; ``component`` 1
         reverses both the "+" and the "−" orientation.
 
@@ -248,11 +248,11 @@ class IndefiniteSpecialOrthogonal(SO):
         flip = (component % self.num_components) if self._p else 0
         return boost_sample(self._p, self._q, rng, rapidity, 3 * flip)
 
-    def _exact_member(self, g) -> bool:
+    def _exact_member(self, g: sympy.Matrix) -> bool:
         eta = sympy.Matrix(self.metric.tolist())
         return g.T * eta * g == eta and g.det() == 1
 
-    def _float_member(self, g, tol) -> bool:
+    def _float_member(self, g: np.ndarray, tol: float) -> bool:
         eta = self.metric.astype(np.float64)
         scale = max(1.0, float(np.abs(g).max()) ** 2)
         return bool(np.abs(g.T @ eta @ g - eta).max() <= tol * scale and abs(np.linalg.det(g) - 1) <= tol * scale)

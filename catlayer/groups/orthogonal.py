@@ -16,13 +16,13 @@ from ..diagrams import BrauerCategory, Diagram, DiagramCategory
 from ..diagrams.validation import short_repr
 from ..dimensions import orthogonal_dimension
 from ..memory import check_size
-from .base import Generator, Group, check_dimension, int_matrix, read_only
+from .base import Generator, Group, Seed, check_dimension, int_matrix, read_only
 from .loops import loops
 
 __all__ = ["O", "brauer_gram", "check_signature", "haar_orthogonal", "lie_generators", "reflection"]
 
 
-def check_signature(symbol: str, p, q) -> tuple[int, int]:
+def check_signature(symbol: str, p: int, q: int) -> tuple[int, int]:
     """(p, q) as ints ≥ 0 with p + q ≥ 1, or a ValueError naming the group."""
     for name, value in (("p", p), ("q", q)):
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
@@ -32,7 +32,7 @@ def check_signature(symbol: str, p, q) -> tuple[int, int]:
     return int(p), int(q)
 
 
-def _is_zero(q) -> bool:
+def _is_zero(q: object) -> bool:
     """Whether q is the integer 0 (so ``O(n, q)`` is ``O(n)``); 0.0 and False are rejected by
     :func:`check_signature` instead of passing as 0."""
     return isinstance(q, numbers.Integral) and not isinstance(q, bool) and q == 0
@@ -102,9 +102,9 @@ class O(Group):  # noqa: E742 (the group is called O(n))
     """
 
     family = "orthogonal"
-    _indefinite: ClassVar[type[Group] | None] = None
+    _indefinite: ClassVar[type[O] | None] = None
 
-    def __new__(cls, p: int, q: int = 0):
+    def __new__(cls, p: int, q: int = 0) -> O:
         if cls is O and not _is_zero(q):
             p, q = check_signature("O", p, q)
             if O._indefinite is None:
@@ -112,13 +112,13 @@ class O(Group):  # noqa: E742 (the group is called O(n))
             return super().__new__(O._indefinite)
         return super().__new__(cls)
 
-    def __init__(self, p: int, q: int = 0):
+    def __init__(self, p: int, q: int = 0) -> None:
         if q != 0:
             raise ValueError(f"O(n) is O(n, 0); got q = {q!r}")
         self._n = check_dimension(p, "O(n)")
 
     @classmethod
-    def register_indefinite(cls, family: type[Group]) -> type[Group]:
+    def register_indefinite(cls, family: type[O]) -> type[O]:
         """Make ``cls(p, q)`` with q > 0 build ``family`` (the registration of a new module)."""
         cls._indefinite = family
         return family
@@ -168,7 +168,7 @@ class O(Group):  # noqa: E742 (the group is called O(n))
     def num_components(self) -> int:
         return 2
 
-    def random_element(self, rng=None, component: int | None = None) -> np.ndarray:
+    def random_element(self, rng: Seed = None, component: int | None = None) -> np.ndarray:
         """A Haar-random orthogonal matrix; ``component`` 0 gives det +1, 1 gives det −1.
 
         >>> g = O(3).random_element(1)
@@ -180,8 +180,8 @@ class O(Group):  # noqa: E742 (the group is called O(n))
         det = None if component is None else (1 if component % 2 == 0 else -1)
         return haar_orthogonal(self._n, np.random.default_rng(rng), det)
 
-    def _exact_member(self, g) -> bool:
+    def _exact_member(self, g: sympy.Matrix) -> bool:
         return g.T * g == sympy.eye(self._n)
 
-    def _float_member(self, g, tol) -> bool:
+    def _float_member(self, g: np.ndarray, tol: float) -> bool:
         return bool(np.abs(g.T @ g - np.eye(self._n)).max() <= tol)

@@ -64,8 +64,8 @@ def orbits_of_value_classes(group: Group, size: int, uses_levi_civita: bool) -> 
     # two values of one class.
     classes = value_classes(group)
     blocks: list[np.ndarray] = []
-    for colours in np.ndindex(*(len(classes),) * size):
-        colours = np.array(colours, dtype=np.int64)
+    for colouring in np.ndindex(*(len(classes),) * size):
+        colours = np.array(colouring, dtype=np.int64)
         parts = []
         for c, values in enumerate(classes):
             where = np.flatnonzero(colours == c)

@@ -15,7 +15,7 @@ import sympy
 from ..diagrams import BrauerGroodCategory, Diagram, DiagramCategory
 from ..diagrams.permutations import permutation_sign
 from ..dimensions import orthogonal_dimension, special_orthogonal_dimension
-from .base import Generator, Group, check_dimension, read_only
+from .base import Generator, Group, Seed, check_dimension, read_only
 from .loops import loops_avoiding, partners, same_row
 from .orthogonal import _is_zero, brauer_gram, check_signature, haar_orthogonal, lie_generators
 
@@ -32,9 +32,9 @@ class SO(Group):
 
     family = "special_orthogonal"
     free_singletons = True
-    _indefinite: ClassVar[type[Group] | None] = None
+    _indefinite: ClassVar[type[SO] | None] = None
 
-    def __new__(cls, p: int, q: int = 0):
+    def __new__(cls, p: int, q: int = 0) -> SO:
         if cls is SO and not _is_zero(q):
             p, q = check_signature("SO", p, q)
             if SO._indefinite is None:
@@ -42,13 +42,13 @@ class SO(Group):
             return super().__new__(SO._indefinite)
         return super().__new__(cls)
 
-    def __init__(self, p: int, q: int = 0):
+    def __init__(self, p: int, q: int = 0) -> None:
         if q != 0:
             raise ValueError(f"SO(n) is SO(n, 0); got q = {q!r}")
         self._n = check_dimension(p, "SO(n)")
 
     @classmethod
-    def register_indefinite(cls, family: type[Group]) -> type[Group]:
+    def register_indefinite(cls, family: type[SO]) -> type[SO]:
         """Make ``cls(p, q)`` with q > 0 build ``family``."""
         cls._indefinite = family
         return family
@@ -137,7 +137,7 @@ class SO(Group):
         """
         return lie_generators(self.metric, repr(self))
 
-    def random_element(self, rng=None, component: int | None = None) -> np.ndarray:
+    def random_element(self, rng: Seed = None, component: int | None = None) -> np.ndarray:
         """A Haar-random rotation (SO(n) is connected: ``component`` is ignored).
 
         >>> bool(np.isclose(np.linalg.det(SO(3).random_element(2)), 1.0))
@@ -145,8 +145,8 @@ class SO(Group):
         """
         return haar_orthogonal(self._n, np.random.default_rng(rng), det=1)
 
-    def _exact_member(self, g) -> bool:
+    def _exact_member(self, g: sympy.Matrix) -> bool:
         return g.T * g == sympy.eye(self._n) and g.det() == 1
 
-    def _float_member(self, g, tol) -> bool:
+    def _float_member(self, g: np.ndarray, tol: float) -> bool:
         return bool(np.abs(g.T @ g - np.eye(self._n)).max() <= tol and abs(np.linalg.det(g) - 1) <= tol)

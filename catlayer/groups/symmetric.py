@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from itertools import permutations
+from typing import TYPE_CHECKING
 
 import numpy as np
 import sympy
@@ -11,12 +13,15 @@ import sympy
 from ..diagrams import Combination, Diagram, DiagramCategory, PartitionCategory
 from ..dimensions import symmetric_dimension
 from ..memory import check_size
-from .base import Generator, Group, check_dimension, int_matrix
+from .base import Generator, Group, Seed, check_dimension, int_matrix
+
+if TYPE_CHECKING:
+    from ..functors import EquivariantMap
 
 __all__ = ["S"]
 
 
-def permutation_matrix(p) -> np.ndarray:
+def permutation_matrix(p: Sequence[int]) -> np.ndarray:
     """The exact permutation matrix with g e_i = e_{p[i]}."""
     m = int_matrix(len(p))
     for i, pi in enumerate(p):
@@ -107,7 +112,7 @@ class S(Group):
             out.append(Generator(f"n-cycle ({cycle})", permutation_matrix([(i + 1) % n for i in range(n)]), "group"))
         return tuple(out)
 
-    def random_element(self, rng=None, component: int | None = None) -> np.ndarray:
+    def random_element(self, rng: Seed = None, component: int | None = None) -> np.ndarray:
         """A uniformly random permutation matrix (float64); ``component`` is ignored (S_n is
         finite and sampled uniformly).
 
@@ -120,18 +125,18 @@ class S(Group):
         g[rng.permutation(self._n), np.arange(self._n)] = 1.0
         return g
 
-    def _exact_member(self, g) -> bool:
+    def _exact_member(self, g: sympy.Matrix) -> bool:
         return (
             all(x in (0, 1) for x in g)
             and all(sum(g.row(i)) == 1 for i in range(self._n))
             and all(sum(g.col(i)) == 1 for i in range(self._n))
         )
 
-    def _float_member(self, g, tol) -> bool:
+    def _float_member(self, g: np.ndarray, tol: float) -> bool:
         rounded = np.round(g)
         return bool(np.abs(g - rounded).max() <= tol) and self._exact_member(sympy.Matrix(rounded.astype(int)))
 
-    def orbit_functor(self, d: Diagram | Combination):
+    def orbit_functor(self, d: Diagram | Combination) -> EquivariantMap:
         """The orbit-basis image X_π, linear in a combination.
 
         >>> from catlayer import PartitionDiagram

@@ -11,7 +11,7 @@ from ..diagrams import BrauerCategory, Diagram, DiagramCategory
 from ..dimensions import symplectic_dimension
 from ..forms import symplectic_form
 from ..memory import check_size
-from .base import Generator, Group, check_dimension, int_matrix, read_only
+from .base import Generator, Group, Seed, check_dimension, int_matrix, read_only
 from .loops import loops, same_row
 from .relabelling import restricted_growth
 
@@ -131,7 +131,7 @@ class Sp(Group):
                 out.append(Generator(f"{name} in sp({n})", j_inverse.dot(s), "lie"))
         return tuple(out)
 
-    def random_element(self, rng=None, component: int | None = None) -> np.ndarray:
+    def random_element(self, rng: Seed = None, component: int | None = None) -> np.ndarray:
         """A random symplectic matrix K₁·A·K₂ (Cartan decomposition): K₁, K₂ Haar-random in the
         maximal compact subgroup U(n/2) (a unitary U = P + iQ acting on the pairs (2a, 2a+1) as
         [[P, −Q], [Q, P]]), A = diag(e^t, e^−t) on each pair with t uniform in [−1, 1], so
@@ -157,10 +157,10 @@ class Sp(Group):
         stretch = np.diag(np.ravel(np.stack([np.exp(t), np.exp(-t)], 1)))
         return compact() @ stretch @ compact()
 
-    def _exact_member(self, g) -> bool:
+    def _exact_member(self, g: sympy.Matrix) -> bool:
         j = sympy.Matrix(symplectic_form(self._n).tolist())
         return g.T * j * g == j
 
-    def _float_member(self, g, tol) -> bool:
+    def _float_member(self, g: np.ndarray, tol: float) -> bool:
         j = symplectic_form(self._n).astype(np.float64)
         return bool(np.abs(g.T @ j @ g - j).max() <= tol * max(1.0, float(np.abs(g).max()) ** 2))
