@@ -53,6 +53,8 @@ CASES = [
     (O(2, 2), 1, 3),
     (SO(2, 1), 2, 1),
     (SO(2, 1), 0, 3),
+    (SO(1, 1), 3, 1),  # a bottom half with both an η pair and a free (Levi-Civita) axis
+    (SO(1, 2), 4, 1),
 ]
 
 
