@@ -53,6 +53,8 @@ CASES = [
     (O(2, 2), 1, 3),
     (SO(2, 1), 2, 1),
     (SO(2, 1), 0, 3),
+    (SO(1, 1), 3, 1),  # a bottom half with both an η pair and a free (Levi-Civita) axis
+    (SO(1, 2), 4, 1),
 ]
 
 
@@ -219,6 +221,26 @@ def test_indefinite_layers_are_proved_and_match_the_dense_matrix(case):
     expected = (x.reshape(3, -1) @ matrix.T + bias).reshape((3, 3) + (group.n,) * l)
     _assert_close(layer(torch.tensor(x)).detach().numpy(), expected, 1e-12)
     _assert_close(layer.to_dense()(torch.tensor(x).reshape(3, -1)).detach().numpy(), expected.reshape(3, -1), 1e-12)
+
+
+@pytest.mark.parametrize("signature", [(1, 1), (1, 2), (2, 1), (1, 3), (2, 2), (3, 1), (0, 3)], ids=str)
+def test_every_small_indefinite_layer_matches_the_functor_images(signature):
+    """O(p, q) and SO(p, q), every (k, l) with k + l ≤ 5 (≤ 6 for n ≤ 3): torch forward (with
+    bias) and numba apply_layer against Σ w F(d) x from the groups' dense images."""
+    for group in (O(*signature), SO(*signature)):
+        n = group.n
+        for size in range(7 if n <= 3 else 6):
+            for k in range(size + 1):
+                if not group.basis(k, size - k):
+                    continue
+                layer = _random_layer(group, k, size - k, c_in=2, c_out=2, seed=size)
+                x = np.random.default_rng(k).standard_normal((2, 2) + (n,) * k)
+                matrix, bias = _dense_reference(layer)
+                expected = x.reshape(2, -1) @ matrix.T
+                y = layer(torch.tensor(x)).detach().numpy().reshape(2, -1)
+                _assert_close(y, expected + bias, 1e-12)
+                w = layer.weight.detach().numpy()
+                _assert_close(apply_layer(group, layer.diagrams, w, x).reshape(2, -1), expected, 1e-12)
 
 
 def test_state_dict_holds_weight_and_bias_only_in_any_mode():

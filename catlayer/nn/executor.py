@@ -75,9 +75,10 @@ class ReductionStep:
     """x (B, c, n…n) → (B, c, n^num_slots) for one bottom half.
 
     ``equation`` (None when the reduction is the identity) leaves, after the batch and channel
-    axes, the non-Levi-Civita slots, then ``num_eps_pairs`` pairs of axes to contract with ε,
-    then ``num_free_axes`` axes to contract with the Levi-Civita symbol into ``num_free_slots``
-    new trailing slots. ``source`` is −1 when the einsum reads x, else the index of a smaller
+    axes, the non-Levi-Civita slots, then ``num_free_axes`` axes to contract with the
+    Levi-Civita symbol into ``num_free_slots`` new trailing slots, then ``num_eps_pairs`` pairs
+    of axes to contract with the pair form (trailing, so that they go first; an SO(p, q)
+    n-diagram can have both). ``source`` is −1 when the einsum reads x, else the index of a smaller
     reduced tensor it reads instead (a plain delta reduction whose diagonals and sums are a
     further reduction of that one's: e.g. the total sum from the row sums).
     """
@@ -176,7 +177,7 @@ def _reduction_step(reduction, k: int) -> ReductionStep:
     q = reduction.num_free_slots
     plain = num_slots - q
     eps_pairs = [c for c in reduction.closed] if reduction.form_pairs else []
-    # Output of the einsum: plain slots, then ε pair axes, then free axes.
+    # Output of the einsum: plain slots, then free axes, then the pair-form pairs (contracted first).
     out_labels: list[str] = []
     in_letters: list[str] = []
     letter_of: dict[int, str] = {}
@@ -191,13 +192,12 @@ def _reduction_step(reduction, k: int) -> ReductionStep:
         closed_axes = {a for block in reduction.closed for a in block}
         for a in range(k):
             in_letters.append(letter(("axis", a)) if a in closed_axes else letter(labels[a]))
-        out_labels = [letter(i) for i in range(plain)]
-        for a, b in eps_pairs:
-            out_labels += [letter(("axis", a)), letter(("axis", b))]
     else:
         in_letters = [letter(labels[a]) for a in range(k)]
-        out_labels = [letter(i) for i in range(plain)]
+    out_labels = [letter(i) for i in range(plain)]
     out_labels += [letter(labels[a]) for a in reduction.free_axes]
+    for a, b in eps_pairs:
+        out_labels += [letter(("axis", a)), letter(("axis", b))]
     lhs = "ab" + "".join(in_letters)
     rhs = "ab" + "".join(out_labels)
     equation = None if lhs == rhs else f"{lhs}->{rhs}"
@@ -350,7 +350,7 @@ def run_reductions(
             flat = eps.reshape(n * n)
             for _ in range(step.num_eps_pairs):
                 r = torch.matmul(r.flatten(-2), flat)
-        elif step.uses_levi_civita:
+        if step.uses_levi_civita:
             lc = levi_civita[step.num_free_slots]
             free = step.num_free_axes
             r = torch.matmul(r.flatten(r.dim() - free) if free else r.unsqueeze(-1), lc)
