@@ -362,3 +362,41 @@ def test_to_dense_is_size_guarded():
             layer.to_dense()
     finally:
         set_memory_budget(None)
+
+
+@pytest.mark.parametrize(("group", "k", "l"), [(SO(3), 2, 1), (S(4), 2, 2), (Sp(4), 2, 2), (O(1, 3), 2, 2)], ids=repr)
+def test_meta_device_construction_then_to_empty_and_load(group, k, l):
+    # Regression: the constant tables are non-persistent buffers; to_empty left them as garbage.
+    reference = EquivariantLinear(group, k, l, 2, 3).double()
+    layer = EquivariantLinear(group, k, l, 2, 3, device="meta", dtype=torch.float64)
+    layer = layer.to_empty(device="cpu")
+    layer.load_state_dict(reference.state_dict())
+    x = torch.randn(4, 2, *(group.n,) * k, dtype=torch.float64)
+    torch.testing.assert_close(layer(x), reference(x), rtol=0, atol=1e-12)
+
+
+def test_forward_is_size_guarded_before_allocating():
+    layer = EquivariantLinear(S(64), 2, 2, 4, 4)
+    x = torch.zeros(1, 4, 64, 64).expand(4096, 4, 64, 64)  # a view: nothing allocated yet
+    set_memory_budget(2**26)
+    try:
+        with pytest.raises(AllocationTooLarge, match="on a batch of 4096"):
+            layer(x)
+        assert layer(x[:2]).shape == (2, 4, 64, 64)
+    finally:
+        set_memory_budget(None)
+
+
+def test_group_class_instead_of_value_and_complex_layers():
+    with pytest.raises(TypeError, match=r"call the class with its size, e.g. S\(5\)"):
+        EquivariantLinear(S, 2, 2, 1, 1)
+    layer = EquivariantLinear(S(3), 1, 1, 1, 1, dtype=torch.complex64)
+    x = torch.randn(2, 1, 3, dtype=torch.complex64)
+    y = layer(x)
+    w = layer.weight.detach()[0, 0]  # 1 → 1 of S_3: w_0·identity + w_1·(sum, broadcast)
+    terms = {d: w[t] for t, d in enumerate(layer.diagrams)}
+    expected = sum(c * S(3).functor(d).to_numpy().astype(np.complex64) for d, c in terms.items())
+    assert y.dtype == torch.complex64
+    np.testing.assert_allclose(y.detach()[:, 0].numpy(), x[:, 0].numpy() @ expected.T, atol=1e-5)
+    with pytest.raises(TypeError, match="complex64 parameters but got a torch.float32 input"):
+        layer(torch.randn(2, 1, 3))

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..diagrams.validation import short_repr
 from ..forms import levi_civita
 from ..groups import Group
 from ..memory import check_size
@@ -75,8 +76,12 @@ class EquivariantLinear(nn.Module):
         self.out_order = _check_count(out_order, "out_order", 0)
         self.in_channels = _check_count(in_channels, "in_channels", 1)
         self.out_channels = _check_count(out_channels, "out_channels", 1)
+        if isinstance(group, type) and issubclass(group, Group):
+            raise TypeError(
+                f"group must be a catlayer group value: call the class with its size, e.g. {group.__name__}(5)"
+            )
         if not isinstance(group, Group):
-            raise TypeError(f"group must be a catlayer group such as S(5) or O(3), got {group!r}"[:300])
+            raise TypeError(f"group must be a catlayer group such as S(5) or O(3), got {short_repr(group)}")
         self.group = group
         self.n = int(group.n)
         diagrams = tuple(group.basis(self.in_order, self.out_order))
@@ -90,6 +95,20 @@ class EquivariantLinear(nn.Module):
         self._plan = plan_layer(group, diagrams)
         self._program = compile_program(self._plan, self.n)
         self._bias_program: Program | None = None
+        # Entries one input sample needs in flight: input, reduced and stacked tensors, the
+        # mixed tensors and the output (an upper bound, checked before every eager forward).
+        n, c_in, c_out = self.n, self.in_channels, self.out_channels
+        program = self._program
+        self._entries_per_sample = (
+            c_in * n**self.in_order
+            + c_in * sum(n**step.num_slots for step in program.reductions)
+            + sum(
+                c_in * (stop - start) * n**step.num_slots
+                for (start, stop), step in zip(program.group_slices, program.expansions, strict=True)
+            )
+            + c_out * sum(n**step.num_slots for step in program.expansions)
+            + 2 * c_out * n**self.out_order
+        )
         if self.bias_diagrams:
             self._bias_program = compile_program(plan_layer(group, self.bias_diagrams), self.n)
         factory = {"device": device, "dtype": dtype}
@@ -204,9 +223,19 @@ class EquivariantLinear(nn.Module):
         total = sum(second_moments(self._plan, self.n))
         return math.sqrt(self.n**self.out_order / (self.in_channels * total))
 
+    def _apply(self, fn, recurse: bool = True):
+        # The index and form tables are constants of the group, not state: rebuild them on the
+        # parameters' device and dtype after every move or conversion, so that a layer built on
+        # the meta device and materialised with ``to_empty`` computes the right thing.
+        super()._apply(fn, recurse)
+        self._register_tables(self.weight.device, self.weight.dtype)
+        return self
+
     def reset_parameters(self) -> None:
         """Variance-preserving initialisation: weights ~ N(0, σ²) with σ = :attr:`weight_std`,
-        bias 0. For iid unit-variance inputs the output entries have mean second moment 1."""
+        bias 0. For iid unit-variance inputs the output entries have mean second moment 1. The
+        constant tables are rebuilt too (they may hold garbage after ``to_empty``)."""
+        self._register_tables(self.weight.device, self.weight.dtype)
         with torch.no_grad():
             nn.init.normal_(self.weight, 0.0, self.weight_std)
             if self.bias is not None:
@@ -244,9 +273,10 @@ class EquivariantLinear(nn.Module):
                     f"{type(self).__name__} expects input of shape {expected}: the last {k} axes must have size "
                     f"n = {n} of {self.group!r}, got shape {tuple(x.shape)}"
                 )
-        if not x.dtype.is_floating_point:
+        if not (x.dtype.is_floating_point or (x.dtype.is_complex and self.weight.dtype.is_complex)):
             raise TypeError(
-                f"{type(self).__name__} needs floating-point input, got {x.dtype}; convert it first "
+                f"{type(self).__name__} has {self.weight.dtype} parameters and needs input of that dtype, "
+                f"got {x.dtype}; convert it first "
                 f"(e.g. x.to({self.weight.dtype}))"
             )
         if x.dtype != self.weight.dtype:
@@ -285,6 +315,13 @@ class EquivariantLinear(nn.Module):
         self._check_input(x)
         k = self.in_order
         lead = x.dim() - 1 - k
+        if not (torch.compiler.is_compiling() or torch.jit.is_tracing()):
+            # Eager only: a traced program keeps its batch axis symbolic.
+            batch = math.prod(x.shape[:lead])
+            check_size(
+                batch * self._entries_per_sample * x.element_size(),
+                f"the forward of {self.extra_repr().split(', diagrams')[0]} on a batch of {batch}",
+            )
         if lead == 1:
             return self._run(x, with_bias=True)
         if lead == 0:
