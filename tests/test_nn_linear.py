@@ -395,8 +395,8 @@ def test_group_class_instead_of_value_and_complex_layers():
     y = layer(x)
     w = layer.weight.detach()[0, 0]  # 1 → 1 of S_3: w_0·identity + w_1·(sum, broadcast)
     terms = {d: w[t] for t, d in enumerate(layer.diagrams)}
-    expected = sum(c * S(3).functor(d).to_numpy().astype(np.complex64) for d, c in terms.items())
+    expected = sum(complex(c) * S(3).functor(d).to_numpy().astype(np.complex64) for d, c in terms.items())
     assert y.dtype == torch.complex64
     np.testing.assert_allclose(y.detach()[:, 0].numpy(), x[:, 0].numpy() @ expected.T, atol=1e-5)
-    with pytest.raises(TypeError, match="complex64 parameters but got a torch.float32 input"):
+    with pytest.raises(TypeError, match=r"complex64 parameters but got a torch\.float32 input"):
         layer(torch.randn(2, 1, 3))
