@@ -334,7 +334,7 @@ def test_weight_std_closed_form():
         ((2, 3, 4, 4), torch.float32, "n = 5"),
         ((2, 3, 5, 4), torch.float32, "n = 5"),
         ((2, 3, 5, 5), torch.float64, "float32 parameters but got a torch.float64 input"),
-        ((2, 3, 5, 5), torch.int64, r"needs floating-point input, got torch.int64.*x.to\(torch.float32\)"),
+        ((2, 3, 5, 5), torch.int64, r"needs input of that dtype, got torch.int64.*x.to\(torch.float32\)"),
     ],
 )
 def test_input_errors_before_compute(shape, dtype, match):
