@@ -416,7 +416,10 @@ def check_equivariance(
     its forward numerically (see :func:`catlayer.nn.verification.check_layer`, which documents
     ``prove``). Any other ``torch.nn.Module`` is checked numerically only (the report says so):
     ``check_equivariance(G, module, k, l, in_channels=…)``, or ``check_equivariance(module)``
-    when the module declares ``group``, ``in_order`` and ``out_order`` attributes.
+    when the module declares ``group``, ``in_order`` and ``out_order`` attributes. A module that
+    declares none of them but is built from catlayer parts (an ``nn.Sequential`` of layers and
+    nonlinearities, a network) is checked part by part by
+    :func:`catlayer.nn.network_check.check_network`.
 
     **Exact input** is *proved*: the identity is checked in exact integer arithmetic for each
     generator returned by ``G.generators()``, applying the sparse n × n generator to one tensor
@@ -468,6 +471,10 @@ def check_equivariance(
         if matrix is not None or k is not None or l is not None:
             raise TypeError("pass a module as check_equivariance(G, module, k, l) or check_equivariance(module)")
         missing = [a for a in ("group", "in_order", "out_order") if not hasattr(subject, a)]
+        if len(missing) == 3:  # a network of catlayer parts: check it part by part
+            from .nn.network_check import check_network
+
+            return check_network(subject, tolerance=tolerance, rng=rng, samples=samples, **kwargs)
         if missing:
             raise TypeError(
                 f"{type(subject).__name__} does not declare {', '.join(missing)}: call "

@@ -8,13 +8,13 @@ float64 (by default) and, when they differ, names the output entries that do.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-__all__ = ["ForwardCheck", "check_forward", "draw_elements"]
+__all__ = ["ForwardCheck", "check_forward", "describe_element", "draw_elements"]
 
 #: Default tolerance on the relative residual, by the dtype the check runs in.
 DEFAULT_TOLERANCE = {torch.float64: 1e-10, torch.float32: 1e-4, torch.float16: 1e-2, torch.bfloat16: 5e-2}
@@ -30,10 +30,14 @@ class Mismatch:
     index: tuple[int, ...]
     transformed_input: float  # f(ρ(g) x) at this entry
     transformed_output: float  # ρ(g) f(x) at this entry
+    element_name: str = ""  # the group element, e.g. "permutation [1, 0, 2]"
+    order: int | None = None  # the output order, for mixed-order (dict) outputs
 
     def __str__(self) -> str:
+        where = f"order {self.order}, " if self.order is not None else ""
         return (
-            f"g #{self.element}, batch {self.batch}, channel {self.channel}, index {self.index}: "
+            f"g #{self.element} = {self.element_name}, batch {self.batch}, {where}channel {self.channel}, "
+            f"index {self.index}: "
             f"f(ρ(g)x) = {self.transformed_input:.6g}, ρ(g)f(x) = {self.transformed_output:.6g} "
             f"(diff {abs(self.transformed_input - self.transformed_output):.3g})"
         )
@@ -78,6 +82,46 @@ def draw_elements(group, num: int, seed: int | np.random.Generator | None) -> li
     return [np.asarray(group.random_element(rng), dtype=np.float64) for _ in range(num)]
 
 
+def describe_element(g: np.ndarray) -> str:
+    """A group element in words: a permutation matrix as the permutation p with g e_i = e_{p(i)}
+    (and its cycles), any other matrix by its rounded entries.
+
+    >>> describe_element(np.array([[0.0, 0, 1], [1, 0, 0], [0, 1, 0]]))
+    'permutation [1, 2, 0] (cycles (0 1 2))'
+    >>> describe_element(np.diag([1.0, -1.0]))
+    'matrix [[1, 0], [0, -1]] (det -1)'
+    """
+    g = np.asarray(g, dtype=np.float64)
+    n = g.shape[0]
+    rounded = np.round(g)
+    if np.abs(g - rounded).max(initial=0) < 1e-9 and set(np.unique(rounded)) <= {0.0, 1.0}:
+        if (rounded.sum(axis=0) == 1).all() and (rounded.sum(axis=1) == 1).all():
+            p = [int(np.argmax(rounded[:, i])) for i in range(n)]
+            seen, cycles = set(), []
+            for start in range(n):
+                if start in seen or p[start] == start:
+                    continue
+                cycle, i = [], start
+                while i not in seen:
+                    seen.add(i)
+                    cycle.append(i)
+                    i = p[i]
+                cycles.append("(" + " ".join(map(str, cycle)) + ")")
+            return f"permutation {p} (cycles {''.join(cycles) or 'none: the identity'})"
+
+    def number(v: float) -> str:
+        return f"{v:.4g}".replace("-0", "0") if abs(v) < 5e-5 else f"{v:.4g}"
+
+    def row(r: np.ndarray) -> str:
+        entries = [number(float(v)) for v in r[:6]]
+        return "[" + ", ".join(entries + (["…"] if n > 6 else [])) + "]"
+
+    rows = [row(g[i]) for i in range(min(n, 6))] + (["…"] if n > 6 else [])
+    text = "[" + ", ".join(rows) + "]"
+    det = np.linalg.det(g)
+    return f"matrix {text} (det {det:.3g})"
+
+
 def _module_device(module: torch.nn.Module) -> torch.device:
     for tensor in [*module.parameters(), *module.buffers()]:
         return tensor.device
@@ -87,8 +131,8 @@ def _module_device(module: torch.nn.Module) -> torch.device:
 def check_forward(
     module: torch.nn.Module,
     group,
-    in_order: int,
-    out_order: int,
+    in_order,
+    out_order,
     *,
     in_channels: int | None = None,
     elements: Iterable[np.ndarray] | None = None,
@@ -103,15 +147,23 @@ def check_forward(
     (batch, in_channels) + (n,)*in_order and group elements g (``elements``, or
     ``num_elements`` drawn with ``group.random_element`` from ``seed``).
 
+    ``in_order`` / ``out_order`` may also be feature types (dicts order → channels): the module
+    then maps a dict of tensors to a dict, and ``g`` acts on every order.
+
     The module runs on a copy converted to ``dtype`` (float64 by default; the module itself is
     used when it already is) under ``torch.no_grad()``. A non-finite output entry (NaN, inf)
     always fails; ``tolerance`` must be a finite number >= 0 and there must be at least one
     group element and one input, so that a passing check has checked something.
     """
-    if in_channels is None:
-        in_channels = getattr(module, "in_channels", None)
+    typed = isinstance(in_order, Mapping)
+    if typed:
+        in_type = {int(k): int(c) for k, c in in_order.items()}
+    else:
         if in_channels is None:
-            raise ValueError("pass in_channels=: the module has no in_channels attribute")
+            in_channels = getattr(module, "in_channels", None)
+            if in_channels is None:
+                raise ValueError("pass in_channels=: the module has no in_channels attribute")
+        in_type = {in_order: in_channels}
     from ..verify import check_samples, check_tolerance
 
     n = group.n
@@ -130,41 +182,52 @@ def check_forward(
         probe = copy.deepcopy(module).to(dtype)
     device = _module_device(probe)
 
-    def run(x: np.ndarray) -> np.ndarray:
+    def run(x: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
+        tensors = {k: torch.as_tensor(v, dtype=dtype, device=device) for k, v in x.items()}
         with torch.no_grad():
-            y = probe(torch.as_tensor(x, dtype=dtype, device=device))
-        return y.detach().to("cpu", torch.float64).numpy()
+            y = probe(tensors) if typed else {out_order: probe(tensors[in_order])}
+        return {k: v.detach().to("cpu", torch.float64).numpy() for k, v in y.items()}
 
     candidates: list[tuple[float, Mismatch]] = []
     max_residual, num_bad, num_entries = 0.0, 0, 0
     for e, g in enumerate(gs):
         g = np.asarray(g, dtype=np.float64)
-        x = rng.standard_normal((batch, in_channels) + (n,) * in_order)
-        lhs = run(np.asarray(group.act(g, x, in_order)))
-        rhs = np.asarray(group.act(g, run(x), out_order))
-        if lhs.shape != rhs.shape:
-            raise ValueError(f"f(ρ(g)x) has shape {lhs.shape} but ρ(g)f(x) has shape {rhs.shape}")
-        with np.errstate(invalid="ignore"):
-            residual = np.abs(lhs - rhs)
-        finite = np.isfinite(residual)
-        scale = max(
-            float(np.max(np.abs(np.where(np.isfinite(lhs), lhs, 0)), initial=0.0)),
-            float(np.max(np.abs(np.where(np.isfinite(rhs), rhs, 0)), initial=0.0)),
-            np.finfo(np.float64).tiny,
-        )
-        residual = np.where(finite, residual, np.inf)
-        bad = residual > tolerance * scale
-        num_entries += residual.size
-        num_bad += int(bad.sum())
-        if residual.size:
-            max_residual = max(max_residual, float(residual.max()) / scale)
-        flat_bad = np.flatnonzero(bad)
-        for flat in flat_bad[np.argsort(-residual.ravel()[flat_bad], kind="stable")][:max_report]:
-            idx = np.unravel_index(flat, residual.shape)
-            mismatch = Mismatch(
-                e, int(idx[0]), int(idx[1]), tuple(int(i) for i in idx[2:]), float(lhs[idx]), float(rhs[idx])
-            )
-            candidates.append((float(residual[idx]) / scale, mismatch))
+        name = describe_element(g)
+        x = {k: rng.standard_normal((batch, c) + (n,) * k) for k, c in in_type.items()}
+        lhs_all = run({k: np.asarray(group.act(g, v, k)) for k, v in x.items()})
+        rhs_all = {k: np.asarray(group.act(g, v, k)) for k, v in run(x).items()}
+        if typed and set(lhs_all) != set(out_order):
+            raise ValueError(f"the module returned orders {sorted(lhs_all)}, not {sorted(out_order)}")
+        scale = np.finfo(np.float64).tiny
+        for k in lhs_all:
+            for side in (lhs_all[k], rhs_all[k]):
+                scale = max(scale, float(np.max(np.abs(np.where(np.isfinite(side), side, 0)), initial=0.0)))
+        for k in lhs_all:
+            lhs, rhs = lhs_all[k], rhs_all[k]
+            if lhs.shape != rhs.shape:
+                raise ValueError(f"f(ρ(g)x) has shape {lhs.shape} but ρ(g)f(x) has shape {rhs.shape}")
+            with np.errstate(invalid="ignore"):
+                residual = np.abs(lhs - rhs)
+            residual = np.where(np.isfinite(residual), residual, np.inf)
+            bad = residual > tolerance * scale
+            num_entries += residual.size
+            num_bad += int(bad.sum())
+            if residual.size:
+                max_residual = max(max_residual, float(residual.max()) / scale)
+            flat_bad = np.flatnonzero(bad)
+            for flat in flat_bad[np.argsort(-residual.ravel()[flat_bad], kind="stable")][:max_report]:
+                idx = np.unravel_index(flat, residual.shape)
+                mismatch = Mismatch(
+                    e,
+                    int(idx[0]),
+                    int(idx[1]),
+                    tuple(int(i) for i in idx[2:]),
+                    float(lhs[idx]),
+                    float(rhs[idx]),
+                    name,
+                    k if typed else None,
+                )
+                candidates.append((float(residual[idx]) / scale, mismatch))
     candidates.sort(key=lambda item: -item[0])
     return ForwardCheck(
         ok=num_bad == 0,

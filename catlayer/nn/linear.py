@@ -14,7 +14,6 @@ import torch
 from torch import nn
 
 from ..diagrams.validation import short_repr
-from ..forms import levi_civita
 from ..groups import Group
 from ..memory import check_size
 from ..plan import plan_layer
@@ -26,6 +25,7 @@ from .executor import (
     run_reductions,
     second_moments,
 )
+from .programs import levi_civita_table
 
 __all__ = ["EquivariantLinear"]
 
@@ -186,18 +186,9 @@ class EquivariantLinear(nn.Module):
         qs = sorted({q for p in programs for q in p.levi_civita_shapes})
         self._lc_names = tuple(f"_levi_civita_{q}" for q in qs)
         self._lc_slots = tuple(qs)
-        if qs:
-            check_size(n**n * 8, f"the Levi-Civita symbol of SO({n})")
-            symbol = levi_civita(n)
-            weights = self.group.free_weights
         for q, name in zip(qs, self._lc_names, strict=True):
-            # (n^free_axes, n^free_slots): slots first in the symbol, so transpose the reshape.
-            table = symbol
-            if weights is not None:  # the input (free axis) indices of ε are weighted
-                for axis in range(q, n):
-                    table = table * weights.reshape([n if a == axis else 1 for a in range(n)])
-            table = table.reshape(n**q, n ** (n - q)).T.copy()
-            self.register_buffer(name, torch.tensor(table, device=device, dtype=dtype), persistent=False)
+            table = torch.tensor(levi_civita_table(self.group, q), device=device, dtype=dtype)
+            self.register_buffer(name, table, persistent=False)
         if self._program.trivial_order:
             self._order = self._signs = None
         else:

@@ -8,8 +8,17 @@
 >>> assert_equivariant(layer, O(3), 2, 2, seed=0).ok
 True
 
+Catlayer modules carry their group and feature types, so networks on mixed-order (dict)
+features need nothing else:
+
+>>> from catlayer.nn import EquivariantMLP
+>>> net = EquivariantMLP(O(3), {0: 2, 1: 2}, {2: 1}, depth=1)
+>>> assert_equivariant(net).ok
+True
+
 A module that is not equivariant fails, naming the output entries that differ (one line
-per entry: group element, batch, channel, multi-index and both values):
+per entry: the group element — a permutation by its images, a matrix by its entries — batch,
+channel, multi-index and both values):
 
 >>> try:
 ...     assert_equivariant(torch.nn.Linear(3, 3), O(3), 1, 1, in_channels=1)
@@ -17,7 +26,7 @@ per entry: group element, batch, channel, multi-index and both values):
 ...     lines = str(error).splitlines()
 >>> lines[0].split(":")[0]
 'Linear(in_features=3, out_features=3, bias=True) is not equivariant'
->>> lines[1].startswith("  g #") and "channel 0, index (" in lines[1]
+>>> lines[1].startswith("  g #") and " = matrix [[" in lines[1] and "channel 0, index (" in lines[1]
 True
 """
 
@@ -35,9 +44,9 @@ __all__ = ["DEFAULT_TOLERANCE", "ForwardCheck", "Mismatch", "assert_equivariant"
 
 def assert_equivariant(
     module: torch.nn.Module,
-    group,
-    in_order: int,
-    out_order: int,
+    group=None,
+    in_order=None,
+    out_order=None,
     *,
     in_channels: int | None = None,
     elements: Iterable[np.ndarray] | None = None,
@@ -47,19 +56,32 @@ def assert_equivariant(
     dtype: torch.dtype = torch.float64,
     tolerance: float | None = None,
 ) -> ForwardCheck:
-    """Assert module(ρ_k(g) x) = ρ_l(g) module(x) for random inputs x and group elements g.
+    """Assert module(ρ(g) x) = ρ(g) module(x) for random inputs x and group elements g.
 
-    ``module`` maps (batch, in_channels) + (n,)*in_order to (batch, channels) + (n,)*out_order
-    (``in_channels`` defaults to ``module.in_channels``). The group elements are ``elements``
-    (e.g. drawn by hypothesis with :func:`group_elements`), or ``num_elements`` drawn with
-    ``group.random_element`` from ``seed``; the inputs are drawn from ``seed`` too. The check
-    runs on a copy of the module in ``dtype`` (float64 by default); an entry fails when it
-    differs by more than ``tolerance`` (default 1e-10 in float64, 1e-4 in float32) times the
-    largest entry of either side. On failure the AssertionError names the group element, and the
-    batch, channel and multi-index of the worst entries with both values.
+    ``module`` maps (batch, in_channels) + (n,)*in_order to (batch, channels) + (n,)*out_order,
+    or, when ``in_order`` / ``out_order`` are feature types (dicts order → channels), a dict of
+    such tensors to a dict. The group, the orders or types and ``in_channels`` default to the
+    module's attributes ``group``, ``in_type``/``out_type`` or ``in_order``/``out_order`` and
+    ``in_channels`` (catlayer modules have them). The group elements are ``elements`` (e.g.
+    drawn by hypothesis with :func:`group_elements`), or ``num_elements`` drawn with
+    ``group.random_element`` from ``seed``; the inputs are drawn from ``seed`` too. The check runs
+    on a copy of the module in ``dtype`` (float64 by default); an entry fails when it differs by
+    more than ``tolerance`` (default 1e-10 in float64, 1e-4 in float32) times the largest entry of
+    either side. On failure the AssertionError names the group element (a permutation by its
+    images, a matrix by its entries), and the order, batch, channel and multi-index of the worst
+    entries with both values.
 
     Returns the :class:`~catlayer.nn.check.ForwardCheck` (truthy) on success.
     """
+    group = getattr(module, "group", None) if group is None else group
+    if group is None:
+        raise ValueError("pass the group: the module has no group attribute")
+    if in_order is None:
+        in_order = getattr(module, "in_type", None) or getattr(module, "in_order", None)
+    if out_order is None:
+        out_order = getattr(module, "out_type", None) or getattr(module, "out_order", None)
+    if in_order is None or out_order is None:
+        raise ValueError("pass in_order and out_order (orders or feature types): the module does not say")
     result = check_forward(
         module,
         group,
