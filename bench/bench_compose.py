@@ -90,8 +90,14 @@ def main() -> None:
 
     # 2. hom(4, 4) enumeration, uncached (a fresh category each time)
     seconds = best_of(repeats, lambda: PartitionCategory(5).hom(4, 4))
-    rows.append(("hom(4, 4) enumeration (4,140 diagrams)", f"{seconds * 1e3:.1f} ms", "< 0.1 s",
-                 "met" if seconds < 0.1 else "MISSED"))
+    rows.append(
+        (
+            "hom(4, 4) enumeration (4,140 diagrams)",
+            f"{seconds * 1e3:.1f} ms",
+            "< 0.1 s",
+            "met" if seconds < 0.1 else "MISSED",
+        )
+    )
 
     # 3. numba multiplication tables
     P, B = PartitionCategory(5), BrauerCategory(5)
@@ -101,29 +107,53 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as empty_cache:
             cold = fresh_process_table_time(4, empty_cache)
         cached = fresh_process_table_time(4, None)
-        rows.append(("P_4 table, new process, empty numba cache", f"{cold:.2f} s", "≤ 5 s",
-                     f"{'met' if cold <= 5 else 'MISSED'}; includes JIT compile"))
-        rows.append(("P_4 table, new process, numba cache on disk", f"{cached:.2f} s", "≤ 5 s",
-                     "met" if cached <= 5 else "MISSED"))
+        rows.append(
+            (
+                "P_4 table, new process, empty numba cache",
+                f"{cold:.2f} s",
+                "≤ 5 s",
+                f"{'met' if cold <= 5 else 'MISSED'}; includes JIT compile",
+            )
+        )
+        rows.append(
+            (
+                "P_4 table, new process, numba cache on disk",
+                f"{cached:.2f} s",
+                "≤ 5 s",
+                "met" if cached <= 5 else "MISSED",
+            )
+        )
     multiplication_table(P, 1)  # compile (or load) once, so the rows below are warm
     tables = [("P_3", P, 3), ("P_4", P, 4), ("B_4", B, 4)] + ([] if args.quick else [("B_5", B, 5)])
     for name, category, k in tables:
         category.hom(k, k)
-        seconds = best_of(min(repeats, 3) if name == "P_4" else repeats,
-                          lambda category=category, k=k: multiplication_table(category, k))
+        seconds = best_of(
+            min(repeats, 3) if name == "P_4" else repeats,
+            lambda category=category, k=k: multiplication_table(category, k),
+        )
         size = len(category.hom(k, k))
         target, verdict = "", ""
         if name == "P_4":
             target = "≤ 5 s"
-            verdict = (f"{'met' if seconds <= 5 else 'MISSED'}; Sage ≈ {SAGE_P4_TABLE_S:.0f} s "
-                       f"(×{SAGE_P4_TABLE_S / seconds:.0f})")
-        rows.append((f"{name} table, warm ({size:,}² = {size * size:,} products)",
-                     f"{seconds:.3f} s ({seconds / size**2 * 1e9:.0f} ns/product)", target, verdict))
+            verdict = (
+                f"{'met' if seconds <= 5 else 'MISSED'}; Sage ≈ {SAGE_P4_TABLE_S:.0f} s "
+                f"(×{SAGE_P4_TABLE_S / seconds:.0f})"
+            )
+        rows.append(
+            (
+                f"{name} table, warm ({size:,}² = {size * size:,} products)",
+                f"{seconds:.3f} s ({seconds / size**2 * 1e9:.0f} ns/product)",
+                target,
+                verdict,
+            )
+        )
 
     header = ("what", "measured", "target", "verdict")
     widths = [max(len(r[i]) for r in [*rows, header]) for i in range(4)]
-    print(f"catlayer compose benchmark ({'quick' if args.quick else f'best of {repeats}'}; "
-          f"{os.cpu_count()} CPUs; Sage figures are issue 2's measurements)")
+    print(
+        f"catlayer compose benchmark ({'quick' if args.quick else f'best of {repeats}'}; "
+        f"{os.cpu_count()} CPUs; Sage figures are issue 2's measurements)"
+    )
     print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
     print("  ".join("-" * w for w in widths))
     for row in rows:

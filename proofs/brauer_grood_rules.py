@@ -116,9 +116,7 @@ def check_examples() -> None:
     ok = Psi(2)(BrauerGroodDiagram([[0], [1]], 1, 1)).tolist() == [[0, 1], [-1, 0]]
     cross = Psi(3)(BrauerGroodDiagram([[0], [1], [2]], 2, 1))
     vectors = list(itertools.product(range(-2, 3), repeat=3))
-    ok &= all(
-        (cross @ np.kron(a, b)).tolist() == np.cross(a, b).tolist() for a in vectors[:25] for b in vectors[::7]
-    )
+    ok &= all((cross @ np.kron(a, b)).tolist() == np.cross(a, b).tolist() for a in vectors[:25] for b in vectors[::7])
     H = BrauerGroodDiagram([[0], [1]], 0, 2)
     ok &= BrauerGroodCategory(2).compose(H, BrauerDiagram.swap()).terms == {H: -1}
     report("H (n=2), cross product (n=3), crossing • H = −H (n=2)", 3, int(not ok), t)

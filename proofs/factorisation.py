@@ -73,17 +73,17 @@ def layout_ok(f) -> bool:
     prop = sorted((b for b in planar.blocks if b[0] < l <= b[-1]), key=lambda b: b[0])
     bottom_only = [b for b in planar.blocks if b[0] >= l]
     tops_first = all(max(b) < min(v for p in prop for v in p) for b in top_only) if prop else True
-    bottoms_last = all(
-        min(b) > max(v for p in prop for v in p) for b in bottom_only
-    ) if prop else True
+    bottoms_last = all(min(b) > max(v for p in prop for v in p) for b in bottom_only) if prop else True
     order_kept = all(
         [f.pos_top[v] for v in b if v < l] == sorted(f.pos_top[v] for v in b if v < l)
         and [f.pos_bottom[v - l] for v in b if v >= l] == sorted(f.pos_bottom[v - l] for v in b if v >= l)
         for b in d.blocks
     )
     original = sorted(d.propagating_blocks(), key=lambda b: b[0])  # by smallest top vertex
-    prop_order = original == sorted(original, key=lambda b: f.pos_top[b[0]]) == sorted(
-        original, key=lambda b: f.pos_bottom[next(v for v in b if v >= l) - l]
+    prop_order = (
+        original
+        == sorted(original, key=lambda b: f.pos_top[b[0]])
+        == sorted(original, key=lambda b: f.pos_bottom[next(v for v in b if v >= l) - l])
     )
     tables = (
         f.input_permutation.permutation_of() == f.pos_bottom

@@ -58,9 +58,7 @@ def sign(beta):
         return v if v < l else l + (k - 1 - (v - l))
 
     pairs = [tuple(sorted(map(position, b))) for b in beta.blocks]
-    crossings = sum(
-        1 for i, (a, b) in enumerate(pairs) for (c, d) in pairs[i + 1 :] if a < c < b < d or c < a < d < b
-    )
+    crossings = sum(1 for i, (a, b) in enumerate(pairs) for (c, d) in pairs[i + 1 :] if a < c < b < d or c < a < d < b)
     caps = sum(1 for b in beta.blocks if b[1] < l)
     return (-1) ** (caps + crossings)
 

@@ -41,7 +41,6 @@ def _dense_levi_civita(group: Group, weighted: Sequence[int]) -> np.ndarray:
     return symbol
 
 
-
 __all__ = [
     "apply_layer_reference",
     "apply_reference",
