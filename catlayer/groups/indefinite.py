@@ -25,10 +25,10 @@ import sympy
 
 from ..diagrams import BrauerCategory, BrauerGroodCategory, Diagram, DiagramCategory
 from .base import Generator, Group, Seed, check_dimension, read_only
-from .orthogonal import O, check_signature, haar_orthogonal, lie_generators, reflection
+from .orthogonal import MetricGroup, O, check_signature, haar_orthogonal, lie_generators, reflection
 from .special_orthogonal import SO
 
-__all__ = ["IndefiniteOrthogonal", "IndefiniteSpecialOrthogonal", "boost_sample"]
+__all__ = ["Indefinite", "IndefiniteOrthogonal", "IndefiniteSpecialOrthogonal", "boost_sample"]
 
 #: Default bound on the rapidity of sampled boosts: ‖g‖₂ ≤ e^rapidity.
 RAPIDITY = 1.0
@@ -70,28 +70,24 @@ def boost_sample(p: int, q: int, rng: np.random.Generator, rapidity: float, comp
     return compact(*dets) @ _expm_symmetric(generator) @ compact(1 if p else None, 1)
 
 
-class IndefiniteOrthogonal(O):
-    """O(p, q) = {g : gᵀηg = η}, η = diag(+1 ×p, −1 ×q), q ≥ 1; build it as ``O(p, q)``.
-
-    >>> L = O(1, 3)
-    >>> L, L.n, L.signature, L.metric.diagonal().tolist()
-    (O(1, 3), 4, (1, 3), [1, -1, -1, -1])
-    >>> len(L.basis(2, 2)), L.dim(2, 2)
-    (3, 3)
-    """
+class Indefinite(MetricGroup):
+    """What O(p, q) and SO(p, q) share: the signature (q ≥ 1), printing and pickling through the
+    public class, and η on same-row pairs."""
 
     def __init__(self, p: int, q: int = 0) -> None:
-        p, q = check_signature("O", p, q)
+        p, q = check_signature(self.symbol, p, q)
         if q == 0:
-            raise ValueError("O(p, 0) is O(p): build it as O(p)")
+            raise ValueError(f"{self.symbol}(p, 0) is {self.symbol}(p): build it as {self.symbol}(p)")
         self._p, self._q = p, q
-        self._n = check_dimension(p + q, "O(p, q)")
+        self._n = check_dimension(p + q, f"{self.symbol}(p, q)")
 
     def __repr__(self) -> str:
-        return f"O({self._p}, {self._q})"
+        return f"{self.symbol}({self._p}, {self._q})"
 
     def __reduce__(self) -> tuple[type[Group], tuple[int, ...]]:
-        return (O, self.parameters)
+        # Unpickle through the public class (O or SO), which dispatches to this family.
+        public = next(c for c in type(self).__mro__ if "_indefinite" in c.__dict__)
+        return (public, self.parameters)
 
     @property
     def parameters(self) -> tuple[int, ...]:
@@ -106,10 +102,16 @@ class IndefiniteOrthogonal(O):
         """η: every same-row pair {u, v} carries η[x_u, x_v]."""
         return self.metric
 
-    @cached_property
-    def metric(self) -> np.ndarray:
-        """The integer metric η = diag(+1 ×p, −1 ×q) (read-only)."""
-        return read_only(np.diag(np.array([1] * self._p + [-1] * self._q, dtype=np.int64)))
+
+class IndefiniteOrthogonal(Indefinite, O):
+    """O(p, q) = {g : gᵀηg = η}, η = diag(+1 ×p, −1 ×q), q ≥ 1; build it as ``O(p, q)``.
+
+    >>> L = O(1, 3)
+    >>> L, L.n, L.signature, L.metric.diagonal().tolist()
+    (O(1, 3), 4, (1, 3), [1, -1, -1, -1])
+    >>> len(L.basis(2, 2)), L.dim(2, 2)
+    (3, 3)
+    """
 
     def _make_category(self) -> DiagramCategory:
         return BrauerCategory(self._n)
@@ -161,7 +163,7 @@ class IndefiniteOrthogonal(O):
         return bool(np.abs(g.T @ eta @ g - eta).max() <= tol * max(1.0, float(np.abs(g).max()) ** 2))
 
 
-class IndefiniteSpecialOrthogonal(SO):
+class IndefiniteSpecialOrthogonal(Indefinite, SO):
     """SO(p, q) = {g ∈ O(p, q) : det g = 1}, q ≥ 1; build it as ``SO(p, q)``. Category
     BG(n) with det η = (−1)^q on every ε·ε expansion; n-diagrams carry ε with η on their bottom
     free vertices.
@@ -169,37 +171,6 @@ class IndefiniteSpecialOrthogonal(SO):
     >>> SO(1, 3), SO(1, 3).dim(2, 2), SO(1, 3).category
     (SO(1, 3), 4, BrauerGroodCategory(4, det_eta=-1))
     """
-
-    def __init__(self, p: int, q: int = 0) -> None:
-        p, q = check_signature("SO", p, q)
-        if q == 0:
-            raise ValueError("SO(p, 0) is SO(p): build it as SO(p)")
-        self._p, self._q = p, q
-        self._n = check_dimension(p + q, "SO(p, q)")
-
-    def __repr__(self) -> str:
-        return f"SO({self._p}, {self._q})"
-
-    def __reduce__(self) -> tuple[type[Group], tuple[int, ...]]:
-        return (SO, self.parameters)
-
-    @property
-    def parameters(self) -> tuple[int, ...]:
-        return (self._p, self._q)
-
-    @property
-    def signature(self) -> tuple[int, int]:
-        return (self._p, self._q)
-
-    @cached_property
-    def metric(self) -> np.ndarray:
-        """The integer metric η = diag(+1 ×p, −1 ×q) (read-only)."""
-        return read_only(np.diag(np.array([1] * self._p + [-1] * self._q, dtype=np.int64)))
-
-    @cached_property
-    def pair_form(self) -> np.ndarray:
-        """η: every same-row pair {u, v} carries η[x_u, x_v]."""
-        return self.metric
 
     @cached_property
     def free_weights(self) -> np.ndarray:

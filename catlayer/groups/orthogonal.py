@@ -7,7 +7,8 @@
 from __future__ import annotations
 
 import numbers
-from typing import ClassVar
+from functools import cached_property
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import sympy
@@ -19,7 +20,10 @@ from ..memory import check_size
 from .base import Generator, Group, Seed, check_dimension, int_matrix, read_only
 from .loops import loops
 
-__all__ = ["O", "brauer_gram", "check_signature", "haar_orthogonal", "lie_generators", "reflection"]
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = ["MetricGroup", "O", "brauer_gram", "check_signature", "haar_orthogonal", "lie_generators", "reflection"]
 
 
 def check_signature(symbol: str, p: int, q: int) -> tuple[int, int]:
@@ -89,36 +93,30 @@ def brauer_gram(group: Group, d: Diagram, e: Diagram) -> int:
     return group.n ** len(loops(d, e))
 
 
-class O(Group):  # noqa: E742 (the group is called O(n))
-    """The orthogonal group O(n) = {g : gᵀg = I}. Category B(n), functor Φ(β) = E_β.
+class MetricGroup(Group):
+    """A family preserving the integer metric η = diag(+1 ×p, −1 ×q) (O and SO). Its public class
+    C builds C(n) = C(n, 0) itself and C(p, q) with q > 0 through the indefinite family registered
+    with :meth:`register_indefinite` (:mod:`catlayer.groups.indefinite`)."""
 
-    ``O(p, q)`` gives the indefinite orthogonal group of η = diag(+1 ×p, −1 ×q), and ``O(n, 0)``
-    is ``O(n)``.
+    #: The printed name of the family's groups ("O", "SO").
+    symbol: ClassVar[str] = ""
+    _indefinite: ClassVar[type[MetricGroup] | None] = None
 
-    >>> O(3) == O(3, 0), O(3).signature
-    (True, (3, 0))
-    >>> [g.kind for g in O(2).generators()]
-    ['lie', 'group']
-    """
-
-    family = "orthogonal"
-    _indefinite: ClassVar[type[O] | None] = None
-
-    def __new__(cls, p: int, q: int = 0) -> O:
-        if cls is O and not _is_zero(q):
-            p, q = check_signature("O", p, q)
-            if O._indefinite is None:
-                raise ValueError("O(p, q) with q > 0 needs the indefinite family registered (catlayer.groups)")
-            return super().__new__(O._indefinite)
+    def __new__(cls, p: int, q: int = 0) -> Self:
+        if "_indefinite" in cls.__dict__ and not _is_zero(q):  # the public class, asked for q > 0
+            p, q = check_signature(cls.symbol, p, q)
+            if cls._indefinite is None:
+                raise ValueError(f"{cls.symbol}(p, q) with q > 0 needs its indefinite family registered")
+            return super().__new__(cls._indefinite)  # type: ignore[return-value]
         return super().__new__(cls)
 
     def __init__(self, p: int, q: int = 0) -> None:
         if q != 0:
-            raise ValueError(f"O(n) is O(n, 0); got q = {q!r}")
-        self._n = check_dimension(p, "O(n)")
+            raise ValueError(f"{self.symbol}(n) is {self.symbol}(n, 0); got q = {q!r}")
+        self._n = check_dimension(p, f"{self.symbol}(n)")
 
     @classmethod
-    def register_indefinite(cls, family: type[O]) -> type[O]:
+    def register_indefinite(cls, family: type[MetricGroup]) -> type[MetricGroup]:
         """Make ``cls(p, q)`` with q > 0 build ``family`` (the registration of a new module)."""
         cls._indefinite = family
         return family
@@ -132,15 +130,32 @@ class O(Group):  # noqa: E742 (the group is called O(n))
         """(p, q): the metric has p entries +1 and q entries −1."""
         return (self._n, 0)
 
-    @property
+    @cached_property
     def metric(self) -> np.ndarray:
-        """The integer metric η (read-only): the identity for O(n).
+        """The integer metric η = diag(+1 ×p, −1 ×q) (read-only): the identity for O(n), SO(n).
 
-        >>> O(2).metric.tolist()
-        [[1, 0], [0, 1]]
+        >>> O(2).metric.tolist(), O(1, 1).metric.tolist()
+        ([[1, 0], [0, 1]], [[1, 0], [0, -1]])
         """
         p, q = self.signature
         return read_only(np.diag(np.array([1] * p + [-1] * q, dtype=np.int64)))
+
+
+class O(MetricGroup):  # noqa: E742 (the group is called O(n))
+    """The orthogonal group O(n) = {g : gᵀg = I}. Category B(n), functor Φ(β) = E_β.
+
+    ``O(p, q)`` gives the indefinite orthogonal group of η = diag(+1 ×p, −1 ×q), and ``O(n, 0)``
+    is ``O(n)``.
+
+    >>> O(3) == O(3, 0), O(3).signature
+    (True, (3, 0))
+    >>> [g.kind for g in O(2).generators()]
+    ['lie', 'group']
+    """
+
+    family = "orthogonal"
+    symbol = "O"
+    _indefinite: ClassVar[type[MetricGroup] | None] = None
 
     def _make_category(self) -> DiagramCategory:
         return BrauerCategory(self._n)

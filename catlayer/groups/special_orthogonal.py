@@ -15,14 +15,14 @@ import sympy
 from ..diagrams import BrauerGroodCategory, Diagram, DiagramCategory
 from ..diagrams.permutations import permutation_sign
 from ..dimensions import orthogonal_dimension, special_orthogonal_dimension
-from .base import Generator, Group, Seed, check_dimension, read_only
+from .base import Generator, Seed
 from .loops import loops_avoiding, partners, same_row
-from .orthogonal import _is_zero, brauer_gram, check_signature, haar_orthogonal, lie_generators
+from .orthogonal import MetricGroup, brauer_gram, haar_orthogonal, lie_generators
 
 __all__ = ["SO"]
 
 
-class SO(Group):
+class SO(MetricGroup):
     """The special orthogonal group SO(n). Category BG(n), functor Ψ: Brauer diagrams ↦ E_β,
     n-diagrams ↦ H_α (Levi-Civita). ``SO(p, q)`` gives the indefinite group.
 
@@ -32,41 +32,8 @@ class SO(Group):
 
     family = "special_orthogonal"
     free_singletons = True
-    _indefinite: ClassVar[type[SO] | None] = None
-
-    def __new__(cls, p: int, q: int = 0) -> SO:
-        if cls is SO and not _is_zero(q):
-            p, q = check_signature("SO", p, q)
-            if SO._indefinite is None:
-                raise ValueError("SO(p, q) with q > 0 needs the indefinite family registered (catlayer.groups)")
-            return super().__new__(SO._indefinite)
-        return super().__new__(cls)
-
-    def __init__(self, p: int, q: int = 0) -> None:
-        if q != 0:
-            raise ValueError(f"SO(n) is SO(n, 0); got q = {q!r}")
-        self._n = check_dimension(p, "SO(n)")
-
-    @classmethod
-    def register_indefinite(cls, family: type[SO]) -> type[SO]:
-        """Make ``cls(p, q)`` with q > 0 build ``family``."""
-        cls._indefinite = family
-        return family
-
-    @property
-    def parameters(self) -> tuple[int, ...]:
-        return (self._n,)
-
-    @property
-    def signature(self) -> tuple[int, int]:
-        """(p, q): the metric has p entries +1 and q entries −1."""
-        return (self._n, 0)
-
-    @property
-    def metric(self) -> np.ndarray:
-        """The integer metric η (read-only): the identity for SO(n)."""
-        p, q = self.signature
-        return read_only(np.diag(np.array([1] * p + [-1] * q, dtype=np.int64)))
+    symbol = "SO"
+    _indefinite: ClassVar[type[MetricGroup] | None] = None
 
     def _make_category(self) -> DiagramCategory:
         return BrauerGroodCategory(self._n)

@@ -30,8 +30,8 @@ from itertools import permutations
 import torch
 from torch import nn
 
-from ..backend.memory import check_size
 from ..diagrams import BrauerGroodDiagram, Diagram
+from ..memory import check_size
 from .checkable import Checkable
 from .executor import compile_program
 from .features import FeatureType, feature_type, flatten_batch, type_str, unflatten_batch

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..backend.memory import check_size
+from ..memory import check_size
 from .checkable import Checkable
 from .executor import compile_program
 from .features import FeatureType, feature_type, flatten_batch, type_str, unflatten_batch
