@@ -471,7 +471,8 @@ def check_equivariance(
         if matrix is not None or k is not None or l is not None:
             raise TypeError("pass a module as check_equivariance(G, module, k, l) or check_equivariance(module)")
         missing = [a for a in ("group", "in_order", "out_order") if not hasattr(subject, a)]
-        if len(missing) == 3:  # a network of catlayer parts: check it part by part
+        if len(missing) == 3 and any(hasattr(m, "group") for m in subject.modules()):
+            # a network of catlayer parts: check it part by part
             from .nn.network_check import check_network
 
             return check_network(subject, tolerance=tolerance, rng=rng, samples=samples, **kwargs)
