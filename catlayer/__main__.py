@@ -1,7 +1,8 @@
 """A short tour of catlayer: ``python -m catlayer``.
 
 Diagrams and their categories, the planar factorisation, the functors to equivariant matrices
-with an exact equivariance proof, the matrix-free numba backend and a trainable torch layer.
+with an exact equivariance proof, the matrix-free numba backend, a trainable torch layer and a
+whole equivariant network.
 """
 
 from __future__ import annotations
@@ -129,6 +130,15 @@ def torch_tour() -> None:
         optimiser.step()
         print(f"  step {step}: loss {loss.item():.4f}")
     print("exact certificate of the layer + numeric check of its forward:", bool(check_equivariance(layer)))
+
+    from catlayer import O
+    from catlayer.nn import EquivariantMLP
+
+    net = EquivariantMLP(O(3), in_type={0: 5, 1: 5}, out_type={2: 1})
+    print(
+        f"a whole O(3) network, 5 scalars + 5 vectors -> a matrix ({sum(p.numel() for p in net.parameters())} "
+        f"weights): every part proved, forward checked: {bool(check_equivariance(net, rng=0))}"
+    )
 
 
 def main() -> None:
