@@ -24,3 +24,14 @@ TOLERANCE = {np.float64: 1e-12, np.float32: 1e-5}
 @pytest.fixture(params=[np.float64, np.float32], ids=["float64", "float32"])
 def float_dtype(request):
     return request.param
+
+
+@pytest.fixture(autouse=True)
+def _default_memory_budget():
+    """Every test starts and ends with the default memory budget, so a test that lowers it to
+    provoke AllocationTooLarge cannot leak the low budget into the next test on its worker."""
+    from catlayer.memory import set_memory_budget
+
+    set_memory_budget(None)
+    yield
+    set_memory_budget(None)
