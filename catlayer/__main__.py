@@ -39,7 +39,7 @@ def diagrams_tour() -> None:
     h = BrauerGroodDiagram([[0], [1]], dom=1, cod=1)
     print("H, then H =", BG.compose(h, h))
 
-    _title("Planar factorisation d = σ_l ∘ planar ∘ σ_k (math.md §6)")
+    _title("Planar factorisation d = σ_l ∘ planar ∘ σ_k (docs/conventions.md §6)")
     f = factorise(d)
     print("input permutation :", f.input_permutation)
     print("planar            :", f.planar)
@@ -70,10 +70,17 @@ def groups_tour() -> None:
     print(report)
 
     _title("dim Hom_G((R^n)^⊗k, (R^n)^⊗l) depends on N = k + l")
-    groups = [S(2), S(3), S(4), O(2), O(3), SO(2), SO(3), Sp(2), Sp(4)]
-    print("G      " + "".join(f"N={N:<5}" for N in range(7)))
+    groups = [S(2), S(3), S(4), O(2), O(3), SO(2), SO(3), Sp(2), Sp(4), O(1, 3), SO(1, 3)]
+    print("G        " + "".join(f"N={N:<5}" for N in range(7)))
     for G in groups:
-        print(f"{G!r:7}" + "".join(f"{G.dim(N, 0):<7}" for N in range(7)))
+        print(f"{G!r:9}" + "".join(f"{G.dim(N, 0):<7}" for N in range(7)))
+
+    _title("The Lorentz group O(1, 3): caps and cups carry the metric η = diag(1, -1, -1, -1)")
+    L = O(1, 3)
+    cap = L.basis(0, 2)[0]
+    print("the invariant tensor (cap):", L.functor(cap).to_numpy().reshape(4, 4).astype(int).tolist())
+    M = sum(L.functor(d) for d in L.basis(2, 2))
+    print("exact proof on boosts, rotations and reflections:", bool(check_equivariance(L, M.to_sympy(), 2, 2)))
 
 
 def backend_tour() -> None:
@@ -122,7 +129,7 @@ def torch_tour() -> None:
         loss.backward()
         optimiser.step()
         print(f"  step {step}: loss {loss.item():.4f}")
-    print("exact proof of the layer's equivariance:", bool(check_equivariance(layer)))
+    print("exact certificate of the layer + numeric check of its forward:", bool(check_equivariance(layer)))
 
     from catlayer import O
     from catlayer.nn import EquivariantMLP

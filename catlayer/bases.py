@@ -1,39 +1,37 @@
 """Exact linear algebra for bases and dimensions of Hom_G((R^n)^{⊗k}, (R^n)^{⊗l}).
 
-Three independent tools, all in exact integer arithmetic (no floats anywhere):
+All in exact integer arithmetic (no floats anywhere):
 
+* :func:`independent_subset`: the first maximal independent subset of a spanning set of diagrams,
+  decided from their entries at a few index tuples (no dense images), certified by the dimension;
 * :func:`greedy_independent` / :func:`exact_rank`: fraction-free (Bareiss) elimination of an
   integer Gram matrix, choosing vectors left to right (the lexicographically first basis);
-* :func:`invariant_dimension`: dim((R^n)^{⊗N})^G = ∫_G χ(g)^N dg computed exactly, *without*
-  diagrams: for S_n the average of fix(g)^N over cycle types; for SO(n) and Sp(n) the Weyl
-  integration formula as the constant term of a Laurent polynomial on the maximal torus; for
-  O(n) the average of the two components (the det −1 component of O(2m) integrates like
-  Sp(2m−2), that of O(2m+1) is −SO(2m+1));
 * :func:`diagram_to_orbit` / :func:`orbit_to_diagram`: the exact change between the diagram
-  basis E_π and the orbit basis X_π of S_n (math.md §5).
+  basis E_π and the orbit basis X_π of S_n (docs/conventions.md §5).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
-from fractions import Fraction
+import random
+from collections.abc import Callable, Iterator, Sequence
 from functools import cache
-from itertools import combinations
 
 import numpy as np
 import sympy
 
 from .diagrams import Combination, Diagram, PartitionCategory, PartitionDiagram
+from .memory import check_size
 
 __all__ = [
+    "MAX_WITNESS_ROUNDS",
+    "WITNESS_SEED",
     "coarsenings",
     "diagram_to_orbit",
     "exact_rank",
     "gram_matrix",
     "greedy_independent",
     "independent_subset",
-    "invariant_dimension",
     "orbit_to_diagram",
     "rank_mod_p",
 ]
@@ -135,135 +133,6 @@ def rank_mod_p(rows: np.ndarray, p: int = 2_147_483_629) -> int:
     return rank
 
 
-# -- dimensions of invariants ----------------------------------------------------------------------
-def _laurent_mul(p: dict, q: dict) -> dict:
-    out: dict = {}
-    for e1, c1 in p.items():
-        for e2, c2 in q.items():
-            e = tuple(a + b for a, b in zip(e1, e2, strict=True))
-            out[e] = out.get(e, 0) + c1 * c2
-    return {e: c for e, c in out.items() if c}
-
-
-def _laurent_pow(p: dict, power: int, rank: int) -> dict:
-    result = {(0,) * rank: 1}
-    for _ in range(power):
-        result = _laurent_mul(result, p)
-    return result
-
-
-def _unit(rank: int, i: int, value: int = 1) -> tuple[int, ...]:
-    return tuple(value if j == i else 0 for j in range(rank))
-
-
-def _torus_character(rank: int, with_zero_weight: bool) -> dict:
-    chi: dict = {}
-    if with_zero_weight:
-        chi[(0,) * rank] = 1
-    for i in range(rank):
-        chi[_unit(rank, i, 1)] = 1
-        chi[_unit(rank, i, -1)] = 1
-    return chi
-
-
-def _roots(kind: str, rank: int) -> list[tuple[int, ...]]:
-    roots = []
-    for i, j in combinations(range(rank), 2):
-        for si in (1, -1):
-            for sj in (1, -1):
-                roots.append(tuple(si if t == i else sj if t == j else 0 for t in range(rank)))
-    for i in range(rank):
-        if kind == "B":
-            roots += [_unit(rank, i, 1), _unit(rank, i, -1)]
-        elif kind == "C":
-            roots += [_unit(rank, i, 2), _unit(rank, i, -2)]
-    return roots
-
-
-def _weyl_order(kind: str, rank: int) -> int:
-    if kind == "D":
-        return 2 ** max(rank - 1, 0) * math.factorial(rank)
-    return 2**rank * math.factorial(rank)
-
-
-@cache
-def _weyl_density(kind: str, rank: int) -> dict:
-    density = {(0,) * rank: 1}
-    for root in _roots(kind, rank):
-        density = _laurent_mul(density, {(0,) * rank: 1, root: -1})
-    return density
-
-
-@cache
-def _connected_dimension(kind: str, rank: int, power: int) -> int:
-    """∫_G χ^N over a connected compact group of type B/C/D and the given rank, by the Weyl
-    integration formula: (1/|W|) · CT[χ^N · Π_{α ∈ Φ} (1 − e^α)]."""
-    chi = _torus_character(rank, with_zero_weight=kind == "B")
-    chi_power = _laurent_pow(chi, power, rank)
-    total = sum(c * chi_power.get(tuple(-x for x in e), 0) for e, c in _weyl_density(kind, rank).items())
-    quotient, remainder = divmod(total, _weyl_order(kind, rank))
-    if remainder:
-        raise ArithmeticError(f"Weyl integration gave {total}/{_weyl_order(kind, rank)}, not an integer")
-    return quotient
-
-
-def _integer_partitions(n: int, largest: int | None = None) -> Iterator[tuple[int, ...]]:
-    largest = n if largest is None else largest
-    if n == 0:
-        yield ()
-        return
-    for part in range(min(n, largest), 0, -1):
-        for rest in _integer_partitions(n - part, part):
-            yield (part, *rest)
-
-
-@cache
-def _symmetric_dimension(n: int, power: int) -> int:
-    total = Fraction(0)
-    for shape in _integer_partitions(n):
-        z = 1
-        for part in set(shape):
-            multiplicity = shape.count(part)
-            z *= part**multiplicity * math.factorial(multiplicity)
-        total += Fraction(shape.count(1) ** power, z)
-    if total.denominator != 1:
-        raise ArithmeticError(f"character average {total} is not an integer")
-    return int(total)
-
-
-def invariant_dimension(family: str, n: int, power: int) -> int:
-    """dim((R^n)^{⊗N})^G for the group of ``family`` ("partition" = S_n, "orthogonal",
-    "special_orthogonal", "symplectic"), N = ``power``, computed as ∫_G χ(g)^N dg exactly,
-    independently of any diagram.
-
-    >>> [invariant_dimension("partition", 3, N) for N in range(7)]
-    [1, 1, 2, 5, 14, 41, 122]
-    >>> [invariant_dimension("special_orthogonal", 3, N) for N in range(7)]
-    [1, 0, 1, 1, 3, 6, 15]
-    >>> [invariant_dimension("orthogonal", 2, N) for N in range(7)]
-    [1, 0, 1, 0, 3, 0, 10]
-    """
-    if isinstance(power, bool) or not isinstance(power, int) or power < 0:
-        raise ValueError(f"the tensor power must be an int >= 0, got {power!r}")
-    if family == "partition":
-        return _symmetric_dimension(n, power)
-    if family == "symplectic":
-        return _connected_dimension("C", n // 2, power)
-    if family == "special_orthogonal":
-        return _connected_dimension("B" if n % 2 else "D", n // 2, power)
-    if family == "orthogonal":
-        identity_part = invariant_dimension("special_orthogonal", n, power)
-        if n % 2:  # O(2m+1) = SO(2m+1) × {±I}; −I acts by (−1)^N
-            other_part = (-1) ** power * identity_part
-        else:  # eigenvalues 1, −1, z_j^{±1} (j < m): the Sp(2m−2) integral
-            other_part = _connected_dimension("C", n // 2 - 1, power)
-        total = identity_part + other_part
-        if total % 2:
-            raise ArithmeticError(f"O({n}) average ({identity_part} + {other_part})/2 is not an integer")
-        return total // 2
-    raise ValueError(f"unknown family {family!r}")
-
-
 # -- S_n: diagram basis <-> orbit basis ----------------------------------------------------------
 def _set_partitions(size: int) -> Iterator[list[list[int]]]:
     if size == 0:
@@ -290,7 +159,7 @@ def _coarsenings(d: Diagram) -> tuple[tuple[Diagram, int], ...]:
 
 def coarsenings(d: Diagram) -> tuple[tuple[Diagram, int], ...]:
     """Every σ ≥ π (σ coarser than π = ``d``: each block of σ a union of blocks of π), with the
-    Möbius function μ(π, σ) = Π_{B ∈ σ} (−1)^{m_B − 1} (m_B − 1)! (math.md §5).
+    Möbius function μ(π, σ) = Π_{B ∈ σ} (−1)^{m_B − 1} (m_B − 1)! (docs/conventions.md §5).
 
     >>> for sigma, mu in coarsenings(PartitionDiagram([[0], [1]], dom=1, cod=1)):
     ...     print(sigma, mu)
@@ -344,13 +213,120 @@ def orbit_to_diagram(c: Combination | Diagram, n: int) -> Combination:
     return Combination(out, dom, cod, PartitionCategory(n))
 
 
-def independent_subset(vectors: Sequence[np.ndarray] | np.ndarray) -> tuple[int, ...]:
-    """Indices of the first maximal independent subset of integer vectors (exact).
+#: Seed of the random index tuples drawn by :func:`independent_subset` (its results do not depend
+#: on it: they are certified; only the number of rounds does).
+WITNESS_SEED = 20240613
+#: Rounds of random index tuples before :func:`independent_subset` gives up.
+MAX_WITNESS_ROUNDS = 64
 
-    >>> independent_subset(np.array([[0, 0], [1, 1], [2, 2], [1, 0]]))
-    (1, 3)
+
+_FLOAT_EXACT = 2**53
+
+
+def _first_independent_rows(a: np.ndarray, limit: int) -> list[int]:
+    """Indices of the first maximal independent subset of the rows of an integer matrix (at most
+    ``limit`` of them), by fraction-free (Bareiss) elimination in the rows' order: a row that is
+    zero after eliminating the chosen ones is in their span (it is dropped); every other entry is
+    a minor of ``a``, so each division by the previous pivot is exact. The entries are held in
+    float64 while every intermediate value is an integer below 2**53 (then each product, difference
+    and exact quotient is computed exactly, and faster than in int64), in Python ints after."""
+    index = np.flatnonzero(np.any(a != 0, axis=1))
+    a = np.array(a[index], dtype=np.float64 if int(np.abs(a).max(initial=0)) < 2**26 else object)
+    largest = float(np.abs(a).max(initial=0)) if a.dtype != object else 0.0
+    chosen: list[int] = []
+    previous = 1
+    while a.shape[0] and len(chosen) < limit:
+        row = a[0]
+        column = int(np.argmax(row != 0))
+        pivot = row[column]
+        chosen.append(int(index[0]))
+        rest = a[1:]
+        multipliers = rest[:, column].copy()
+        if rest.dtype != object and 2 * largest * largest >= _FLOAT_EXACT:
+            rest, row, multipliers = (m.astype(np.int64).astype(object) for m in (rest, row, multipliers))
+            pivot, previous = int(pivot), int(previous)
+        rest *= pivot
+        rest -= np.multiply.outer(multipliers, row)
+        if previous != 1:
+            rest = rest // previous if rest.dtype == object else np.divide(rest, previous, out=rest)
+        keep = np.any(rest != 0, axis=1)
+        if not keep.all():
+            rest, index = rest[keep], index[1:][keep]
+        else:
+            index = index[1:]
+        a, previous = rest, pivot
+        if a.dtype != object and a.size:
+            largest = max(float(a.max()), -float(a.min()))
+    return chosen
+
+
+def independent_subset(
+    spanning: Sequence[Diagram],
+    dimension: int,
+    evaluate: Callable[[tuple[Diagram, ...], np.ndarray], np.ndarray],
+    witness: Callable[[Diagram, random.Random | None], np.ndarray],
+) -> tuple[Diagram, ...]:
+    """The first maximal independent subset, in the given order, of the images F(d) of
+    ``spanning``, whose images must span a space of dimension ``dimension`` — without dense images.
+
+    ``evaluate(diagrams, x)`` gives the entries F(d)[x_j] of the images of a tuple of diagrams at
+    the rows of an (m, l + k) int array ``x`` of index tuples, as a (len(diagrams), m) int array,
+    and ``witness(d, rng)`` an index tuple where F(d) ≠ 0 (a group's
+    :meth:`~catlayer.groups.Group.evaluate_many` and :meth:`~catlayer.groups.Group.witness`).
+    Index tuples: first the canonical witnesses
+    (``rng=None``) of the diagrams in order, up to 2 · ``dimension`` distinct ones; then rounds of
+    ``dimension`` random witnesses of random diagrams (``random.Random(WITNESS_SEED)``), until the
+    integer matrix of entries (rows: diagrams, columns: tuples) has rank ``dimension``. That rank
+    makes the restriction to the tuples injective on the span, so a diagram depends on earlier
+    ones exactly when its row does, and exact fraction-free elimination of the rows in order
+    gives the same subset as eliminating the full images. A spanning set with exactly
+    ``dimension`` diagrams is returned as it is. Large tables of entries are checked against the
+    memory budget before any evaluation (``AllocationTooLarge``).
+
+    >>> from catlayer import O
+    >>> G = O(2)
+    >>> basis = independent_subset(G.spanning_set(3, 3), G.dim(3, 3), G.evaluate_many, G.witness)
+    >>> len(basis), len(G.spanning_set(3, 3))
+    (10, 15)
     """
-    rows = np.asarray(vectors)
-    if rows.shape[0] == 0:
+    spanning = tuple(spanning)
+    if isinstance(dimension, bool) or not isinstance(dimension, (int, np.integer)):
+        raise TypeError(f"dimension must be an int, got {dimension!r}")
+    if not 0 <= dimension <= len(spanning):
+        raise ValueError(f"dimension must be between 0 and {len(spanning)} (the spanning set's size), got {dimension}")
+    if dimension == len(spanning):
+        return spanning
+    if dimension == 0:
         return ()
-    return greedy_independent(gram_matrix(rows))
+    need = 8 * len(spanning) * 2 * dimension * (2 * spanning[0].size + 3)  # the first round's tables
+    check_size(need, f"the entries of {len(spanning)} diagrams at {2 * dimension} index tuples")
+    seen: set[bytes] = set()
+    tuples: list[np.ndarray] = []
+    columns: list[np.ndarray] = []
+    chosen: list[int] = []
+    rng = random.Random(WITNESS_SEED)
+    for round_ in range(MAX_WITNESS_ROUNDS + 1):
+        if round_ == 0:
+            candidates = (witness(d, None) for d in spanning)
+        else:
+            candidates = (witness(spanning[rng.randrange(len(spanning))], rng) for _ in range(dimension))
+        for x in candidates:
+            x = np.asarray(x, dtype=np.int64)
+            key = x.tobytes()
+            if key not in seen:
+                seen.add(key)
+                tuples.append(x)
+                if round_ == 0 and len(tuples) == 2 * dimension:
+                    break
+        if len(tuples) < dimension:
+            continue  # fewer columns than the target rank: draw more first
+        done = sum(c.shape[1] for c in columns)
+        if done < len(tuples):
+            columns.append(np.asarray(evaluate(spanning, np.stack(tuples[done:])), dtype=np.int64))
+            chosen = _first_independent_rows(np.concatenate(columns, axis=1), dimension)
+            if len(chosen) == dimension:
+                return tuple(spanning[i] for i in chosen)
+    raise ArithmeticError(
+        f"the entries at {len(seen)} index tuples have rank {len(chosen)} < dimension {dimension}: "
+        "do the diagrams span a space of that dimension?"
+    )

@@ -1,4 +1,4 @@
-"""The invariant forms of math.md §3.3–3.4 as integer numpy arrays: the symplectic form ε of
+"""The invariant forms of docs/conventions.md §3.3, §3.4 as integer numpy arrays: the symplectic form ε of
 Sp(n) and the Levi-Civita symbol of SO(n). Every numeric path builds its tables from these."""
 
 from __future__ import annotations

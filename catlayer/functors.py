@@ -1,38 +1,30 @@
-"""The functors Θ: P(n) → C(S_n), Φ: B(n) → C(O(n)), X: B(−n) → C(Sp(n)) (signed) and
-Ψ: BG(n) → C(SO(n)), with images as lazy linear maps (math.md §3).
+"""Images of diagrams under a group's functor, as lazy linear maps.
 
 ``G.functor(d)`` returns an :class:`EquivariantMap`: nothing is computed until asked for.
 
-* ``to_numpy(dtype)`` — the dense n^l × n^k matrix (math.md §1 index order), size-guarded;
+* ``to_numpy(dtype)`` — the dense n^l × n^k matrix (rows: output multi-index, columns: input
+  multi-index, first factor most significant), size-guarded;
 * ``to_sympy()`` — the exact matrix;
 * ``apply(x)`` — the matrix-free action, delegated to :mod:`catlayer.backend`;
 * ``f >> g`` ("f, then g", the matrix g·f) and ``f @ g`` (Kronecker product), so that the
   functor laws read ``F(d >> e) == F(d) >> F(e)`` and ``F(d @ e) == F(d) @ F(e)``;
   ``==`` is exact.
 
-Entry formulas (x = (i_0..i_{l−1}, j_0..j_{k−1}) is the index on the vertices 0..l+k−1):
-
-* E_π[x] = [x constant on every block] (S_n, O(n), Brauer diagrams of SO(n));
-* X_π[x] = [x constant on every block, distinct blocks distinct] (S_n orbit basis);
-* F′_β[x] = s(β) Π_{same-row {r<u}} ε[x_r, x_u] Π_{propagating {u,v}} [x_u = x_v] with
-  ε = block-diag([[0, 1], [−1, 0]] × n/2) and s the sign of :func:`catlayer.plan.symplectic_sign`;
-* H_α[x] = ε_{x[f_1]…x[f_n]} Π_{pairs} [x_u = x_v], free vertices f_1 < … < f_n.
+The entries of each image come from the group (:meth:`catlayer.groups.Group.entries`), which
+owns its functor's entry formula (docs/conventions.md lists them for every family).
 """
 
 from __future__ import annotations
 
 import math
 from fractions import Fraction
-from functools import lru_cache
-from itertools import permutations
 from typing import TYPE_CHECKING
 
 import numpy as np
 import sympy
 
 from .diagrams import Combination, Diagram
-from .forms import levi_civita_nonzeros
-from .plan import symplectic_sign
+from .memory import check_size
 
 if TYPE_CHECKING:
     from .groups import Group
@@ -40,90 +32,20 @@ if TYPE_CHECKING:
 __all__ = ["EquivariantMap", "diagram_entries"]
 
 
-def check_size(num_bytes: int, what: str) -> None:
-    """The shared memory guard (:func:`catlayer.backend.memory.check_size`), imported on first use
-    so that importing catlayer does not load the numeric backend."""
-    from .backend.memory import check_size as guard
-
-    guard(num_bytes, what)
-
-
 _INT64_SAFE = 2**62
-BASES = ("diagram", "orbit")
-
-
-# -- entries of one diagram ------------------------------------------------------------------------
-def _cartesian(size: int, n: int, blocks) -> tuple[np.ndarray, np.ndarray]:
-    """Flat indices and values of Σ over independent choices per block. ``blocks`` lists
-    (vertices, candidates (c × len(vertices)) int array, weights (c,) int array)."""
-    powers = np.array([n ** (size - 1 - v) for v in range(size)], dtype=np.int64)
-    count = math.prod(len(w) for _, _, w in blocks)
-    check_size(16 * count, f"the {count} nonzero entries of a diagram's matrix")
-    flat = np.zeros(1, dtype=np.int64)
-    value = np.ones(1, dtype=np.int64)
-    for vertices, candidates, weights in blocks:
-        contribution = candidates.astype(np.int64) @ powers[list(vertices)]
-        flat = (flat[:, None] + contribution[None, :]).ravel()
-        value = (value[:, None] * weights[None, :]).ravel()
-    return flat, value
-
-
-def _delta_block(vertices, n: int):
-    values = np.arange(n, dtype=np.int64)
-    return vertices, np.repeat(values[:, None], len(vertices), axis=1), np.ones(n, dtype=np.int64)
-
-
-def _epsilon_pair(vertices, n: int):
-    m = n // 2
-    firsts = np.arange(m, dtype=np.int64) * 2
-    candidates = np.concatenate([np.stack([firsts, firsts + 1], 1), np.stack([firsts + 1, firsts], 1)])
-    weights = np.concatenate([np.ones(m, dtype=np.int64), -np.ones(m, dtype=np.int64)])
-    return vertices, candidates, weights
-
-
-@lru_cache(maxsize=8192)
-def _entries(family: str, n: int, d: Diagram, basis: str) -> tuple[np.ndarray, np.ndarray]:
-    size = d.size
-    if family == "partition" and basis == "orbit":
-        count = len(d.blocks)
-        if count > n:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-        total = math.perm(n, count)
-        check_size(16 * total, f"the {total} nonzero entries of an orbit-basis matrix")
-        assignment = np.array(list(permutations(range(n), count)), dtype=np.int64).reshape(total, count)
-        powers = np.array([n ** (size - 1 - v) for v in range(size)], dtype=np.int64)
-        flat = assignment[:, list(d.labels)] @ powers if size else np.zeros(total, dtype=np.int64)
-        return flat, np.ones(total, dtype=np.int64)
-    blocks = []
-    if family == "symplectic":
-        for b in d.blocks:
-            same_row = (b[1] < d.cod) or (b[0] >= d.cod)
-            blocks.append(_epsilon_pair(b, n) if same_row else _delta_block(b, n))
-        flat, value = _cartesian(size, n, blocks)
-        return flat, value * symplectic_sign(d)
-    if family == "special_orthogonal" and d.free_vertices:
-        perms, signs = levi_civita_nonzeros(n)
-        blocks.append((d.free_vertices, perms, signs))
-        blocks += [_delta_block(b, n) for b in d.blocks if len(b) == 2]
-        return _cartesian(size, n, blocks)
-    return _cartesian(size, n, [_delta_block(b, n) for b in d.blocks])
 
 
 def diagram_entries(group: Group, d: Diagram, basis: str = "diagram") -> tuple[np.ndarray, np.ndarray]:
-    """The nonzero entries of the image of one diagram: flat indices into the n^(l+k) entries
-    (row-major over the vertices 0..l+k−1, i.e. ``row * n**k + column``) and integer values.
+    """The nonzero entries of the image of one diagram (see :meth:`catlayer.groups.Group.entries`):
+    flat indices into the n^(l+k) entries (``row * n**k + column``) and integer values,
+    read-only.
 
     >>> from catlayer import Sp, BrauerDiagram
     >>> flat, values = diagram_entries(Sp(2), BrauerDiagram([[0, 1]], dom=0, cod=2))
     >>> flat.tolist(), values.tolist()            # cap ↦ −ε as a vector
     ([1, 2], [-1, 1])
     """
-    group._check_diagram(d)
-    if basis not in BASES:
-        raise ValueError(f"basis must be one of {BASES}, got {basis!r}")
-    if basis == "orbit" and group.family != "partition":
-        raise ValueError(f"the orbit basis belongs to S_n; {group!r} has only the diagram basis")
-    return _entries(group.family, group.n, d, basis)
+    return group.entries(d, basis)
 
 
 # -- exact integer helpers ---------------------------------------------------------------------------
@@ -187,18 +109,18 @@ class EquivariantMap:
         raise AttributeError("EquivariantMap is immutable")
 
     @classmethod
-    def _leaf(cls, group: Group, subject, basis: str = "diagram") -> EquivariantMap:
-        if basis not in BASES:
-            raise ValueError(f"basis must be one of {BASES}, got {basis!r}")
-        if basis == "orbit" and group.family != "partition":
-            raise ValueError(f"the orbit basis belongs to S_n; {group!r} has only the diagram basis")
+    def image(cls, group: Group, subject, basis: str = "diagram") -> EquivariantMap:
+        """The image of a diagram or Combination under ``group``'s functor (what
+        ``group.functor(subject, basis)`` returns)."""
+        if basis not in group.bases:
+            raise ValueError(f"{group!r} has the bases {group.bases}, not {basis!r}")
         if isinstance(subject, Diagram):
-            group._check_diagram(subject)
+            group.check_diagram(subject)
             return cls(group, "leaf", subject.dom, subject.cod, terms=((subject, sympy.Integer(1)),), basis=basis)
         if isinstance(subject, Combination):
-            terms = group._evaluate_coefficients(subject)
+            terms = group.specialise(subject)
             for d, _ in terms:
-                group._check_diagram(d)
+                group.check_diagram(d)
             return cls(group, "leaf", subject.dom, subject.cod, terms=terms, basis=basis)
         raise TypeError(f"a functor maps diagrams and Combinations, not {type(subject).__name__}")
 
@@ -335,7 +257,7 @@ class EquivariantMap:
             bound = sum(abs(c) for _, c in scaled)
             a = np.zeros(rows * cols, dtype=np.int64 if bound < _INT64_SAFE else object)
             for d, c in scaled:
-                flat, value = _entries(self._group.family, self._group.n, d, self._basis)
+                flat, value = self._group.entries(d, self._basis)
                 if a.dtype == object:
                     for i, v in zip(flat.tolist(), value.tolist(), strict=True):
                         a[i] += c * v
@@ -365,7 +287,7 @@ class EquivariantMap:
         return total, q
 
     def to_sympy(self) -> sympy.ImmutableMatrix:
-        """The exact matrix (sympy), n^l × n^k in math.md §1 order.
+        """The exact matrix (sympy), n^l × n^k in docs/conventions.md §1.1 order.
 
         >>> from catlayer import SO, BrauerGroodDiagram
         >>> SO(2).functor(BrauerGroodDiagram([[0], [1]], dom=1, cod=1)).to_sympy()
@@ -384,7 +306,7 @@ class EquivariantMap:
         if self._kind == "leaf":
             total = sympy.zeros(rows, cols)
             for d, c in self._terms:
-                flat, value = _entries(self._group.family, self._group.n, d, self._basis)
+                flat, value = self._group.entries(d, self._basis)
                 for i, v in zip(flat.tolist(), value.tolist(), strict=True):
                     total[i // cols, i % cols] += c * v
             return sympy.ImmutableMatrix(total)
@@ -402,7 +324,7 @@ class EquivariantMap:
         return sympy.ImmutableMatrix(total)
 
     def to_numpy(self, dtype=np.float64) -> np.ndarray:
-        """The dense matrix, shape (n**l, n**k), math.md §1 index order. Floating dtypes take
+        """The dense matrix, shape (n**l, n**k), docs/conventions.md §1.1 index order. Floating dtypes take
         float values of the coefficients; integer dtypes are exact (the map must have integer
         entries). The size is checked before allocating.
 
@@ -427,7 +349,7 @@ class EquivariantMap:
         if self._kind == "leaf":
             out = np.zeros(rows * cols, dtype=dtype)
             for d, c in self._terms:
-                flat, value = _entries(self._group.family, self._group.n, d, self._basis)
+                flat, value = self._group.entries(d, self._basis)
                 np.add.at(out, flat, (value * float(c)).astype(dtype))
             return out.reshape(rows, cols)
         if self._kind == "compose":
@@ -477,9 +399,7 @@ class EquivariantMap:
         if self._kind == "leaf":
             terms = self._terms
             if self._basis == "orbit":
-                from .bases import orbit_to_diagram
-
-                combination = orbit_to_diagram(Combination(dict(terms), self._dom, self._cod), n)
+                combination = group.orbit_to_diagram(Combination(dict(terms), self._dom, self._cod))
                 terms = tuple(combination.terms.items())
             if not terms:
                 return np.zeros((batch,) + (n,) * self._cod, dtype=np.result_type(x.dtype, np.float32))

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -24,17 +25,25 @@ from .groups import Generator, Group
 __all__ = ["EquivarianceReport", "FunctorLawReport", "check_equivariance", "check_functor_laws"]
 
 _INT64_SAFE = 2**62
-DEFAULT_TOLERANCE = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-4}
+DEFAULT_TOLERANCE = {
+    np.dtype(np.float64): 1e-10,
+    np.dtype(np.float32): 1e-4,
+    np.dtype(np.complex128): 1e-10,
+    np.dtype(np.complex64): 1e-4,
+}
 
 
 @dataclass(frozen=True)
 class EquivarianceReport:
     """The outcome of :func:`check_equivariance`; truthy exactly when ``ok``.
 
-    ``exact`` is True for a proof in exact arithmetic on the group's generators, False for a
-    numeric check on random group elements (then ``tolerance`` is the bound on the relative
-    residual and ``max_residual`` the largest one seen). ``failure`` names the generator or
-    sample, the largest residual entry and its multi-index (output indices ; input indices).
+    ``exact`` is True for a proof in exact arithmetic (on the group's generators, or the
+    per-diagram certificate of a layer), False for a numeric check on random group elements
+    (then ``tolerance`` is the bound on the relative residual and ``max_residual`` the largest
+    one seen) or for a report with a numeric part. ``failure`` names the generator or sample,
+    the largest residual entry and its multi-index (output indices ; input indices). ``parts``
+    are the sub-reports of a layer (each says whether it is exact or numeric), ``method`` says
+    how the verdict was reached and ``negative`` is the verdict printed when ``ok`` is False.
     """
 
     ok: bool
@@ -46,16 +55,22 @@ class EquivarianceReport:
     max_residual: float | None
     tolerance: float | None
     parts: tuple[EquivarianceReport, ...] = ()
+    method: str | None = None
+    negative: str = "NOT equivariant"
 
     def __bool__(self) -> bool:
         return self.ok
 
     def __str__(self) -> str:
-        verdict = "equivariant" if self.ok else "NOT equivariant"
-        how = "exact proof on the generators" if self.exact else "numeric, not a proof"
+        verdict = "equivariant" if self.ok else self.negative
+        how = self.method or ("exact proof on the generators" if self.exact else "numeric, not a proof")
         lines = [f"{self.subject} under {self.group}: {verdict} ({how})"]
         if self.checked:
-            lines.append("  checked: " + "; ".join(self.checked))
+            joined = "; ".join(self.checked)
+            if len(joined) <= 100:
+                lines.append("  checked: " + joined)
+            else:
+                lines += ["  checked:"] + [f"    - {item}" for item in self.checked]
         if not self.exact and self.max_residual is not None:
             lines.append(f"  max relative residual {self.max_residual:.3g} (tolerance {self.tolerance:.3g})")
         if self.failure:
@@ -113,7 +128,7 @@ def _is_float(matrix) -> bool:
         if matrix.dtype.kind in "fc":
             return True
         if matrix.dtype == object:
-            return any(isinstance(x, (float, np.floating, sympy.Float)) for x in matrix.flat)
+            return any(isinstance(x, (float, complex, np.inexact, sympy.Float)) for x in matrix.flat)
         return False
     if isinstance(matrix, sympy.MatrixBase):
         return any(isinstance(x, sympy.Float) for x in matrix)
@@ -217,34 +232,81 @@ def _exact_check(group: Group, a: np.ndarray, q: int, k: int, l: int, subject: s
     return EquivarianceReport(True, True, repr(group), subject, tuple(checked), None, 0.0, None)
 
 
+def check_tolerance(tolerance) -> float | None:
+    """``tolerance`` as a float, refusing bounds that would let every check pass (NaN, ±inf) or
+    none (negative); None (the dtype's default) is passed through.
+
+    >>> check_tolerance(1e-8), check_tolerance(None)
+    (1e-08, None)
+    >>> check_tolerance(float("nan"))
+    Traceback (most recent call last):
+    ...
+    ValueError: tolerance must be a finite number >= 0, got nan
+    """
+    if tolerance is None:
+        return None
+    if isinstance(tolerance, bool):
+        raise TypeError(f"tolerance must be a number, got {tolerance!r}")
+    try:
+        value = float(tolerance)
+    except (TypeError, ValueError):
+        raise TypeError(f"tolerance must be a number, got {tolerance!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"tolerance must be a finite number >= 0, got {tolerance!r}")
+    return value
+
+
+def check_samples(samples, what: str = "samples") -> int:
+    """``samples`` as an int >= 1: a numeric check on no group element checks nothing.
+
+    >>> check_samples(0)
+    Traceback (most recent call last):
+    ...
+    ValueError: samples must be an int >= 1 (a check on no group element checks nothing), got 0
+    """
+    if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 1:
+        raise ValueError(f"{what} must be an int >= 1 (a check on no group element checks nothing), got {samples!r}")
+    return int(samples)
+
+
+def _check_finite(entries: np.ndarray) -> None:
+    finite = np.isfinite(entries)
+    if not finite.all():
+        nan = int(np.isnan(entries).sum())
+        raise ValueError(
+            f"the matrix has {nan} NaN and {entries.size - nan - int(finite.sum())} infinite entries "
+            f"(of {entries.size}): equivariance cannot be checked"
+        )
+
+
 def _numeric_check(
     group: Group, matrix: np.ndarray, k: int, l: int, subject: str, tolerance: float | None, rng, samples: int
 ) -> EquivarianceReport:
     n = group.n
     dtype = matrix.dtype if matrix.dtype in DEFAULT_TOLERANCE else np.dtype(np.float64)
-    tol = DEFAULT_TOLERANCE[dtype] if tolerance is None else float(tolerance)
+    _check_finite(matrix)
+    tol = DEFAULT_TOLERANCE[dtype] if tolerance is None else tolerance
     t = matrix.astype(dtype).reshape((n,) * (l + k))
+    real = np.finfo(dtype).dtype  # float32 / float64, also for complex matrices
     rng = np.random.default_rng(rng)
     worst, failure, checked = 0.0, None, []
     for s in range(samples):
-        g = group.random_element(rng)
-        if group.family == "orthogonal" and (np.linalg.det(g) < 0) != (s % 2 == 1):
-            g[:, -1] = -g[:, -1]  # O(n): alternate the two components (Haar on each)
-        g = g.astype(dtype)
+        g = group.random_element(rng, component=s)  # cycle through the connected components
+        g = g.astype(real)
         left = _act_prefix(group, g, t, l, k)
         right = _act_suffix(group, g.T, t, l, k)
         residual = left - right
         scale = max(float(np.abs(left).max(initial=0)), float(np.abs(right).max(initial=0)), np.finfo(dtype).tiny)
-        relative = float(np.abs(residual).max(initial=0)) / scale
+        magnitude = float(np.abs(residual).max(initial=0))
+        relative = magnitude / scale if math.isfinite(magnitude) and math.isfinite(scale) else math.inf
         checked.append(f"random element {s} of {group!r}")
-        if relative > worst:
-            worst = relative
+        worst = max(worst, relative)
         if relative > tol and failure is None:
-            _, index = _locate(residual, l)
+            _, index = _locate(np.where(np.isfinite(residual), residual, np.inf), l)
+            entry = residual[index].item()
             failure = (
                 f"random element {s}: relative residual {relative:.3g} > {tol:.3g}; largest entry of "
-                f"ρ_l(g)·M − M·ρ_k(g) is {float(residual[index]):.3g} at (output indices ; input indices) = "
-                f"{_format_index(index, l)}"
+                f"ρ_l(g)·M − M·ρ_k(g) is {entry:.3g} at (output indices ; input indices) = {_format_index(index, l)}"
             )
     return EquivarianceReport(failure is None, False, repr(group), subject, tuple(checked), failure, worst, tol)
 
@@ -272,6 +334,65 @@ def _describe(subject) -> str:
     return type(subject).__name__
 
 
+def _torch_module(x) -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.nn.Module)
+
+
+def _check_module(group: Group, module, k: int, l: int, tolerance, rng, samples: int, kwargs) -> EquivarianceReport:
+    """The forward of an arbitrary torch module, numerically (it has no diagrams to certify)."""
+    from .nn.check import check_forward
+
+    in_channels = kwargs.pop("in_channels", None)
+    batch = check_samples(kwargs.pop("batch", 2), "batch")
+    if kwargs:
+        raise TypeError(f"unexpected keyword arguments {sorted(kwargs)} for a module")
+    for name, value in (("in_order k", k), ("out_order l", l)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise ValueError(f"declare the module's {name} as an int >= 0, got {value!r}")
+    generator = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    forward = check_forward(
+        module,
+        group,
+        int(k),
+        int(l),
+        in_channels=in_channels,
+        num_elements=samples,
+        seed=generator,
+        batch=batch,
+        tolerance=tolerance,
+    )
+    return EquivarianceReport(
+        forward.ok,
+        False,
+        repr(group),
+        f"forward of {type(module).__name__} module",
+        tuple(f"random element {e} of {group!r}, batch of {batch} random inputs" for e in range(forward.num_elements)),
+        None if forward.ok else forward.describe("the forward pass", group),
+        forward.max_residual,
+        forward.tolerance,
+        method=f"numeric check of the forward in {forward.dtype}, not a proof (an arbitrary module has no diagrams)",
+    )
+
+
+def _gaussian_parts(entries: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(real part, imaginary part) of an exact object array with a non-real entry, else None."""
+    if not any(isinstance(x, sympy.Basic) and x.is_extended_real is not True for x in entries.flat):
+        return None
+    parts = [sympy.sympify(x).as_real_imag() for x in entries.flat]
+    real = np.array([p[0] for p in parts], dtype=object).reshape(entries.shape)
+    imaginary = np.array([p[1] for p in parts], dtype=object).reshape(entries.shape)
+    return real, imaginary
+
+
+def _as_inexact(entries: np.ndarray) -> np.ndarray:
+    """An object array of floats (Python, numpy or sympy; possibly complex) as float64 or complex128."""
+    values = [complex(x) for x in entries.flat]
+    if any(v.imag != 0 for v in values):
+        return np.array(values, dtype=np.complex128).reshape(entries.shape)
+    return np.array([v.real for v in values], dtype=np.float64).reshape(entries.shape)
+
+
 def check_equivariance(
     subject,
     matrix=None,
@@ -285,12 +406,20 @@ def check_equivariance(
     """Check that a matrix M: (R^n)^{⊗k} → (R^n)^{⊗l} satisfies ρ_l(g) M = M ρ_k(g) for all g ∈ G.
 
     Call as ``check_equivariance(G, M, k, l)`` with M an exact matrix (sympy, integer or
-    rational numpy array — Python ints / Fractions in an object array), a functor image
-    (``G.functor(d)``), a Diagram or a Combination (k and l are inferred where possible), or as
-    ``check_equivariance(G.functor(d))``. An object with a ``_catlayer_check_equivariance``
-    method (e.g. a torch layer) checks itself: ``subject._catlayer_check_equivariance(tolerance=…,
-    rng=…, **kwargs)``; any other torch module built from catlayer parts (e.g. an
-    ``nn.Sequential``) is checked part by part by :func:`catlayer.nn.network_check.check_network`.
+    rational numpy array — Python ints / Fractions in an object array), a float or complex
+    numpy array, a functor image (``G.functor(d)``), a Diagram or a Combination (k and l are
+    inferred where possible), or as ``check_equivariance(G.functor(d))``.
+
+    **Layers and modules.** An object with a ``_catlayer_check_equivariance`` method checks
+    itself: ``check_equivariance(layer, prove=…, samples=…, batch=…, tolerance=…, rng=…)`` for
+    an :class:`~catlayer.nn.EquivariantLinear` certifies its parameterisation exactly and checks
+    its forward numerically (see :func:`catlayer.nn.verification.check_layer`, which documents
+    ``prove``). Any other ``torch.nn.Module`` is checked numerically only (the report says so):
+    ``check_equivariance(G, module, k, l, in_channels=…)``, or ``check_equivariance(module)``
+    when the module declares ``group``, ``in_order`` and ``out_order`` attributes. A module that
+    declares none of them but is built from catlayer parts (an ``nn.Sequential`` of layers and
+    nonlinearities, a network) is checked part by part by
+    :func:`catlayer.nn.network_check.check_network`.
 
     **Exact input** is *proved*: the identity is checked in exact integer arithmetic for each
     generator returned by ``G.generators()``, applying the sparse n × n generator to one tensor
@@ -304,10 +433,15 @@ def check_equivariance(
       of the Lie algebra (differentiate at t = 0 for one direction, exponentiate for the other);
     * O(n) = SO(n) ⋊ {1, r} with r = diag(1, …, 1, −1): the Lie algebra plus the reflection.
 
-    **Float input** (float numpy arrays) is checked numerically on ``samples`` (default 3)
-    random group elements: the relative residual max|ρ_l(g)M − Mρ_k(g)| / max(|ρ_l(g)M|, |Mρ_k(g)|)
-    must be ≤ ``tolerance`` (default 1e-10 in float64, 1e-4 in float32). The report then says
-    it is numeric, not a proof (``report.exact is False``).
+    Exact complex entries (Gaussian rationals such as ``1 + 2*sympy.I``) are proved part by part:
+    a real group commutes with M iff it commutes with its real and imaginary parts.
+
+    **Float input** (float or complex numpy arrays) is checked numerically on ``samples``
+    (default 3, at least 1) random group elements: the relative residual
+    max|ρ_l(g)M − Mρ_k(g)| / max(|ρ_l(g)M|, |Mρ_k(g)|) must be ≤ ``tolerance`` (a finite
+    number ≥ 0; default 1e-10 in float64 / complex128, 1e-4 in float32 / complex64). The report
+    then says it is numeric, not a proof (``report.exact is False``). A matrix with NaN or
+    infinite entries is refused (ValueError): it would otherwise pass every comparison.
 
     >>> import numpy as np, sympy
     >>> from catlayer import SO, O, BrauerGroodDiagram
@@ -316,18 +450,43 @@ def check_equivariance(
     True
     >>> report = check_equivariance(O(2), sympy.Matrix([[0, 1], [-1, 0]]), 1, 1)
     >>> print(report.failure)
-    group generator reflection diag(1, …, 1, −1) in O(2): largest entry of ρ_l(g)·M − M·ρ_k(g) is 2
+    group generator reflection of e_1 in O(2): largest entry of ρ_l(g)·M − M·ρ_k(g) is 2
     at (output indices ; input indices) = (0 ; 1)
     >>> check_equivariance(SO(3), np.eye(3), 1, 1, rng=0).exact
     False
+    >>> bool(check_equivariance(SO(2), np.array([[1, 2j], [-2j, 1]]), 1, 1, rng=0))   # complex: checked
+    True
+    >>> check_equivariance(SO(3), np.full((3, 3), np.nan), 1, 1)
+    Traceback (most recent call last):
+    ...
+    ValueError: the matrix has 9 NaN and 0 infinite entries (of 9): equivariance cannot be checked
     """
+    tolerance = check_tolerance(tolerance)
     if hasattr(subject, "_catlayer_check_equivariance"):
+        if matrix is not None or k is not None or l is not None:
+            raise TypeError("a layer checks itself: call check_equivariance(layer, **options)")
         return subject._catlayer_check_equivariance(tolerance=tolerance, rng=rng, **kwargs)
-    if hasattr(subject, "named_modules") and hasattr(subject, "parameters"):  # a torch network of catlayer parts
-        from .nn.network_check import check_network
+    samples = check_samples(kwargs.pop("samples", 3))
+    if _torch_module(subject):
+        if matrix is not None or k is not None or l is not None:
+            raise TypeError("pass a module as check_equivariance(G, module, k, l) or check_equivariance(module)")
+        missing = [a for a in ("group", "in_order", "out_order") if not hasattr(subject, a)]
+        if len(missing) == 3 and any(hasattr(m, "group") for m in subject.modules()):
+            # a network of catlayer parts: check it part by part
+            from .nn.network_check import check_network
 
-        return check_network(subject, tolerance=tolerance, rng=rng, **kwargs)
-    samples = int(kwargs.pop("samples", 3))
+            return check_network(subject, tolerance=tolerance, rng=rng, samples=samples, **kwargs)
+        if missing:
+            raise TypeError(
+                f"{type(subject).__name__} does not declare {', '.join(missing)}: call "
+                "check_equivariance(G, module, in_order, out_order)"
+            )
+        declared = (subject.group, subject, subject.in_order, subject.out_order)
+        return _check_module(*declared, tolerance, rng, samples, kwargs)
+    if isinstance(subject, Group) and _torch_module(matrix):
+        if k is None or l is None:
+            raise TypeError("check_equivariance(G, module, k, l) needs the module's orders k and l")
+        return _check_module(subject, matrix, k, l, tolerance, rng, samples, kwargs)
     if kwargs:
         raise TypeError(f"unexpected keyword arguments {sorted(kwargs)}")
     if isinstance(subject, EquivariantMap):
@@ -340,7 +499,7 @@ def check_equivariance(
             raise TypeError("check_equivariance(G, M, k, l) needs the matrix M")
     else:
         raise TypeError(
-            f"the subject must be a Group (with a matrix), a functor image, or have a "
+            f"the subject must be a Group (with a matrix), a functor image, a torch module, or have a "
             f"_catlayer_check_equivariance method; got {type(subject).__name__}"
         )
     description = _describe(matrix)
@@ -368,14 +527,56 @@ def check_equivariance(
     k = _infer_order(cols, n, k, "k")
     if _is_float(entries) if isinstance(entries, np.ndarray) else _is_float(matrix):
         if entries.dtype == object:
-            entries = entries.astype(np.float64)
+            entries = _as_inexact(entries)
         return _numeric_check(group, entries, k, l, description, tolerance, rng, samples)
     if entries.dtype != object and entries.dtype.kind in "iub":
         wide = entries.dtype.kind == "u" and entries.dtype.itemsize == 8
         a = entries.astype(object) if wide else entries.astype(np.int64)
         return _exact_check(group, a, 1, k, l, description)
-    a, q = _scaled_integers(entries.astype(object))
-    return _exact_check(group, a, q, k, l, description)
+    if entries.dtype != object:
+        raise TypeError(f"cannot check a matrix of dtype {entries.dtype}: use numbers (int, float, complex)")
+    parts = _gaussian_parts(entries)
+    if parts is None:
+        a, q = _scaled_integers(entries)
+        return _exact_check(group, a, q, k, l, description)
+    reports = []
+    for name, part in zip(("real part", "imaginary part"), parts, strict=True):
+        a, q = _scaled_integers(part)
+        reports.append(_exact_check(group, a, q, k, l, f"{name} of the {description}"))
+    failure = next((f"{r.subject}: {r.failure}" for r in reports if not r), None)
+    return EquivarianceReport(
+        all(reports),
+        True,
+        repr(group),
+        description,
+        tuple(
+            f"{name}: " + "; ".join(r.checked) for name, r in zip(("real part", "imaginary part"), reports, strict=True)
+        ),
+        failure,
+        max(r.max_residual or 0.0 for r in reports) if failure else 0.0,
+        None,
+        parts=tuple(reports),
+        method="exact proof on the generators, real and imaginary parts separately",
+    )
+
+
+def relabelling_orbits(group: Group, size: int, uses_levi_civita: bool = False) -> tuple[np.ndarray, str]:
+    """One multi-index (row) of length ``size`` per orbit of the relabellings of the index values
+    that fix the group's tables (pair form, Levi-Civita symbol and its weights), and a description
+    of those relabellings. ``uses_levi_civita``: whether the maps involve the Levi-Civita symbol.
+    Both F(d) (:meth:`~catlayer.groups.Group.evaluate`) and a layer's plan are invariant under
+    these relabellings, so they agree everywhere once they agree at these multi-indices.
+
+    >>> from catlayer import O, S, Sp
+    >>> points, how = relabelling_orbits(S(30), 3)
+    >>> points.tolist()
+    [[0, 0, 0], [0, 0, 1], [0, 1, 0], [0, 1, 1], [0, 1, 2]]
+    >>> how
+    "the permutations of the index values (they fix the group's tables), 5 orbits"
+    >>> len(relabelling_orbits(Sp(4), 2)[0]), len(relabelling_orbits(O(1, 3), 2)[0])
+    (8, 5)
+    """
+    return group.relabelling_orbits(size, uses_levi_civita)
 
 
 def check_functor_laws(group: Group, d: Diagram | Combination, e: Diagram | Combination) -> FunctorLawReport:

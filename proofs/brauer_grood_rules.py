@@ -1,4 +1,4 @@
-"""Certificate: the composition and tensor rules of BG(n) (math.md §3.4) agree exactly with the
+"""Certificate: the composition and tensor rules of BG(n) (docs/conventions.md §3.4) agree exactly with the
 matrices they stand for, i.e. Ψ: BG(n) → C(SO(n)) is a strict monoidal functor on the stated
 range.
 
@@ -12,7 +12,7 @@ Checked for n = 1, 2, 3, 4:
 * Ψ(compose(f, g)) == Ψ(g) @ Ψ(f) for every composable pair f: k → l, g: l → m, with
   k, l, m ≤ 4 (n ≤ 3) or ≤ 3 (n = 4), and k + l + m ≤ 10 for n = 2, 3;
 * Ψ(tensor(f, g)) == kron(Ψ(f), Ψ(g)) for every pair of diagrams with k, l ≤ 2;
-* the worked examples of math.md §3.4 (H for n = 2, the cross product for n = 3, the sign of
+* the worked examples of docs/conventions.md §3.4 (H for n = 2, the cross product for n = 3, the sign of
   crossing • H for n = 2).
 
 Run: ``python proofs/brauer_grood_rules.py``; exits 1 on any failure.
@@ -111,14 +111,12 @@ def check(n: int, max_object: int, max_total: int) -> None:
 
 
 def check_examples() -> None:
-    print("math.md §3.4 examples:")
+    print("docs/conventions.md §3.4 examples:")
     t = time.perf_counter()
     ok = Psi(2)(BrauerGroodDiagram([[0], [1]], 1, 1)).tolist() == [[0, 1], [-1, 0]]
     cross = Psi(3)(BrauerGroodDiagram([[0], [1], [2]], 2, 1))
     vectors = list(itertools.product(range(-2, 3), repeat=3))
-    ok &= all(
-        (cross @ np.kron(a, b)).tolist() == np.cross(a, b).tolist() for a in vectors[:25] for b in vectors[::7]
-    )
+    ok &= all((cross @ np.kron(a, b)).tolist() == np.cross(a, b).tolist() for a in vectors[:25] for b in vectors[::7])
     H = BrauerGroodDiagram([[0], [1]], 0, 2)
     ok &= BrauerGroodCategory(2).compose(H, BrauerDiagram.swap()).terms == {H: -1}
     report("H (n=2), cross product (n=3), crossing • H = −H (n=2)", 3, int(not ok), t)

@@ -18,7 +18,7 @@ Checked, for every diagram / composable tuple in range:
 BG(n), n = 1..4: the ε·ε rules make the n-diagrams linearly dependent, so associativity and
 interchange hold exactly as formal combinations whenever at most two factors are n-diagrams;
 with three or more the formal results may differ and are checked (all of them) on the dense
-matrices of Ψ at that n (entry formulas of math.md §3.2/§3.4). The script reports how many such
+matrices of Ψ at that n (entry formulas of docs/conventions.md §3.2, §3.4). The script reports how many such
 cases differ formally.
 
 Run: ``python proofs/category_axioms.py``; exits 1 on any failure.
@@ -32,6 +32,7 @@ import numpy as np
 import sympy
 
 from catlayer import BrauerCategory, BrauerGroodCategory, BrauerGroodDiagram, PartitionCategory
+from catlayer.backend import multiplication_table
 
 n, delta = sympy.symbols("n delta")
 failures: list[str] = []
@@ -170,7 +171,7 @@ def check_table(name, C, k):
     """compose == table on every pair, then associativity on every triple via the table."""
     t = time.perf_counter()
     hom = C.hom(k, k)
-    idx, loops = C.multiplication_table(k)
+    idx, loops = multiplication_table(C, k)
     parameter = C.parameter
     bad = sum(
         C.compose(f, g).terms != {hom[idx[i, j]]: sympy.expand(parameter ** int(loops[i, j]))}

@@ -1,4 +1,4 @@
-"""Certificate: the planar factorisation (math.md §6) and the bottom/top split are exact.
+"""Certificate: the planar factorisation (docs/conventions.md §6) and the bottom/top split are exact.
 
 For every diagram d with k + l ≤ 8 (partition diagrams in P(n), Brauer diagrams in B(n),
 n-diagrams of BG(1), BG(2), BG(3) in BG(n); n symbolic where the category allows):
@@ -6,11 +6,11 @@ n-diagrams of BG(1), BG(2), BG(3) in BG(n); n symbolic where the category allows
 * input_permutation, then planar, then output_permutation == d, coefficient exactly 1 (no
   loops, no sign), and both permutations are permutation diagrams given by the index tables;
 * the planar diagram is planar, checked by an independent stack test on the boundary word, and
-  is laid out as math.md §6 says (top-only blocks first, then propagating tops; propagating
+  is laid out as docs/conventions.md §6 says (top-only blocks first, then propagating tops; propagating
   bottoms first, then bottom-only blocks; each block on consecutive positions in each row);
 * the tensor product of the elementary one-block diagrams is the planar diagram;
 * split: bottom, then the slot permutation, then top == d with coefficient 1;
-* math.md §8 worked example, table by table.
+* docs/conventions.md §8 worked example, table by table.
 
 Run: ``python proofs/factorisation.py``; exits 1 on any failure.
 """
@@ -73,17 +73,17 @@ def layout_ok(f) -> bool:
     prop = sorted((b for b in planar.blocks if b[0] < l <= b[-1]), key=lambda b: b[0])
     bottom_only = [b for b in planar.blocks if b[0] >= l]
     tops_first = all(max(b) < min(v for p in prop for v in p) for b in top_only) if prop else True
-    bottoms_last = all(
-        min(b) > max(v for p in prop for v in p) for b in bottom_only
-    ) if prop else True
+    bottoms_last = all(min(b) > max(v for p in prop for v in p) for b in bottom_only) if prop else True
     order_kept = all(
         [f.pos_top[v] for v in b if v < l] == sorted(f.pos_top[v] for v in b if v < l)
         and [f.pos_bottom[v - l] for v in b if v >= l] == sorted(f.pos_bottom[v - l] for v in b if v >= l)
         for b in d.blocks
     )
     original = sorted(d.propagating_blocks(), key=lambda b: b[0])  # by smallest top vertex
-    prop_order = original == sorted(original, key=lambda b: f.pos_top[b[0]]) == sorted(
-        original, key=lambda b: f.pos_bottom[next(v for v in b if v >= l) - l]
+    prop_order = (
+        original
+        == sorted(original, key=lambda b: f.pos_top[b[0]])
+        == sorted(original, key=lambda b: f.pos_bottom[next(v for v in b if v >= l) - l])
     )
     tables = (
         f.input_permutation.permutation_of() == f.pos_bottom
@@ -111,13 +111,13 @@ def check(name, category, diagrams) -> None:
     count = len(diagrams)
     report("sigma_k, then planar, then sigma_l == d (coefficient 1)", count, bad_compose, t)
     report("planar is planar (independent stack test)", count, bad_planar, t)
-    report("canonical layout and index tables of math.md §6", count, bad_layout, t)
+    report("canonical layout and index tables of docs/conventions.md §6", count, bad_layout, t)
     report("tensor of elementary diagrams == planar", count, bad_elementary, t)
     report("split: bottom, then permutation, then top == d", count, bad_split, t)
 
 
 def check_worked_example() -> None:
-    print("math.md §8 worked example:")
+    print("docs/conventions.md §8 worked example:")
     t = time.perf_counter()
     d = PartitionDiagram([[0, 5], [1], [2, 3, 7], [4, 6]], dom=5, cod=3)
     f = factorise(d)

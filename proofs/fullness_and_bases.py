@@ -3,7 +3,7 @@
 For each group G and (k, l) in the stated range:
 
 1. dim = G.dim(k, l) (∫_G χ^{k+l}: character formula for S_n, Weyl integration for SO/Sp, the two
-   components of O(n); no diagrams involved) equals the math.md §4 table (n ≤ 4), and, where
+   components of O(n); no diagrams involved) equals the docs/conventions.md §4 table (n ≤ 4), and, where
    n^{k+l} ≤ 81, the nullity of the exact generator actions on the whole space (a third method);
 2. every spanning-set image F(d) is G-equivariant: catlayer.verify.check_equivariance, an exact
    proof on the group's generators;
@@ -14,7 +14,7 @@ For each group G and (k, l) in the stated range:
    spanning set exactly when the standard independence bound holds (2n ≥ N for O(n), n ≥ N for
    Sp(n)), which is also checked;
 5. S_n orbit basis: X_π = 0 iff π has more than n blocks, and the exact change of basis
-   (math.md §5) maps E_π to Σ X_σ and back.
+   (docs/conventions.md §5) maps E_π to Σ X_σ and back.
 
 Run: python proofs/fullness_and_bases.py
 """
@@ -29,7 +29,7 @@ from catlayer import SO, O, S, Sp
 from catlayer.bases import exact_rank
 from catlayer.verify import check_equivariance
 
-TABLE = {  # math.md §4, N = 0..6
+TABLE = {  # docs/conventions.md §4, N = 0..6
     "S(2)": [1, 1, 2, 4, 8, 16, 32],
     "S(3)": [1, 1, 2, 5, 14, 41, 122],
     "S(4)": [1, 1, 2, 5, 15, 51, 187],
@@ -94,7 +94,7 @@ def main():
             size = k + l
             dim = G.dim(k, l)
             if repr(G) in TABLE and TABLE[repr(G)][size] != dim:
-                fail(f"{G!r}: dim({k}, {l}) = {dim}, math.md §4 says {TABLE[repr(G)][size]}")
+                fail(f"{G!r}: dim({k}, {l}) = {dim}, docs/conventions.md §4 says {TABLE[repr(G)][size]}")
             if n**size <= 81 and dense_nullity(G, size) != dim:
                 fail(f"{G!r}: dense null space dimension differs from dim({k}, {l}) = {dim}")
             spanning = G.spanning_set(k, l)

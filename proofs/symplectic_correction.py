@@ -1,4 +1,4 @@
-"""Certificate: the symplectic sign correction of math.md §3.3, exactly.
+"""Certificate: the symplectic sign correction of docs/conventions.md §3.3, exactly.
 
 With J = block-diag([[0, 1], [−1, 0]] × n/2) and the unsigned product-formula matrices F_β
 (same-row pair {r < u} ↦ J[x_r, x_u], propagating pair ↦ δ), computed here directly from that
@@ -51,16 +51,14 @@ def unsigned(beta, n):
 
 
 def sign(beta):
-    """s(β) = (−1)^(#caps + #crossings), crossings from boundary positions (math.md §1)."""
+    """s(β) = (−1)^(#caps + #crossings), crossings from boundary positions (docs/conventions.md §1.3)."""
     l, k = beta.cod, beta.dom
 
     def position(v):
         return v if v < l else l + (k - 1 - (v - l))
 
     pairs = [tuple(sorted(map(position, b))) for b in beta.blocks]
-    crossings = sum(
-        1 for i, (a, b) in enumerate(pairs) for (c, d) in pairs[i + 1 :] if a < c < b < d or c < a < d < b
-    )
+    crossings = sum(1 for i, (a, b) in enumerate(pairs) for (c, d) in pairs[i + 1 :] if a < c < b < d or c < a < d < b)
     caps = sum(1 for b in beta.blocks if b[1] < l)
     return (-1) ** (caps + crossings)
 
@@ -73,7 +71,7 @@ SWAP = BrauerDiagram.swap()
 
 def main():
     start = time.time()
-    print("Symplectic sign correction (math.md §3.3), exact:")
+    print("Symplectic sign correction (docs/conventions.md §3.3), exact:")
     for n in (2, 4, 6):
         eye = np.eye(n, dtype=np.int64)
         snake1 = unsigned(ID @ CUP, n) @ unsigned(CAP @ ID, n)

@@ -1,4 +1,4 @@
-"""Dense reference matrices straight from the entry formulas of math.md §3.1, §3.2 and §3.4,
+"""Dense reference matrices straight from the entry formulas of docs/conventions.md §3.1, §3.2 and §3.4,
 written independently of catlayer's symbolic rules (used by several test files)."""
 
 from itertools import combinations as subsets
@@ -13,9 +13,9 @@ n = sympy.Symbol("n")
 
 
 def dense(d, size):
-    """The matrix of a diagram from the entry formulas: E_β / E_π (math.md §3.1/§3.2) and, for
+    """The matrix of a diagram from the entry formulas: E_β / E_π (docs/conventions.md §3.1, §3.2) and, for
     an n-diagram with ``size`` free vertices, H_α with the Levi-Civita symbol on the free
-    vertices in vertex-number order (math.md §3.4). Shape (size^l, size^k), integer entries."""
+    vertices in vertex-number order (docs/conventions.md §3.4). Shape (size^l, size^k), integer entries."""
     x = np.indices((size,) * d.size).reshape(d.size, size**d.size)
     entry = np.ones(x.shape[1], dtype=np.int64)
     free = [b[0] for b in d.blocks if len(b) == 1]

@@ -1,5 +1,5 @@
 """``catlayer.backend.apply``: the numba path against the independent dense oracle
-(math.md §3 entry formulas), against the numpy reference executor, and against the groups'
+(docs/conventions.md §3 entry formulas), against the numpy reference executor, and against the groups'
 own dense functor images; all families, small (k, l, n) exhaustively, strides and batch sizes
 by hypothesis.
 
@@ -19,6 +19,9 @@ from test_backend_oracle import group, groups_up_to, hom, oracle_apply, relative
 from catlayer import BrauerGroodDiagram, PartitionDiagram
 from catlayer.backend import apply, apply_reference
 from catlayer.testing.strategies import brauer_diagrams, brauer_grood_diagrams, partition_diagrams
+
+#: The oracle's names for O(1, n−1) and SO(1, n−1) (η = diag(1, −1, …, −1)).
+LORENTZ = ("lorentz", "special_lorentz")
 
 
 def _check(family, n, d, x, dtype):
@@ -54,7 +57,7 @@ def test_sample_of_five_and_six_vertices(family, n):
             _check(family, n, diagrams[index], x, np.float64)
 
 
-def test_worked_example_of_math_md():
+def test_worked_example_of_the_conventions():
     d = PartitionDiagram([[0, 5], [1], [2, 3, 7], [4, 6]], dom=5, cod=3)
     v = np.random.default_rng(3).standard_normal((1,) + (4,) * 5)
     w = apply(group("partition", 4), d, v)[0]
@@ -103,13 +106,16 @@ def _layouts(draw, x):
 
 @st.composite
 def _case(draw):
-    family = draw(st.sampled_from(["partition", "orthogonal", "symplectic", "special_orthogonal"]))
+    family = draw(st.sampled_from(["partition", "orthogonal", "symplectic", "special_orthogonal", *LORENTZ]))
     if family == "partition":
         n = draw(st.integers(1, 4))
         d = draw(partition_diagrams(max_size=5))
-    elif family == "special_orthogonal":
-        n = draw(st.integers(1, 4))
+    elif family in ("special_orthogonal", "special_lorentz"):
+        n = draw(st.integers(2 if family == "special_lorentz" else 1, 4))
         d = draw(st.one_of(brauer_diagrams(max_size=6), brauer_grood_diagrams(n, max_size=5)))
+    elif family == "lorentz":
+        n = draw(st.integers(2, 4))
+        d = draw(brauer_diagrams(max_size=6))
     else:
         n = draw(st.sampled_from([2, 4]) if family == "symplectic" else st.integers(1, 4))
         d = draw(brauer_diagrams(max_size=6))
@@ -146,7 +152,8 @@ def test_against_group_functors():
     if not all(hasattr(catlayer, name) for name in ("S", "O", "SO", "Sp")):
         pytest.skip("catlayer.S/O/SO/Sp are not available yet")
     rng = np.random.default_rng(11)
-    for G in (catlayer.S(3), catlayer.O(3), catlayer.SO(3), catlayer.Sp(4), catlayer.SO(2)):
+    indefinite = [catlayer.O(2, 2), catlayer.O(3, 1), catlayer.SO(2, 1), catlayer.SO(2, 2), catlayer.SO(3, 1)]
+    for G in (catlayer.S(3), catlayer.O(3), catlayer.SO(3), catlayer.Sp(4), catlayer.SO(2), *indefinite):
         for k, l in [(1, 1), (2, 1), (1, 2), (2, 2), (3, 1), (0, 2)]:
             for d in G.category.hom(k, l):
                 M = np.asarray(G.functor(d).to_numpy(), dtype=np.float64)

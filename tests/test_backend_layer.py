@@ -44,7 +44,15 @@ def test_full_layers_against_oracle(family, n, float_dtype):
 
 @pytest.mark.parametrize(
     "family, n",
-    [("partition", 3), ("orthogonal", 2), ("symplectic", 2), ("special_orthogonal", 2), ("special_orthogonal", 3)],
+    [
+        ("partition", 3),
+        ("orthogonal", 2),
+        ("symplectic", 2),
+        ("special_orthogonal", 2),
+        ("special_orthogonal", 3),
+        ("lorentz", 3),
+        ("special_lorentz", 3),
+    ],
 )
 def test_three_to_three_layer(family, n):
     diagrams = hom(family, n, 3, 3)
@@ -59,7 +67,7 @@ def test_three_to_three_layer(family, n):
 
 def test_reference_layer_equals_numba_layer(float_dtype):
     rng = np.random.default_rng(2)
-    for family, n in [("partition", 4), ("symplectic", 4), ("special_orthogonal", 3)]:
+    for family, n in [("partition", 4), ("symplectic", 4), ("special_orthogonal", 3), ("special_lorentz", 4)]:
         G = group(family, n)
         for k, l in [(2, 2), (3, 1), (1, 2)]:
             diagrams = hom(family, n, k, l)
@@ -106,6 +114,9 @@ def _layer_case(draw):
                 ("symplectic", 4),
                 ("special_orthogonal", 2),
                 ("special_orthogonal", 3),
+                ("lorentz", 4),
+                ("special_lorentz", 2),
+                ("special_lorentz", 3),
             ]
         )
     )
@@ -160,7 +171,7 @@ def test_against_group_basis():
     if not hasattr(catlayer, "S"):
         pytest.skip("catlayer.S is not available yet")
     rng = np.random.default_rng(4)
-    for G in (catlayer.S(4), catlayer.O(3), catlayer.SO(3), catlayer.Sp(2)):
+    for G in (catlayer.S(4), catlayer.O(3), catlayer.SO(3), catlayer.Sp(2), catlayer.O(2, 2), catlayer.SO(2, 1)):
         for k, l in [(2, 2), (1, 2), (2, 1)]:
             diagrams = G.basis(k, l)
             if not diagrams:

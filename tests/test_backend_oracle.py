@@ -1,8 +1,8 @@
 """An independent dense oracle for the backend tests, and tests of the oracle itself.
 
-``oracle_matrix`` evaluates the entry formulas of math.md §3 one index tuple at a time (no
+``oracle_matrix`` evaluates the entry formulas (docs/conventions.md) one index tuple at a time (no
 plans, no factorisation, no numpy tricks), including its own crossing count for the signed
-symplectic functor. It is checked here against the worked examples of math.md, against
+symplectic functor. It is checked here against worked examples, against
 equivariance under random group elements, and against ``catlayer.backend.dense_matrix`` (a
 second, vectorised implementation); the other backend test modules import it.
 """
@@ -11,44 +11,54 @@ from __future__ import annotations
 
 from functools import cache
 from itertools import combinations, product
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from catlayer import (
-    BrauerCategory,
+    SO,
     BrauerDiagram,
-    BrauerGroodCategory,
     BrauerGroodDiagram,
-    PartitionCategory,
+    O,
     PartitionDiagram,
+    S,
+    Sp,
 )
 from catlayer.backend import dense_matrix
 
-FAMILY_CATEGORY = {
-    "partition": PartitionCategory,
-    "orthogonal": BrauerCategory,
-    "symplectic": BrauerCategory,
-    "special_orthogonal": BrauerGroodCategory,
-}
+# The oracle's own names for the functor families (test-local: the oracle is written
+# independently of catlayer's group classes). "lorentz" is O(1, n−1), "special_lorentz" SO(1, n−1),
+# both with η = diag(1, −1, …, −1).
+FAMILIES = ("partition", "orthogonal", "symplectic", "special_orthogonal", "lorentz", "special_lorentz")
 
 
 def group(family: str, n: int):
-    """A stand-in for catlayer's groups: the backend only needs ``.n`` and ``.family``."""
-    return SimpleNamespace(n=n, family=family)
+    """The catlayer group the oracle's family name stands for."""
+    return {
+        "partition": S,
+        "orthogonal": O,
+        "symplectic": Sp,
+        "special_orthogonal": SO,
+        "lorentz": lambda n: O(1, n - 1),
+        "special_lorentz": lambda n: SO(1, n - 1),
+    }[family](n)
 
 
 def groups_up_to(n_max: int):
-    for family in FAMILY_CATEGORY:
+    for family in FAMILIES:
         for n in range(1, n_max + 1):
-            if family == "symplectic" and n % 2:
+            if (family == "symplectic" and n % 2) or (family.endswith("lorentz") and n < 2):
                 continue
             yield family, n
 
 
 def hom(family: str, n: int, k: int, l: int):
-    return FAMILY_CATEGORY[family](n).hom(k, l)
+    return group(family, n).category.hom(k, l)
+
+
+def _eta(family: str, a: int) -> int:
+    """The metric diagonal: −1 on every index but 0 for the Lorentz families, else 1."""
+    return -1 if family.endswith("lorentz") and a > 0 else 1
 
 
 def _eps(a: int, b: int) -> int:
@@ -71,7 +81,7 @@ def _boundary(v: int, l: int, k: int) -> int:
 
 
 def _signed_sign(blocks, k: int, l: int) -> int:
-    """s(β) = (−1)^(#top pairs + #crossing pairs of pairs), math.md §3.3."""
+    """s(β) = (−1)^(#top pairs + #crossing pairs of pairs) of the signed symplectic functor."""
     caps = sum(1 for b in blocks if b[-1] < l)
     crossings = 0
     for p, q in combinations(blocks, 2):
@@ -85,24 +95,30 @@ def _signed_sign(blocks, k: int, l: int) -> int:
 def _entry(family: str, n: int, d, x) -> int:
     l = d.cod
     value = 1
-    if family == "special_orthogonal":
+    special = family in ("special_orthogonal", "special_lorentz")
+    if special:
         free = sorted(b[0] for b in d.blocks if len(b) == 1)
         if free:
             value *= _levi_civita([x[v] for v in free])
+            for v in free:  # the input indices of ε are lowered by η
+                if v >= l:
+                    value *= _eta(family, x[v])
     for block in d.blocks:
-        if family == "special_orthogonal" and len(block) == 1:
+        if special and len(block) == 1:
             continue
         same_row = block[-1] < l or block[0] >= l
         if family == "symplectic" and same_row:
             value *= _eps(x[block[0]], x[block[1]])
         elif any(x[v] != x[block[0]] for v in block):
             return 0
+        elif same_row and len(block) == 2:
+            value *= _eta(family, x[block[0]])
     return value
 
 
 @cache
 def oracle_matrix(family: str, n: int, d) -> np.ndarray:
-    """The n^l × n^k matrix of d, entry by entry from math.md §3 (float64)."""
+    """The n^l × n^k matrix of d, entry by entry from the formulas (float64)."""
     k, l = d.dom, d.cod
     M = np.zeros((n**l, n**k))
     for x in product(range(n), repeat=l + k):
@@ -145,7 +161,7 @@ def relative_error(y: np.ndarray, ref: np.ndarray) -> float:
 # tests of the oracle
 
 
-def test_worked_example_math_md_section_8():
+def test_worked_example_five_to_three():
     n = 3
     d = PartitionDiagram([[0, 5], [1], [2, 3, 7], [4, 6]], dom=5, cod=3)
     v = np.random.default_rng(0).standard_normal((n,) * 5)
@@ -178,6 +194,23 @@ def test_symplectic_generators():
 
 
 def _random_element(family: str, n: int, rng) -> np.ndarray:
+    if family.endswith("lorentz"):
+        eta = np.array([_eta(family, a) for a in range(n)])
+        g = np.eye(n)
+        for _ in range(6):  # plane rotations and boosts in random coordinate planes
+            i, j = sorted(rng.choice(n, 2, replace=False))
+            t = rng.uniform(-1.0, 1.0)
+            c, s = (np.cosh(t), np.sinh(t)) if eta[i] != eta[j] else (np.cos(t), np.sin(t))
+            r = np.eye(n)
+            r[i, i], r[j, j] = c, c
+            r[i, j], r[j, i] = s, (s if eta[i] != eta[j] else -s)
+            g = r @ g
+        if family == "lorentz":
+            g = np.diag(rng.choice([-1.0, 1.0], n)) @ g
+        elif rng.random() < 0.5:  # SO(1, n−1): flip time and one space direction together
+            g = np.diag([-1.0, -1.0] + [1.0] * (n - 2)) @ g
+        assert np.allclose(g.T @ np.diag(eta) @ g, np.diag(eta))
+        return g
     if family == "partition":
         return np.eye(n)[:, rng.permutation(n)]
     if family == "symplectic":
@@ -204,7 +237,17 @@ def _power(g: np.ndarray, k: int) -> np.ndarray:
 
 @pytest.mark.parametrize(
     "family, n",
-    [("partition", 3), ("orthogonal", 3), ("symplectic", 2), ("special_orthogonal", 2), ("special_orthogonal", 3)],
+    [
+        ("partition", 3),
+        ("orthogonal", 3),
+        ("symplectic", 2),
+        ("special_orthogonal", 2),
+        ("special_orthogonal", 3),
+        ("lorentz", 2),
+        ("lorentz", 4),
+        ("special_lorentz", 2),
+        ("special_lorentz", 3),
+    ],
 )
 def test_oracle_is_equivariant(family, n):
     rng = np.random.default_rng(1)
@@ -225,18 +268,16 @@ def test_oracle_matches_vectorised_dense_builder():
                 )
 
 
-def test_oracle_against_group_functors_when_available():
-    catlayer = pytest.importorskip("catlayer")
-    if not all(hasattr(catlayer, name) for name in ("S", "O", "SO", "Sp")):
-        pytest.skip("catlayer.S/O/SO/Sp are not available yet")
-    for make, family, n in [
-        (catlayer.S, "partition", 3),
-        (catlayer.O, "orthogonal", 3),
-        (catlayer.Sp, "symplectic", 2),
-        (catlayer.SO, "special_orthogonal", 3),
+def test_oracle_against_group_functors():
+    for family, n in [
+        ("partition", 3),
+        ("orthogonal", 3),
+        ("symplectic", 2),
+        ("special_orthogonal", 3),
+        ("lorentz", 4),
+        ("special_lorentz", 3),
     ]:
-        G = make(n)
-        assert G.family == family
+        G = group(family, n)
         for k, l in [(1, 1), (2, 1), (2, 2), (3, 0)]:
             for d in hom(family, n, k, l):
                 np.testing.assert_allclose(

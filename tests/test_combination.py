@@ -19,9 +19,7 @@ shape = st.sampled_from([(0, 0), (1, 1), (2, 1), (1, 2), (2, 2)])
 
 def combos(category, count):
     """``count`` combinations of one drawn shape in ``category``."""
-    return shape.flatmap(
-        lambda kl: st.tuples(*[combinations(category, *kl, symbols=[n]) for _ in range(count)])
-    )
+    return shape.flatmap(lambda kl: st.tuples(*[combinations(category, *kl, symbols=[n]) for _ in range(count)]))
 
 
 @given(combos(P, 3), coefficients([n]), coefficients([n]))

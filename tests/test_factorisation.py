@@ -1,4 +1,4 @@
-"""Planar factorisation (math.md §6) and the bottom/permutation/top split."""
+"""Planar factorisation (docs/conventions.md §6) and the bottom/permutation/top split."""
 
 from functools import reduce
 from operator import matmul
@@ -21,7 +21,7 @@ from catlayer.diagrams.factorisation import split
 from catlayer.testing import brauer_diagrams, brauer_grood_diagrams, partition_diagrams
 
 n = sympy.Symbol("n")
-EXAMPLE = PartitionDiagram([[0, 5], [1], [2, 3, 7], [4, 6]], dom=5, cod=3)  # math.md §8
+EXAMPLE = PartitionDiagram([[0, 5], [1], [2, 3, 7], [4, 6]], dom=5, cod=3)  # docs/conventions.md §8
 
 #: (strategy, category to compose in, matrix size for the dense check)
 CASES = {
@@ -92,7 +92,7 @@ def test_planar_layout_and_elementary_decomposition(case, data):
 @pytest.mark.parametrize("case", CASES)
 @given(data=st.data())
 def test_factorised_application_matches_dense_matrix(case, data):
-    """math.md §6/§7: M(d) v = transpose(M(planar) transpose(v, bottom_order), pos_top), sign +1."""
+    """docs/conventions.md §6, §7: M(d) v = transpose(M(planar) transpose(v, bottom_order), pos_top), sign +1."""
     strategy, _, size = CASES[case]
     d = data.draw(strategy.filter(lambda x: x.size <= 6))
     f = factorise(d)
@@ -103,7 +103,7 @@ def test_factorised_application_matches_dense_matrix(case, data):
     assert (w.ravel() == dense(d, size) @ v.ravel()).all()
 
 
-def test_worked_example_of_math_md():
+def test_worked_example_of_the_conventions():
     f = factorise(EXAMPLE)
     assert f.top_order == (1, 0, 2) and f.bottom_order == (2, 0, 4, 1, 3)
     assert f.pos_top == (1, 0, 2) and f.pos_bottom == (1, 3, 0, 4, 2)
@@ -131,8 +131,12 @@ def test_split_composes_back_and_halves_are_shared(case, data):
     # the bottom half sees only the bottom row's connections, the top half only the top row's
     l = d.cod
     bottom_pattern = sorted(tuple(v for v in b if v >= l) for b in d.blocks if b[-1] >= l)
-    assert sorted(tuple(v + l - s.num_slots for v in b if v >= s.num_slots) for b in s.bottom.blocks
-                  if b[-1] >= s.num_slots) == bottom_pattern
+    assert (
+        sorted(
+            tuple(v + l - s.num_slots for v in b if v >= s.num_slots) for b in s.bottom.blocks if b[-1] >= s.num_slots
+        )
+        == bottom_pattern
+    )
     top_pattern = sorted(tuple(v for v in b if v < l) for b in d.blocks if b[0] < l)
     assert sorted(tuple(v for v in b if v < l) for b in s.top.blocks if b[0] < l) == top_pattern
     free_top = [v for v in d.free_vertices if v < l] if case.startswith("bg") else []

@@ -1,4 +1,4 @@
-"""The functors against dense matrices written here straight from the entry formulas of math.md §3,
+"""The functors against dense matrices written here straight from the entry formulas of docs/conventions.md §3,
 functoriality and monoidality on random composable pairs, equivariance, Sp signs, apply."""
 
 from functools import reduce
@@ -22,8 +22,11 @@ from catlayer import (
     Sp,
 )
 from catlayer.backend.memory import AllocationTooLarge, set_memory_budget
+from tests.test_backend_oracle import group as oracle_group
+from tests.test_backend_oracle import oracle_matrix
 
 GROUPS = [S(1), S(2), S(3), O(1), O(2), O(3), Sp(2), Sp(4), SO(1), SO(2), SO(3), SO(4)]
+GROUPS += [O(1, 1), O(2, 1), O(1, 3), O(2, 2), SO(1, 1), SO(1, 2), SO(3, 1), SO(2, 2)]  # η = diag(+1 ×p, −1 ×q)
 
 
 # -- independent reference: the entry formulas, one index tuple at a time ------------------------
@@ -48,19 +51,25 @@ def _sp_sign(d):
 
 
 def reference(G, d, orbit=False):
-    """Dense integer matrix of the image of d, entry by entry (math.md §3)."""
+    """Dense integer matrix of the image of d, entry by entry (docs/conventions.md §3). O and SO
+    carry their metric η (the identity for O(n), SO(n)) on same-row pairs and on the input
+    indices of the Levi-Civita symbol."""
     n, l, k = G.n, d.cod, d.dom
     eps = _epsilon(n)
+    eta = np.diagonal(G.metric) if isinstance(G, (O, SO)) else np.ones(n, dtype=np.int64)
     out = np.zeros((n**l, n**k), dtype=np.int64)
     for x in product(range(n), repeat=l + k):
         value = 1
         for b in d.blocks:
-            if G.family == "symplectic" and ((b[1] < l) or (b[0] >= l)):
+            same_row = (b[-1] < l) or (b[0] >= l)
+            if G.family == "symplectic" and same_row:
                 value *= eps(x[b[0]], x[b[1]])
             elif G.family == "special_orthogonal" and len(b) == 1:
-                continue
+                value *= eta[x[b[0]]] if b[0] >= l else 1
             else:
                 value *= all(x[v] == x[b[0]] for v in b)
+                if same_row and len(b) == 2:
+                    value *= eta[x[b[0]]]
         if G.family == "special_orthogonal" and d.free_vertices:
             value *= _levi_civita([x[f] for f in d.free_vertices])
         if orbit:
@@ -130,7 +139,7 @@ def test_orbit_basis_matches_its_entry_formula(G, size, data):
     np.testing.assert_array_equal(G.orbit_functor(d).to_numpy(np.int64), reference(G, d, orbit=True))
 
 
-def test_worked_examples_of_math_md():
+def test_worked_examples_of_the_conventions():
     H = BrauerGroodDiagram([[0], [1]], dom=1, cod=1)
     assert SO(2).functor(H).to_numpy(np.int64).tolist() == [[0, 1], [-1, 0]]
     cross = SO(3).functor(BrauerGroodDiagram([[0], [1], [2]], dom=2, cod=1)).to_numpy()
@@ -169,6 +178,24 @@ def test_bare_diagram_composition_uses_the_groups_loop_value():
     assert Sp(4).functor(cap >> cup) == (Sp(4).functor(cap) >> Sp(4).functor(cup))
     with pytest.raises(ValueError, match="BrauerCategory"):
         Sp(4).functor(BrauerCategory(4).compose(cap, cup))
+    assert O(1, 3).functor(cap >> cup).to_sympy() == sympy.Matrix([[4]])  # η·η summed: the loop is n
+
+
+def test_bare_n_diagram_composition_is_refused_where_det_eta_is_minus_one():
+    """``H >> H`` on bare n-diagrams expands ε·ε in BG(n) with det η = +1; for SO(p, q) with q
+    odd that has the wrong sign, so the functor refuses it instead of returning −F(H)F(H)."""
+    H = BrauerGroodDiagram([[0], [1]], dom=1, cod=1)
+    G = SO(1, 1)
+    square = G.functor(H).to_numpy() @ G.functor(H).to_numpy()
+    np.testing.assert_array_equal(square, np.eye(2))  # H^η = [[0, −1], [−1, 0]]
+    with pytest.raises(ValueError, match=r"det_eta=-1.*compose with SO\(1, 1\)\.category\.compose"):
+        G.functor(H >> H)
+    np.testing.assert_array_equal(G.functor(G.category.compose(H, H)).to_numpy(), square)
+    np.testing.assert_array_equal(SO(2).functor(H >> H).to_numpy(), -np.eye(2))  # ε·ε = −I
+    H4 = BrauerGroodDiagram([[0], [1], [2], [3]], dom=2, cod=2)
+    for G in (SO(4), SO(2, 2)):  # det η = +1: bare composition is right
+        M = G.functor(H4).to_numpy()
+        np.testing.assert_array_equal(G.functor(H4 >> H4).to_numpy(), M @ M)
 
 
 def test_linear_combinations_and_operators():
@@ -237,6 +264,7 @@ def test_levi_civita_images_are_anti_equivariant_under_reflections(n):
     g = O(n).random_element(0)
     if np.linalg.det(g) > 0:
         g = g @ reflection
+    powers = {id(r): [rho(r, k) for k in range(n + 3)] for r in (reflection, g)}  # ρ_6 is 4096 × 4096 for n = 4
     for size in range(n, n + 3):
         for k in range(size + 1):
             for d in G.basis(k, size - k):
@@ -244,8 +272,45 @@ def test_levi_civita_images_are_anti_equivariant_under_reflections(n):
                     continue
                 M = G.functor(d).to_numpy()
                 for r in (reflection, g):
-                    np.testing.assert_allclose(rho(r, d.cod) @ M, -M @ rho(r, d.dom), atol=1e-12)
-                assert np.abs(rho(reflection, d.cod) @ M - M @ rho(reflection, d.dom)).max() > 1
+                    left, right = powers[id(r)][d.cod] @ M, M @ powers[id(r)][d.dom]
+                    np.testing.assert_allclose(left, -right, atol=1e-12)
+                    assert r is g or np.abs(left - right).max() > 1
+
+
+@pytest.mark.parametrize("family, n", [(f, n) for f in ("lorentz", "special_lorentz") for n in (2, 3, 4)])
+def test_lorentz_images_match_the_backend_oracle(family, n):
+    """Every image with k + l ≤ 5 of O(1, n−1) / SO(1, n−1) against the oracle's entry formula."""
+    G = oracle_group(family, n)
+    assert G == (O(1, n - 1) if family == "lorentz" else SO(1, n - 1))
+    checked = 0
+    for size in range(6):
+        for k in range(size + 1):
+            for d in G.spanning_set(k, size - k):
+                F, expected = G.functor(d), oracle_matrix(family, n, d)
+                np.testing.assert_array_equal(F.to_numpy(), expected, err_msg=repr(d))
+                np.testing.assert_array_equal(F.to_numpy(np.int64), expected.astype(np.int64), err_msg=repr(d))
+                if size <= 3:
+                    assert F.to_sympy() == sympy.Matrix(expected.astype(np.int64).tolist())
+                checked += 1
+    assert checked >= 19  # 1 + 3 + 15 Brauer diagrams with k + l = 0, 2, 4 alone
+
+
+@pytest.mark.parametrize("p, q", [(1, 1), (2, 1), (1, 2), (1, 3), (2, 2)])
+def test_indefinite_levi_civita_images_are_anti_equivariant_under_the_other_components(p, q):
+    """H^η is SO(p, q)-equivariant and changes sign under the elements of O(p, q) with det −1."""
+    n = p + q
+    G = SO(p, q)
+    for seed in range(2):
+        g = O(p, q).random_element(seed, component=1)  # det of the "+" block −1: det g = −1
+        assert np.linalg.det(g) < 0
+        for size in (n, n + 2) if n < 4 else (n,):  # ρ_6(g) for n = 4 would be 4096 × 4096
+            for k in range(size + 1):
+                for d in G.spanning_set(k, size - k):
+                    if not d.free_vertices:
+                        continue
+                    M = G.functor(d).to_numpy()
+                    scale = np.abs(rho(g, d.cod) @ M).max()
+                    np.testing.assert_allclose(rho(g, d.cod) @ M, -M @ rho(g, d.dom), atol=1e-12 * scale)
 
 
 # -- the symplectic signs -------------------------------------------------------------------------------

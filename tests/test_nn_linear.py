@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 import pytest
+import sympy
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
@@ -18,11 +19,13 @@ from catlayer.backend import apply_layer
 from catlayer.backend.memory import AllocationTooLarge, set_memory_budget
 from catlayer.nn import EquivariantLinear
 from catlayer.nn.executor import second_moments
+from catlayer.verify import check_equivariance
 from tests.conftest import TOLERANCE
 
 TORCH_DTYPE = {np.float64: torch.float64, np.float32: torch.float32}
 
-#: (group, in_order, out_order): all four groups, k ≠ l, 0-order in or out, SO n-diagrams.
+#: (group, in_order, out_order): all groups, k ≠ l, 0-order in or out, SO n-diagrams, and the
+#: indefinite O(p, q), SO(p, q) (η on caps and cups, η on the input indices of ε).
 CASES = [
     (S(4), 2, 2),
     (S(3), 1, 3),
@@ -43,6 +46,15 @@ CASES = [
     (Sp(2), 1, 3),
     (Sp(4), 3, 1),
     (Sp(4), 0, 2),
+    (O(1, 3), 1, 1),
+    (O(1, 3), 2, 2),
+    (SO(1, 3), 2, 2),
+    (SO(1, 3), 3, 1),
+    (O(2, 2), 1, 3),
+    (SO(2, 1), 2, 1),
+    (SO(2, 1), 0, 3),
+    (SO(1, 1), 3, 1),  # a bottom half with both an η pair and a free (Levi-Civita) axis
+    (SO(1, 2), 4, 1),
 ]
 
 
@@ -163,6 +175,74 @@ def test_acceptance_interface():
     assert [name for name, _ in layer.named_parameters()] == ["weight", "bias"]
 
 
+def test_lorentz_acceptance_interface():
+    """The interface of the issue, verbatim, with the values it promises."""
+    from catlayer import SO, O
+    from catlayer.nn import EquivariantLinear
+    from catlayer.verify import check_equivariance
+
+    L = O(1, 3)
+    assert L.n == 4 and L.signature == (1, 3)
+    assert isinstance(L.metric, np.ndarray) and L.metric.dtype.kind == "i"
+    np.testing.assert_array_equal(L.metric, np.diag([1, -1, -1, -1]))
+    assert O(3) == O(3, 0)
+    basis = L.basis(2, 2)
+    assert len(basis) == 3 and L.dim(2, 2) == 3 and SO(1, 3).dim(2, 2) == 4
+    rng = np.random.default_rng(0)
+    g = L.random_element(np.random.default_rng(0))
+    for d in basis:
+        M = L.functor(d).to_numpy()
+        assert M.shape == (16, 16)  # rows: output multi-index, columns: input multi-index
+        x = rng.standard_normal((4, 4))
+        # ρ_2(g)(M x) == M (ρ_2(g) x), with the action on tensors from L.act
+        y = (M @ x.ravel()).reshape(4, 4)
+        np.testing.assert_allclose(L.act(g, y, 2), (M @ L.act(g, x, 2).ravel()).reshape(4, 4), atol=1e-10)
+        assert check_equivariance(L, L.functor(d).to_sympy(), 2, 2).exact
+    bad = check_equivariance(L, sympy.Matrix(np.eye(16, dtype=int)[::-1].tolist()), 2, 2)
+    assert not bad and "generator" in bad.failure and "(output indices ; input indices)" in bad.failure
+    layer = EquivariantLinear(O(1, 3), in_order=1, out_order=1, in_channels=4, out_channels=8)
+    assert layer(torch.randn(5, 4, 4)).shape == (5, 8, 4)
+    report = check_equivariance(layer, rng=0)
+    assert report and report.parts[0].exact
+
+
+@pytest.mark.parametrize(
+    "case",
+    [(O(1, 3), 1, 1), (O(1, 3), 2, 2), (SO(1, 3), 2, 2), (SO(1, 3), 1, 3), (O(2, 2), 2, 2), (SO(2, 1), 2, 1)],
+    ids=_ids,
+)
+def test_indefinite_layers_are_proved_and_match_the_dense_matrix(case):
+    group, k, l = case
+    layer = _random_layer(group, k, l)
+    report = check_equivariance(layer, rng=1, samples=4)
+    assert report and report.parts[0].exact and report.parts[0].ok and report.parts[1].ok
+    matrix, bias = _dense_reference(layer)
+    x = np.random.default_rng(3).standard_normal((3, 2) + (group.n,) * k)
+    expected = (x.reshape(3, -1) @ matrix.T + bias).reshape((3, 3) + (group.n,) * l)
+    _assert_close(layer(torch.tensor(x)).detach().numpy(), expected, 1e-12)
+    _assert_close(layer.to_dense()(torch.tensor(x).reshape(3, -1)).detach().numpy(), expected.reshape(3, -1), 1e-12)
+
+
+@pytest.mark.parametrize("signature", [(1, 1), (1, 2), (2, 1), (1, 3), (2, 2), (3, 1), (0, 3)], ids=str)
+def test_every_small_indefinite_layer_matches_the_functor_images(signature):
+    """O(p, q) and SO(p, q), every (k, l) with k + l ≤ 5 (≤ 6 for n ≤ 3): torch forward (with
+    bias) and numba apply_layer against Σ w F(d) x from the groups' dense images."""
+    for group in (O(*signature), SO(*signature)):
+        n = group.n
+        for size in range(7 if n <= 3 else 6):
+            for k in range(size + 1):
+                if not group.basis(k, size - k):
+                    continue
+                layer = _random_layer(group, k, size - k, c_in=2, c_out=2, seed=size)
+                x = np.random.default_rng(k).standard_normal((2, 2) + (n,) * k)
+                matrix, bias = _dense_reference(layer)
+                expected = x.reshape(2, -1) @ matrix.T
+                y = layer(torch.tensor(x)).detach().numpy().reshape(2, -1)
+                _assert_close(y, expected + bias, 1e-12)
+                w = layer.weight.detach().numpy()
+                _assert_close(apply_layer(group, layer.diagrams, w, x).reshape(2, -1), expected, 1e-12)
+
+
 def test_state_dict_holds_weight_and_bias_only_in_any_mode():
     layer = EquivariantLinear(Sp(4), 2, 2, 2, 2)  # ε and gathered index buffers
     assert len(list(layer.buffers())) > 0
@@ -254,7 +334,7 @@ def test_weight_std_closed_form():
         ((2, 3, 4, 4), torch.float32, "n = 5"),
         ((2, 3, 5, 4), torch.float32, "n = 5"),
         ((2, 3, 5, 5), torch.float64, "float32 parameters but got a torch.float64 input"),
-        ((2, 3, 5, 5), torch.int64, r"needs floating-point input, got torch.int64.*x.to\(torch.float32\)"),
+        ((2, 3, 5, 5), torch.int64, r"needs input of that dtype, got torch.int64.*x.to\(torch.float32\)"),
     ],
 )
 def test_input_errors_before_compute(shape, dtype, match):
@@ -282,3 +362,41 @@ def test_to_dense_is_size_guarded():
             layer.to_dense()
     finally:
         set_memory_budget(None)
+
+
+@pytest.mark.parametrize(("group", "k", "l"), [(SO(3), 2, 1), (S(4), 2, 2), (Sp(4), 2, 2), (O(1, 3), 2, 2)], ids=repr)
+def test_meta_device_construction_then_to_empty_and_load(group, k, l):
+    # Regression: the constant tables are non-persistent buffers; to_empty left them as garbage.
+    reference = EquivariantLinear(group, k, l, 2, 3).double()
+    layer = EquivariantLinear(group, k, l, 2, 3, device="meta", dtype=torch.float64)
+    layer = layer.to_empty(device="cpu")
+    layer.load_state_dict(reference.state_dict())
+    x = torch.randn(4, 2, *(group.n,) * k, dtype=torch.float64)
+    torch.testing.assert_close(layer(x), reference(x), rtol=0, atol=1e-12)
+
+
+def test_forward_is_size_guarded_before_allocating():
+    layer = EquivariantLinear(S(64), 2, 2, 4, 4)
+    x = torch.zeros(1, 4, 64, 64).expand(4096, 4, 64, 64)  # a view: nothing allocated yet
+    set_memory_budget(2**26)
+    try:
+        with pytest.raises(AllocationTooLarge, match="on a batch of 4096"):
+            layer(x)
+        assert layer(x[:2]).shape == (2, 4, 64, 64)
+    finally:
+        set_memory_budget(None)
+
+
+def test_group_class_instead_of_value_and_complex_layers():
+    with pytest.raises(TypeError, match=r"call the class with its size, e.g. S\(5\)"):
+        EquivariantLinear(S, 2, 2, 1, 1)
+    layer = EquivariantLinear(S(3), 1, 1, 1, 1, dtype=torch.complex64)
+    x = torch.randn(2, 1, 3, dtype=torch.complex64)
+    y = layer(x)
+    w = layer.weight.detach()[0, 0]  # 1 → 1 of S_3: w_0·identity + w_1·(sum, broadcast)
+    terms = {d: w[t] for t, d in enumerate(layer.diagrams)}
+    expected = sum(complex(c) * S(3).functor(d).to_numpy().astype(np.complex64) for d, c in terms.items())
+    assert y.dtype == torch.complex64
+    np.testing.assert_allclose(y.detach()[:, 0].numpy(), x[:, 0].numpy() @ expected.T, atol=1e-5)
+    with pytest.raises(TypeError, match=r"complex64 parameters but got a torch\.float32 input"):
+        layer(torch.randn(2, 1, 3))

@@ -15,6 +15,7 @@ from catlayer.nn import EquivariantLinear, export_program
 from tests.test_nn_linear import _random_layer
 
 SMALL = [(S(3), 2, 2), (Sp(4), 2, 2), (SO(3), 2, 1), (O(2), 1, 3), (S(3), 0, 2), (SO(3), 3, 0)]
+SMALL += [(SO(2, 1), 2, 1), (O(1, 2), 0, 2)]  # η on the input indices of ε; the cap and bias ↦ η
 
 
 def _ids(case):

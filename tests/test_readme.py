@@ -1,4 +1,4 @@
-"""Every ```python block of README.md runs, in order, in one namespace (design.md §2)."""
+"""Every ```python block of README.md runs, in order, in one namespace (docs/architecture.md §8)."""
 
 import pathlib
 import re

@@ -36,14 +36,23 @@ from catlayer.testing import (
 )
 
 n = sympy.Symbol("n")
-CATEGORIES = [PartitionCategory(n), BrauerCategory(-n), BrauerGroodCategory(1), BrauerGroodCategory(2),
-              BrauerGroodCategory(3)]
+CATEGORIES = [
+    PartitionCategory(n),
+    BrauerCategory(-n),
+    BrauerGroodCategory(1),
+    BrauerGroodCategory(2),
+    BrauerGroodCategory(3),
+]
 
 
 def test_all_is_complete():
     public = {name for name in dir(strategies) if not name.startswith("_")}
-    strategy_like = {name for name in public if callable(getattr(strategies, name))
-                     and getattr(getattr(strategies, name), "__module__", "") == strategies.__name__}
+    strategy_like = {
+        name
+        for name in public
+        if callable(getattr(strategies, name))
+        and getattr(getattr(strategies, name), "__module__", "") == strategies.__name__
+    }
     assert strategy_like <= set(strategies.__all__)
 
 
@@ -84,7 +93,8 @@ def test_permutations(kp):
 )
 def test_every_diagram_is_reachable(strategy, category, k, l):
     targets = (
-        category.hom(k, l) if category is not None
+        category.hom(k, l)
+        if category is not None
         else [PartitionDiagram.permutation(p) for p in itertools.permutations(range(3))]
     )
     for target in targets:

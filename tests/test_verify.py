@@ -9,11 +9,11 @@ import sympy
 from hypothesis import given
 from hypothesis import strategies as st
 
-import catlayer.functors as functors
 from catlayer import SO, BrauerDiagram, BrauerGroodDiagram, Combination, O, PartitionDiagram, S, Sp
 from catlayer.verify import EquivarianceReport, check_equivariance, check_functor_laws
 
 GROUPS = [S(2), S(3), S(4), O(1), O(2), O(3), SO(1), SO(2), SO(3), Sp(2), Sp(4)]
+GROUPS += [O(1, 1), SO(1, 1), O(2, 1), SO(1, 2), O(1, 3), SO(1, 3)]  # with boosts: not compact
 
 
 def rho(g, k):
@@ -69,6 +69,7 @@ def test_failure_names_generator_and_largest_entry(G, k, l, seed):
             R = _residual(X, M.astype(np.int64), k, l)
         else:
             eye = np.eye(n, dtype=np.int64)
+
             def derivation(order, X=X, eye=eye):
                 one = np.eye(1, dtype=np.int64)
                 terms = [reduce(np.kron, [X if b == a else eye for b in range(order)], one) for a in range(order)]
@@ -105,6 +106,34 @@ def test_reflection_detects_levi_civita_and_numeric_failure_is_reported():
     numeric = check_equivariance(O(3), SO(3).functor(H).to_numpy(), 2, 1, rng=0)
     assert not numeric and not numeric.exact and "random element" in numeric.failure
     assert check_equivariance(O(3), np.eye(3) + 1e-3 * np.arange(9.0).reshape(3, 3), rng=1).ok is False
+
+
+def test_plain_epsilon_fails_a_boost_and_the_metric_repairs_it():
+    """n = 2, (1,1): ε without η on its input index is not SO(1, 1)-equivariant. By hand, with the
+    boost X = [[0, 1], [1, 0]]: Xε − εX = [[−2, 0], [0, 2]], largest entry −2 at (0 ; 0)."""
+    plain = sympy.Matrix([[0, 1], [-1, 0]])
+    report = check_equivariance(SO(1, 1), plain, 1, 1)
+    assert not report and report.exact and report.max_residual == 2
+    assert report.failure == (
+        "lie generator boost L[0,1] in SO(1, 1): largest entry of dρ_l(X)·M − M·dρ_k(X) is -2 at "
+        "(output indices ; input indices) = (0 ; 0)"
+    )
+    assert "NOT equivariant" in str(report) and "boost" in str(report)
+    H = SO(1, 1).functor(BrauerGroodDiagram([[0], [1]], dom=1, cod=1))
+    assert H.to_sympy() == plain * sympy.diag(1, -1)  # ε with its input index lowered by η
+    assert check_equivariance(SO(1, 1), H.to_sympy(), 1, 1) and check_equivariance(H)
+    assert check_equivariance(SO(2), plain, 1, 1)  # plain ε is right for the definite metric
+
+
+def test_levi_civita_fails_the_reflections_of_o_p_q():
+    H = BrauerGroodDiagram([[0], [1], [2]], dom=2, cod=1)
+    M = SO(2, 1).functor(H).to_sympy()
+    assert check_equivariance(SO(2, 1), M, 2, 1)
+    report = check_equivariance(O(2, 1), M, 2, 1)
+    assert not report and report.failure.startswith("group generator reflection of e_0 in O(2, 1)")
+    assert "(output indices ; input indices) = (" in report.failure
+    numeric = check_equivariance(O(2, 1), SO(2, 1).functor(H).to_numpy(), 2, 1, rng=0, samples=4)
+    assert not numeric and not numeric.exact and "random element" in numeric.failure
 
 
 def test_rational_entries_and_shape_inference():
@@ -162,13 +191,12 @@ def test_functor_laws_hold(G, data):
 
 def test_functor_laws_fail_for_the_unsigned_symplectic_matrices(monkeypatch):
     cap, cup, one = BrauerDiagram([[0, 1]], 0, 2), BrauerDiagram([[0, 1]], 2, 0), BrauerDiagram.identity(1)
-    functors._entries.cache_clear()
-    monkeypatch.setattr(functors, "symplectic_sign", lambda d: 1)
-    try:
-        report = check_functor_laws(Sp(2), cap @ one, one @ cup)
-        assert not report and report.failure.startswith("composition")
-    finally:
-        monkeypatch.undo()
-        functors._entries.cache_clear()
+
+    class UnsignedSp(Sp):  # the product formula F_β without the sign s(β): not a functor
+        def sign(self, d):
+            return 1
+
+    report = check_functor_laws(UnsignedSp(2), cap @ one, one @ cup)
+    assert not report and report.failure.startswith("composition")
     assert check_functor_laws(Sp(2), cap @ one, one @ cup)
     assert check_functor_laws(S(2), PartitionDiagram([[0, 1]], 1, 1), PartitionDiagram([[0], [1]], 1, 1))

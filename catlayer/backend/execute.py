@@ -1,7 +1,7 @@
 """Matrix-free application of a diagram, or of a whole weighted layer, with the numba kernels.
 
 Both entry points validate everything before any work, check the memory budget before every
-allocation that grows with n (:mod:`catlayer.backend.memory`), and never allocate anything of
+allocation that grows with n (:mod:`catlayer.memory`), and never allocate anything of
 size n^(k+l).
 
 **Accuracy.** Every output entry is a signed sum of products of input entries and weights,
@@ -17,16 +17,16 @@ k + l = 6, and random layers).
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ..diagrams.diagram import Diagram
-from ..plan import FAMILIES, SPECIAL_ORTHOGONAL, SYMPLECTIC, LayerPlan, plan_diagram, plan_layer
+from ..groups import Group
+from ..memory import check_size
+from ..plan import LayerPlan, plan_diagram, plan_layer
 from .kernels import DST_OFF, SRC_OFF, run_ops
-from .memory import check_size
 from .program import layer_program, layer_sizes, single_program
 
 __all__ = ["CHUNK_BYTES", "apply", "apply_layer", "layer_plan"]
@@ -38,48 +38,25 @@ CHUNK_BYTES = 6 * 2**20
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def group_parameters(G) -> tuple[int, str]:
-    """(n, family) of a group-like object with ``.n`` and ``.family``, validated."""
-    n = getattr(G, "n", None)
-    family = getattr(G, "family", None)
-    if n is None or family is None:
-        raise TypeError(
-            f"expected a group such as catlayer.S(5): an object with attributes .n and .family, got {type(G).__name__}"
-        )
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-        raise ValueError(f"the group's n must be a positive int, got {n!r}")
-    n = int(n)
-    if family not in FAMILIES:
-        raise ValueError(f"unknown family {family!r}; expected one of {FAMILIES}")
-    if family == SYMPLECTIC and n % 2:
-        raise ValueError(f"Sp(n) needs an even n, got n = {n}")
-    return n, family
-
-
-def _check_diagram_for_n(family: str, n: int, d: Diagram) -> None:
-    if family == SPECIAL_ORTHOGONAL:
-        free = sum(1 for b in d.blocks if len(b) == 1)
-        if free not in (0, n):
-            raise ValueError(f"{d!r} has {free} free vertices; a diagram of BG({n}) (for SO({n})) has 0 or {n}")
+def check_group(G) -> Group:
+    """G itself, if it is a catlayer group (S(5), O(1, 3), …)."""
+    if not isinstance(G, Group):
+        raise TypeError(f"expected a catlayer group such as catlayer.S(5), got {type(G).__name__}"[:300])
+    return G
 
 
 def layer_plan(G, diagrams: Iterable[Diagram]) -> LayerPlan:
     """The validated shared-work plan of ``diagrams`` for the group G (cached).
 
-    >>> from catlayer import PartitionCategory
-    >>> from types import SimpleNamespace
-    >>> G = SimpleNamespace(n=3, family="partition")
-    >>> len(layer_plan(G, PartitionCategory(3).hom(2, 2)).expansions)
+    >>> from catlayer import S
+    >>> G = S(3)
+    >>> len(layer_plan(G, G.category.hom(2, 2)).expansions)
     6
     """
-    n, family = group_parameters(G)
     diagrams = tuple(diagrams)
     if not diagrams:
         raise ValueError("a layer needs at least one diagram")
-    plan = plan_layer(family, diagrams)
-    for d in diagrams:
-        _check_diagram_for_n(family, n, d)
-    return plan
+    return plan_layer(check_group(G), diagrams)
 
 
 def _check_array(a, name: str) -> np.ndarray:
@@ -117,14 +94,13 @@ def apply(G, d: Diagram, x: np.ndarray) -> np.ndarray:
     """Apply the matrix of diagram ``d`` (k → l) for the group G to a batch of tensors, without
     forming the matrix: ``x`` of shape (batch,) + (n,)*k → (batch,) + (n,)*l, same dtype.
 
-    G is any object with ``.n`` and ``.family`` (e.g. ``catlayer.S(n)``). Works for any
+    G is a catlayer group (e.g. ``catlayer.S(n)``). Works for any
     strides (views, transposes, negative steps) without copying x. See the module docstring
     for the error bound.
 
     >>> import numpy as np
-    >>> from types import SimpleNamespace
-    >>> from catlayer import PartitionDiagram
-    >>> G = SimpleNamespace(n=3, family="partition")
+    >>> from catlayer import S, PartitionDiagram
+    >>> G = S(3)
     >>> transpose = PartitionDiagram([[0, 3], [1, 2]], dom=2, cod=2)
     >>> x = np.arange(9.0).reshape(1, 3, 3)
     >>> apply(G, transpose, x)[0]
@@ -135,9 +111,8 @@ def apply(G, d: Diagram, x: np.ndarray) -> np.ndarray:
     >>> apply(G, trace, x)
     array([12.])
     """
-    n, family = group_parameters(G)
-    plan = plan_diagram(family, d)
-    _check_diagram_for_n(family, n, d)
+    n = check_group(G).n
+    plan = plan_diagram(G, d)
     x = _check_array(x, "x")
     k, l = d.dom, d.cod
     if x.ndim != 1 + k or x.shape[1:] != (n,) * k:
@@ -177,23 +152,22 @@ def apply_layer(G, diagrams: Sequence[Diagram], W: np.ndarray, X: np.ndarray) ->
     (batch, c_out) + (n,)*l, in X's dtype.
 
     W and X must have the same dtype (float32 or float64; no silent promotion). Shared work
-    (design.md §4): each distinct bottom half is reduced once per (batch, input channel), the
+    (docs/conventions.md §7): each distinct bottom half is reduced once per (batch, input channel), the
     permuted and signed reduced tensors of each top pattern are stacked along the channel axis
     and mixed by one GEMM against the gathered weights (c_out, c_in·D), and each top pattern
     is expanded once. The batch is processed in chunks whose workspace stays in cache
     (:data:`CHUNK_BYTES`). See the module docstring for the error bound.
 
     >>> import numpy as np
-    >>> from types import SimpleNamespace
-    >>> from catlayer import PartitionCategory
-    >>> G = SimpleNamespace(n=4, family="partition")
-    >>> diagrams = PartitionCategory(4).hom(1, 1)        # identity, and "sum then broadcast"
+    >>> from catlayer import S
+    >>> G = S(4)
+    >>> diagrams = G.category.hom(1, 1)        # identity, and "sum then broadcast"
     >>> W = np.ones((1, 1, 2))
     >>> X = np.array([[[1.0, 2.0, 3.0, 4.0]]])
     >>> apply_layer(G, diagrams, W, X)
     array([[[11., 12., 13., 14.]]])
     """
-    n, _ = group_parameters(G)
+    n = check_group(G).n
     diagrams = tuple(diagrams)
     plan = layer_plan(G, diagrams)
     W = _check_array(W, "W")

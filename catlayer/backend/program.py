@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -46,6 +47,9 @@ from .kernels import (
     VAR_START,
     ZERO_THEN_ACCUMULATE,
 )
+
+if TYPE_CHECKING:
+    from ..groups import Group
 
 __all__ = ["LayerProgram", "OpTable", "SingleProgram", "layer_program", "single_program"]
 
@@ -75,31 +79,33 @@ def _c_strides(n: int, rank: int) -> tuple[int, ...]:
     return tuple(n ** (rank - 1 - a) for a in range(rank))
 
 
-def _epsilon_table(n: int, k: int, in_axes: tuple[int, int] | None, out_strides: tuple[int, int] | None) -> _Table:
-    """ε[a, b] for a symplectic pair (a < b): one value α, partner α^1, sign (−1)^α."""
-    alpha = np.arange(n, dtype=np.int64)
-    partner = alpha ^ 1
-    in_coef = np.zeros((n, k), dtype=np.int64)
-    out = np.zeros(n, dtype=np.int64)
+def _form_table(form: np.ndarray, k: int, in_axes: tuple[int, int] | None, out_strides: tuple[int, int] | None):
+    """The non-zeros form[a, b] of the group's pair form, for a pair (a < b): a variable with one
+    value per non-zero (first index, second index, value)."""
+    first, second = np.nonzero(form)
+    first, second = first.astype(np.int64), second.astype(np.int64)
+    size = len(first)
+    in_coef = np.zeros((size, k), dtype=np.int64)
+    out = np.zeros(size, dtype=np.int64)
     if in_axes is not None:
-        in_coef[:, in_axes[0]] += alpha
-        in_coef[:, in_axes[1]] += partner
+        in_coef[:, in_axes[0]] += first
+        in_coef[:, in_axes[1]] += second
     if out_strides is not None:
-        out = alpha * out_strides[0] + partner * out_strides[1]
-    sgn = np.where(alpha % 2 == 0, 1.0, -1.0)
-    return _Table(np.zeros(n, dtype=np.int64), in_coef, out, sgn)
+        out = first * out_strides[0] + second * out_strides[1]
+    sgn = form[first, second].astype(np.float64)
+    return _Var(size, 0, (), 0, _Table(np.zeros(size, dtype=np.int64), in_coef, out, sgn))
 
 
-def reduction_vars(red: Reduction, n: int, out_strides: tuple[int, ...]) -> list[_Var]:
+def reduction_vars(red: Reduction, group: Group, out_strides: tuple[int, ...]) -> list[_Var]:
     """Variables of the op that reduces x into a tensor whose slot j has stride out_strides[j]."""
-    k = red.dom
+    k, n = red.dom, group.n
     variables: list[_Var] = []
     for j, axes in enumerate(red.slot_axes):
         if axes:
             variables.append(_Var(n, 0, axes, out_strides[j]))
     for block in red.closed:
-        if red.pair_form == "epsilon":
-            variables.append(_Var(n, 0, (), 0, _epsilon_table(n, k, (block[0], block[1]), None)))
+        if red.form_pairs:
+            variables.append(_form_table(group.pair_form, k, (block[0], block[1]), None))
         else:
             variables.append(_Var(n, 0, block, 0))
     f = red.num_free_slots
@@ -109,6 +115,8 @@ def reduction_vars(red: Reduction, n: int, out_strides: tuple[int, ...]) -> list
                 f"the Levi-Civita contraction needs n = {n} free vertices, the diagram has {f + len(red.free_axes)}"
             )
         perms, signs = levi_civita_nonzeros(n)
+        if group.free_weights is not None:  # the input indices of ε are weighted (e.g. lowered by η)
+            signs = signs * np.prod(group.free_weights[perms[:, f:]], axis=1)
         first_free_slot = red.num_slots - f
         in_coef = np.zeros((len(perms), k), dtype=np.int64)
         for j, a in enumerate(red.free_axes):
@@ -121,20 +129,21 @@ def reduction_vars(red: Reduction, n: int, out_strides: tuple[int, ...]) -> list
     return variables
 
 
-def expansion_vars(exp: Expansion, n: int, slot_in: list[tuple[int, tuple[int, ...]]], k: int) -> list[_Var]:
+def expansion_vars(exp: Expansion, group: Group, slot_in: list[tuple[int, tuple[int, ...]]], k: int) -> list[_Var]:
     """Variables of the op that expands a tensor into the l output axes (C order).
 
     ``slot_in[i]`` = (constant stride, input axes) of the source for expansion slot i.
     """
+    n = group.n
     y_strides = _c_strides(n, exp.cod)
     variables: list[_Var] = []
     for i, axes in enumerate(exp.slot_axes):
         const, in_axes = slot_in[i]
         variables.append(_Var(n, const, in_axes, sum(y_strides[a] for a in axes)))
     for block in exp.closed:
-        if exp.pair_form == "epsilon":
+        if exp.form_pairs:
             strides = (y_strides[block[0]], y_strides[block[1]])
-            variables.append(_Var(n, 0, (), 0, _epsilon_table(n, k, None, strides)))
+            variables.append(_form_table(group.pair_form, k, None, strides))
         else:
             variables.append(_Var(n, 0, (), sum(y_strides[a] for a in block)))
     return variables
@@ -345,7 +354,7 @@ def single_program(plan: LayerPlan, n: int) -> SingleProgram:
         slot_in = [(0, red.slot_axes[j]) for j in matching]
         table = OpTable(n, k, src_is_x=True)
         table.add(
-            expansion_vars(exp, n, slot_in, k),
+            expansion_vars(exp, plan.group, slot_in, k),
             src=None,
             dst=(0, out_size, 0),
             dst_size=out_size,
@@ -358,12 +367,18 @@ def single_program(plan: LayerPlan, n: int) -> SingleProgram:
     rs = _c_strides(n, red.num_slots)
     reduce = OpTable(n, k, src_is_x=True)
     reduce.add(
-        reduction_vars(red, n, rs), src=None, dst=(0, size, 0), dst_size=size, scale=1.0, mode="write", prefer="in"
+        reduction_vars(red, plan.group, rs),
+        src=None,
+        dst=(0, size, 0),
+        dst_size=size,
+        scale=1.0,
+        mode="write",
+        prefer="in",
     )
     expand = OpTable(n, k, src_is_x=False)
     slot_in = [(rs[j], ()) for j in matching]
     expand.add(
-        expansion_vars(exp, n, slot_in, k),
+        expansion_vars(exp, plan.group, slot_in, k),
         src=(0, size, 0),
         dst=(0, out_size, 0),
         dst_size=out_size,
@@ -464,7 +479,7 @@ def layer_program(plan: LayerPlan, n: int, c_in: int, c_out: int, chunk: int) ->
         red = plan.reductions[r]
         m_r = n**red.num_slots
         reduce.add(
-            reduction_vars(red, n, _c_strides(n, red.num_slots)),
+            reduction_vars(red, plan.group, _c_strides(n, red.num_slots)),
             src=None,
             dst=(scratch[r], c_in * m_r, m_r),
             dst_size=m_r,
@@ -500,7 +515,7 @@ def layer_program(plan: LayerPlan, n: int, c_in: int, c_out: int, chunk: int) ->
                 inverse = _inverse(matching)
                 out_strides = tuple(es[inverse[j]] for j in range(red.num_slots))
                 reduce.add(
-                    reduction_vars(red, n, out_strides),
+                    reduction_vars(red, plan.group, out_strides),
                     src=None,
                     dst=dst,
                     dst_size=m,
@@ -517,7 +532,7 @@ def layer_program(plan: LayerPlan, n: int, c_in: int, c_out: int, chunk: int) ->
         es = _c_strides(n, g.slots)
         slot_in = [(es[i], ()) for i in range(g.slots)]
         expand.add(
-            expansion_vars(plan.expansions[e], n, slot_in, k),
+            expansion_vars(plan.expansions[e], plan.group, slot_in, k),
             src=(g.z_off, g.size, chunk * g.size),
             dst=(0, c_out * out_size, out_size),
             dst_size=out_size,

@@ -2,13 +2,14 @@
 
 * :func:`apply_reference` / :func:`apply_layer_reference` execute the same plans as
   :func:`catlayer.backend.apply` with ``np.einsum`` (repeated subscripts extract diagonals,
-  omitted ones are summed, ε and the Levi-Civita symbol are explicit dense operands) and
+  omitted ones are summed, the group's pair form and the Levi-Civita symbol are explicit dense
+  operands) and
   writable ``as_strided`` diagonal views for the expansions; the layer is a plain sum over its
   diagrams, without any sharing.
 * :func:`dense_matrix` / :func:`dense_layer_matrix` build the n^l × n^k matrices straight
-  from the entry formulas of math.md §3 (they do not use plans): every block of the diagram
-  becomes one index of a diagonal view of the (n,)*(l+k) tensor (a same-row symplectic pair
-  two indices carrying ε, the free vertices of an n-diagram indices carrying the Levi-Civita
+  from the entry formulas of docs/conventions.md §3 (they do not use plans): every block of the diagram
+  becomes one index of a diagonal view of the (n,)*(l+k) tensor (a same-row pair of a group
+  with a pair form two indices carrying it, the free vertices of an n-diagram indices carrying the Levi-Civita
   symbol), so building costs n^(#labels), and the memory guard is checked first.
 """
 
@@ -20,23 +21,24 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ..diagrams.diagram import Diagram
-from ..forms import levi_civita, symplectic_form
-from ..plan import (
-    ORTHOGONAL,
-    PARTITION,
-    SPECIAL_ORTHOGONAL,
-    SYMPLECTIC,
-    Expansion,
-    Reduction,
-    plan_diagram,
-    symplectic_sign,
-)
-from .memory import check_size
+from ..forms import levi_civita
+from ..groups import Group
+from ..memory import check_size
+from ..plan import Expansion, Reduction, plan_diagram
 
 
-def _dense_levi_civita(n: int) -> np.ndarray:
+def _dense_levi_civita(group: Group, weighted: Sequence[int]) -> np.ndarray:
+    """The Levi-Civita symbol of R^n, its axes in ``weighted`` multiplied by the group's free
+    weights (the input indices of an n-diagram)."""
+    n = group.n
     check_size(n**n * 8, f"a dense Levi-Civita tensor for n = {n}")
-    return levi_civita(n)
+    symbol = levi_civita(n)
+    if group.free_weights is not None:
+        for axis in weighted:
+            shape = [1] * n
+            shape[axis] = n
+            symbol = symbol * group.free_weights.reshape(shape)
+    return symbol
 
 
 __all__ = [
@@ -49,26 +51,29 @@ __all__ = [
 ]
 
 
-def reduce_reference(red: Reduction, n: int, x: np.ndarray) -> np.ndarray:
+def reduce_reference(red: Reduction, group: Group, x: np.ndarray) -> np.ndarray:
     """Step 1 of a plan: x of shape (batch,) + (n,)*k → (batch,) + (n,)*num_slots."""
+    n = group.n
     labels = list(red.axis_labels)
     operands: list = []
     fresh = red.num_slots + len(red.closed) + len(red.free_axes)
-    if red.pair_form == "epsilon":
+    if red.form_pairs:
         for c, (_a, b) in enumerate(red.closed):
             labels[b] = fresh
-            operands += [symplectic_form(n).astype(x.dtype), [red.num_slots + c, fresh]]
+            operands += [group.pair_form.astype(x.dtype), [red.num_slots + c, fresh]]
             fresh += 1
     f = red.num_free_slots
     if f or red.free_axes:
         free_slot_labels = list(range(red.num_slots - f, red.num_slots))
         free_axis_labels = [labels[a] for a in red.free_axes]
-        operands += [_dense_levi_civita(n).astype(x.dtype), free_slot_labels + free_axis_labels]
+        symbol = _dense_levi_civita(group, range(f, n)).astype(x.dtype)
+        operands += [symbol, free_slot_labels + free_axis_labels]
     return np.einsum(x, [Ellipsis, *labels], *operands, [Ellipsis, *range(red.num_slots)])
 
 
-def expand_reference(exp: Expansion, n: int, z: np.ndarray) -> np.ndarray:
+def expand_reference(exp: Expansion, group: Group, z: np.ndarray) -> np.ndarray:
     """Step 3 of a plan: z of shape (batch,) + (n,)*num_slots → (batch,) + (n,)*l."""
+    n = group.n
     batch = z.shape[0]
     y = np.zeros((batch,) + (n,) * exp.cod, dtype=z.dtype)
     axis_stride = y.strides[1:]
@@ -79,11 +84,11 @@ def expand_reference(exp: Expansion, n: int, z: np.ndarray) -> np.ndarray:
     value = z
     delta_blocks = []
     for block in exp.closed:
-        if exp.pair_form == "epsilon":
+        if exp.form_pairs:
             a, b = block
             shape += [n, n]
             strides += [axis_stride[a], axis_stride[b]]
-            value = value[..., None, None] * symplectic_form(n).astype(z.dtype)
+            value = value[..., None, None] * group.pair_form.astype(z.dtype)
         else:
             delta_blocks.append(block)
     for block in delta_blocks:
@@ -97,20 +102,18 @@ def expand_reference(exp: Expansion, n: int, z: np.ndarray) -> np.ndarray:
 def apply_reference(G, d: Diagram, x: np.ndarray) -> np.ndarray:
     """Reference for :func:`catlayer.backend.apply` (same arguments and result).
 
-    >>> from types import SimpleNamespace
-    >>> from catlayer import PartitionDiagram
-    >>> G = SimpleNamespace(n=2, family="partition")
-    >>> apply_reference(G, PartitionDiagram([[0], [1]], dom=1, cod=1), np.array([[1.0, 2.0]]))
+    >>> from catlayer import S, PartitionDiagram
+    >>> apply_reference(S(2), PartitionDiagram([[0], [1]], dom=1, cod=1), np.array([[1.0, 2.0]]))
     array([[3., 3.]])
     """
-    plan = plan_diagram(G.family, d)
-    return _apply_term(plan, 0, G.n, x)
+    plan = plan_diagram(G, d)
+    return _apply_term(plan, 0, x)
 
 
-def _apply_term(plan, t: int, n: int, x: np.ndarray) -> np.ndarray:
-    reduced = reduce_reference(plan.reductions[plan.reduction_of[t]], n, x)
+def _apply_term(plan, t: int, x: np.ndarray) -> np.ndarray:
+    reduced = reduce_reference(plan.reductions[plan.reduction_of[t]], plan.group, x)
     permuted = reduced.transpose([0, *(1 + j for j in plan.matching[t])])
-    return plan.sign[t] * expand_reference(plan.expansions[plan.expansion_of[t]], n, permuted)
+    return plan.sign[t] * expand_reference(plan.expansions[plan.expansion_of[t]], plan.group, permuted)
 
 
 def apply_layer_reference(G, diagrams: Sequence[Diagram], W: np.ndarray, X: np.ndarray) -> np.ndarray:
@@ -124,25 +127,26 @@ def apply_layer_reference(G, diagrams: Sequence[Diagram], W: np.ndarray, X: np.n
     Y = np.zeros((batch, W.shape[0]) + (n,) * plan.cod, dtype=X.dtype)
     flat = X.reshape((batch * c_in, *X.shape[2:]))
     for t in range(len(plan)):
-        term = _apply_term(plan, t, n, flat).reshape((batch, c_in) + (n,) * plan.cod)
+        term = _apply_term(plan, t, flat).reshape((batch, c_in) + (n,) * plan.cod)
         Y += np.einsum("oc,bc...->bo...", W[:, :, t], term)
     return Y
 
 
-def _labels(family: str, n: int, d: Diagram):
+def _labels(group: Group, d: Diagram):
     """Index labels of the (l+k) vertices for the dense builders and the factor tensors that
-    multiply them (math.md §3), plus the scalar sign."""
-    l = d.cod
+    multiply them (the group's pair form on same-row pairs, the weighted Levi-Civita symbol on
+    free vertices), plus the scalar sign."""
+    n, l = group.n, d.cod
     vertex_label = [0] * d.size
     factors: list[tuple[np.ndarray, list[int]]] = []
     count = 0
-    free = [b[0] for b in d.blocks if len(b) == 1] if family == SPECIAL_ORTHOGONAL else []
+    free = list(d.free_vertices) if group.free_singletons else []
     for block in d.blocks:
-        if family == SYMPLECTIC and (block[-1] < l or block[0] >= l):  # same-row pair: ε
+        if group.pair_form is not None and len(block) == 2 and (block[-1] < l or block[0] >= l):
             vertex_label[block[0]], vertex_label[block[1]] = count, count + 1
-            factors.append((symplectic_form(n), [count, count + 1]))
+            factors.append((group.pair_form, [count, count + 1]))
             count += 2
-        elif family == SPECIAL_ORTHOGONAL and len(block) == 1:
+        elif free and len(block) == 1:
             vertex_label[block[0]] = count
             count += 1
         else:
@@ -151,30 +155,23 @@ def _labels(family: str, n: int, d: Diagram):
             count += 1
     if free:
         if len(free) != n:
-            raise ValueError(f"{d!r} has {len(free)} free vertices; SO({n}) needs 0 or {n}")
-        factors.append((_dense_levi_civita(n), [vertex_label[v] for v in sorted(free)]))
-    sign = symplectic_sign(d) if family == SYMPLECTIC else 1
-    return vertex_label, count, factors, sign
-
-
-def _check_family(family: str, d: Diagram) -> None:
-    if family not in (PARTITION, ORTHOGONAL, SYMPLECTIC, SPECIAL_ORTHOGONAL):
-        raise ValueError(f"unknown family {family!r}")
-    plan_diagram(family, d)  # validates the diagram's kind for the family
+            raise ValueError(f"{d!r} has {len(free)} free vertices; {group!r} needs 0 or {n}")
+        symbol = _dense_levi_civita(group, [j for j, v in enumerate(sorted(free)) if v >= l])
+        factors.append((symbol, [vertex_label[v] for v in sorted(free)]))
+    return vertex_label, count, factors, group.sign(d)
 
 
 def dense_layer_matrix(G, diagrams: Sequence[Diagram], W: np.ndarray) -> np.ndarray:
     """The dense matrix of the layer Σ_t W[o, c, t] F(d_t): shape (c_out·n^l, c_in·n^k), row
-    (o, i_0..i_{l−1}) and column (c, j_0..j_{k−1}) in C order; built from math.md §3.
+    (o, i_0..i_{l−1}) and column (c, j_0..j_{k−1}) in C order; built from docs/conventions.md §3.
 
-    >>> from types import SimpleNamespace
-    >>> from catlayer import PartitionCategory
-    >>> G = SimpleNamespace(n=2, family="partition")
-    >>> dense_layer_matrix(G, PartitionCategory(2).hom(1, 1), np.array([[[1.0, 10.0]]]))
+    >>> from catlayer import S
+    >>> G = S(2)
+    >>> dense_layer_matrix(G, G.category.hom(1, 1), np.array([[[1.0, 10.0]]]))
     array([[11., 10.],
            [10., 11.]])
     """
-    n, family = G.n, G.family
+    n = G.n
     diagrams = tuple(diagrams)
     c_out, c_in = W.shape[:2]
     k, l = diagrams[0].dom, diagrams[0].cod
@@ -182,10 +179,10 @@ def dense_layer_matrix(G, diagrams: Sequence[Diagram], W: np.ndarray) -> np.ndar
     M = np.zeros((c_out,) + (n,) * l + (c_in,) + (n,) * k, dtype=W.dtype)
     axis_stride = M.strides[1 : 1 + l] + M.strides[2 + l :]
     for t, d in enumerate(diagrams):
-        _check_family(family, d)
+        G.check_diagram(d)
         if (d.dom, d.cod) != (k, l):
             raise ValueError(f"all diagrams must be ({k}, {l})-diagrams; {d!r} is not")
-        vertex_label, count, factors, sign = _labels(family, n, d)
+        vertex_label, count, factors, sign = _labels(G, d)
         strides = [0] * count
         for v, label in enumerate(vertex_label):
             strides[label] += axis_stride[v]
@@ -199,12 +196,11 @@ def dense_layer_matrix(G, diagrams: Sequence[Diagram], W: np.ndarray) -> np.ndar
 
 
 def dense_matrix(G, d: Diagram, dtype=np.float64) -> np.ndarray:
-    """The dense n^l × n^k matrix of diagram d for G (math.md §3 entry formulas), built in
+    """The dense n^l × n^k matrix of diagram d for G (docs/conventions.md §3 entry formulas), built in
     ``dtype`` (its entries are 0, ±1, exact in any float type).
 
-    >>> from types import SimpleNamespace
-    >>> from catlayer import BrauerGroodDiagram
-    >>> dense_matrix(SimpleNamespace(n=2, family="special_orthogonal"), BrauerGroodDiagram([[0], [1]], dom=1, cod=1))
+    >>> from catlayer import SO, BrauerGroodDiagram
+    >>> dense_matrix(SO(2), BrauerGroodDiagram([[0], [1]], dom=1, cod=1))
     array([[ 0.,  1.],
            [-1.,  0.]])
     """

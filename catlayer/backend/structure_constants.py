@@ -1,6 +1,6 @@
 """Structure constants of the partition and Brauer algebras in one numba batch.
 
-For H = hom(k, k) (partition or Brauer diagrams), ``multiplication_table(H, k)`` returns int
+For H = hom(k, k) of a partition or Brauer category C, ``multiplication_table(C, k)`` returns int
 arrays ``idx`` and ``loops`` of shape (N, N) with
 
     compose(H[i], H[j]) = delta ** loops[i, j] * H[idx[i, j]]        ("H[i], then H[j]")
@@ -14,13 +14,15 @@ binary search in the sorted key array. Rows run in parallel (``prange``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 from numba import njit, prange
 
+from ..diagrams.categories import BrauerGroodCategory, DiagramCategory
 from ..diagrams.diagram import BrauerGroodDiagram, Diagram
-from .memory import check_size
+from ..diagrams.validation import short_repr
+from ..memory import check_size
 
 __all__ = ["diagram_keys", "multiplication_table"]
 
@@ -122,30 +124,41 @@ def _table_kernel(labels, num_blocks, sorted_keys, order, k, bits):  # pragma: n
     return idx, loops
 
 
-def multiplication_table(diagrams: Sequence[Diagram], k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Structure constants of the algebra spanned by ``diagrams`` (k → k, closed under
-    composition, e.g. ``PartitionCategory(n).hom(k, k)`` or ``BrauerCategory(d).hom(k, k)``).
+def multiplication_table(source: DiagramCategory | Sequence[Diagram], k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Structure constants of the endomorphism algebra of object k of a partition or Brauer
+    category (``source`` a category: its ``hom(k, k)``), or of the algebra spanned by given
+    (k, k)-diagrams closed under composition (``source`` a sequence of diagrams).
 
     Returns ``(idx, loops)``: ``idx`` (int32) and ``loops`` (int8), both of shape (N, N), with
-    ``compose(H[i], H[j]) = delta ** loops[i, j] * H[idx[i, j]]``.
+    ``compose(H[i], H[j]) = delta ** loops[i, j] * H[idx[i, j]]`` for ``H`` the diagrams.
 
     >>> from catlayer import PartitionCategory
     >>> P = PartitionCategory(3)
     >>> H = P.hom(1, 1)
-    >>> idx, loops = multiplication_table(H, 1)
+    >>> idx, loops = multiplication_table(P, 1)
     >>> idx.tolist(), loops.tolist()
     ([[0, 1], [1, 1]], [[0, 0], [0, 1]])
     >>> P.compose(H[1], H[1]).terms == {H[idx[1, 1]]: 3 ** int(loops[1, 1])}
     True
     """
     if isinstance(k, bool) or not isinstance(k, int) or k < 0:
-        raise ValueError(f"k must be an int >= 0, got {k!r}")
-    diagrams = tuple(diagrams)
+        raise ValueError(f"k must be an int >= 0, got {short_repr(k)}")
+    if isinstance(source, BrauerGroodCategory):
+        raise TypeError(
+            "BG(n) has no single-diagram multiplication table: a product of two n-diagrams is "
+            "a signed sum of Brauer diagrams; use compose() for its exact value"
+        )
+    if isinstance(source, DiagramCategory):
+        diagrams = source.hom(k, k)
+    elif isinstance(source, (str, bytes)) or not isinstance(source, Iterable):
+        raise TypeError(f"expected a diagram category or a sequence of diagrams, got {type(source).__name__}")
+    else:
+        diagrams = tuple(source)
     for d in diagrams:
         if not isinstance(d, Diagram):
-            raise TypeError(f"{d!r} is not a diagram")
+            raise TypeError(f"{short_repr(d)} is not a diagram")
         if (d.dom, d.cod) != (k, k):
-            raise ValueError(f"{d!r} is a ({d.dom}, {d.cod})-diagram; the table needs ({k}, {k})-diagrams")
+            raise ValueError(f"{short_repr(d)} is a ({d.dom}, {d.cod})-diagram; the table needs ({k}, {k})-diagrams")
         if isinstance(d, BrauerGroodDiagram) and d.free_vertices:
             raise TypeError(
                 "diagrams with free vertices compose by the BG(n) rules (signed sums), which have "
@@ -168,6 +181,7 @@ def multiplication_table(diagrams: Sequence[Diagram], k: int) -> tuple[np.ndarra
     if count and (idx < 0).any():
         i, j = map(int, np.argwhere(idx < 0)[0])
         raise ValueError(
-            f"the diagrams are not closed under composition: {diagrams[i]!r} then {diagrams[j]!r} is not among them"
+            f"the diagrams are not closed under composition: {short_repr(diagrams[i])} then "
+            f"{short_repr(diagrams[j])} is not among them"
         )
     return idx, loops

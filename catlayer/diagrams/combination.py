@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, NoReturn
 
 import sympy
 
 from .diagram import Diagram
+from .validation import check_order, short_repr
+
+if TYPE_CHECKING:
+    from .categories import DiagramCategory
 
 __all__ = ["Combination"]
 
 
-def _is_zero(c) -> bool:
+def _is_zero(c: object) -> bool:
     if c == 0:
         return True
     if isinstance(c, sympy.Basic) and c.free_symbols:
@@ -19,18 +24,34 @@ def _is_zero(c) -> bool:
     return False
 
 
-def _normalise(c):
-    c = sympy.sympify(c)
+_NOT_FINITE = (sympy.nan, sympy.oo, -sympy.oo, sympy.zoo)
+
+
+def _normalise(c: object) -> sympy.Expr:
+    if isinstance(c, str) and len(c) > 1000:
+        raise TypeError(f"coefficient {short_repr(c)} is a string of {len(c)} characters: too long to parse")
+    try:
+        # strings are parsed (repr writes rationals as strings), anything else must be a number
+        c = sympy.sympify(c, strict=not isinstance(c, str))
+    except sympy.SympifyError:
+        raise TypeError(
+            f"coefficient {short_repr(c)} is not a number: use an int, sympy.Rational or a sympy expression"
+        ) from None
     if isinstance(c, sympy.Float) or (isinstance(c, sympy.Basic) and c.atoms(sympy.Float)):
         raise TypeError(
-            f"coefficient {c} is a float: combinations are exact; use an int, sympy.Rational or a sympy expression"
+            f"coefficient {short_repr(c)} is a float: combinations are exact; use an int, "
+            "sympy.Rational or a sympy expression"
         )
+    if not isinstance(c, sympy.Expr):
+        raise TypeError(f"coefficient {short_repr(c)} is not a number or an expression")
+    if c.has(*_NOT_FINITE):
+        raise ValueError(f"coefficient {short_repr(c)} is not finite")
     if c.free_symbols:
         c = sympy.expand(c)
     return c
 
 
-def _coefficient_repr(c) -> str:
+def _coefficient_repr(c: sympy.Expr) -> str:
     """Python source for ``c``; quoted (read back exactly by sympify) when it holds a
     non-integer rational, which would otherwise evaluate as a float division."""
     text = str(c)
@@ -58,27 +79,42 @@ class Combination:
     """
 
     __slots__ = ("_category", "_cod", "_dom", "_terms")
+    _category: DiagramCategory | None
+    _cod: int
+    _dom: int
+    _terms: dict[Diagram, sympy.Expr]
 
     def __init__(
         self,
         terms: Mapping[Diagram, object] | Diagram,
         dom: int | None = None,
         cod: int | None = None,
-        category=None,
-    ):
+        category: DiagramCategory | None = None,
+    ) -> None:
         if isinstance(terms, Diagram):
             terms = {terms: 1}
         if not isinstance(terms, Mapping):
             raise TypeError(f"terms must be a mapping diagram -> coefficient, got {type(terms).__name__}")
-        cleaned: dict[Diagram, object] = {}
+        if dom is not None:
+            dom = check_order(dom, "dom")
+        if cod is not None:
+            cod = check_order(cod, "cod")
+        if (dom is None) != (cod is None):
+            raise ValueError("give both dom and cod, or neither")
+        if category is not None:
+            from .categories import DiagramCategory
+
+            if not isinstance(category, DiagramCategory):
+                raise TypeError(f"category must be a diagram category or None, got {type(category).__name__}")
+        cleaned: dict[Diagram, sympy.Expr] = {}
         for d, c in terms.items():
             if not isinstance(d, Diagram):
-                raise TypeError(f"{d!r} is not a diagram")
+                raise TypeError(f"{short_repr(d)} is not a diagram")
             if dom is None:
                 dom, cod = d.dom, d.cod
             if (d.dom, d.cod) != (dom, cod):
                 raise ValueError(
-                    f"all diagrams of a combination need the same shape: {d!r} is "
+                    f"all diagrams of a combination need the same shape: {short_repr(d)} is "
                     f"({d.dom}, {d.cod}), expected ({dom}, {cod})"
                 )
             c = _normalise(c)
@@ -92,23 +128,30 @@ class Combination:
             raise ValueError("an empty combination needs dom and cod")
         self._set(cleaned, dom, cod, category)
 
-    def _set(self, terms, dom, cod, category):
+    def _set(self, terms: dict[Diagram, sympy.Expr], dom: int, cod: int, category: DiagramCategory | None) -> None:
         object.__setattr__(self, "_terms", terms)
         object.__setattr__(self, "_dom", dom)
         object.__setattr__(self, "_cod", cod)
         object.__setattr__(self, "_category", category)
 
     @classmethod
-    def _trusted(cls, terms: dict, dom: int, cod: int, category=None) -> Combination:
+    def _trusted(
+        cls, terms: dict[Diagram, sympy.Expr], dom: int, cod: int, category: DiagramCategory | None = None
+    ) -> Combination:
         """Build from normalised, nonzero coefficients without checks (internal, fast)."""
         self = object.__new__(cls)
         self._set(terms, dom, cod, category)
         return self
 
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: object) -> NoReturn:
         raise AttributeError("Combination is immutable")
 
-    def __reduce__(self):
+    def __reduce__(
+        self,
+    ) -> tuple[
+        Callable[[dict[Diagram, sympy.Expr], int, int, DiagramCategory | None], Combination],
+        tuple[dict[Diagram, sympy.Expr], int, int, DiagramCategory | None],
+    ]:
         return (Combination._trusted, (dict(self._terms), self._dom, self._cod, self._category))
 
     # -- data --------------------------------------------------------------------------------
@@ -119,31 +162,34 @@ class Combination:
 
     @property
     def dom(self) -> int:
+        """k: the number of input points of every diagram."""
         return self._dom
 
     @property
     def cod(self) -> int:
+        """l: the number of output points of every diagram."""
         return self._cod
 
     @property
-    def category(self):
+    def category(self) -> DiagramCategory | None:
+        """The category fixing the rules of ``then`` and ``tensor``, or None."""
         return self._category
 
     def __len__(self) -> int:
         return len(self._terms)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[tuple[Diagram, sympy.Expr]]:
         return iter(self._terms.items())
 
     def __bool__(self) -> bool:
         return bool(self._terms)
 
-    def coefficient(self, d: Diagram):
+    def coefficient(self, d: Diagram) -> sympy.Expr:
         """The coefficient of ``d`` (0 when absent)."""
         return self._terms.get(d, sympy.Integer(0))
 
     # -- linear structure --------------------------------------------------------------------
-    def _coerce(self, other) -> Combination:
+    def _coerce(self, other: object) -> Combination:
         if isinstance(other, Combination):
             combo = other
         elif isinstance(other, Diagram):
@@ -154,7 +200,7 @@ class Combination:
             raise ValueError(f"shapes differ: ({self._dom}, {self._cod}) and ({combo._dom}, {combo._cod})")
         return combo
 
-    def __add__(self, other):
+    def __add__(self, other: Combination | Diagram | int) -> Combination:
         if isinstance(other, int) and other == 0:
             return self
         other = self._coerce(other)
@@ -165,16 +211,16 @@ class Combination:
 
     __radd__ = __add__
 
-    def __neg__(self):
+    def __neg__(self) -> Combination:
         return Combination._trusted({d: -c for d, c in self._terms.items()}, self._dom, self._cod, self._category)
 
-    def __sub__(self, other):
+    def __sub__(self, other: Combination | Diagram) -> Combination:
         return self + (-self._coerce(other))
 
-    def __rsub__(self, other):
+    def __rsub__(self, other: Combination | Diagram) -> Combination:
         return self._coerce(other) - self
 
-    def __mul__(self, scalar):
+    def __mul__(self, scalar: object) -> Combination:
         if isinstance(scalar, (Combination, Diagram)):
             return NotImplemented
         scalar = _normalise(scalar)
@@ -182,7 +228,7 @@ class Combination:
 
     __rmul__ = __mul__
 
-    def subs(self, *args, **kwargs) -> Combination:
+    def subs(self, *args: object, **kwargs: object) -> Combination:
         """Substitute in the coefficients (and in the category's parameter), as sympy's ``subs``.
 
         >>> import sympy
@@ -201,7 +247,7 @@ class Combination:
         )
 
     # -- categorical structure ---------------------------------------------------------------
-    def _category_with(self, other):
+    def _category_with(self, other: Combination | Diagram) -> DiagramCategory:
         from .categories import natural_category
 
         category = self._category or getattr(other, "_category", None)
@@ -213,36 +259,36 @@ class Combination:
             category = natural_category(first, second)
         return category
 
-    def then(self, other) -> Combination:
+    def then(self, other: Combination | Diagram) -> Combination:
         """ "self, then other", bilinearly, in the category of the combination."""
         return self._category_with(other).compose(self, other)
 
-    def __rshift__(self, other):
+    def __rshift__(self, other: Combination | Diagram) -> Combination:
         if not isinstance(other, (Combination, Diagram)):
             return NotImplemented
         return self.then(other)
 
-    def __rrshift__(self, other):
+    def __rrshift__(self, other: Diagram) -> Combination:
         if not isinstance(other, Diagram):
             return NotImplemented
         return self._category_with(other).compose(other, self)
 
-    def tensor(self, other) -> Combination:
+    def tensor(self, other: Combination | Diagram) -> Combination:
         """Bilinear tensor product in the category of the combination."""
         return self._category_with(other).tensor(self, other)
 
-    def __matmul__(self, other):
+    def __matmul__(self, other: Combination | Diagram) -> Combination:
         if not isinstance(other, (Combination, Diagram)):
             return NotImplemented
         return self.tensor(other)
 
-    def __rmatmul__(self, other):
+    def __rmatmul__(self, other: Diagram) -> Combination:
         if not isinstance(other, Diagram):
             return NotImplemented
         return self._category_with(other).tensor(other, self)
 
     # -- equality and printing ---------------------------------------------------------------
-    def __eq__(self, other) -> bool:
+    def __eq__(self, other: object) -> bool:
         if isinstance(other, Diagram):
             other = Combination(other)
         if not isinstance(other, Combination):
@@ -256,7 +302,7 @@ class Combination:
     def __hash__(self) -> int:
         return hash((self._dom, self._cod, frozenset(self._terms)))
 
-    def _sorted_terms(self):
+    def _sorted_terms(self) -> list[tuple[Diagram, sympy.Expr]]:
         return sorted(self._terms.items(), key=lambda item: item[0])
 
     def __repr__(self) -> str:

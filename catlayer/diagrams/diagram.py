@@ -1,15 +1,25 @@
 """Diagrams: set partitions of the vertices of a two-row picture.
 
 A (k, l)-diagram has a top row of l vertices (the outputs, numbered ``0..l-1``) and a bottom
-row of k vertices (the inputs, numbered ``l..l+k-1``); see ``math.md`` §1. A diagram does not
+row of k vertices (the inputs, numbered ``l..l+k-1``); see docs/conventions.md §1. A diagram does not
 know n: that belongs to the category or the functor it is used with.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import os
+from collections.abc import Callable, Iterable, Sequence, Sized
 from itertools import pairwise
-from itertools import permutations as _permutations
+from typing import TYPE_CHECKING, ClassVar, NoReturn
+
+from .validation import check_diagram_size, check_order, short_repr
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure, SubFigure
+    from typing_extensions import Self
+
+    from .combination import Combination
 
 __all__ = [
     "BrauerDiagram",
@@ -20,17 +30,33 @@ __all__ = [
     "boundary_position",
 ]
 
+#: Canonical blocks: sorted tuples of vertices, themselves in sorted order.
+Blocks = tuple[tuple[int, ...], ...]
+
 
 def boundary_position(vertex: int, cod: int, dom: int) -> int:
     """Position of ``vertex`` when walking the top row left to right, then the bottom row
-    right to left (math.md §1). Used to decide whether two blocks cross.
+    right to left (docs/conventions.md §1). Used to decide whether two blocks cross.
 
     >>> [boundary_position(v, cod=2, dom=3) for v in range(5)]
     [0, 1, 4, 3, 2]
     """
+    cod, dom = check_order(cod, "cod"), check_order(dom, "dom")
+    _check_vertex(vertex, cod + dom)
+    return _boundary_position(vertex, cod, dom)
+
+
+def _boundary_position(vertex: int, cod: int, dom: int) -> int:
     if vertex < cod:
         return vertex
     return cod + (dom - 1 - (vertex - cod))
+
+
+def _check_vertex(vertex: object, size: int) -> None:
+    if isinstance(vertex, bool) or not isinstance(vertex, int):
+        raise TypeError(f"vertex {short_repr(vertex)} is not an int")
+    if not 0 <= vertex < size:
+        raise ValueError(f"vertex {short_repr(vertex)} is out of range: the diagram has vertices 0..{size - 1}")
 
 
 def blocks_cross(first: Sequence[int], second: Sequence[int], cod: int, dom: int) -> bool:
@@ -42,15 +68,40 @@ def blocks_cross(first: Sequence[int], second: Sequence[int], cod: int, dom: int
     >>> blocks_cross((0, 2), (1, 3), cod=2, dom=2)   # identity: parallel lines
     False
     """
+    cod, dom = check_order(cod, "cod"), check_order(dom, "dom")
+    for block in (first, second):
+        if isinstance(block, (str, bytes)) or not isinstance(block, Iterable):
+            raise TypeError(f"a block is an iterable of int vertices, got {short_repr(block)}")
+    first, second = tuple(first), tuple(second)
+    for v in first + second:
+        _check_vertex(v, cod + dom)
+    return _blocks_cross(first, second, cod, dom)
+
+
+def _blocks_cross(first: Sequence[int], second: Sequence[int], cod: int, dom: int) -> bool:
     marks = sorted(
-        [(boundary_position(v, cod, dom), 0) for v in first] + [(boundary_position(v, cod, dom), 1) for v in second]
+        [(_boundary_position(v, cod, dom), 0) for v in first] + [(_boundary_position(v, cod, dom), 1) for v in second]
     )
     # The blocks cross iff the boundary word, with runs collapsed, alternates 4+ times.
     changes = sum(1 for a, b in pairwise(marks) if a[1] != b[1])
     return changes >= 3
 
 
-def _canonical_from_labels(labels: Sequence[int]) -> tuple[tuple[int, ...], ...]:
+def _missing_message(seen: dict[int, int], size: int, shown: int = 8) -> str:
+    """Name the first few vertices missing from ``seen`` (the scan stops after ``shown`` of
+    them, so its cost is bounded by the number of vertices given, not by ``size``)."""
+    missing: list[int] = []
+    for v in range(size):
+        if v not in seen:
+            missing.append(v)
+            if len(missing) == shown:
+                break
+    total = size - len(seen)
+    listed = ", ".join(map(str, missing)) + (f", ... ({total} in all)" if total > len(missing) else "")
+    return f"vertices [{listed}] are missing: every vertex 0..{size - 1} must be in a block"
+
+
+def _canonical_from_labels(labels: Sequence[int]) -> Blocks:
     groups: dict[int, list[int]] = {}
     for vertex, label in enumerate(labels):
         groups.setdefault(label, []).append(vertex)
@@ -67,26 +118,36 @@ class Diagram:
     """
 
     __slots__ = ("_blocks", "_cod", "_dom", "_hash", "_labels")
-    _kind_name = "Diagram"
+    _blocks: Blocks
+    _cod: int
+    _dom: int
+    _hash: int
+    _labels: tuple[int, ...]
+    _kind_name: ClassVar[str] = "Diagram"
 
-    def __init__(self, blocks: Iterable[Iterable[int]], dom: int, cod: int):
-        if isinstance(dom, bool) or not isinstance(dom, int) or dom < 0:
-            raise ValueError(f"dom (the number of bottom vertices) must be an int >= 0, got {dom!r}")
-        if isinstance(cod, bool) or not isinstance(cod, int) or cod < 0:
-            raise ValueError(f"cod (the number of top vertices) must be an int >= 0, got {cod!r}")
+    def __init__(self, blocks: Iterable[Iterable[int]], dom: int, cod: int) -> None:
+        dom = check_order(dom, "dom (the number of bottom vertices)")
+        cod = check_order(cod, "cod (the number of top vertices)")
         size = dom + cod
-        cleaned = []
+        check_diagram_size(size, f"a ({short_repr(dom)}, {short_repr(cod)})-diagram")
+        if isinstance(blocks, (str, bytes)) or not isinstance(blocks, Iterable):
+            raise TypeError(
+                f"blocks must be an iterable of blocks (each an iterable of int vertices), got {short_repr(blocks)}"
+            )
+        cleaned: list[tuple[int, ...]] = []
         seen: dict[int, int] = {}
         for index, block in enumerate(blocks):
+            if isinstance(block, (str, bytes)) or not isinstance(block, Iterable):
+                raise TypeError(f"block {index} is {short_repr(block)}: each block must be an iterable of int vertices")
             block = tuple(block)
             if not block:
                 raise ValueError(f"block {index} is empty: every block needs at least one vertex")
             for v in block:
                 if isinstance(v, bool) or not isinstance(v, int):
-                    raise ValueError(f"vertex {v!r} in block {index} is not an int")
+                    raise TypeError(f"vertex {short_repr(v)} in block {index} is not an int")
                 if not 0 <= v < size:
                     raise ValueError(
-                        f"vertex {v} in block {index} is out of range: a ({dom}, {cod})-diagram has "
+                        f"vertex {short_repr(v)} in block {index} is out of range: a ({dom}, {cod})-diagram has "
                         f"vertices 0..{size - 1} (top 0..{cod - 1}, bottom {cod}..{size - 1})"
                     )
                 if v in seen:
@@ -97,16 +158,15 @@ class Diagram:
                     )
                 seen[v] = index
             cleaned.append(tuple(sorted(block)))
-        missing = [v for v in range(size) if v not in seen]
-        if missing:
-            raise ValueError(f"vertices {missing} are missing: every vertex 0..{size - 1} must be in a block")
+        if len(seen) != size:
+            raise ValueError(_missing_message(seen, size))
         self._check_kind(cleaned, dom, cod)
         self._set(tuple(sorted(cleaned)), dom, cod)
 
     def _check_kind(self, blocks: list[tuple[int, ...]], dom: int, cod: int) -> None:
         """Subclasses reject blocks of the wrong size."""
 
-    def _set(self, blocks: tuple[tuple[int, ...], ...], dom: int, cod: int) -> None:
+    def _set(self, blocks: Blocks, dom: int, cod: int) -> None:
         object.__setattr__(self, "_blocks", blocks)
         object.__setattr__(self, "_dom", dom)
         object.__setattr__(self, "_cod", cod)
@@ -118,24 +178,24 @@ class Diagram:
         object.__setattr__(self, "_hash", hash((dom, cod, blocks)))
 
     @classmethod
-    def _from_canonical(cls, blocks: tuple[tuple[int, ...], ...], dom: int, cod: int):
+    def _from_canonical(cls, blocks: Blocks, dom: int, cod: int) -> Self:
         """Build from blocks already in canonical form, skipping validation (internal)."""
         self = object.__new__(cls)
         self._set(blocks, dom, cod)
         return self
 
     @classmethod
-    def _from_labels(cls, labels: Sequence[int], dom: int, cod: int):
+    def _from_labels(cls, labels: Sequence[int], dom: int, cod: int) -> Self:
         """Build from a block label per vertex (internal, no validation)."""
         return cls._from_canonical(_canonical_from_labels(labels), dom, cod)
 
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: object) -> NoReturn:
         raise AttributeError(f"{type(self).__name__} is immutable")
 
-    def __delattr__(self, name):
+    def __delattr__(self, name: str) -> NoReturn:
         raise AttributeError(f"{type(self).__name__} is immutable")
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Callable[[Blocks, int, int], Self], tuple[Blocks, int, int]]:
         return (type(self)._from_canonical, (self._blocks, self._dom, self._cod))
 
     # -- basic data ------------------------------------------------------------------------
@@ -150,7 +210,7 @@ class Diagram:
         return self._cod
 
     @property
-    def blocks(self) -> tuple[tuple[int, ...], ...]:
+    def blocks(self) -> Blocks:
         """The blocks, each a sorted tuple, in canonical (sorted) order."""
         return self._blocks
 
@@ -165,17 +225,19 @@ class Diagram:
         return self._dom + self._cod
 
     def is_top(self, vertex: int) -> bool:
+        """True for a top (output) vertex, 0..l−1."""
+        _check_vertex(vertex, self.size)
         return vertex < self._cod
 
-    def top_only_blocks(self) -> tuple[tuple[int, ...], ...]:
+    def top_only_blocks(self) -> Blocks:
         """Blocks lying entirely in the top row."""
         return tuple(b for b in self._blocks if b[-1] < self._cod)
 
-    def bottom_only_blocks(self) -> tuple[tuple[int, ...], ...]:
+    def bottom_only_blocks(self) -> Blocks:
         """Blocks lying entirely in the bottom row."""
         return tuple(b for b in self._blocks if b[0] >= self._cod)
 
-    def propagating_blocks(self) -> tuple[tuple[int, ...], ...]:
+    def propagating_blocks(self) -> Blocks:
         """Blocks meeting both rows."""
         return tuple(b for b in self._blocks if b[0] < self._cod <= b[-1])
 
@@ -185,13 +247,13 @@ class Diagram:
         return tuple(b[0] for b in self._blocks if len(b) == 1)
 
     def is_planar(self) -> bool:
-        """True when no two blocks cross (math.md §1).
+        """True when no two blocks cross (docs/conventions.md §1).
 
         >>> PartitionDiagram([[0, 3], [1, 2]], dom=2, cod=2).is_planar()
         False
         """
         blocks = self._blocks
-        return not any(blocks_cross(a, b, self._cod, self._dom) for i, a in enumerate(blocks) for b in blocks[i + 1 :])
+        return not any(_blocks_cross(a, b, self._cod, self._dom) for i, a in enumerate(blocks) for b in blocks[i + 1 :])
 
     def is_permutation(self) -> bool:
         """True for a permutation diagram: every block one top and one bottom vertex."""
@@ -200,10 +262,10 @@ class Diagram:
     def crossings(self) -> int:
         """Number of unordered pairs of blocks that cross."""
         blocks = self._blocks
-        return sum(blocks_cross(a, b, self._cod, self._dom) for i, a in enumerate(blocks) for b in blocks[i + 1 :])
+        return sum(_blocks_cross(a, b, self._cod, self._dom) for i, a in enumerate(blocks) for b in blocks[i + 1 :])
 
     # -- structural operations (no scalars involved) --------------------------------------
-    def dagger(self):
+    def dagger(self) -> Self:
         """Flip top and bottom rows: a (k, l)-diagram becomes an (l, k)-diagram.
 
         >>> PartitionDiagram([[0, 1, 2]], dom=2, cod=1).dagger()
@@ -218,7 +280,7 @@ class Diagram:
         return type(self)._from_canonical(blocks, l, k)
 
     def tensor(self, other: Diagram) -> Diagram:
-        """Place ``other`` to the right of ``self`` (math.md §2.1). No scalar arises.
+        """Place ``other`` to the right of ``self`` (docs/conventions.md §2.1). No scalar arises.
 
         The kind of the result is the more general of the two kinds.
 
@@ -242,7 +304,7 @@ class Diagram:
 
     __matmul__ = tensor
 
-    def then(self, other: Diagram):
+    def then(self, other: Diagram) -> Combination:
         """ "self, then other" in the natural category of the pair, with a symbolic parameter
         where the category needs one (``n`` for partition and Brauer diagrams; Brauer–Grood
         diagrams with free vertices use n = their number of free vertices). Returns a
@@ -257,7 +319,7 @@ class Diagram:
 
         return natural_category(self, other).compose(self, other)
 
-    def __rshift__(self, other):
+    def __rshift__(self, other: Diagram) -> Combination:
         if not isinstance(other, Diagram):
             return NotImplemented
         return self.then(other)
@@ -268,7 +330,12 @@ class Diagram:
         return f"{self._kind_name}([{blocks}], dom={self._dom}, cod={self._cod})"
 
     def vertex_name(self, vertex: int) -> str:
-        """Blackboard name: top vertices 1..l, bottom vertices 1'..k'."""
+        """Blackboard name: top vertices 1..l, bottom vertices 1'..k'.
+
+        >>> PartitionDiagram([[0, 1]], dom=1, cod=1).vertex_name(1)
+        "1'"
+        """
+        _check_vertex(vertex, self.size)
         if vertex < self._cod:
             return str(vertex + 1)
         return f"{vertex - self._cod + 1}'"
@@ -290,7 +357,7 @@ class Diagram:
 
         return draw_ascii(self)
 
-    def draw(self, path=None, ax=None):
+    def draw(self, path: str | os.PathLike[str] | None = None, ax: Axes | None = None) -> Figure | SubFigure:
         """Draw with matplotlib (optional dependency ``catlayer[draw]``); save to ``path``
         (PNG or SVG, chosen by the suffix) when given. Returns the matplotlib figure."""
         from .drawing import draw
@@ -298,7 +365,7 @@ class Diagram:
         return draw(self, path=path, ax=ax)
 
     # -- equality ----------------------------------------------------------------------------
-    def __eq__(self, other) -> bool:
+    def __eq__(self, other: object) -> bool:
         if not isinstance(other, Diagram):
             return NotImplemented
         return (
@@ -313,45 +380,59 @@ class Diagram:
 
     def __lt__(self, other: Diagram) -> bool:
         """A total order (by dom, cod, blocks) so that lists of diagrams sort reproducibly."""
+        if not isinstance(other, Diagram):
+            return NotImplemented
         return (self._dom, self._cod, self._blocks) < (other._dom, other._cod, other._blocks)
 
     # -- constructors ------------------------------------------------------------------------
     @classmethod
-    def identity(cls, k: int):
+    def identity(cls, k: int) -> Self:
         """The identity on k points.
 
         >>> PartitionDiagram.identity(2)
         PartitionDiagram([[0, 2], [1, 3]], dom=2, cod=2)
         """
-        return cls.permutation(tuple(range(k)))
+        k = check_order(k, "k")
+        check_diagram_size(2 * k, f"the identity on {short_repr(k)} points")
+        return cls._from_canonical(tuple((j, k + j) for j in range(k)), k, k)
 
     @classmethod
-    def permutation(cls, p: Sequence[int]):
+    def permutation(cls, p: Sequence[int]) -> Self:
         """The permutation diagram of ``p`` in S_k: blocks {p[j], k+j}; its matrix sends input
-        axis j to output axis p[j] (math.md §1).
+        axis j to output axis p[j] (docs/conventions.md §1).
 
         >>> PartitionDiagram.permutation([1, 0])
         PartitionDiagram([[0, 3], [1, 2]], dom=2, cod=2)
         """
+        if isinstance(p, (str, bytes)) or not isinstance(p, Iterable):
+            raise TypeError(f"a permutation is a sequence of ints, got {short_repr(p)}")
+        if isinstance(p, Sized):
+            check_diagram_size(2 * len(p), f"a permutation diagram on {len(p)} points")
         p = tuple(p)
         k = len(p)
+        check_diagram_size(2 * k, f"a permutation diagram on {k} points")
+        for x in p:
+            if isinstance(x, bool) or not isinstance(x, int):
+                raise TypeError(f"a permutation is a sequence of ints; {short_repr(x)} is not an int")
         if sorted(p) != list(range(k)):
-            raise ValueError(f"{p} is not a permutation of 0..{k - 1}")
+            raise ValueError(f"{short_repr(p)} is not a permutation of 0..{k - 1}")
         return cls._from_canonical(tuple(sorted((p[j], k + j) for j in range(k))), k, k)
 
     @classmethod
-    def swap(cls, a: int = 1, b: int = 1):
+    def swap(cls, a: int = 1, b: int = 1) -> Self:
         """The symmetric braiding a ⊗ b → b ⊗ a: the first a strands cross over the last b.
 
         >>> PartitionDiagram.swap()
         PartitionDiagram([[0, 3], [1, 2]], dom=2, cod=2)
         """
+        a, b = check_order(a, "a"), check_order(b, "b")
+        check_diagram_size(2 * (a + b), f"the swap of {short_repr(a)} and {short_repr(b)} points")
         return cls.permutation(tuple(list(range(b, a + b)) + list(range(b))))
 
     def permutation_of(self) -> tuple[int, ...]:
         """For a permutation diagram, the p with blocks {p[j], k+j}."""
         if not self.is_permutation():
-            raise ValueError(f"{self!r} is not a permutation diagram")
+            raise ValueError(f"{short_repr(self)} is not a permutation diagram")
         k = self._dom
         p = [0] * k
         for top, bottom in self._blocks:
@@ -359,7 +440,7 @@ class Diagram:
         return tuple(p)
 
 
-def _join_kind(a: Diagram, b: Diagram) -> type:
+def _join_kind(a: Diagram, b: Diagram) -> type[Diagram]:
     order = (BrauerDiagram, BrauerGroodDiagram, PartitionDiagram)
     ta, tb = type(a), type(b)
     if ta is tb:
@@ -381,7 +462,7 @@ class PartitionDiagram(Diagram):
     """
 
     __slots__ = ()
-    _kind_name = "PartitionDiagram"
+    _kind_name: ClassVar[str] = "PartitionDiagram"
 
 
 class BrauerDiagram(Diagram):
@@ -396,9 +477,9 @@ class BrauerDiagram(Diagram):
     """
 
     __slots__ = ()
-    _kind_name = "BrauerDiagram"
+    _kind_name: ClassVar[str] = "BrauerDiagram"
 
-    def _check_kind(self, blocks, dom, cod):
+    def _check_kind(self, blocks: list[tuple[int, ...]], dom: int, cod: int) -> None:
         for b in blocks:
             if len(b) != 2:
                 raise ValueError(f"block {b} has {len(b)} vertices: every block of a Brauer diagram is a pair")
@@ -406,7 +487,7 @@ class BrauerDiagram(Diagram):
 
 class BrauerGroodDiagram(Diagram):
     """A set partition into pairs and free vertices (singletons): with exactly n free vertices
-    it is an (l+k)\\n-diagram of the Brauer–Grood category BG(n) (math.md §3.4).
+    it is an (l+k)\\n-diagram of the Brauer–Grood category BG(n) (docs/conventions.md §3.4).
 
     >>> d = BrauerGroodDiagram([[0], [1], [2]], dom=1, cod=2)
     >>> d.free_vertices
@@ -414,17 +495,12 @@ class BrauerGroodDiagram(Diagram):
     """
 
     __slots__ = ()
-    _kind_name = "BrauerGroodDiagram"
+    _kind_name: ClassVar[str] = "BrauerGroodDiagram"
 
-    def _check_kind(self, blocks, dom, cod):
+    def _check_kind(self, blocks: list[tuple[int, ...]], dom: int, cod: int) -> None:
         for b in blocks:
             if len(b) > 2:
                 raise ValueError(
                     f"block {b} has {len(b)} vertices: a Brauer–Grood diagram has only pairs and "
                     "free vertices (singletons)"
                 )
-
-
-def all_permutation_diagrams(k: int, kind: type = PartitionDiagram):
-    """Every permutation diagram on k points, in lexicographic order of the permutation."""
-    return tuple(kind.permutation(p) for p in _permutations(range(k)))

@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import itertools
+import os
 import string
+from typing import TYPE_CHECKING
 
 from .diagram import Diagram
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure, SubFigure
+
 __all__ = ["draw", "draw_ascii"]
+
+
+def _check_diagram(d: object) -> None:
+    if not isinstance(d, Diagram):
+        raise TypeError(f"expected a diagram, got {type(d).__name__}")
 
 
 def _letters(count: int) -> list[str]:
@@ -20,6 +31,7 @@ def _letters(count: int) -> list[str]:
 
 def draw_ascii(d: Diagram) -> str:
     """Top row over bottom row; each vertex shows the letter of its block."""
+    _check_diagram(d)
     names = _letters(len(d.blocks))
     top = " ".join(names[d.labels[v]] for v in range(d.cod))
     bottom = " ".join(names[d.labels[v]] for v in range(d.cod, d.size))
@@ -27,11 +39,12 @@ def draw_ascii(d: Diagram) -> str:
     return f"top    : {top}\nbottom : {bottom}\nblocks : {legend}".rstrip()
 
 
-def draw(d: Diagram, path=None, ax=None):
+def draw(d: Diagram, path: str | os.PathLike[str] | None = None, ax: Axes | None = None) -> Figure | SubFigure:
     """Draw ``d`` with matplotlib: vertices as dots on two rows, each block as curves joining
     consecutive vertices of the block (arcs within a row, straight lines between rows).
     Saves to ``path`` (format from its suffix, e.g. ``.png`` or ``.svg``) when given and
     returns the figure."""
+    _check_diagram(d)
     try:
         import matplotlib
 
@@ -43,6 +56,7 @@ def draw(d: Diagram, path=None, ax=None):
         raise ImportError("drawing needs matplotlib: pip install 'catlayer[draw]'") from error
 
     width = max(d.cod, d.dom, 1)
+    fig: Figure | SubFigure
     if ax is None:
         fig, ax = plt.subplots(figsize=(1.0 + 0.8 * width, 2.4))
     else:
@@ -93,5 +107,7 @@ def draw(d: Diagram, path=None, ax=None):
     ax.axis("off")
     ax.set_title(str(d), fontsize=9)
     if path is not None:
-        fig.savefig(path, bbox_inches="tight")
+        # ``figure`` is the root figure (the figure itself, or the one holding a subfigure): only
+        # it can be saved.
+        fig.figure.savefig(path, bbox_inches="tight")
     return fig

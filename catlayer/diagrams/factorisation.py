@@ -1,4 +1,4 @@
-"""Planar factorisation d = σ_l ∘ planar ∘ σ_k (math.md §6) and the tensor decomposition of
+"""Planar factorisation d = σ_l ∘ planar ∘ σ_k (docs/conventions.md §6) and the tensor decomposition of
 the planar middle into elementary one-block diagrams (the paper's Figure 3).
 """
 
@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .diagram import Diagram
+from .validation import short_repr
 
 __all__ = ["Factorisation", "Split", "factorise", "split"]
 
@@ -45,6 +46,11 @@ class Factorisation:
         return sum(1 for e in self.elementary if e.dom > 0 and e.cod > 0)
 
 
+def _check_diagram(d: object) -> None:
+    if not isinstance(d, Diagram):
+        raise TypeError(f"expected a diagram, got {type(d).__name__}")
+
+
 def _inverse(p: tuple[int, ...]) -> tuple[int, ...]:
     inv = [0] * len(p)
     for i, x in enumerate(p):
@@ -53,7 +59,7 @@ def _inverse(p: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def factorise(d: Diagram) -> Factorisation:
-    """The canonical planar factorisation of math.md §6.
+    """The canonical planar factorisation of docs/conventions.md §6.
 
     Propagating blocks are ordered by their smallest top vertex; the planar top row holds the
     top-only blocks, then the propagating tops; the planar bottom row holds the propagating
@@ -71,6 +77,7 @@ def factorise(d: Diagram) -> Factorisation:
     >>> [e.blocks for e in f.elementary]
     [((0,),), ((0, 1),), ((0, 1, 2),), ((0, 1),)]
     """
+    _check_diagram(d)
     k, l = d.dom, d.cod
     kind = type(d)
     top_only = [b for b in d.blocks if b[-1] < l]
@@ -90,12 +97,12 @@ def factorise(d: Diagram) -> Factorisation:
     top_t, bottom_t = tuple(top_order), tuple(bottom_order)
     pos_top, pos_bottom = _inverse(top_t), _inverse(bottom_t)
 
-    planar_blocks = []
+    planar_blocks: list[tuple[int, ...]] = []
     for b in d.blocks:
         planar_blocks.append(tuple(sorted(pos_top[v] if v < l else l + pos_bottom[v - l] for v in b)))
     planar = kind._from_canonical(tuple(sorted(planar_blocks)), k, l)
 
-    elementary = []
+    elementary: list[Diagram] = []
     for b in top_only:
         elementary.append(kind._from_canonical((tuple(range(len(b))),), 0, len(b)))
     for b in propagating:
@@ -120,7 +127,7 @@ def factorise(d: Diagram) -> Factorisation:
 @dataclass(frozen=True)
 class Split:
     """``d = bottom, then permutation, then top`` with no loops (a refinement of the planar
-    factorisation that lets a whole layer share work, design.md §4).
+    factorisation that lets a whole layer share work, docs/conventions.md §6, §7).
 
     * ``bottom`` (k → r): every propagating block of d becomes a block joining its bottom
       vertices to one *slot* (a top vertex of ``bottom``); slots are ordered by the smallest
@@ -168,6 +175,9 @@ def split(d: Diagram, free_singletons: bool | None = None) -> Split:
     """
     from .diagram import BrauerGroodDiagram
 
+    _check_diagram(d)
+    if free_singletons is not None and not isinstance(free_singletons, bool):
+        raise TypeError(f"free_singletons must be True, False or None, got {short_repr(free_singletons)}")
     if free_singletons is None:
         free_singletons = isinstance(d, BrauerGroodDiagram)
     k, l = d.dom, d.cod
@@ -179,7 +189,7 @@ def split(d: Diagram, free_singletons: bool | None = None) -> Split:
     p, s = len(propagating), len(free_top)
     r = p + s
 
-    bottom_blocks = []
+    bottom_blocks: list[tuple[int, ...]] = []
     for i, b in enumerate(by_bottom):
         bottom_blocks.append((i, *(r + v - l for v in b if v >= l)))
     bottom_blocks += [(p + j,) for j in range(s)]
@@ -187,7 +197,7 @@ def split(d: Diagram, free_singletons: bool | None = None) -> Split:
     bottom_kind = kind
     bottom = bottom_kind._from_canonical(tuple(sorted(bottom_blocks)), k, r)
 
-    top_blocks = []
+    top_blocks: list[tuple[int, ...]] = []
     for i, b in enumerate(by_top):
         top_blocks.append((*(v for v in b if v < l), l + i))
     top_blocks += [(f, l + p + j) for j, f in enumerate(free_top)]
@@ -201,7 +211,7 @@ def split(d: Diagram, free_singletons: bool | None = None) -> Split:
     return Split(diagram=d, bottom=bottom, matching=matching, top=top, num_free_slots=s)
 
 
-def _pairs_kind(kind: type) -> type:
+def _pairs_kind(kind: type[Diagram]) -> type[Diagram]:
     from .diagram import BrauerDiagram, BrauerGroodDiagram
 
     return BrauerDiagram if issubclass(kind, BrauerGroodDiagram) else kind

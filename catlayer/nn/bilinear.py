@@ -30,8 +30,8 @@ from itertools import permutations
 import torch
 from torch import nn
 
-from ..backend.memory import check_size
 from ..diagrams import BrauerGroodDiagram, Diagram
+from ..memory import check_size
 from .checkable import Checkable
 from .executor import compile_program
 from .features import FeatureType, feature_type, flatten_batch, type_str, unflatten_batch
@@ -147,7 +147,9 @@ class _Contraction:
         y_letters = "".join(of(labels[a + i]) for i in range(b))
         self.eps_x: tuple[int, ...] = ()
         self.eps_y: tuple[int, ...] = ()
-        if reduction.pair_form == "epsilon":
+        self.weighted_x: tuple[int, ...] = ()
+        self.weighted_y: tuple[int, ...] = ()
+        if reduction.form_pairs:
             firsts = [block[0] for block in reduction.closed]
             self.eps_x = tuple(p for p in firsts if p < a)
             self.eps_y = tuple(p - a for p in firsts if p >= a)
@@ -158,6 +160,9 @@ class _Contraction:
         self.pairwise = None
         if reduction.free_axes or q:
             lc = "".join(slots[plain:]) + "".join(of(labels[f]) for f in reduction.free_axes)
+            # The input indices of the symbol are weighted (lowered by η for SO(p, q)).
+            self.weighted_x = tuple(f for f in reduction.free_axes if f < a)
+            self.weighted_y = tuple(f - a for f in reduction.free_axes if f >= a)
             in_x = any(f < a for f in reduction.free_axes)
             in_y = any(f >= a for f in reduction.free_axes)
             # Contract the symbol with an operand that shares its letters before meeting the other.
@@ -168,7 +173,12 @@ class _Contraction:
             self.pairwise = _pairwise(x_letters, y_letters, "".join(slots))
         self.equation = ",".join(terms[o] for o in self.operands) + "->ab" + "".join(slots)
 
-    def __call__(self, x: torch.Tensor, y: torch.Tensor, eps, lc, n: int) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, eps, lc, n: int, weights=None) -> torch.Tensor:
+        if weights is not None:
+            for axis in self.weighted_x:
+                x = x * weights.reshape([n if a == 2 + axis else 1 for a in range(x.dim())])
+            for axis in self.weighted_y:
+                y = y * weights.reshape([n if a == 2 + axis else 1 for a in range(y.dim())])
         for axis in self.eps_x:
             x = torch.matmul(x.movedim(2 + axis, -1), eps).movedim(-1, 2 + axis)
         for axis in self.eps_y:
@@ -302,7 +312,7 @@ class TypedBilinear(Checkable, nn.Module):
             check_size(n**n * 8, f"the Levi-Civita symbol of SO({n})")
         tables = FormTables(list(self._programs.values()), full_levi_civita=uses_lc)
         tables.eps = tables.eps or any(c.eps_x or c.eps_y for cs in self._contractions.values() for c in cs)
-        tables.register(self, n, device, param_dtype)
+        tables.register(self, group, device, param_dtype)
         if not uses_lc:
             self._levi_civita = None
         self._tables = {key: expansion_tables(plan) for key, plan in self._plans.items()}
@@ -349,7 +359,10 @@ class TypedBilinear(Checkable, nn.Module):
         """The products of checked features with exactly one batch axis."""
         n = self.n
         reduced = {
-            pair: [c(x[pair[0]], y[pair[1]], self._eps, self._levi_civita, n) for c in contractions]
+            pair: [
+                c(x[pair[0]], y[pair[1]], self._eps, self._levi_civita, n, getattr(self, "_free_weights", None))
+                for c in contractions
+            ]
             for pair, contractions in self._contractions.items()
         }
         terms: dict[int, list] = {}

@@ -151,7 +151,9 @@ def check_forward(
     then maps a dict of tensors to a dict, and ``g`` acts on every order.
 
     The module runs on a copy converted to ``dtype`` (float64 by default; the module itself is
-    used when it already is) under ``torch.no_grad()``.
+    used when it already is) under ``torch.no_grad()``. A non-finite output entry (NaN, inf)
+    always fails; ``tolerance`` must be a finite number >= 0 and there must be at least one
+    group element and one input, so that a passing check has checked something.
     """
     typed = isinstance(in_order, Mapping)
     if typed:
@@ -162,12 +164,19 @@ def check_forward(
             if in_channels is None:
                 raise ValueError("pass in_channels=: the module has no in_channels attribute")
         in_type = {in_order: in_channels}
+    from ..verify import check_samples, check_tolerance
+
     n = group.n
-    tolerance = DEFAULT_TOLERANCE.get(dtype, 1e-4) if tolerance is None else float(tolerance)
+    tolerance = check_tolerance(tolerance)
+    tolerance = DEFAULT_TOLERANCE.get(dtype, 1e-4) if tolerance is None else tolerance
+    batch = check_samples(batch, "batch")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    gs = list(elements) if elements is not None else draw_elements(group, num_elements, rng)
+    if elements is None:
+        gs = draw_elements(group, check_samples(num_elements, "num_elements"), rng)
+    else:
+        gs = list(elements)
     if not gs:
-        raise ValueError("no group elements to check with")
+        raise ValueError("no group elements to check with: a check on no group element checks nothing")
     probe = module
     if any(t.dtype != dtype for t in [*module.parameters(), *module.buffers()] if t.is_floating_point()):
         probe = copy.deepcopy(module).to(dtype)

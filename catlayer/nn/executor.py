@@ -1,26 +1,30 @@
-"""Execute a :class:`~catlayer.plan.LayerPlan` with torch ops (design.md §4).
+"""Execute a :class:`~catlayer.plan.LayerPlan` with torch ops (docs/conventions.md §7).
 
 :func:`compile_program` turns a plan and n into a :class:`Program`: nested tuples of ints and
-strings only (einsum equations, permutations, reshape sizes, ``torch.diagonal`` axis pairs), so
-that ``forward`` branches on static structure alone and ``torch.compile(fullgraph=True)``,
-``torch.export`` and ``torch.func.vmap`` see a fixed sequence of tensor ops. Nothing here
-re-derives the maths: every step reads the plan's index tables.
+strings only (einsum equations, permutations, axis groups), so that ``forward`` branches on
+static structure alone and ``torch.compile(fullgraph=True)``, ``torch.export``, ONNX export and
+``torch.func.vmap`` see a fixed sequence of tensor ops. Every op is out-of-place (the graph is
+functional: nothing writes into a view or a preallocated buffer), so what export and compile
+trace is what eager runs. Nothing here re-derives the maths: every step reads the plan's index
+tables.
 
 Executing a program on x of shape (B, c_in) + (n,)*k with weights W of shape
 (c_out, c_in, D):
 
-1. **reduce**: each distinct bottom half once, x → (B, c_in, n^slots): one ``einsum`` takes the
-   diagonals of the slots and sums the closed "delta" blocks (reading, when possible, a smaller
-   reduced tensor instead of x: the total sum from the row sums); a symplectic closed pair is
-   then contracted with ε (a matmul against ε flattened), the free axes of an n-diagram with
-   the Levi-Civita symbol (a matmul against the symbol reshaped to (n^free_axes, n^free_slots));
-2. **mix**: per expansion group, the reduced tensors permuted by ``matching`` are stacked on the
-   channel axis and mixed by one ``matmul`` against the signed weights gathered to
-   (c_out, D_e·c_in);
-3. **expand**: expansions that only broadcast are summed in compact form and written once;
-   the identity expansion's matmul accumulates straight into that buffer (``baddbmm_``); the
-   others add onto strided diagonal views of the output (``torch.diagonal`` chains; a closed
-   "delta" block broadcasts, a closed ε pair multiplies by ε).
+1. **reduce** (:func:`run_reductions`): each distinct bottom half once, x → (B, c_in, n^slots):
+   one ``einsum`` takes the diagonals of the slots and sums the closed "delta" blocks (reading,
+   when possible, a smaller reduced tensor instead of x: the total sum from the row sums); a
+   symplectic closed pair is then contracted with ε (a matmul against ε flattened), the free
+   axes of an n-diagram with the Levi-Civita symbol (a matmul against the symbol reshaped to
+   (n^free_axes, n^free_slots));
+2. **mix** (:func:`run_mixing`): per expansion group, the reduced tensors permuted by
+   ``matching`` are stacked on the channel axis (one ``cat``) and mixed by one ``matmul``
+   against the signed weights gathered to (c_out, D_e·c_in);
+3. **expand** (:func:`run_expansions`): each mixed tensor is viewed so that it broadcasts to
+   the output (a closed "delta" block is a size-1 axis); expansions with the same constant
+   factor (δ = I_n on each diagonal, ε on each closed symplectic pair) are summed in that
+   compact form, and each such sum meets the output once (``add`` or ``addcmul`` with the
+   factor), onto the identity expansion's matmul when there is one.
 """
 
 from __future__ import annotations
@@ -45,14 +49,36 @@ __all__ = [
 _LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
+def _flat(t: torch.Tensor, r: int) -> torch.Tensor:
+    """(B, c) + (n,)*r → (B, c, n^r) without reading the batch size."""
+    if r == 1:
+        return t
+    return t.flatten(2) if r else t.unsqueeze(2)
+
+
+def _split(t: torch.Tensor, n: int, r: int) -> torch.Tensor:
+    """(B, c, n^r) → (B, c) + (n,)*r, the inverse of :func:`_flat`."""
+    if r == 1:
+        return t
+    return _unflatten(t, (n,) * r) if r else t.squeeze(2)
+
+
+def _unflatten(t: torch.Tensor, sizes: tuple[int, ...]) -> torch.Tensor:
+    """Split axis 2 of t into ``sizes``. A ``reshape`` with the leading sizes read from t, not
+    ``Tensor.unflatten``, whose TorchScript ONNX translation bakes the example's batch size
+    into the graph."""
+    return t.reshape(t.shape[:2] + sizes + t.shape[3:])
+
+
 @dataclass(frozen=True)
 class ReductionStep:
     """x (B, c, n…n) → (B, c, n^num_slots) for one bottom half.
 
     ``equation`` (None when the reduction is the identity) leaves, after the batch and channel
-    axes, the non-Levi-Civita slots, then ``num_eps_pairs`` pairs of axes to contract with ε,
-    then ``num_free_axes`` axes to contract with the Levi-Civita symbol into ``num_free_slots``
-    new trailing slots. ``source`` is −1 when the einsum reads x, else the index of a smaller
+    axes, the non-Levi-Civita slots, then ``num_free_axes`` axes to contract with the
+    Levi-Civita symbol into ``num_free_slots`` new trailing slots, then ``num_eps_pairs`` pairs
+    of axes to contract with the pair form (trailing, so that they go first; an SO(p, q)
+    n-diagram can have both). ``source`` is −1 when the einsum reads x, else the index of a smaller
     reduced tensor it reads instead (a plain delta reduction whose diagonals and sums are a
     further reduction of that one's: e.g. the total sum from the row sums).
     """
@@ -75,22 +101,29 @@ class ReductionStep:
 
 @dataclass(frozen=True)
 class ExpansionStep:
-    """(B, c, n^num_slots) → contribution to the output (B, c, n…n) for one top half.
+    """(B, c, n^num_slots) → contribution to the output (B, c, n…n) for one top half, built
+    without writing into any view (so that export and compile see what eager runs).
 
-    The output view is built by ``diagonals`` (successive ``torch.diagonal(dim1, dim2)`` calls,
-    dims counted after the batch and channel axes), then ``permute`` orders its axes as: slots,
-    then one axis per closed block (two for an ε pair). The tensor is reshaped to
-    ``src_shape`` (size-1 axes broadcast along closed delta blocks) and multiplied by ε on each
-    pair of view axes in ``eps_axes``. ``is_identity`` marks a top half that is the identity
-    map (its tensor is the output itself).
+    The slots are permuted by ``permute`` (ordering them by the first output axis they reach;
+    the identity for the canonical top halves of a plan) and viewed with ``view_shape`` (after
+    the batch and channel axes: n on the first output axis of each slot, 1 elsewhere), which
+    broadcasts them along every other axis. The contribution is that view times a constant
+    factor: the product of the indicators δ over each group of output axes in ``diagonals`` (a
+    slot reaching several axes, or a closed "delta" block of several axes) and of ε over each
+    pair in ``eps_pairs``. ``is_identity`` marks a top half that is the identity map.
     """
 
     num_slots: int
-    diagonals: tuple[tuple[int, int], ...]
     permute: tuple[int, ...]
-    src_shape: tuple[int, ...]
-    eps_axes: tuple[tuple[int, int], ...]
+    view_shape: tuple[bool, ...]
+    diagonals: tuple[tuple[int, ...], ...]
+    eps_pairs: tuple[tuple[int, int], ...]
     is_identity: bool
+
+    @property
+    def factor(self) -> tuple[tuple[tuple[int, ...], ...], tuple[tuple[int, int], ...]] | None:
+        """A hashable description of the constant factor (None when there is none)."""
+        return (self.diagonals, self.eps_pairs) if self.diagonals or self.eps_pairs else None
 
 
 @dataclass(frozen=True)
@@ -121,7 +154,12 @@ class Program:
 
     @property
     def uses_epsilon(self) -> bool:
-        return any(r.num_eps_pairs for r in self.reductions) or any(e.eps_axes for e in self.expansions)
+        return any(r.num_eps_pairs for r in self.reductions) or any(e.eps_pairs for e in self.expansions)
+
+    @property
+    def uses_diagonals(self) -> bool:
+        """Whether some expansion writes a diagonal (multiplies by δ = I_n)."""
+        return any(e.diagonals for e in self.expansions)
 
     @property
     def levi_civita_shapes(self) -> tuple[int, ...]:
@@ -138,8 +176,8 @@ def _reduction_step(reduction, k: int) -> ReductionStep:
     num_slots = reduction.num_slots
     q = reduction.num_free_slots
     plain = num_slots - q
-    eps_pairs = [c for c in reduction.closed] if reduction.pair_form == "epsilon" else []
-    # Output of the einsum: plain slots, then ε pair axes, then free axes.
+    eps_pairs = [c for c in reduction.closed] if reduction.form_pairs else []
+    # Output of the einsum: plain slots, then free axes, then the pair-form pairs (contracted first).
     out_labels: list[str] = []
     in_letters: list[str] = []
     letter_of: dict[int, str] = {}
@@ -149,18 +187,17 @@ def _reduction_step(reduction, k: int) -> ReductionStep:
             letter_of[label] = _LETTERS[2 + len(letter_of)]
         return letter_of[label]
 
-    if reduction.pair_form == "epsilon":
+    if reduction.form_pairs:
         # ε pairs keep both axes: give each axis of a closed pair its own label.
         closed_axes = {a for block in reduction.closed for a in block}
         for a in range(k):
             in_letters.append(letter(("axis", a)) if a in closed_axes else letter(labels[a]))
-        out_labels = [letter(i) for i in range(plain)]
-        for a, b in eps_pairs:
-            out_labels += [letter(("axis", a)), letter(("axis", b))]
     else:
         in_letters = [letter(labels[a]) for a in range(k)]
-        out_labels = [letter(i) for i in range(plain)]
+    out_labels = [letter(i) for i in range(plain)]
     out_labels += [letter(labels[a]) for a in reduction.free_axes]
+    for a, b in eps_pairs:
+        out_labels += [letter(("axis", a)), letter(("axis", b))]
     lhs = "ab" + "".join(in_letters)
     rhs = "ab" + "".join(out_labels)
     equation = None if lhs == rhs else f"{lhs}->{rhs}"
@@ -191,7 +228,7 @@ def _derivation(source, target) -> str | None:
 
 
 def _plain(reduction) -> bool:
-    return reduction.pair_form == "delta" and not reduction.free_axes and not reduction.num_free_slots
+    return not reduction.form_pairs and not reduction.free_axes and not reduction.num_free_slots
 
 
 def _reduction_steps(plan: LayerPlan) -> tuple[tuple[ReductionStep, ...], tuple[int, ...]]:
@@ -218,41 +255,21 @@ def _reduction_steps(plan: LayerPlan) -> tuple[tuple[ReductionStep, ...], tuple[
 
 
 def _expansion_step(expansion, l: int) -> ExpansionStep:
-    groups: list[tuple[int, ...]] = [tuple(axes) for axes in expansion.slot_axes]
-    src_shape_tail: list[int] = []
-    closed_groups: list[tuple[int, ...]] = []
-    eps_pairs: list[tuple[int, int]] = []
-    for block in expansion.closed:
-        if expansion.pair_form == "epsilon":
-            a, b = block
-            eps_pairs.append((len(groups) + len(closed_groups), len(groups) + len(closed_groups) + 1))
-            closed_groups += [(a,), (b,)]
-        else:
-            closed_groups.append(tuple(block))
-        src_shape_tail += [1] * (2 if expansion.pair_form == "epsilon" else 1)
-    groups += closed_groups
-    # Chain torch.diagonal calls; track what each dim (after batch, channel) holds.
-    names: list[tuple[str, int]] = [("axis", a) for a in range(l)]
-    diagonals: list[tuple[int, int]] = []
-    for g, axes in enumerate(groups):
-        if len(axes) == 1:
-            names[names.index(("axis", axes[0]))] = ("group", g)
-            continue
-        first = ("axis", axes[0])
-        for a in axes[1:]:
-            i, j = names.index(first), names.index(("axis", a))
-            diagonals.append((i, j))
-            names = [name for t, name in enumerate(names) if t not in (i, j)] + [("group", g)]
-            first = ("group", g)
-    permute = tuple(names.index(("group", g)) for g in range(len(groups)))
+    slot_axes = [tuple(axes) for axes in expansion.slot_axes]
+    epsilon = expansion.form_pairs
+    diagonals = [axes for axes in slot_axes if len(axes) > 1]
+    diagonals += [tuple(block) for block in expansion.closed if not epsilon and len(block) > 1]
+    eps_pairs = [tuple(block) for block in expansion.closed] if epsilon else []
+    permute = tuple(sorted(range(len(slot_axes)), key=lambda i: slot_axes[i][0]))
+    firsts = {axes[0] for axes in slot_axes}
     r = expansion.num_slots
-    is_identity = r == l and not expansion.closed and all(axes == (i,) for i, axes in enumerate(expansion.slot_axes))
+    is_identity = r == l and not expansion.closed and all(axes == (i,) for i, axes in enumerate(slot_axes))
     return ExpansionStep(
         num_slots=r,
-        diagonals=tuple(diagonals),
         permute=permute,
-        src_shape=tuple(src_shape_tail),
-        eps_axes=tuple(eps_pairs),
+        view_shape=tuple(a in firsts for a in range(l)),
+        diagonals=tuple(sorted(diagonals)),
+        eps_pairs=tuple(sorted(eps_pairs)),
         is_identity=is_identity,
     )
 
@@ -261,15 +278,17 @@ def compile_program(plan: LayerPlan, n: int) -> Program:
     """Turn ``plan`` into the static tables :func:`run_reductions`, :func:`run_mixing` and
     :func:`run_expansions` execute.
 
-    >>> from catlayer import PartitionCategory
+    >>> from catlayer import S
     >>> from catlayer.plan import plan_layer
-    >>> program = compile_program(plan_layer("partition", PartitionCategory(5).hom(2, 2)), 5)
+    >>> program = compile_program(plan_layer(S(5), S(5).category.hom(2, 2)), 5)
     >>> sorted(r.equation for r in program.reductions if r.source < 0 and r.equation)  # read x
     ['abcc->abc', 'abcd->abc', 'abcd->abd']
     >>> sorted(r.equation for r in program.reductions if r.source >= 0)  # from smaller ones
     ['abc->ab', 'abc->ab']
     >>> program.expansions[program.identity_expansion].is_identity
     True
+    >>> sorted(e.diagonals for e in program.expansions if e.diagonals)  # δ on output axes 0, 1
+    [((0, 1),), ((0, 1),)]
     """
     reductions, reduction_order = _reduction_steps(plan)
     expansions = tuple(_expansion_step(e, plan.cod) for e in plan.expansions)
@@ -315,29 +334,29 @@ def run_reductions(
     eps: torch.Tensor | None,
     levi_civita: dict[int, torch.Tensor],
 ) -> list[torch.Tensor]:
-    """Reduce x (B, c) + (n,)*k once per bottom half: a list of (B, c, n^slots) tensors."""
+    """Reduce x (B, c) + (n,)*k once per bottom half: a list of (B, c, n^slots) tensors (new
+    tensors or views of x; nothing is written)."""
     n = program.n
-    batch, channels = x.shape[0], x.shape[1]
     reduced: list[torch.Tensor] = [x] * len(program.reductions)
     for index in program.reduction_order:
         step = program.reductions[index]
         if step.source >= 0:
-            source = reduced[step.source]
-            shape = (batch, channels) + (n,) * program.reductions[step.source].num_slots
-            r = torch.einsum(step.equation, source.reshape(shape))
-            reduced[index] = r.reshape(batch, channels, n**step.num_plain_slots)
+            source = _split(reduced[step.source], n, program.reductions[step.source].num_slots)
+            reduced[index] = _flat(torch.einsum(step.equation, source), step.num_plain_slots)
             continue
         r = x if step.equation is None else torch.einsum(step.equation, x)
         if step.num_eps_pairs:
             # Contract the trailing pairs one at a time: (…, n·n) @ ε flattened.
             flat = eps.reshape(n * n)
-            for remaining in range(step.num_eps_pairs - 1, -1, -1):
-                rest = n ** (step.num_plain_slots + 2 * remaining)
-                r = torch.matmul(r.reshape(batch, channels, rest, n * n), flat)
-        elif step.uses_levi_civita:
+            for _ in range(step.num_eps_pairs):
+                r = torch.matmul(r.flatten(-2), flat)
+        if step.uses_levi_civita:
             lc = levi_civita[step.num_free_slots]
-            r = torch.matmul(r.reshape(batch, channels, n**step.num_plain_slots, n**step.num_free_axes), lc)
-        reduced[index] = r.reshape(batch, channels, n ** (step.num_plain_slots + step.num_free_slots))
+            free = step.num_free_axes
+            r = torch.matmul(r.flatten(r.dim() - free) if free else r.unsqueeze(-1), lc)
+            reduced[index] = r.flatten(2) if step.num_plain_slots else r
+            continue
+        reduced[index] = _flat(r, step.num_plain_slots)
     return reduced
 
 
@@ -355,7 +374,7 @@ def run_mixing(
     ``weight`` is (c_out, c_in, D); ``order``/``signs`` (None when trivial) gather and sign it
     group by group. With ``defer_identity`` the identity expansion's entry is the pair
     (weights (c_out, K), stacked (B, K, n^l)) instead, for :func:`run_expansions` to multiply
-    straight into the output buffer.
+    when it assembles the output.
     """
     n = program.n
     c_out = weight.shape[0]
@@ -373,87 +392,77 @@ def run_mixing(
             blocks.append(w[:, :, start:stop].permute(0, 2, 1).reshape(c_out, width))
         w_u = blocks[0] if len(blocks) == 1 else torch.cat(blocks, dim=0)
         if defer_identity and members == (program.identity_expansion,):
-            mixed[members[0]] = (w_u, stacked.reshape(stacked.shape[0], width, n**r))
+            mixed[members[0]] = (w_u, stacked)
             continue
-        if r == 0:
-            z = torch.matmul(stacked.reshape(stacked.shape[0], width), w_u.t())
-        else:
-            z = torch.matmul(w_u, stacked)
-        z = z.reshape(z.shape[0], len(members) * c_out, n**r)
+        z = _mix(w_u, stacked)
         for i, e in enumerate(members):
-            mixed[e] = z if len(members) == 1 else z[:, i * c_out : (i + 1) * c_out]
+            mixed[e] = z if len(members) == 1 else z.narrow(1, i * c_out, c_out)
     return mixed
+
+
+def _mix(weight: torch.Tensor, stacked: torch.Tensor) -> torch.Tensor:
+    """(c_out, K) @ (B, K, N) → (B, c_out, N) by ``bmm`` against the weight expanded over the
+    batch (stride 0, no copy): the same kernel ``matmul`` picks in eager, but a core op that
+    export, ONNX and compile take as is (``matmul``'s broadcasting decomposition is slow to
+    trace with a symbolic batch)."""
+    return torch.bmm(weight.expand(stacked.shape[0], weight.shape[0], weight.shape[1]), stacked)
 
 
 def _stack(terms, reduced: list[torch.Tensor], n: int, r: int) -> torch.Tensor:
     """The reduced tensors of ``terms``, slots permuted by their matching, stacked on the
-    channel axis: (B, D_e·c_in, n^r). Written block by block into one buffer (``torch.cat``
-    of permuted views is several times slower)."""
+    channel axis: (B, D_e·c_in, n^r), by one ``torch.cat`` (functional: no writes into a
+    preallocated buffer, which export would see as writes into views)."""
     identity = tuple(range(r))
     views = []
     for reduction, matching in terms:
         t = reduced[reduction]
         if matching != identity:
-            t = t.reshape((t.shape[0], t.shape[1]) + (n,) * r).permute(0, 1, *(2 + m for m in matching))
+            t = _split(t, n, r).permute(0, 1, *(2 + m for m in matching)).flatten(2)
         views.append(t)
-    first = views[0]
-    batch, channels = first.shape[0], first.shape[1]
-    if len(views) == 1:
-        return first.reshape(batch, channels, n**r)
-    out = first.new_empty((batch, channels * len(views)) + (n,) * r)
-    for j, t in enumerate(views):
-        out[:, j * channels : (j + 1) * channels].copy_(t.reshape((batch, channels) + (n,) * r))
-    return out.reshape(batch, channels * len(views), n**r)
+    return views[0] if len(views) == 1 else torch.cat(views, dim=1)
 
 
-def _expansion_source(step: ExpansionStep, z: torch.Tensor, n: int, eps: torch.Tensor | None) -> torch.Tensor:
-    src = z.reshape((z.shape[0], z.shape[1]) + (n,) * step.num_slots + step.src_shape)
-    for a, b in step.eps_axes:
-        shape = [1] * (2 + len(step.permute))
-        shape[2 + a] = n
-        shape[2 + b] = n
-        src = src * eps.reshape(shape)
-    return src
+def _compact(step: ExpansionStep, z: torch.Tensor, n: int) -> torch.Tensor:
+    """z (B, c, n^slots) as a tensor that broadcasts to the output (B, c) + (n,)*l: slot
+    values on the first output axis of their slot, size 1 on every other axis."""
+    if step.permute != tuple(range(step.num_slots)):
+        z = _split(z, n, step.num_slots).permute(0, 1, *(2 + p for p in step.permute)).flatten(2)
+    if not step.view_shape:
+        return z.squeeze(2)
+    if step.view_shape == (True,):
+        return z
+    return _unflatten(z, tuple(n if full else 1 for full in step.view_shape))
 
 
-def _diagonal_view(step: ExpansionStep, out: torch.Tensor) -> torch.Tensor:
-    view = out
-    for i, j in step.diagonals:
-        view = torch.diagonal(view, 0, 2 + i, 2 + j)
-    return view.permute(0, 1, *(2 + p for p in step.permute))
+def _factor(key, l: int, n: int, eye: torch.Tensor, eps: torch.Tensor | None) -> torch.Tensor:
+    """The constant factor of an expansion (see :class:`ExpansionStep`) as a (1, 1) + (n or 1,)*l
+    tensor: a product of broadcast n × n matrices (δ = ``eye`` tying the first axis of each
+    diagonal group to each other one, ε on each pair). Its size is at most n^l, independent of
+    batch and channels, so building it on each call is cheap and keeps it a traced constant."""
+    diagonals, eps_pairs = key
+    pairs = [(axes[0], a, eye) for axes in diagonals for a in axes[1:]]
+    pairs += [(a, b, eps) for a, b in eps_pairs]
+    factor = None
+    for a, b, matrix in pairs:
+        shape = [1] * (2 + l)
+        shape[2 + a] = shape[2 + b] = n
+        t = matrix.reshape(shape)
+        factor = t if factor is None else factor * t
+    return factor
 
 
-def _broadcast_layout(step: ExpansionStep, l: int) -> tuple[tuple[int, ...], tuple[bool, ...]] | None:
-    """For an expansion without diagonals or ε (each slot and closed block one output axis):
-    the permutation taking its source (slots, then closed blocks) to output axis order, and
-    which output axes have size n (the others broadcast). None for any other expansion."""
-    if step.diagonals or step.eps_axes or step.is_identity:
-        return None
-    inverse = [0] * l
-    for g, position in enumerate(step.permute):
-        inverse[position] = g
-    return tuple(inverse), tuple(inverse[a] < step.num_slots for a in range(l))
-
-
-def _broadcast_sum(sources: list[tuple[torch.Tensor, tuple[bool, ...]]]) -> tuple[torch.Tensor | None, bool]:
-    """Sum broadcastable tensors cheaply: fold each into an accumulator whose full axes
-    contain its own (compact adds), largest patterns first, then add the accumulators.
-    Also returns whether the sum has every axis full (decided from the static patterns)."""
+def _accumulate(sources: list[tuple[tuple[bool, ...], torch.Tensor]]) -> list[tuple[tuple[bool, ...], torch.Tensor]]:
+    """Sum broadcastable tensors cheaply: fold each into an accumulator whose full axes contain
+    its own (compact adds), largest patterns first. Returns the accumulators (pattern, sum)."""
     accumulators: list[tuple[tuple[bool, ...], torch.Tensor]] = []
-    for tensor, pattern in sorted(sources, key=lambda item: -sum(item[1])):
+    for pattern, tensor in sorted(sources, key=lambda item: -sum(item[0])):
         for i, (acc_pattern, acc) in enumerate(accumulators):
             if all(a or not p for a, p in zip(acc_pattern, pattern, strict=True)):
                 accumulators[i] = (acc_pattern, acc + tensor)
                 break
         else:
             accumulators.append((pattern, tensor))
-    if not accumulators:
-        return None, False
-    total = accumulators[0][1]
-    for _, acc in accumulators[1:]:
-        total = total + acc
-    full = all(any(pattern[a] for pattern, _ in accumulators) for a in range(len(accumulators[0][0])))
-    return total, full
+    return accumulators
 
 
 def run_expansions(
@@ -462,56 +471,61 @@ def run_expansions(
     eps: torch.Tensor | None,
     extra: list[tuple[ExpansionStep, torch.Tensor]] = (),
     batch_broadcast: tuple[bool, ...] = (),
+    eye: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Expand each mixed tensor onto the output (B, c_out) + (n,)*l and accumulate.
+    """Expand each mixed tensor onto the output (B, c_out) + (n,)*l and sum: a new tensor.
 
     ``extra`` holds further (step, tensor) pairs (e.g. bias expansions with no counterpart in
     the layer) whose tensors have batch size 1; ``batch_broadcast[e]`` says the same of
-    ``mixed[e]`` (static flags, never read from shapes). Expansions that only broadcast (no
-    diagonal, no ε) are summed in compact form first and written once; the identity expansion,
-    when deferred by :func:`run_mixing`, is multiplied straight into that buffer
-    (``baddbmm_``); diagonal and ε expansions are added onto strided views.
+    ``mixed[e]`` (static flags, never read from shapes). ``eye`` is the n × n identity (built
+    here when None; layers pass a buffer).
+
+    Every step is out-of-place: expansions are summed in compact (broadcast) form, grouped by
+    their constant factor (diagonal indicators, ε), and each group meets the output once, by
+    one ``add`` or ``addcmul``. A diagonal is thus written by multiplying with a constant
+    δ = I_n rather than by adding into a ``torch.diagonal`` view: it costs a pass over the
+    output instead of n^(#blocks) writes, but in-place writes into views are what the
+    TorchScript ONNX exporter silently mistranslates and what the dynamo exporter rejects,
+    while ``mul``/``addcmul`` by a constant export to plain ONNX ``Mul``/``Add`` everywhere and
+    fuse into one kernel under ``torch.compile``. The identity expansion (deferred by
+    :func:`run_mixing`) is a plain ``matmul`` whose result the other groups are added to.
     """
     n, l = program.n, program.cod
-    base = program.identity_expansion
-    work = [
-        (step, z, e < len(batch_broadcast) and batch_broadcast[e])
-        for e, (step, z) in enumerate(zip(program.expansions, mixed, strict=True))
-        if e != base
-    ]
-    work += [(step, z, True) for step, z in extra]
-    pending = mixed[base] if base is not None and isinstance(mixed[base], tuple) else None
-    sources, rest = [], []
-    for step, z, batch1 in work:
-        layout = _broadcast_layout(step, l)
-        if layout is None:
-            rest.append((step, z))
+    groups: dict = {}
+    out, pattern = None, (False,) * (2 + l)
+    full = None
+    for e, (step, z) in enumerate(zip(program.expansions, mixed, strict=True)):
+        if isinstance(z, tuple):
+            weight, stacked = z
+            out, pattern = _split(_mix(weight, stacked), n, l), (True,) * (2 + l)
             continue
-        inverse, full = layout
-        src = _expansion_source(step, z, n, eps).permute(0, 1, *(2 + g for g in inverse))
-        sources.append((src, (not batch1, True, *full)))
-    if base is not None and pending is None:
-        z = mixed[base]
-        shape = (z.shape[0], z.shape[1]) + (n,) * l
-        sources.append((z.reshape(shape), (True, True) + (True,) * l))
-    total, full = _broadcast_sum(sources)
-    if pending is not None:
-        weight, stacked = pending
-        batch, c_out = stacked.shape[0], weight.shape[0]
-        shape = (batch, c_out) + (n,) * l
-        if total is None:
-            out = torch.matmul(weight, stacked).reshape(shape)
-        else:
-            out = total.contiguous() if full else total.expand(shape).contiguous()
-            out = out.reshape(batch, c_out, n**l).baddbmm_(weight.expand(batch, -1, -1), stacked).reshape(shape)
-    elif total is not None:
-        shape = (mixed[0].shape[0], total.shape[1]) + (n,) * l
-        out = total.contiguous() if full else total.expand(shape).contiguous()
-    else:
-        z = mixed[0]
-        out = z.new_zeros((z.shape[0], z.shape[1]) + (n,) * l)
-    for step, z in rest:
-        _diagonal_view(step, out).add_(_expansion_source(step, z, n, eps))
+        batch1 = e < len(batch_broadcast) and batch_broadcast[e]
+        if full is None and not batch1:
+            full = z
+        groups.setdefault(step.factor, []).append(((not batch1, True, *step.view_shape), _compact(step, z, n)))
+    for step, z in extra:
+        groups.setdefault(step.factor, []).append(((False, True, *step.view_shape), _compact(step, z, n)))
+    # Plain broadcasts first (largest patterns first), then one multiply-add per factor.
+    for key in sorted(groups, key=lambda key: key is not None):
+        factor = None
+        if key is not None:
+            if eye is None:
+                like = mixed[0][1] if isinstance(mixed[0], tuple) else mixed[0]
+                eye = torch.eye(n, dtype=like.dtype, device=like.device)
+            factor = _factor(key, l, n, eye, eps)
+            factor_pattern = (False, False, *(s > 1 for s in factor.shape[2:]))
+        for acc_pattern, acc in _accumulate(groups[key]):
+            if factor is not None:
+                acc_pattern = tuple(a or f for a, f in zip(acc_pattern, factor_pattern, strict=True))
+                out = acc * factor if out is None else torch.addcmul(out, acc, factor)
+            else:
+                out = acc if out is None else out + acc
+            pattern = tuple(a or b for a, b in zip(pattern, acc_pattern, strict=True))
+    if not all(pattern):
+        # Some axis is still a broadcast: materialise, taking batch and channel sizes from the
+        # first batch-sized mixed tensor (the layer's own terms always include one).
+        like = full if full is not None else mixed[0]
+        out = out.expand((like.shape[0], like.shape[1]) + (n,) * l).contiguous()
     return out
 
 
@@ -530,9 +544,9 @@ def second_moments(plan: LayerPlan, n: int) -> tuple[int, ...]:
     on each block (n choices per block; a symplectic pair also has n non-zeros, one per first
     index), with the n free vertices of an n-diagram taking distinct values (n! choices).
 
-    >>> from catlayer import PartitionCategory
+    >>> from catlayer import S
     >>> from catlayer.plan import plan_layer
-    >>> second_moments(plan_layer("partition", PartitionCategory(3).hom(1, 1)), 3)
+    >>> second_moments(plan_layer(S(3), S(3).category.hom(1, 1)), 3)
     (3, 9)
     """
     out = []

@@ -38,9 +38,26 @@ def export_program(
     return torch.export.export(model, (example_input,), dynamic_shapes=dynamic_shapes)
 
 
+def _reads_size(node: torch.fx.Node) -> bool:
+    """Whether an argument of ``node`` is a symbolic size (e.g. the batch size)."""
+    found = []
+    torch.fx.map_arg((node.args, node.kwargs), lambda old: found.append(isinstance(old.meta.get("val"), torch.SymInt)))
+    return any(found)
+
+
+def _as_method(target) -> str | None:
+    """The ``torch.Tensor`` method of an aten op that takes sizes (reshape, expand, ...), if any."""
+    if not isinstance(target, torch._ops.OpOverload):
+        return None
+    name = target.overloadpacket.__name__
+    return name if target._overloadname == "default" and hasattr(torch.Tensor, name) else None
+
+
 def plain_module(program: torch.export.ExportedProgram) -> torch.fx.GraphModule:
     """The graph of ``program`` as a picklable ``torch.fx.GraphModule`` with one tensor input
-    and one tensor output; parameters, buffers and constants become frozen attributes."""
+    and one tensor output; parameters, buffers and constants become frozen attributes. Symbolic
+    sizes become ``Tensor.size`` calls, so the module traces (``torch.jit.trace``, the
+    TorchScript ONNX exporter) with a dynamic batch axis."""
     root = torch.nn.Module()
     graph = torch.fx.Graph()
     env: dict[torch.fx.Node, torch.fx.Node] = {}
@@ -64,6 +81,13 @@ def plain_module(program: torch.export.ExportedProgram) -> torch.fx.GraphModule:
         elif node.op == "output":
             outputs = node.args[0]
             graph.output(env[outputs[0]] if len(outputs) == 1 else tuple(env[o] for o in outputs))
+        elif node.op == "call_function" and node.target is torch.ops.aten.sym_size.int:
+            # Method calls, so that tracing the module (the TorchScript ONNX exporter) records
+            # sizes and the ops that use them, instead of baking the example's batch size in.
+            env[node] = graph.call_method("size", (env[node.args[0]], node.args[1]))
+        elif node.op == "call_function" and _reads_size(node) and _as_method(node.target):
+            args, kwargs = torch.fx.map_arg((node.args, node.kwargs), lambda old: env[old])
+            env[node] = graph.call_method(_as_method(node.target), args, kwargs)
         else:
             env[node] = graph.node_copy(node, lambda old: env[old])
     module = torch.fx.GraphModule(root, graph)

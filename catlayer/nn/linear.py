@@ -13,8 +13,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..backend.memory import check_size
-from ..forms import levi_civita, symplectic_form
+from ..diagrams.validation import short_repr
+from ..groups import Group
+from ..memory import check_size
 from ..plan import plan_layer
 from .executor import (
     Program,
@@ -24,6 +25,7 @@ from .executor import (
     run_reductions,
     second_moments,
 )
+from .programs import levi_civita_table
 
 __all__ = ["EquivariantLinear"]
 
@@ -74,9 +76,12 @@ class EquivariantLinear(nn.Module):
         self.out_order = _check_count(out_order, "out_order", 0)
         self.in_channels = _check_count(in_channels, "in_channels", 1)
         self.out_channels = _check_count(out_channels, "out_channels", 1)
-        for attr in ("n", "family", "basis"):
-            if not hasattr(group, attr):
-                raise TypeError(f"group must be a catlayer group such as S(5) or O(3), got {group!r}")
+        if isinstance(group, type) and issubclass(group, Group):
+            raise TypeError(
+                f"group must be a catlayer group value: call the class with its size, e.g. {group.__name__}(5)"
+            )
+        if not isinstance(group, Group):
+            raise TypeError(f"group must be a catlayer group such as S(5) or O(3), got {short_repr(group)}")
         self.group = group
         self.n = int(group.n)
         diagrams = tuple(group.basis(self.in_order, self.out_order))
@@ -87,16 +92,25 @@ class EquivariantLinear(nn.Module):
             )
         self.diagrams = diagrams
         self.bias_diagrams = tuple(group.basis(0, self.out_order)) if bias else ()
-        self._plan = plan_layer(group.family, diagrams)
+        self._plan = plan_layer(group, diagrams)
         self._program = compile_program(self._plan, self.n)
         self._bias_program: Program | None = None
-        self._bias_target: tuple[int, ...] = ()
-        if self.bias_diagrams:
-            bias_plan = plan_layer(group.family, self.bias_diagrams)
-            self._bias_program = compile_program(bias_plan, self.n)
-            self._bias_target = tuple(
-                self._plan.expansions.index(e) if e in self._plan.expansions else -1 for e in bias_plan.expansions
+        # Entries one input sample needs in flight: input, reduced and stacked tensors, the
+        # mixed tensors and the output (an upper bound, checked before every eager forward).
+        n, c_in, c_out = self.n, self.in_channels, self.out_channels
+        program = self._program
+        self._entries_per_sample = (
+            c_in * n**self.in_order
+            + c_in * sum(n**step.num_slots for step in program.reductions)
+            + sum(
+                c_in * (stop - start) * n**step.num_slots
+                for (start, stop), step in zip(program.group_slices, program.expansions, strict=True)
             )
+            + c_out * sum(n**step.num_slots for step in program.expansions)
+            + 2 * c_out * n**self.out_order
+        )
+        if self.bias_diagrams:
+            self._bias_program = compile_program(plan_layer(group, self.bias_diagrams), self.n)
         factory = {"device": device, "dtype": dtype}
         self.weight = nn.Parameter(torch.empty(self.out_channels, self.in_channels, len(diagrams), **factory))
         if self.bias_diagrams:
@@ -105,6 +119,51 @@ class EquivariantLinear(nn.Module):
             self.register_parameter("bias", None)
         self._register_tables(device, self.weight.dtype)
         self.reset_parameters()
+
+    @classmethod
+    def from_dense(
+        cls,
+        group,
+        weight,
+        in_order: int,
+        out_order: int,
+        bias=None,
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> EquivariantLinear:
+        """The nearest equivariant layer to a dense linear map: each channel pair's n^l × n^k block
+        (and each output channel's bias) is replaced by its orthogonal (Frobenius) projection onto
+        the equivariant ones (:func:`catlayer.projection.dense_layer_coordinates`, matrix-free).
+
+        ``weight`` (torch, numpy or a ``torch.nn.Linear``, whose bias is then used unless ``bias``
+        is given) has shape (c_out·n^l, c_in·n^k), the layout of :meth:`to_dense` and of an
+        ``nn.Linear`` on flattened tensors (channel axis most significant, C order), or
+        (c_out, c_in, n^l, n^k). ``bias``: shape (c_out·n^l,) or (c_out, n^l). The layer takes the
+        weight's device and floating dtype unless ``device`` / ``dtype`` are given.
+
+        >>> import torch
+        >>> from catlayer import S
+        >>> layer = EquivariantLinear(S(4), 2, 1, in_channels=2, out_channels=3)
+        >>> again = EquivariantLinear.from_dense(S(4), layer.to_dense(), 2, 1)
+        >>> torch.allclose(again.weight, layer.weight, atol=1e-6), torch.allclose(again.bias, layer.bias, atol=1e-6)
+        (True, True)
+        """
+        from ..projection import dense_layer_coordinates
+
+        if isinstance(weight, nn.Linear):
+            weight, bias = weight.weight, weight.bias if bias is None else bias
+        coords, bias_coords = dense_layer_coordinates(group, weight, in_order, out_order, bias)
+        if isinstance(weight, torch.Tensor):
+            device = weight.device if device is None else device
+            dtype = (weight.dtype if weight.is_floating_point() else None) if dtype is None else dtype
+        c_out, c_in = coords.shape[0], coords.shape[1]
+        layer = cls(group, in_order, out_order, c_in, c_out, bias=bias is not None, device=device, dtype=dtype)
+        with torch.no_grad():
+            layer.weight.copy_(coords)
+            if layer.bias is not None:
+                layer.bias.copy_(bias_coords)
+        return layer
 
     # -- construction helpers ------------------------------------------------------------
     def _empty_reason(self, k: int, l: int) -> str:
@@ -116,28 +175,27 @@ class EquivariantLinear(nn.Module):
         programs = [self._program] + ([self._bias_program] if self._bias_program is not None else [])
         n = self.n
         if any(p.uses_epsilon for p in programs):
-            self.register_buffer("_eps", torch.tensor(symplectic_form(n), device=device, dtype=dtype), persistent=False)
+            form = torch.tensor(self.group.pair_form, device=device, dtype=dtype)
+            self.register_buffer("_eps", form, persistent=False)
         else:
             self._eps = None
+        if any(p.uses_diagonals for p in programs):
+            self.register_buffer("_eye", torch.eye(n, device=device, dtype=dtype), persistent=False)
+        else:
+            self._eye = None
         qs = sorted({q for p in programs for q in p.levi_civita_shapes})
         self._lc_names = tuple(f"_levi_civita_{q}" for q in qs)
         self._lc_slots = tuple(qs)
-        if qs:
-            check_size(n**n * 8, f"the Levi-Civita symbol of SO({n})")
-            symbol = levi_civita(n)
         for q, name in zip(qs, self._lc_names, strict=True):
-            # (n^free_axes, n^free_slots): slots first in the symbol, so transpose the reshape.
-            table = symbol.reshape(n**q, n ** (n - q)).T.copy()
-            self.register_buffer(name, torch.tensor(table, device=device, dtype=dtype), persistent=False)
-        for prefix, program in (("", self._program), ("_bias", self._bias_program)):
-            if program is None or program.trivial_order:
-                setattr(self, f"{prefix}_order", None)
-                setattr(self, f"{prefix}_signs", None)
-                continue
-            order = torch.tensor(program.order, device=device, dtype=torch.long)
-            signs = torch.tensor(program.signs, device=device, dtype=dtype)
-            self.register_buffer(f"{prefix}_order", order, persistent=False)
-            self.register_buffer(f"{prefix}_signs", signs, persistent=False)
+            table = torch.tensor(levi_civita_table(self.group, q), device=device, dtype=dtype)
+            self.register_buffer(name, table, persistent=False)
+        if self._program.trivial_order:
+            self._order = self._signs = None
+        else:
+            order = torch.tensor(self._program.order, device=device, dtype=torch.long)
+            self.register_buffer("_order", order, persistent=False)
+            signs = torch.tensor(self._program.signs, device=device, dtype=dtype)
+            self.register_buffer("_signs", signs, persistent=False)
 
     def _levi_civita_tables(self) -> dict[int, torch.Tensor]:
         return {q: getattr(self, name) for q, name in zip(self._lc_slots, self._lc_names, strict=True)}
@@ -156,9 +214,19 @@ class EquivariantLinear(nn.Module):
         total = sum(second_moments(self._plan, self.n))
         return math.sqrt(self.n**self.out_order / (self.in_channels * total))
 
+    def _apply(self, fn, recurse: bool = True):
+        # The index and form tables are constants of the group, not state: rebuild them on the
+        # parameters' device and dtype after every move or conversion, so that a layer built on
+        # the meta device and materialised with ``to_empty`` computes the right thing.
+        super()._apply(fn, recurse)
+        self._register_tables(self.weight.device, self.weight.dtype)
+        return self
+
     def reset_parameters(self) -> None:
         """Variance-preserving initialisation: weights ~ N(0, σ²) with σ = :attr:`weight_std`,
-        bias 0. For iid unit-variance inputs the output entries have mean second moment 1."""
+        bias 0. For iid unit-variance inputs the output entries have mean second moment 1. The
+        constant tables are rebuilt too (they may hold garbage after ``to_empty``)."""
+        self._register_tables(self.weight.device, self.weight.dtype)
         with torch.no_grad():
             nn.init.normal_(self.weight, 0.0, self.weight_std)
             if self.bias is not None:
@@ -196,9 +264,10 @@ class EquivariantLinear(nn.Module):
                     f"{type(self).__name__} expects input of shape {expected}: the last {k} axes must have size "
                     f"n = {n} of {self.group!r}, got shape {tuple(x.shape)}"
                 )
-        if not x.dtype.is_floating_point:
+        if not (x.dtype.is_floating_point or (x.dtype.is_complex and self.weight.dtype.is_complex)):
             raise TypeError(
-                f"{type(self).__name__} needs floating-point input, got {x.dtype}; convert it first "
+                f"{type(self).__name__} has {self.weight.dtype} parameters and needs input of that dtype, "
+                f"got {x.dtype}; convert it first "
                 f"(e.g. x.to({self.weight.dtype}))"
             )
         if x.dtype != self.weight.dtype:
@@ -212,20 +281,44 @@ class EquivariantLinear(nn.Module):
             )
 
     def _bias_mixed(self) -> list[torch.Tensor]:
+        """The bias program's mixed tensors, (1, c_out, n^slots) per bias expansion.
+
+        A 0 → l diagram is its own top half, so every expansion group of the bias plan has one
+        diagram t, its reduction of the empty input is 1 (or, for an n-diagram, the
+        Levi-Civita table of its free slots, in slot order) and the mixed tensor is
+        sign_t · bias[:, t] times that: a few ops instead of a reduction and a matmul.
+        """
         program = self._bias_program
-        ones = self.bias.new_ones(1, 1)
-        reduced = run_reductions(program, ones, self._eps, self._levi_civita_tables())
-        return run_mixing(program, reduced, self.bias.unsqueeze(1), self._bias_order, self._bias_signs)
+        lc = self._levi_civita_tables()
+        mixed = []
+        for (start, _), terms in zip(program.group_slices, program.terms, strict=True):
+            ((reduction, _),) = terms
+            z = self.bias.narrow(1, program.order[start], 1).unsqueeze(0)
+            if program.signs[start] < 0:
+                z = -z
+            step = program.reductions[reduction]
+            if step.uses_levi_civita:
+                z = z * lc[step.num_free_slots]
+            mixed.append(z)
+        return mixed
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_input(x)
         k = self.in_order
         lead = x.dim() - 1 - k
+        if not (torch.compiler.is_compiling() or torch.jit.is_tracing()):
+            # Eager only: a traced program keeps its batch axis symbolic.
+            batch = math.prod(x.shape[:lead])
+            check_size(
+                batch * self._entries_per_sample * x.element_size(),
+                f"the forward of {self.extra_repr().split(', diagrams')[0]} on a batch of {batch}",
+            )
         if lead == 1:
             return self._run(x, with_bias=True)
         if lead == 0:
             return self._run(x.unsqueeze(0), with_bias=True).squeeze(0)
-        return self._run(x.flatten(0, lead - 1), with_bias=True).unflatten(0, x.shape[:lead])
+        out_shape = (self.out_channels,) + (self.n,) * self.out_order
+        return self._run(x.flatten(0, lead - 1), with_bias=True).reshape(x.shape[:lead] + out_shape)
 
     def _run(self, x: torch.Tensor, with_bias: bool) -> torch.Tensor:
         """The plan on x of shape (B, c_in) + (n,)*k (checked by the caller)."""
@@ -234,18 +327,14 @@ class EquivariantLinear(nn.Module):
         mixed = run_mixing(self._program, reduced, self.weight, self._order, self._signs, defer_identity=True)
         extra = []
         if with_bias and self.bias is not None:
-            for e, (target, z) in enumerate(zip(self._bias_target, self._bias_mixed(), strict=True)):
-                if target >= 0 and not isinstance(mixed[target], tuple):
-                    mixed[target] = mixed[target] + z
-                else:
-                    extra.append((self._bias_program.expansions[e], z))
-        return run_expansions(self._program, mixed, self._eps, extra)
+            extra = list(zip(self._bias_program.expansions, self._bias_mixed(), strict=True))
+        return run_expansions(self._program, mixed, self._eps, extra, eye=self._eye)
 
     # -- dense twins and export ----------------------------------------------------------
     def basis_matrices(self) -> torch.Tensor:
         """The images of :attr:`diagrams` as a (D, n^l, n^k) tensor (rows: output multi-index in
         C order, columns: input multi-index), computed by the layer's own plan on the identity.
-        Size-guarded: raises :class:`~catlayer.backend.memory.AllocationTooLarge` when large."""
+        Size-guarded: raises :class:`~catlayer.memory.AllocationTooLarge` when large."""
         n, k, l, d = self.n, self.in_order, self.out_order, len(self.diagrams)
         itemsize = self.weight.element_size()
         check_size(3 * d * n ** (k + l) * itemsize, f"the {d} dense {n**l}×{n**k} basis matrices of {self!r}")
@@ -254,7 +343,7 @@ class EquivariantLinear(nn.Module):
         with torch.no_grad():
             reduced = run_reductions(self._program, eye, self._eps, self._levi_civita_tables())
             mixed = run_mixing(self._program, reduced, picks, self._order, self._signs)
-            out = run_expansions(self._program, mixed, self._eps)
+            out = run_expansions(self._program, mixed, self._eps, eye=self._eye)
         return out.reshape(n**k, d, n**l).permute(1, 2, 0).contiguous()
 
     def bias_tensor(self) -> torch.Tensor:
@@ -262,7 +351,7 @@ class EquivariantLinear(nn.Module):
         shape = (self.out_channels,) + (self.n,) * self.out_order
         if self.bias is None:
             return self.weight.new_zeros(shape)
-        out = run_expansions(self._bias_program, self._bias_mixed(), self._eps)
+        out = run_expansions(self._bias_program, self._bias_mixed(), self._eps, eye=self._eye)
         return out.reshape(shape)
 
     def to_dense(self) -> nn.Linear:
@@ -270,7 +359,7 @@ class EquivariantLinear(nn.Module):
 
         It maps ``x.reshape(batch, c_in * n**k)`` to ``y.reshape(batch, c_out * n**l)`` (channel
         axis most significant, C order). Raises
-        :class:`~catlayer.backend.memory.AllocationTooLarge` when the matrix does not fit.
+        :class:`~catlayer.memory.AllocationTooLarge` when the matrix does not fit.
 
         >>> import torch
         >>> from catlayer import S

@@ -39,9 +39,8 @@ def _report(*args, **kwargs):
 
 def _proxy(group, k: int, l: int, weight: torch.Tensor, diagrams, bias=None) -> EquivariantLinear:
     """An EquivariantLinear k → l (float64) whose weight on ``group.basis(k, l)`` is ``weight``
-    placed at the positions of ``diagrams`` and exactly zero elsewhere. Its ``diagrams`` (what the
-    layer-level check proves) is narrowed to ``diagrams``: with the other weights zero, its map is
-    a combination of those alone (a bilinear block uses 2 of the 203 diagrams 4 → 2 of S_n)."""
+    placed at the positions of ``diagrams`` and exactly zero elsewhere: the layer-level check then
+    certifies the whole parameterisation and checks this combination numerically."""
     c_out, c_in = weight.shape[0], weight.shape[1]
     layer = EquivariantLinear(group, k, l, c_in, c_out, bias=bias is not None, dtype=torch.float64)
     position = {d: i for i, d in enumerate(layer.diagrams)}
@@ -51,7 +50,6 @@ def _proxy(group, k: int, l: int, weight: torch.Tensor, diagrams, bias=None) -> 
             layer.weight[:, :, position[d]] = weight[:, :, t].to(torch.float64)
         if bias is not None:
             layer.bias.copy_(bias.to(torch.float64))
-    layer.diagrams = tuple(d for d in layer.diagrams if d in set(diagrams))
     return layer
 
 

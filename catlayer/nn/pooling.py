@@ -69,7 +69,7 @@ class InvariantPooling(Checkable, nn.Module):
         self._programs = {k: compile_program(plan, n) for k, plan in self._plans.items()}
         self._tables = {k: expansion_tables(plan) for k, plan in self._plans.items()}
         dtype = dtype if dtype is not None else torch.get_default_dtype()
-        FormTables(list(self._programs.values())).register(self, n, device, dtype)
+        FormTables(list(self._programs.values())).register(self, group, device, dtype)
         for k, program in self._programs.items():
             c, d = self.in_type[k], len(self.diagrams[k])
             # Output channel (i, t) reads input channel i through diagram t only.

@@ -29,10 +29,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import product
 
+import numpy as np
 import torch
 
-from ..backend.memory import check_size
-from ..forms import levi_civita, symplectic_form
+from ..forms import levi_civita
+from ..memory import check_size
 from ..plan import LayerPlan, plan_layer
 from .executor import Program, compile_program, run_reductions
 
@@ -54,7 +55,21 @@ __all__ = [
 
 def layer_plan(group, diagrams) -> LayerPlan:
     """The executor plan of ``diagrams`` for ``group`` (cached by :func:`catlayer.plan.plan_layer`)."""
-    return plan_layer(group.family, tuple(diagrams))
+    return plan_layer(group, tuple(diagrams))
+
+
+def levi_civita_table(group, q: int) -> np.ndarray:
+    """The group's Levi-Civita symbol as an (n^(n−q), n^q) matrix for a contraction whose first q
+    axes are free output slots: the remaining (input) axes are weighted by ``group.free_weights``
+    (SO(p, q) lowers them with η), and the slots come last (hence the transpose)."""
+    n = group.n
+    check_size(n**n * 8, f"the Levi-Civita symbol of {group!r}")
+    table = levi_civita(n)
+    weights = group.free_weights
+    if weights is not None:
+        for axis in range(q, n):
+            table = table * weights.reshape([n if a == axis else 1 for a in range(n)])
+    return table.reshape(n**q, n ** (n - q)).T.copy()
 
 
 def shared_reductions(plans: list[LayerPlan], n: int) -> tuple[Program, tuple[tuple[int, ...], ...]]:
@@ -66,7 +81,7 @@ def shared_reductions(plans: list[LayerPlan], n: int) -> tuple[Program, tuple[tu
         maps.append(tuple(union.setdefault(r, len(union)) for r in plan.reductions))
     first = plans[0]
     only = LayerPlan(
-        family=first.family,
+        group=first.group,
         dom=first.dom,
         cod=0,
         diagrams=(),
@@ -101,25 +116,29 @@ class FormTables:
         self.slots = tuple(sorted({q for p in programs for q in p.levi_civita_shapes}))
         self.full = full_levi_civita
 
-    def register(self, module: torch.nn.Module, n: int, device, dtype: torch.dtype) -> None:
+    def register(self, module: torch.nn.Module, group, device, dtype: torch.dtype) -> None:
+        n = group.n
         if self.eps:
-            module.register_buffer(
-                "_eps", torch.tensor(symplectic_form(n), device=device, dtype=dtype), persistent=False
-            )
+            form = torch.tensor(group.pair_form, device=device, dtype=dtype)
+            module.register_buffer("_eps", form, persistent=False)
         else:
             module._eps = None
         module._lc_slots = self.slots
-        if self.slots or self.full:
-            check_size(n**n * 8, f"the Levi-Civita symbol of SO({n})")
-            symbol = levi_civita(n)
         for q in self.slots:
-            # (n^free_axes, n^free_slots): the symbol has its slots first, hence the transpose.
-            table = symbol.reshape(n**q, n ** (n - q)).T.copy()
-            module.register_buffer(
-                f"_levi_civita_{q}", torch.tensor(table, device=device, dtype=dtype), persistent=False
-            )
+            table = torch.tensor(levi_civita_table(group, q), device=device, dtype=dtype)
+            module.register_buffer(f"_levi_civita_{q}", table, persistent=False)
         if self.full:
-            module.register_buffer("_levi_civita", torch.tensor(symbol, device=device, dtype=dtype), persistent=False)
+            # The whole symbol, unweighted; contractions weight their own input free axes.
+            check_size(n**n * 8, f"the Levi-Civita symbol of {group!r}")
+            symbol = torch.tensor(levi_civita(n), device=device, dtype=dtype)
+            module.register_buffer("_levi_civita", symbol, persistent=False)
+            weights = group.free_weights
+            if weights is not None:
+                module.register_buffer(
+                    "_free_weights", torch.tensor(weights, device=device, dtype=dtype), persistent=False
+                )
+            else:
+                module._free_weights = None
 
     @staticmethod
     def levi_civita_tables(module: torch.nn.Module) -> dict[int, torch.Tensor]:
@@ -198,7 +217,7 @@ def expansion_tables(plan: LayerPlan) -> tuple[ExpansionTable, ...]:
         groups = [tuple(axes) for axes in e.slot_axes]
         eps_pairs = []
         for block in e.closed:
-            if e.pair_form == "epsilon":
+            if e.form_pairs:
                 eps_pairs.append((len(groups), len(groups) + 1))
                 groups += [(block[0],), (block[1],)]
             else:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..backend.memory import check_size
+from ..memory import check_size
 from .checkable import Checkable
 from .executor import compile_program
 from .features import FeatureType, feature_type, flatten_batch, type_str, unflatten_batch
@@ -119,7 +119,7 @@ class TypedLinear(Checkable, nn.Module):
             self.register_parameter(f"bias_{l}", nn.Parameter(torch.empty(self.out_type[l], len(diagrams), **factory)))
         param_dtype = next(self.parameters()).dtype
         programs = list(self._programs.values()) + list(self._reducers.values())
-        FormTables(programs).register(self, n, device, param_dtype)
+        FormTables(programs).register(self, group, device, param_dtype)
         for name, program in self._programs.items():
             order, signs = mixing_tables(program, diagram_scales(plans[name], n))
             self.register_buffer(f"_order_{name}", torch.tensor(order, device=device), persistent=False)

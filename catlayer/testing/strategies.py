@@ -137,14 +137,15 @@ def partition_diagrams(dom: int | None = None, cod: int | None = None, max_size:
     PartitionDiagram([[0, 1, 2, 3]], dom=0, cod=4)
     """
 
-    shapes = _shape(dom, cod, max_size, lambda t: True)
+    return _partition_diagram(_shape(dom, cod, max_size, lambda t: True))
 
-    @st.composite
-    def build(draw):
-        k, l = draw(shapes)
-        return PartitionDiagram._from_labels(draw(set_partitions(k + l)), k, l)
 
-    return build()
+# The drawing functions are module-level composites: hypothesis inspects a composite's source
+# when it is defined, which costs milliseconds, so none is defined per call.
+@st.composite
+def _partition_diagram(draw, shapes: st.SearchStrategy) -> Diagram:
+    k, l = draw(shapes)
+    return PartitionDiagram._from_labels(draw(set_partitions(k + l)), k, l)
 
 
 def brauer_diagrams(dom: int | None = None, cod: int | None = None, max_size: int = 6) -> st.SearchStrategy:
@@ -155,15 +156,14 @@ def brauer_diagrams(dom: int | None = None, cod: int | None = None, max_size: in
     BrauerDiagram([[0, 1], [2, 3], [4, 5]], dom=3, cod=3)
     """
 
-    shapes = _shape(dom, cod, max_size, lambda t: t % 2 == 0)
+    return _brauer_diagram(_shape(dom, cod, max_size, lambda t: t % 2 == 0))
 
-    @st.composite
-    def build(draw):
-        k, l = draw(shapes)
-        pairs = draw(perfect_matchings(range(k + l)))
-        return BrauerDiagram._from_canonical(tuple(sorted(pairs)), k, l)
 
-    return build()
+@st.composite
+def _brauer_diagram(draw, shapes: st.SearchStrategy) -> Diagram:
+    k, l = draw(shapes)
+    pairs = draw(perfect_matchings(range(k + l)))
+    return BrauerDiagram._from_canonical(tuple(sorted(pairs)), k, l)
 
 
 def _free_allowed(n: int):
@@ -190,14 +190,13 @@ def brauer_grood_diagrams(
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive int, got {n!r}")
 
-    shapes = _shape(dom, cod, max(max_size, n), _free_allowed(n))
+    return _brauer_grood_diagram(n, _shape(dom, cod, max(max_size, n), _free_allowed(n)))
 
-    @st.composite
-    def build(draw):
-        k, l = draw(shapes)
-        return draw(_n_diagram(n, k, l))
 
-    return build()
+@st.composite
+def _brauer_grood_diagram(draw, n: int, shapes: st.SearchStrategy) -> Diagram:
+    k, l = draw(shapes)
+    return draw(_n_diagram(n, k, l))
 
 
 def bg_morphisms(n: int, dom: int | None = None, cod: int | None = None, max_size: int = 6) -> st.SearchStrategy:
@@ -211,17 +210,18 @@ def bg_morphisms(n: int, dom: int | None = None, cod: int | None = None, max_siz
         raise ValueError(f"n must be a positive int, got {n!r}")
     free_ok = _free_allowed(n)
 
-    shapes = _shape(dom, cod, max(max_size, n), lambda t: t % 2 == 0 or free_ok(t))
+    return _bg_morphism(n, _shape(dom, cod, max(max_size, n), lambda t: t % 2 == 0 or free_ok(t)))
 
-    @st.composite
-    def build(draw):
-        k, l = draw(shapes)
-        kinds = [kind for kind, ok in (("brauer", (k + l) % 2 == 0), ("free", free_ok(k + l))) if ok]
-        if draw(st.sampled_from(kinds)) == "brauer":
-            return draw(brauer_diagrams(k, l))
-        return draw(_n_diagram(n, k, l))
 
-    return build()
+@st.composite
+def _bg_morphism(draw, n: int, shapes: st.SearchStrategy) -> Diagram:
+    k, l = draw(shapes)
+    free_ok = _free_allowed(n)
+    kinds = [kind for kind, ok in (("brauer", (k + l) % 2 == 0), ("free", free_ok(k + l))) if ok]
+    if draw(st.sampled_from(kinds)) == "brauer":
+        pairs = draw(perfect_matchings(range(k + l)))
+        return BrauerDiagram._from_canonical(tuple(sorted(pairs)), k, l)
+    return draw(_n_diagram(n, k, l))
 
 
 def morphisms(
@@ -256,16 +256,16 @@ def objects(category: DiagramCategory, count: int, max_points: int = 3) -> st.Se
     >>> find(objects(BrauerCategory(2), 3), lambda chain: chain[-1] == 3)
     (1, 1, 3)
     """
+    return _chain(category, count, max_points)
 
-    @st.composite
-    def build(draw):
-        chain = [draw(st.integers(0, max_points))]
-        for _ in range(count - 1):
-            options = [m for m in range(max_points + 1) if _has_hom(category, chain[-1], m)]
-            chain.append(draw(st.sampled_from(options)))
-        return tuple(chain)
 
-    return build()
+@st.composite
+def _chain(draw, category: DiagramCategory, count: int, max_points: int) -> tuple[int, ...]:
+    chain = [draw(st.integers(0, max_points))]
+    for _ in range(count - 1):
+        options = [m for m in range(max_points + 1) if _has_hom(category, chain[-1], m)]
+        chain.append(draw(st.sampled_from(options)))
+    return tuple(chain)
 
 
 def composable_pairs(category: DiagramCategory, max_points: int = 3) -> st.SearchStrategy:
@@ -277,13 +277,13 @@ def composable_pairs(category: DiagramCategory, max_points: int = 3) -> st.Searc
     >>> find(composable_pairs(PartitionCategory(2)), lambda fg: fg[0].cod == 2)
     (PartitionDiagram([[0, 1]], dom=0, cod=2), PartitionDiagram([[0, 1]], dom=2, cod=0))
     """
+    return _composable_pair(category, max_points)
 
-    @st.composite
-    def build(draw):
-        k, l, m = draw(objects(category, 3, max_points))
-        return draw(morphisms(category, k, l)), draw(morphisms(category, l, m))
 
-    return build()
+@st.composite
+def _composable_pair(draw, category: DiagramCategory, max_points: int) -> tuple[Diagram, Diagram]:
+    k, l, m = draw(objects(category, 3, max_points))
+    return draw(morphisms(category, k, l)), draw(morphisms(category, l, m))
 
 
 def composable_triples(category: DiagramCategory, max_points: int = 3) -> st.SearchStrategy:
@@ -296,17 +296,17 @@ def composable_triples(category: DiagramCategory, max_points: int = 3) -> st.Sea
     >>> g.blocks, f.cod == g.dom and g.cod == h.dom
     (((0,), (1,), (2,)), True)
     """
+    return _composable_triple(category, max_points)
 
-    @st.composite
-    def build(draw):
-        k, l, m, p = draw(objects(category, 4, max_points))
-        return (
-            draw(morphisms(category, k, l)),
-            draw(morphisms(category, l, m)),
-            draw(morphisms(category, m, p)),
-        )
 
-    return build()
+@st.composite
+def _composable_triple(draw, category: DiagramCategory, max_points: int) -> tuple[Diagram, Diagram, Diagram]:
+    k, l, m, p = draw(objects(category, 4, max_points))
+    return (
+        draw(morphisms(category, k, l)),
+        draw(morphisms(category, l, m)),
+        draw(morphisms(category, m, p)),
+    )
 
 
 def coefficients(symbols: Sequence[sympy.Symbol] = (), bound: int = 3) -> st.SearchStrategy:
@@ -344,15 +344,15 @@ def combinations(
     >>> print(find(combinations(PartitionCategory(3), dom=1, cod=1), lambda c: len(c) == 2))
     [{1} {1'}] + [{1,1'}] : 1 → 1
     """
+    return _combination(category, dom, cod, max_terms, tuple(symbols), max_size)
 
-    @st.composite
-    def build(draw):
-        if dom is None or cod is None:
-            d = draw(morphisms(category, dom, cod, max_size))
-            k, l = d.dom, d.cod
-        else:
-            k, l = dom, cod
-        terms = draw(st.lists(st.tuples(morphisms(category, k, l), coefficients(symbols)), max_size=max_terms))
-        return Combination(dict(terms), k, l, category)
 
-    return build()
+@st.composite
+def _combination(draw, category, dom, cod, max_terms: int, symbols: tuple, max_size: int) -> Combination:
+    if dom is None or cod is None:
+        d = draw(morphisms(category, dom, cod, max_size))
+        k, l = d.dom, d.cod
+    else:
+        k, l = dom, cod
+    terms = draw(st.lists(st.tuples(morphisms(category, k, l), coefficients(symbols)), max_size=max_terms))
+    return Combination(dict(terms), k, l, category)

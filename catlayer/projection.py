@@ -1,0 +1,549 @@
+"""Coordinates in the diagram basis and the orthogonal projection onto Hom_G, matrix-free.
+
+For a group G, orders k, l and the basis F(d), d ∈ ``G.basis(k, l)``, of
+Hom_G((R^n)^{⊗k}, (R^n)^{⊗l}), the orthogonal (Frobenius) projection of any matrix M is
+
+    P(M) = Σ_d c_d F(d),   Gram · c = b,   Gram[d, e] = ⟨F(d), F(e)⟩,   b_d = ⟨F(d), M⟩,
+
+with ⟨A, B⟩ = trace(AᵀB). Nothing here forms an n^(k+l) × dim basis matrix or an SVD:
+
+* **Gram** entries are combinatorial: closing d against e gives loops (and, for SO(n), paths between
+  free vertices), and ⟨F(d), F(e)⟩ = n^(#loops) times the family's signs: s(d)s(e) and the ε
+  orientation around each loop for Sp(n), the Levi-Civita contraction n!·sgn for two SO(n)
+  n-diagrams, Σ_i η_i^m = n or p − q per loop with m same-row pairs under a metric η. Each family
+  owns its formula (:meth:`catlayer.groups.Group.gram`).
+* **b** is read matrix-free: ⟨F(d), M⟩ is the (k+l → 0) contraction of M (as a tensor with k+l
+  axes) by the bent diagram. When F(d) is the indicator of a generalised diagonal (S_n, O(n), the
+  Brauer diagrams of SO(n)) it is the sum of a strided diagonal view of M (no copy; n^blocks
+  entries); otherwise (Sp(n), SO(n) n-diagrams) a gather of M at the non-zeros of F(d). Each
+  pairing reads only the support of its diagram: the off-diagonal entries of M once (by the
+  all-singletons diagram of S_n), diagonal entries once per diagram whose support holds them.
+* **S_n** is solved in the orbit basis X_σ, which is orthogonal with ⟨X_σ, X_σ⟩ = n(n−1)…(n−|σ|+1):
+  the projection is the average of M over each orbit of multi-indices, and the change of basis is
+  the Möbius function of the partition lattice (docs/conventions.md), exact and well conditioned.
+
+Exact input (sympy matrices, integer arrays, object arrays of ints / Fractions / sympy Rationals)
+gives exact output (sympy Rationals); float input gives floats; torch tensors stay torch tensors
+(float64 accumulation, any device).
+
+>>> import numpy as np
+>>> from catlayer import S
+>>> G = S(3)
+>>> M = np.arange(81.0).reshape(9, 9)
+>>> P = project(G, M, 2, 2)
+>>> bool(np.allclose(project(G, P, 2, 2), P)), P.shape
+(True, (9, 9))
+>>> c = coefficients(G, P, 2, 2)
+>>> bool(np.allclose(sum(ci * G.functor(d).to_numpy() for ci, d in zip(c, G.basis(2, 2))), P))
+True
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import lru_cache
+
+import numpy as np
+import sympy
+
+from .bases import coarsenings
+from .diagrams import Diagram
+from .groups import Group
+from .groups.loops import same_row
+
+__all__ = [
+    "NotEquivariantError",
+    "coefficients",
+    "dense_layer_coordinates",
+    "diagram_gram",
+    "inner_products",
+    "project",
+]
+
+DEFAULT_TOLERANCE = {"float64": 1e-10, "complex128": 1e-10, "float32": 1e-4, "complex64": 1e-4}
+
+
+class NotEquivariantError(ValueError):
+    """M is not in Hom_G: ``residual`` is the largest |M − P(M)| entry (exact or float), ``index``
+    its (output indices, input indices), ``relative`` the residual over max |M| (floats)."""
+
+    def __init__(self, message: str, residual, index: tuple[tuple[int, ...], tuple[int, ...]], relative: float):
+        super().__init__(message)
+        self.residual, self.index, self.relative = residual, index, relative
+
+
+def _is_indicator(group: Group, d: Diagram) -> bool:
+    """Whether F(d) is the 0/1 indicator of a generalised diagonal (x constant on every block):
+    no sign, no Levi-Civita symbol and no pair form on a same-row pair."""
+    if group.sign(d) != 1 or (group.free_singletons and d.free_vertices):
+        return False
+    return group.pair_form is None or all(not same_row(d, b[0], b[-1]) for b in d.blocks if len(b) == 2)
+
+
+@lru_cache(maxsize=64)
+def _gram(group: Group, k: int, l: int) -> tuple[tuple[int, ...], ...]:
+    basis = group.basis(k, l)
+    rows = [[0] * len(basis) for _ in basis]
+    for i, d in enumerate(basis):
+        for j in range(i, len(basis)):
+            rows[i][j] = rows[j][i] = group.gram(d, basis[j])
+    return tuple(tuple(r) for r in rows)
+
+
+def diagram_gram(group: Group, k: int, l: int) -> np.ndarray:
+    """The Gram matrix ⟨F(d), F(e)⟩ = trace(F(d)ᵀF(e)) of ``group.basis(k, l)``, exact (an object
+    array of Python ints), computed combinatorially from the closed diagrams (cached).
+
+    >>> from catlayer import O, Sp
+    >>> diagram_gram(O(3), 1, 1).tolist()
+    [[3]]
+    >>> diagram_gram(Sp(4), 2, 2).tolist()                  # the loops carry the ε signs
+    [[16, -4, -4], [-4, 16, -4], [-4, -4, 16]]
+    """
+    _check_orders(k, l)
+    size = len(group.basis(k, l))
+    out = np.zeros((size, size), dtype=object)
+    for i, row in enumerate(_gram(group, k, l)):
+        out[i, :] = row
+    return out
+
+
+# -- S_n: the orbit basis --------------------------------------------------------------------------------------
+@lru_cache(maxsize=64)
+def _orbit_tables(group: Group, k: int, l: int) -> tuple[np.ndarray, np.ndarray]:
+    """(μ, sizes): μ[σ, τ] = μ(σ, τ) for τ ≥ σ (coarser) over the basis, so that the orbit-basis
+    pairings are u = b·μᵀ and the diagram coordinates of Σ_σ v_σ X_σ are v·μ; sizes[σ] = ⟨X_σ, X_σ⟩
+    = n(n−1)…(n−|σ|+1), the number of multi-indices with exactly the pattern σ."""
+    basis = group.basis(k, l)
+    index = {d: i for i, d in enumerate(basis)}
+    mobius = np.zeros((len(basis), len(basis)), dtype=np.int64)
+    for i, d in enumerate(basis):
+        for coarser, mu in coarsenings(d):
+            mobius[i, index[coarser]] = mu
+    sizes = np.array([math.perm(group.n, len(d.blocks)) for d in basis], dtype=object)
+    return mobius, sizes
+
+
+# -- reading M and writing the projection ----------------------------------------------------------------------
+def _is_torch(x) -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
+def _strides(group: Group, d: Diagram) -> tuple[int, ...]:
+    size = d.size
+    return tuple(sum(group.n ** (size - 1 - v) for v in block) for block in d.blocks)
+
+
+def _diagonal_view(group: Group, d: Diagram, flat, writeable: bool = False):
+    """F(d)'s support in ``flat`` (batch, n^(k+l), C-contiguous) as a strided (batch, n, …, n)
+    view with one axis per block of d (no copy)."""
+    shape = (flat.shape[0],) + (group.n,) * len(d.blocks)
+    strides = _strides(group, d)
+    if _is_torch(flat):
+        return flat.as_strided(shape, (flat.stride(0), *strides))
+    itemsize = flat.itemsize
+    return np.lib.stride_tricks.as_strided(
+        flat, shape, (flat.strides[0], *(s * itemsize for s in strides)), writeable=writeable
+    )
+
+
+def _entries(group: Group, d: Diagram, like):
+    flat, values = group.entries(d)
+    if _is_torch(like):
+        import torch
+
+        return torch.tensor(flat, device=like.device), torch.tensor(values, device=like.device)
+    return flat, values
+
+
+def _accumulator(flat):
+    """The dtype pairings accumulate in: float64 / complex128 for floats, exact objects otherwise."""
+    if _is_torch(flat):
+        import torch
+
+        return torch.complex128 if flat.is_complex() else torch.float64
+    if flat.dtype == object:
+        return object
+    return np.complex128 if flat.dtype.kind == "c" else np.float64
+
+
+def _pairings(group: Group, k: int, l: int, flat):
+    """b[:, d] = ⟨F(d), M⟩ for every basis diagram d, for each row of ``flat`` (batch, n^(k+l))."""
+    basis = group.basis(k, l)
+    acc = _accumulator(flat)
+    columns = []
+    for d in basis:
+        if _is_indicator(group, d):
+            view = _diagonal_view(group, d, flat)
+            axes = tuple(range(1, view.ndim))
+            if _is_torch(flat):
+                columns.append(view.to(acc).sum(dim=axes) if axes else view.to(acc))
+            elif acc is object:
+                columns.append(view.sum(axis=axes) if axes else view.copy())
+            else:
+                columns.append(view.sum(axis=axes, dtype=acc) if axes else view.astype(acc))
+        else:
+            index, values = _entries(group, d, flat)
+            if _is_torch(flat):
+                columns.append(flat[:, index].to(acc) @ values.to(acc))
+            else:
+                picked = flat[:, index]
+                columns.append((picked * values).sum(axis=1) if acc is object else picked.astype(acc) @ values)
+    if _is_torch(flat):
+        import torch
+
+        return torch.stack(columns, dim=1) if columns else flat.new_zeros((flat.shape[0], 0), dtype=acc)
+    if not columns:
+        return np.zeros((flat.shape[0], 0), dtype=acc)
+    return np.stack(columns, axis=1)
+
+
+def _synthesise(group: Group, k: int, l: int, coords, like):
+    """Σ_d coords[:, d]·F(d), shaped and typed like ``like`` (batch, n^(k+l))."""
+    basis = group.basis(k, l)
+    if _is_torch(like):
+        out = like.new_zeros(like.shape)
+        coords = coords.to(like.dtype)
+    elif like.dtype == object:
+        out = np.empty(like.shape, dtype=object)
+        out[...] = Fraction(0)
+    else:
+        out = np.zeros(like.shape, dtype=like.dtype)
+        coords = coords.astype(like.dtype)
+    for t, d in enumerate(basis):
+        c = coords[:, t]
+        if _is_indicator(group, d):
+            view = _diagonal_view(group, d, out, writeable=True)
+            c = c.reshape((-1,) + (1,) * (view.ndim - 1))
+            if _is_torch(out):
+                view.add_(c)
+            else:
+                np.add(view, c, out=view)  # not `view += c`: numpy would copy the overlapping strided view
+        else:
+            index, values = _entries(group, d, like)
+            if _is_torch(out):
+                out.index_add_(1, index, c[:, None] * values.to(out.dtype)[None, :])
+            else:
+                out[:, index] += c[:, None] * values[None, :]
+    return out
+
+
+# -- solving ---------------------------------------------------------------------------------------------------
+def _bareiss_solve(gram: Sequence[Sequence[int]], rhs: np.ndarray) -> np.ndarray:
+    """Exact solution X of gram·X = rhs (object arrays; gram integer, positive definite) by
+    fraction-free elimination: integers stay integers until the back substitution."""
+    size = len(gram)
+    if size == 0:
+        return np.zeros(rhs.shape, dtype=object)
+    fractions = [[Fraction(x) for x in row] for row in rhs]
+    q = math.lcm(1, *(f.denominator for row in fractions for f in row))
+    a = np.empty((size, size + rhs.shape[1]), dtype=object)
+    a[:, :size] = [list(row) for row in gram]
+    a[:, size:] = [[int(f * q) for f in row] for row in fractions]
+    previous = 1
+    for i in range(size - 1):
+        pivot = a[i, i]
+        if pivot == 0:
+            raise ArithmeticError("the Gram matrix of the basis is singular")
+        a[i + 1 :, i + 1 :] = (pivot * a[i + 1 :, i + 1 :] - np.outer(a[i + 1 :, i], a[i, i + 1 :])) // previous
+        a[i + 1 :, i] = 0
+        previous = pivot
+    x = np.empty(rhs.shape, dtype=object)
+    for i in range(size - 1, -1, -1):
+        for c in range(rhs.shape[1]):
+            total = Fraction(a[i, size + c]) - sum((a[i, j] * x[j, c] for j in range(i + 1, size)), Fraction(0))
+            x[i, c] = total / a[i, i]
+    return x / q
+
+
+def _solve(group: Group, k: int, l: int, b):
+    """The basis coordinates c (batch, D) of the projection, from the pairings b (batch, D)."""
+    if not group.basis(k, l):
+        return b
+    if group.projects_in_orbit_basis:
+        mobius, sizes = _orbit_tables(group, k, l)
+        if _is_torch(b):
+            import torch
+
+            m = torch.as_tensor(mobius, dtype=b.dtype, device=b.device)
+            s = torch.as_tensor([float(x) for x in sizes], dtype=b.dtype, device=b.device)
+            return ((b @ m.T) / s) @ m
+        if b.dtype == object:
+            orbit = b.dot(mobius.T.astype(object)) / np.array([Fraction(x) for x in sizes], dtype=object)
+            return orbit.dot(mobius.astype(object))
+        return ((b @ mobius.T) / sizes.astype(np.float64)) @ mobius
+    gram = _gram(group, k, l)
+    if _is_torch(b):
+        import torch
+
+        g = torch.as_tensor(np.array(gram, dtype=np.float64).reshape(len(gram), -1), dtype=b.dtype, device=b.device)
+        return torch.linalg.solve(g, b.T).T if len(gram) else b
+    if b.dtype == object:
+        return _bareiss_solve(gram, b.T).T
+    g = np.array(gram, dtype=np.float64).reshape(len(gram), -1)
+    return np.linalg.solve(g, b.T).T if len(gram) else b
+
+
+# -- input and output ------------------------------------------------------------------------------------------
+def _check_orders(k: int, l: int) -> None:
+    for name, value in (("k", k), ("l", l)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise ValueError(f"{name} must be an int >= 0, got {value!r}")
+
+
+def _exact(x) -> Fraction:
+    if isinstance(x, (bool, np.bool_, int, np.integer)):
+        return Fraction(int(x))
+    if isinstance(x, Fraction):
+        return x
+    if isinstance(x, sympy.Basic) and x.is_Rational:
+        return Fraction(int(x.p), int(x.q))
+    raise TypeError(f"entry {x!r} ({type(x).__name__}) is neither an exact rational nor a float")
+
+
+def _number(x) -> complex:
+    try:
+        return complex(x)
+    except (TypeError, ValueError):
+        raise TypeError(f"entry {x!r} ({type(x).__name__}) is not a number") from None
+
+
+@dataclass(frozen=True)
+class _Input:
+    flat: object  # (1, n^(k+l)): numpy (float, complex or object of Fractions) or torch
+    kind: str  # "numpy", "exact", "sympy" or "torch"
+    shape: tuple[int, ...]
+    sympy_type: type | None = None
+
+
+def _read(group: Group, M, k: int, l: int) -> _Input:
+    _check_orders(k, l)
+    n = group.n
+    size = n ** (k + l)
+    matrix_shape, tensor_shape = (n**l, n**k), (n,) * (k + l)
+    if _is_torch(M):
+        import torch
+
+        if not (M.is_floating_point() or M.is_complex()):
+            M = M.to(torch.float64)
+        shape, flat, kind, sympy_type = tuple(M.shape), M.reshape(1, -1).contiguous(), "torch", None
+    elif isinstance(M, sympy.MatrixBase):
+        shape, sympy_type = tuple(M.shape), type(M)
+        entries = np.array(M.tolist(), dtype=object).reshape(-1)
+        if any(isinstance(x, sympy.Basic) and not x.is_Rational for x in entries):
+            flat, kind = np.array([_number(x) for x in entries]).reshape(1, -1), "numpy"
+            if not np.iscomplex(flat).any():
+                flat = flat.real.copy()
+        else:
+            flat, kind = np.array([_exact(x) for x in entries], dtype=object).reshape(1, -1), "sympy"
+    else:
+        array = np.asarray(M)
+        shape, sympy_type = array.shape, None
+        if array.dtype.kind in "fc":
+            flat, kind = np.ascontiguousarray(array).reshape(1, -1), "numpy"
+        elif array.dtype.kind in "biu":
+            flat, kind = np.array([Fraction(int(x)) for x in array.flat], dtype=object).reshape(1, -1), "exact"
+        elif array.dtype == object:
+            if any(isinstance(x, (float, complex, np.inexact, sympy.Float)) for x in array.flat):
+                flat = np.array([_number(x) for x in array.flat]).reshape(1, -1)
+                flat, kind = (flat if np.iscomplex(flat).any() else flat.real.copy()), "numpy"
+            else:
+                flat, kind = np.array([_exact(x) for x in array.flat], dtype=object).reshape(1, -1), "exact"
+        else:
+            raise TypeError(f"cannot project an array of dtype {array.dtype}")
+    if shape not in (matrix_shape, tensor_shape) or flat.shape[1] != size:
+        raise ValueError(
+            f"a map (R^{n})^⊗{k} → (R^{n})^⊗{l} is a {matrix_shape[0]} x {matrix_shape[1]} matrix or a tensor of "
+            f"shape {tensor_shape}; got shape {shape}"
+        )
+    if kind == "numpy" and not np.isfinite(flat).all():
+        raise ValueError("the matrix has NaN or infinite entries")
+    if kind == "torch":
+        import torch
+
+        if not bool(torch.isfinite(flat).all()):
+            raise ValueError("the matrix has NaN or infinite entries")
+    return _Input(flat, kind, shape, sympy_type)
+
+
+def _write(data: _Input, flat):
+    if data.kind == "numpy" and data.sympy_type is not None:  # a sympy matrix with float entries
+        return data.sympy_type(data.shape[0], data.shape[1], [sympy.sympify(x.item()) for x in flat.reshape(-1)])
+    if data.kind in ("numpy", "torch"):
+        return flat.reshape(data.shape)
+    rationals = [sympy.Rational(f.numerator, f.denominator) for f in flat.reshape(-1)]
+    if data.kind == "sympy":
+        return data.sympy_type(data.shape[0], data.shape[1], rationals)
+    return np.array(rationals, dtype=object).reshape(data.shape)
+
+
+def _coordinates(group: Group, k: int, l: int, flat):
+    return _solve(group, k, l, _pairings(group, k, l, flat))
+
+
+def inner_products(group: Group, M, k: int, l: int):
+    """⟨F(d), M⟩ = trace(F(d)ᵀM) for every d in ``group.basis(k, l)``, read matrix-free (see the
+    module docstring): a tuple of sympy Rationals for exact M, else a numpy / torch vector
+    (float64 or complex128).
+
+    >>> from catlayer import O
+    >>> inner_products(O(2), np.array([[1, 2], [3, 4]]), 1, 1)          # ⟨I, M⟩ = trace M
+    (5,)
+    """
+    data = _read(group, M, k, l)
+    b = _pairings(group, k, l, data.flat)[0]
+    if data.kind in ("exact", "sympy"):
+        return tuple(sympy.Rational(f.numerator, f.denominator) for f in b)
+    return b
+
+
+def project(group: Group, M, k: int, l: int):
+    """The orthogonal (Frobenius) projection of M: (R^n)^{⊗k} → (R^n)^{⊗l} onto Hom_G, the
+    nearest G-equivariant matrix. M is an n^l × n^k matrix or a tensor of shape (n,)*(k+l)
+    (numpy, torch or sympy); the result has the same type and shape: exact (sympy Rationals) for
+    exact input, float for float input (accumulated in float64), torch for torch. Integer torch
+    tensors are projected in float64.
+
+    >>> import sympy
+    >>> from catlayer import S
+    >>> project(S(2), sympy.Matrix([[1, 2], [3, 4]]), 1, 1)      # a·I + b·(all ones)
+    Matrix([
+    [5/2, 5/2],
+    [5/2, 5/2]])
+    """
+    data = _read(group, M, k, l)
+    coords = _coordinates(group, k, l, data.flat)
+    return _write(data, _synthesise(group, k, l, coords, data.flat))
+
+
+def coefficients(group: Group, M, k: int, l: int, *, tolerance: float | None = None):
+    """The coordinates c of an equivariant M in the basis ``group.basis(k, l)``:
+    M = Σ_t c[t]·F(basis[t]). A tuple of sympy Rationals for exact input, a numpy float array for
+    numpy float input, a torch tensor for torch input.
+
+    Raises :class:`NotEquivariantError` (a ValueError) with the residual when M is not in Hom_G:
+    exactly when any entry of M − project(M) is non-zero (exact input), or when
+    max|M − project(M)| > ``tolerance``·max|M| (floats; default 1e-10 in float64 / complex128,
+    1e-4 in float32 / complex64).
+
+    >>> import numpy as np
+    >>> from catlayer import O
+    >>> coefficients(O(2), np.array([[2, 0], [0, 2]]), 1, 1)
+    (2,)
+    >>> coefficients(O(2), np.array([[1, 2], [3, 4]]), 1, 1)
+    Traceback (most recent call last):
+    ...
+    catlayer.projection.NotEquivariantError: M is not O(2)-equivariant (k = 1, l = 1): the residual M − project(M)
+    has the entry 3 at (output indices ; input indices) = (1 ; 0); G.project(M, k, l) is the nearest ...
+    """
+    from .verify import check_tolerance
+
+    tolerance = check_tolerance(tolerance)
+    data = _read(group, M, k, l)
+    coords = _coordinates(group, k, l, data.flat)
+    residual = data.flat - _synthesise(group, k, l, coords, data.flat)
+    n = group.n
+    if data.kind in ("exact", "sympy"):
+        nonzero = np.flatnonzero(residual[0] != 0)
+        if nonzero.size:
+            flat = int(max(nonzero, key=lambda i: abs(residual[0, i])))
+            _raise(
+                group,
+                k,
+                l,
+                sympy.Rational(residual[0, flat].numerator, residual[0, flat].denominator),
+                flat,
+                n,
+                None,
+                None,
+            )
+        return tuple(sympy.Rational(f.numerator, f.denominator) for f in coords[0])
+    if data.kind == "torch":
+        magnitudes = residual.abs().reshape(-1)
+        flat = int(magnitudes.argmax()) if magnitudes.numel() else 0
+        largest, scale = float(magnitudes.max()) if magnitudes.numel() else 0.0, float(data.flat.abs().max())
+        dtype = str(data.flat.dtype).replace("torch.", "")
+        entry = residual.reshape(-1)[flat].item() if magnitudes.numel() else 0.0
+    else:
+        magnitudes = np.abs(residual).reshape(-1)
+        flat = int(np.argmax(magnitudes)) if magnitudes.size else 0
+        largest, scale = float(magnitudes.max(initial=0)), float(np.abs(data.flat).max(initial=0))
+        dtype = str(data.flat.dtype)
+        entry = residual.reshape(-1)[flat].item() if magnitudes.size else 0.0
+    bound = DEFAULT_TOLERANCE.get(dtype, 1e-10) if tolerance is None else tolerance
+    relative = largest / scale if scale > 0 else 0.0
+    if relative > bound:
+        _raise(group, k, l, entry, flat, n, relative, bound)
+    return coords[0].to(data.flat.dtype) if data.kind == "torch" else coords[0]
+
+
+def _raise(group: Group, k: int, l: int, entry, flat: int, n: int, relative, bound) -> None:
+    index = tuple(int(i) for i in np.unravel_index(flat, (n,) * (k + l))) if k + l else ()
+    outputs, inputs = index[:l], index[l:]
+    where = f"({', '.join(map(str, outputs))} ; {', '.join(map(str, inputs))})"
+    value = f"{entry:.3g}" if relative is not None else str(entry)
+    size = f" (relative {relative:.3g} > tolerance {bound:.3g})" if relative is not None else ""
+    raise NotEquivariantError(
+        f"M is not {group!r}-equivariant (k = {k}, l = {l}): the residual M − project(M) has the entry {value} at "
+        f"(output indices ; input indices) = {where}{size}; G.project(M, k, l) is the nearest equivariant matrix",
+        entry,
+        (outputs, inputs),
+        relative if relative is not None else math.inf,
+    )
+
+
+def dense_layer_coordinates(group: Group, weight, k: int, l: int, bias=None):
+    """The coordinates of the orthogonal projection of a dense layer onto the equivariant layers,
+    channel pair by channel pair: ``(weights (c_out, c_in, D), bias (c_out, D_bias) or None)`` as
+    float64 torch tensors on the weight's device, aligned with ``group.basis(k, l)`` and
+    ``group.basis(0, l)``.
+
+    ``weight`` (torch, numpy or array-like) has shape (c_out·n^l, c_in·n^k), as the weight of a
+    ``torch.nn.Linear`` acting on flattened tensors (channel axis most significant, C order), or
+    (c_out, c_in, n^l, n^k); ``bias`` has shape (c_out·n^l,) or (c_out, n^l).
+
+    >>> import torch
+    >>> from catlayer import S
+    >>> w, b = dense_layer_coordinates(S(3), torch.eye(6), 1, 1)      # c_in = c_out = 2
+    >>> tuple(w.shape), b
+    ((2, 2, 2), None)
+    """
+    import torch
+
+    _check_orders(k, l)
+    n = group.n
+    rows, cols = n**l, n**k
+    if isinstance(weight, torch.Tensor):
+        w = weight.detach().to(torch.float64)
+    else:
+        w = torch.as_tensor(np.asarray(weight, dtype=np.float64))
+    if w.dim() == 2 and w.shape[0] % rows == 0 and w.shape[1] % cols == 0:
+        c_out, c_in = w.shape[0] // rows, w.shape[1] // cols
+        w = w.reshape(c_out, rows, c_in, cols).permute(0, 2, 1, 3)
+    elif w.dim() == 4 and tuple(w.shape[2:]) == (rows, cols):
+        c_out, c_in = w.shape[0], w.shape[1]
+    else:
+        raise ValueError(
+            f"a dense weight for (R^{n})^⊗{k} → (R^{n})^⊗{l} has shape (c_out·{rows}, c_in·{cols}) or "
+            f"(c_out, c_in, {rows}, {cols}); got {tuple(w.shape)}"
+        )
+    if c_in < 1 or c_out < 1:
+        raise ValueError(f"the weight has no channels: shape {tuple(w.shape)}")
+    if not bool(torch.isfinite(w).all()):
+        raise ValueError("the weight has NaN or infinite entries")
+    flat = w.reshape(c_out * c_in, rows * cols).contiguous()
+    coords = _coordinates(group, k, l, flat).reshape(c_out, c_in, -1)
+    if bias is None:
+        return coords, None
+    b = bias.detach().to(torch.float64, copy=False) if isinstance(bias, torch.Tensor) else None
+    b = torch.as_tensor(np.asarray(bias, dtype=np.float64), device=w.device) if b is None else b.to(w.device)
+    if b.numel() != c_out * rows or b.dim() not in (1, 2) or (b.dim() == 2 and tuple(b.shape) != (c_out, rows)):
+        raise ValueError(f"the bias must have shape ({c_out * rows},) or ({c_out}, {rows}); got {tuple(b.shape)}")
+    if not bool(torch.isfinite(b).all()):
+        raise ValueError("the bias has NaN or infinite entries")
+    return coords, _coordinates(group, 0, l, b.reshape(c_out, rows).contiguous())
