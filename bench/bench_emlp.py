@@ -44,25 +44,21 @@ EMLP_MLP = {"O5Synthetic": 0.062, "Inertia": 0.840, "ParticleInteraction": 0.050
 ETA = np.diag([1.0, -1.0, -1.0, -1.0])
 
 
-# -- data: (inputs as a feature dict, targets (N, ...) in original units) ----------------------------
-def o5_synthetic(rng: np.random.Generator, size: int):
-    x = rng.standard_normal((size, 2, 5))
+# -- data: targets from their definitions, and samplers returning (feature dict, targets) -------------
+def o5_target(x: np.ndarray) -> np.ndarray:
+    """x (N, 2, 5) → sin|x1| − |x2|³/2 + x1·x2 / (|x1||x2|), shape (N, 1)."""
     n1, n2 = np.linalg.norm(x[:, 0], axis=1), np.linalg.norm(x[:, 1], axis=1)
-    y = np.sin(n1) - 0.5 * n2**3 + (x[:, 0] * x[:, 1]).sum(1) / (n1 * n2)
-    return {1: x}, y[:, None]
+    return (np.sin(n1) - 0.5 * n2**3 + (x[:, 0] * x[:, 1]).sum(1) / (n1 * n2))[:, None]
 
 
-def inertia(rng: np.random.Generator, size: int, k: int = 5):
-    raw = rng.standard_normal((size, 4 * k))
-    m = np.log1p(np.exp(raw[:, :k]))
-    r = raw[:, k:].reshape(size, k, 3)
+def inertia_target(m: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """masses (N, k), positions (N, k, 3) → Σ_i m_i (|r_i|² I − r_i r_iᵀ), shape (N, 1, 3, 3)."""
     r2 = (r**2).sum(-1)[..., None, None]
-    target = (m[..., None, None] * (r2 * np.eye(3) - r[..., :, None] * r[..., None, :])).sum(1)
-    return {0: m, 1: r}, target[:, None]
+    return (m[..., None, None] * (r2 * np.eye(3) - r[..., :, None] * r[..., None, :])).sum(1)[:, None]
 
 
-def particle_interaction(rng: np.random.Generator, size: int):
-    p = rng.standard_normal((size, 4, 4)) / 4
+def particle_target(p: np.ndarray) -> np.ndarray:
+    """Four momenta (N, 4, 4) → the amplitude 4 Σ L_e^{μν} L_μ,μν, shape (N, 1)."""
     p1, p2, p3, p4 = (p[:, i] for i in range(4))
 
     def dot(a, b):
@@ -70,7 +66,24 @@ def particle_interaction(rng: np.random.Generator, size: int):
 
     le = p1[:, :, None] * p3[:, None, :] - (dot(p1, p3) - dot(p1, p1))[:, None, None] * ETA
     lm = (p2 @ ETA)[:, :, None] * (p4 @ ETA)[:, None, :] - (dot(p2, p4) - dot(p2, p2))[:, None, None] * ETA
-    return {1: p}, (4 * (le * lm).sum((-1, -2)))[:, None]
+    return (4 * (le * lm).sum((-1, -2)))[:, None]
+
+
+def o5_synthetic(rng: np.random.Generator, size: int):
+    x = rng.standard_normal((size, 2, 5))
+    return {1: x}, o5_target(x)
+
+
+def inertia(rng: np.random.Generator, size: int, k: int = 5):
+    raw = rng.standard_normal((size, 4 * k))
+    m = np.log1p(np.exp(raw[:, :k]))
+    r = raw[:, k:].reshape(size, k, 3)
+    return {0: m, 1: r}, inertia_target(m, r)
+
+
+def particle_interaction(rng: np.random.Generator, size: int):
+    p = rng.standard_normal((size, 4, 4)) / 4
+    return {1: p}, particle_target(p)
 
 
 TASKS = {
