@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from training import Run, plot, train
+from training import Run, plot, runs_from_json, train
 
 from catlayer import O
 from catlayer.nn import EquivariantMLP
@@ -171,7 +171,18 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--replot", action="store_true", help="redraw the plot from results/bench_emlp.json")
     args = parser.parse_args()
+    if args.replot:
+        results = json.loads((RESULTS / "bench_emlp.json").read_text())["results"]
+        runs = runs_from_json(results)
+        plot(
+            runs,
+            RESULTS / "bench_emlp.png",
+            "test MSE",
+            {t: {"EMLP": EMLP[t], "EMLP's MLP": EMLP_MLP[t]} for t in runs},
+        )
+        return
     torch.set_num_threads(args.threads)
     epochs = args.epochs or (30 if args.quick else 300)
     results, runs_by_task = {}, {}

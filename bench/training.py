@@ -82,6 +82,17 @@ def train(
     return run
 
 
+def runs_from_json(results: dict) -> dict[str, list[Run]]:
+    """The runs of a benchmark's JSON results (tasks skipped there are left out)."""
+    out = {}
+    for task, rows in results.items():
+        if isinstance(rows, list):
+            out[task] = [
+                Run(r["model"], r["params"], [tuple(h) for h in r["history"]], r["wall_s"], r["cpu_s"]) for r in rows
+            ]
+    return out
+
+
 def plot(runs_by_task: dict[str, list[Run]], path, ylabel: str, references: dict[str, dict[str, float]] = ()) -> None:
     """Test error against training wall time, one panel per task, log-log; horizontal lines for
     published reference errors."""
@@ -90,6 +101,7 @@ def plot(runs_by_task: dict[str, list[Run]], path, ylabel: str, references: dict
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        import matplotlib.ticker
     except ImportError:
         print("(matplotlib missing: no plot)")
         return
@@ -103,6 +115,7 @@ def plot(runs_by_task: dict[str, list[Run]], path, ylabel: str, references: dict
             ax.annotate(label, (0.02, value), xycoords=("axes fraction", "data"), fontsize=8, va="bottom")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel("training time (s, wall; shared machine)")
         ax.set_ylabel(ylabel)
         ax.set_title(task)
