@@ -7,7 +7,8 @@ it trains on CPU or GPU and works under ``torch.compile``, ``torch.export`` and
 Networks work on mixed-order features (dicts order → tensor, typed by dicts order → channels):
 ``TypedLinear``, the bilinear ``TypedBilinear`` / ``EquivariantBilinear``, the nonlinearities
 ``PointwiseNonlinearity`` (S_n), ``GatedNonlinearity`` (any group), ``NormNonlinearity`` (groups
-preserving the Euclidean norm), ``InvariantPooling``, and the complete ``EquivariantMLP``.
+preserving the Euclidean norm), ``InvariantPooling``, and the complete ``EquivariantMLP``. ``TensorInterface`` shows any
+of them as a module on positional tensors (for the ONNX exporters and ``torch.jit.trace``).
 """
 
 from .bilinear import EquivariantBilinear, TypedBilinear, product_diagrams
@@ -22,6 +23,7 @@ from .nonlinear import (
     preserves_euclidean_norm,
 )
 from .pooling import InvariantPooling
+from .tensor_io import TensorInterface
 from .typed_linear import TypedLinear
 
 __all__ = [
@@ -32,6 +34,7 @@ __all__ = [
     "InvariantPooling",
     "NormNonlinearity",
     "PointwiseNonlinearity",
+    "TensorInterface",
     "TypedBilinear",
     "TypedLinear",
     "acts_by_permutations",

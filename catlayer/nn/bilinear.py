@@ -179,10 +179,14 @@ class _Contraction:
                 x = x * weights.reshape([n if a == 2 + axis else 1 for a in range(x.dim())])
             for axis in self.weighted_y:
                 y = y * weights.reshape([n if a == 2 + axis else 1 for a in range(y.dim())])
+        # Non-negative axes only: the TorchScript ONNX exporter writes movedim(-1, ...) as an
+        # invalid Transpose permutation.
         for axis in self.eps_x:
-            x = torch.matmul(x.movedim(2 + axis, -1), eps).movedim(-1, 2 + axis)
+            last = x.dim() - 1
+            x = torch.matmul(x.movedim(2 + axis, last), eps).movedim(last, 2 + axis)
         for axis in self.eps_y:
-            y = torch.matmul(y.movedim(2 + axis, -1), eps).movedim(-1, 2 + axis)
+            last = y.dim() - 1
+            y = torch.matmul(y.movedim(2 + axis, last), eps).movedim(last, 2 + axis)
         if self.pairwise is not None:
             out = self.pairwise(x, y, n)
         else:

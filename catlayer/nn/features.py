@@ -54,6 +54,14 @@ def type_str(ftype: Mapping[int, int]) -> str:
     return "{" + ", ".join(f"{k}: {c}" for k, c in sorted(ftype.items())) + "}"
 
 
+def _order_key(key):
+    # The TorchScript-based ONNX exporter traces a dict input with its int keys turned into 0-d
+    # integer tensors; read those back as the orders they were, anything else stays as given.
+    if isinstance(key, torch.Tensor) and key.dim() == 0 and not key.dtype.is_floating_point and key.dtype != torch.bool:
+        return int(key.item())
+    return key
+
+
 def flatten_batch(
     module, features, ftype: FeatureType, n: int
 ) -> tuple[dict[int, torch.Tensor], tuple[int, ...] | None]:
@@ -68,6 +76,7 @@ def flatten_batch(
         raise TypeError(
             f"{name} expects a dict order -> tensor of type {type_str(ftype)}, got {type(features).__name__}"
         )
+    features = {_order_key(k): v for k, v in features.items()}
     if set(features) != set(ftype):
         raise ValueError(
             f"{name} expects orders {sorted(ftype)} (type {type_str(ftype)}), got orders {sorted(features)}"
