@@ -82,13 +82,17 @@ def train(
     return run
 
 
+def _label(row: dict) -> str:
+    return row["model"] if "seed" not in row else f"{row['model']} (seed {row['seed']})"
+
+
 def runs_from_json(results: dict) -> dict[str, list[Run]]:
     """The runs of a benchmark's JSON results (tasks skipped there are left out)."""
     out = {}
     for task, rows in results.items():
         if isinstance(rows, list):
             out[task] = [
-                Run(r["model"], r["params"], [tuple(h) for h in r["history"]], r["wall_s"], r["cpu_s"]) for r in rows
+                Run(_label(r), r["params"], [tuple(h) for h in r["history"]], r["wall_s"], r["cpu_s"]) for r in rows
             ]
     return out
 
