@@ -7,6 +7,7 @@ The forward pass executes the layer plan of :mod:`catlayer.plan` with torch ops 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -19,15 +20,28 @@ from ..memory import check_size
 from ..plan import plan_layer
 from .executor import (
     Program,
+    compile_adjoint,
     compile_program,
     run_expansions,
     run_mixing,
     run_reductions,
     second_moments,
 )
+from .function import PlanFunction, PlanSpec, Tables, plan_forward
 from .programs import levi_civita_table
 
 __all__ = ["EquivariantLinear"]
+
+
+def _needs_gradient(x: torch.Tensor, weight: torch.Tensor, bias_terms) -> bool:
+    """Whether to run :class:`~catlayer.nn.function.PlanFunction` (backward by the adjoint plan):
+    when autograd will need a gradient, unless the module is being traced for export
+    (``torch.export``, ONNX, TorchScript), which must see the plain graph of aten ops."""
+    if not torch.is_grad_enabled():
+        return False
+    if torch.jit.is_tracing() or torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export():
+        return False
+    return x.requires_grad or weight.requires_grad or any(t.requires_grad for t in bias_terms)
 
 
 def _check_count(value, name: str, minimum: int) -> int:
@@ -94,6 +108,7 @@ class EquivariantLinear(nn.Module):
         self.bias_diagrams = tuple(group.basis(0, self.out_order)) if bias else ()
         self._plan = plan_layer(group, diagrams)
         self._program = compile_program(self._plan, self.n)
+        self._adjoint = compile_adjoint(self._plan, self.n)
         self._bias_program: Program | None = None
         # Entries one input sample needs in flight: input, reduced and stacked tensors, the
         # mixed tensors and the output (an upper bound, checked before every eager forward).
@@ -109,8 +124,26 @@ class EquivariantLinear(nn.Module):
             + c_out * sum(n**step.num_slots for step in program.expansions)
             + 2 * c_out * n**self.out_order
         )
+        bias_adjoint = None
         if self.bias_diagrams:
-            self._bias_program = compile_program(plan_layer(group, self.bias_diagrams), self.n)
+            bias_plan = plan_layer(group, self.bias_diagrams)
+            self._bias_program = compile_program(bias_plan, self.n)
+            bias_adjoint = compile_adjoint(bias_plan, self.n)
+        programs = [self._program, self._adjoint] + ([self._bias_program] if self._bias_program is not None else [])
+        self._lc_slots = tuple(sorted({q for p in programs for q in p.levi_civita_shapes}))
+        self._lc_names = tuple(f"_levi_civita_{q}" for q in self._lc_slots)
+        bias_steps = self._bias_program.expansions if self._bias_program is not None else ()
+        self._spec = PlanSpec(
+            program=self._program,
+            adjoint=self._adjoint,
+            bias_steps=bias_steps,
+            # A bias expansion that is also one of the layer's: its gradient is the adjoint's
+            # reduction of the output gradient, summed over the batch.
+            bias_sources=tuple(program.expansions.index(e) if e in program.expansions else -1 for e in bias_steps),
+            bias_adjoint=bias_adjoint,
+            lc_slots=self._lc_slots,
+        )
+        self._spec_without_bias = dataclasses.replace(self._spec, bias_steps=(), bias_sources=(), bias_adjoint=None)
         factory = {"device": device, "dtype": dtype}
         self.weight = nn.Parameter(torch.empty(self.out_channels, self.in_channels, len(diagrams), **factory))
         if self.bias_diagrams:
@@ -172,33 +205,50 @@ class EquivariantLinear(nn.Module):
         return f" ({reason})" if reason else ""
 
     def _register_tables(self, device, dtype: torch.dtype) -> None:
-        programs = [self._program] + ([self._bias_program] if self._bias_program is not None else [])
-        n = self.n
+        for name, table in self._table_tensors(dtype).items():
+            if table is None:
+                setattr(self, name, None)
+            else:
+                self.register_buffer(name, table.to(device), persistent=False)
+
+    def _table_tensors(self, dtype: torch.dtype) -> dict[str, torch.Tensor | None]:
+        """The constant tables of the forward and adjoint programs, on the CPU, by buffer name
+        (None where unused): the pair form, I_n, the Levi-Civita tables and the weight gathers."""
+        programs = [self._program, self._adjoint] + ([self._bias_program] if self._bias_program is not None else [])
+        tables: dict[str, torch.Tensor | None] = {"_eps": None, "_eye": None}
         if any(p.uses_epsilon for p in programs):
-            form = torch.tensor(self.group.pair_form, device=device, dtype=dtype)
-            self.register_buffer("_eps", form, persistent=False)
-        else:
-            self._eps = None
+            tables["_eps"] = torch.tensor(self.group.pair_form, dtype=dtype)
         if any(p.uses_diagonals for p in programs):
-            self.register_buffer("_eye", torch.eye(n, device=device, dtype=dtype), persistent=False)
-        else:
-            self._eye = None
-        qs = sorted({q for p in programs for q in p.levi_civita_shapes})
-        self._lc_names = tuple(f"_levi_civita_{q}" for q in qs)
-        self._lc_slots = tuple(qs)
-        for q, name in zip(qs, self._lc_names, strict=True):
-            table = torch.tensor(levi_civita_table(self.group, q), device=device, dtype=dtype)
-            self.register_buffer(name, table, persistent=False)
-        if self._program.trivial_order:
-            self._order = self._signs = None
-        else:
-            order = torch.tensor(self._program.order, device=device, dtype=torch.long)
-            self.register_buffer("_order", order, persistent=False)
-            signs = torch.tensor(self._program.signs, device=device, dtype=dtype)
-            self.register_buffer("_signs", signs, persistent=False)
+            tables["_eye"] = torch.eye(self.n, dtype=dtype)
+        for q, name in zip(self._lc_slots, self._lc_names, strict=True):
+            tables[name] = torch.tensor(levi_civita_table(self.group, q), dtype=dtype)
+        for prefix, program in (("", self._program), ("_adjoint", self._adjoint)):
+            trivial = program.trivial_order
+            tables[f"{prefix}_order"] = None if trivial else torch.tensor(program.order, dtype=torch.long)
+            tables[f"{prefix}_signs"] = None if trivial else torch.tensor(program.signs, dtype=dtype)
+        tables["_adjoint_inverse"] = None
+        if not self._adjoint.trivial_order:
+            inverse = [0] * len(self._adjoint.order)
+            for j, t in enumerate(self._adjoint.order):
+                inverse[t] = j
+            tables["_adjoint_inverse"] = torch.tensor(inverse, dtype=torch.long)
+        return tables
 
     def _levi_civita_tables(self) -> dict[int, torch.Tensor]:
         return {q: getattr(self, name) for q, name in zip(self._lc_slots, self._lc_names, strict=True)}
+
+    def _tables(self) -> Tables:
+        lc = tuple(getattr(self, name) for name in self._lc_names)
+        return Tables(
+            self._eps,
+            self._eye,
+            self._order,
+            self._signs,
+            self._adjoint_order,
+            self._adjoint_signs,
+            self._adjoint_inverse,
+            lc,
+        )
 
     # -- parameters ----------------------------------------------------------------------
     @property
@@ -280,7 +330,7 @@ class EquivariantLinear(nn.Module):
                 f"{type(self).__name__} has its parameters on {self.weight.device} but got an input on {x.device}"
             )
 
-    def _bias_mixed(self) -> list[torch.Tensor]:
+    def _bias_mixed(self, bias: torch.Tensor, lc: dict[int, torch.Tensor] | None = None) -> list[torch.Tensor]:
         """The bias program's mixed tensors, (1, c_out, n^slots) per bias expansion.
 
         A 0 → l diagram is its own top half, so every expansion group of the bias plan has one
@@ -289,11 +339,11 @@ class EquivariantLinear(nn.Module):
         sign_t · bias[:, t] times that: a few ops instead of a reduction and a matmul.
         """
         program = self._bias_program
-        lc = self._levi_civita_tables()
+        lc = self._levi_civita_tables() if lc is None else lc
         mixed = []
         for (start, _), terms in zip(program.group_slices, program.terms, strict=True):
             ((reduction, _),) = terms
-            z = self.bias.narrow(1, program.order[start], 1).unsqueeze(0)
+            z = bias.narrow(1, program.order[start], 1).unsqueeze(0)
             if program.signs[start] < 0:
                 z = -z
             step = program.reductions[reduction]
@@ -321,14 +371,15 @@ class EquivariantLinear(nn.Module):
         return self._run(x.flatten(0, lead - 1), with_bias=True).reshape(x.shape[:lead] + out_shape)
 
     def _run(self, x: torch.Tensor, with_bias: bool) -> torch.Tensor:
-        """The plan on x of shape (B, c_in) + (n,)*k (checked by the caller)."""
-        lc = self._levi_civita_tables()
-        reduced = run_reductions(self._program, x, self._eps, lc)
-        mixed = run_mixing(self._program, reduced, self.weight, self._order, self._signs, defer_identity=True)
-        extra = []
-        if with_bias and self.bias is not None:
-            extra = list(zip(self._bias_program.expansions, self._bias_mixed(), strict=True))
-        return run_expansions(self._program, mixed, self._eps, extra, eye=self._eye)
+        """The layer on x of shape (B, c_in) + (n,)*k (checked by the caller): the plan, through
+        :class:`~catlayer.nn.function.PlanFunction` (backward by the adjoint plan) when autograd
+        needs a gradient and nothing is exporting."""
+        bias_terms = self._bias_mixed(self.bias) if with_bias and self.bias is not None else []
+        spec = self._spec if bias_terms else self._spec_without_bias
+        tables = self._tables()
+        if _needs_gradient(x, self.weight, bias_terms):
+            return PlanFunction.apply(spec, x, self.weight, *tables[:-1], *tables.levi_civita, *bias_terms)
+        return plan_forward(spec, x, self.weight, tables, bias_terms)
 
     # -- dense twins and export ----------------------------------------------------------
     def basis_matrices(self) -> torch.Tensor:
@@ -351,7 +402,7 @@ class EquivariantLinear(nn.Module):
         shape = (self.out_channels,) + (self.n,) * self.out_order
         if self.bias is None:
             return self.weight.new_zeros(shape)
-        out = run_expansions(self._bias_program, self._bias_mixed(), self._eps, eye=self._eye)
+        out = run_expansions(self._bias_program, self._bias_mixed(self.bias), self._eps, eye=self._eye)
         return out.reshape(shape)
 
     def to_dense(self) -> nn.Linear:
