@@ -1,8 +1,10 @@
 """``EquivariantLinear``: a trainable layer W = Σ_d λ_d F(d) over a basis of diagrams.
 
 The forward pass executes the layer plan of :mod:`catlayer.plan` with torch ops only (see
-:mod:`catlayer.nn.executor`), so it runs on any device and under ``torch.compile``,
-``torch.export`` and ``torch.func.vmap``.
+:mod:`catlayer.nn.executor`) or, for small layers, the dense matrix gathered from the weights
+(:mod:`catlayer.nn.dense`, chosen by a cost model); training through the plan runs the adjoint
+plan backwards (:mod:`catlayer.nn.function`). It runs on any device and under
+``torch.compile``, ``torch.export``, ONNX export and ``torch.func`` transforms.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from torch import nn
 
 from ..diagrams.validation import short_repr
 from ..groups import Group
-from ..memory import check_size
+from ..memory import check_size, memory_budget
 from ..plan import plan_layer
+from .dense import REFERENCE_BATCH, Cost, dense_forward, dense_gather, measure, pattern_tables, ternary_weights
 from .executor import (
     Program,
     compile_adjoint,
@@ -60,6 +63,13 @@ class EquivariantLinear(nn.Module):
     when ``bias=True`` and ``group.basis(0, out_order)`` is not empty) is the coefficient of
     ``self.bias_diagrams[t]``: the bias is itself an equivariant tensor.
 
+    ``execution`` is ``"plan"`` (shared reductions, one matmul per group of diagrams, shared
+    expansions; training runs the adjoint plan), ``"dense"`` (the n^l × n^k blocks gathered from
+    the weights on every call, then one GEMM) or ``"auto"``: dense when the cost model of
+    :mod:`catlayer.nn.dense` says it is faster at batch :data:`~catlayer.nn.dense.REFERENCE_BATCH`
+    on the construction device (always the plan on ``meta``). The choice is in :attr:`execution`;
+    both compute the same function from the same plan.
+
     >>> import torch
     >>> from catlayer import S
     >>> from catlayer.nn import EquivariantLinear
@@ -68,8 +78,9 @@ class EquivariantLinear(nn.Module):
     torch.Size([8, 4, 5, 5])
     >>> tuple(layer.weight.shape), tuple(layer.bias.shape)
     ((4, 3, 15), (4, 2))
-    >>> layer
-    EquivariantLinear(group=S(5), in_order=2, out_order=2, in_channels=3, out_channels=4, diagrams=15, bias_diagrams=2)
+    >>> layer  # doctest: +NORMALIZE_WHITESPACE
+    EquivariantLinear(group=S(5), in_order=2, out_order=2, in_channels=3, out_channels=4, diagrams=15,
+                      bias_diagrams=2, execution=dense)
     >>> sorted(layer.state_dict())
     ['bias', 'weight']
     """
@@ -84,8 +95,11 @@ class EquivariantLinear(nn.Module):
         bias: bool = True,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
+        execution: str = "auto",
     ) -> None:
         super().__init__()
+        if execution not in ("auto", "plan", "dense"):
+            raise ValueError(f"execution must be 'auto', 'plan' or 'dense', got {execution!r}")
         self.in_order = _check_count(in_order, "in_order", 0)
         self.out_order = _check_count(out_order, "out_order", 0)
         self.in_channels = _check_count(in_channels, "in_channels", 1)
@@ -150,7 +164,14 @@ class EquivariantLinear(nn.Module):
             self.bias = nn.Parameter(torch.empty(self.out_channels, len(self.bias_diagrams), **factory))
         else:
             self.register_parameter("bias", None)
+        self._dense_tables: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None
         self._register_tables(device, self.weight.dtype)
+        if execution == "auto":
+            execution = self._choose_execution(torch.device(device) if device is not None else self.weight.device)
+        self.execution = execution
+        if execution == "dense":
+            self._dense_tables = self._compute_dense_tables()
+            self._register_tables(device, self.weight.dtype)
         self.reset_parameters()
 
     @classmethod
@@ -205,7 +226,14 @@ class EquivariantLinear(nn.Module):
         return f" ({reason})" if reason else ""
 
     def _register_tables(self, device, dtype: torch.dtype) -> None:
-        for name, table in self._table_tensors(dtype).items():
+        tables = self._table_tensors(dtype)
+        if self._dense_tables is not None:
+            # Exact integer tables computed once (numpy, CPU); only their tensors follow the layer.
+            patterns, index, bias_basis = self._dense_tables
+            tables["_patterns"] = torch.tensor(patterns, dtype=dtype)
+            tables["_gather"] = torch.tensor(dense_gather(index, self.in_channels, patterns.shape[1]))
+            tables["_bias_basis"] = None if bias_basis is None else torch.tensor(bias_basis, dtype=dtype)
+        for name, table in tables.items():
             if table is None:
                 setattr(self, name, None)
             else:
@@ -250,6 +278,89 @@ class EquivariantLinear(nn.Module):
             lc,
         )
 
+    # -- execution: plan or dense --------------------------------------------------------
+    def plan_cost(self, batch: int = REFERENCE_BATCH) -> Cost:
+        """What the plan's forward does on a batch, counted on meta tensors
+        (:func:`catlayer.nn.dense.measure`).
+
+        >>> from catlayer import S
+        >>> layer = EquivariantLinear(S(8), 2, 2, 4, 4, execution="plan")
+        >>> cost = layer.plan_cost()
+        >>> cost.flops > 0 and cost.ops > 10
+        True
+        """
+        tables = self._tables()
+        x = torch.empty((batch, self.in_channels) + (self.n,) * self.in_order, dtype=self.weight.dtype)
+        head = len(tables) - 1
+
+        def forward(x, weight, bias, *tensors):
+            tables = Tables(*tensors[:head], tuple(tensors[head:]))
+            lc = dict(zip(self._lc_slots, tables.levi_civita, strict=True))
+            terms = self._bias_mixed(bias, lc) if bias is not None else []
+            spec = self._spec if terms else self._spec_without_bias
+            return plan_forward(spec, x, weight, tables, terms)
+
+        return measure(forward, x, self.weight, self.bias, *tables[:-1], *tables.levi_civita)
+
+    def dense_cost(self, batch: int = REFERENCE_BATCH) -> Cost:
+        """What the dense forward does on a batch (counted with as many distinct entry patterns
+        as diagrams: the patterns are only known once the dense tables are built).
+
+        >>> from catlayer import S
+        >>> EquivariantLinear(S(8), 3, 3, 1, 1, execution="plan").dense_cost().ops
+        4
+        """
+        n, k, l, d = self.n, self.in_order, self.out_order, len(self.diagrams)
+        meta = {"device": "meta", "dtype": self.weight.dtype}
+        x = torch.empty((batch, self.in_channels) + (n,) * k, **meta)
+        patterns = torch.empty(d, d, **meta)
+        gather = torch.empty(n**l * self.in_channels * n**k, device="meta", dtype=torch.long)
+        bias = torch.empty(self.out_channels * n**l, **meta) if self.bias is not None else None
+        return measure(dense_forward, x, self.weight, patterns, gather, bias, (n,) * l)
+
+    def _dense_bytes(self) -> int:
+        """Bytes of the dense matrix, of its gathered copy and of the int64 gather index."""
+        entries = self.out_channels * self.in_channels * self.n ** (self.in_order + self.out_order)
+        return entries * (2 * self.weight.element_size() + 8)
+
+    def _choose_execution(self, device: torch.device) -> str:
+        """The cost model's choice (:mod:`catlayer.nn.dense`): dense when its estimate at the
+        reference batch is below the plan's and the dense matrix is small (n^(k+l) ≤ 2^20 and
+        its tables within 1/8 of the memory budget); the plan otherwise and on ``meta``."""
+        n, k, l = self.n, self.in_order, self.out_order
+        if device.type == "meta" or n ** (k + l) > 2**20 or self._dense_bytes() > memory_budget() // 8:
+            return "plan"
+        dense, plan = self.dense_cost().seconds(device.type), self.plan_cost().seconds(device.type)
+        return "dense" if dense < plan else "plan"
+
+    def _compute_dense_tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(patterns (D, C), index (n^l, n^k), bias basis (D_bias, n^l) or None), exact integers
+        read off the layer's own plan run in float64 on the CPU (:func:`catlayer.nn.dense.pattern_tables`)."""
+        n, k, l, d = self.n, self.in_order, self.out_order, len(self.diagrams)
+        check_size(self._dense_bytes(), f"the dense matrix of {self.extra_repr().split(', diagrams')[0]}")
+        weights = torch.tensor(ternary_weights(d), dtype=torch.float64).unsqueeze(1)
+        cpu = self._table_tensors(torch.float64)
+        names = ("_eps", "_eye", "_order", "_signs", "_adjoint_order", "_adjoint_signs", "_adjoint_inverse")
+        tables = Tables(*(cpu[name] for name in names), tuple(cpu[name] for name in self._lc_names))
+
+        def images(start: int, stop: int) -> np.ndarray:
+            x = torch.zeros(stop - start, n**k, dtype=torch.float64)
+            x[:, start:stop] = torch.eye(stop - start, dtype=torch.float64)
+            with torch.no_grad():
+                out = plan_forward(self._spec_without_bias, x.reshape((stop - start, 1) + (n,) * k), weights, tables)
+            return out.reshape(stop - start, weights.shape[0], n**l).numpy()
+
+        patterns, index = pattern_tables(images, d, n**l, n**k, chunk=max(1, 2**22 // (weights.shape[0] * n**l)))
+        bias_basis = None
+        if self.bias is not None:
+            lc = dict(zip(self._lc_slots, tables.levi_civita, strict=True))
+            with torch.no_grad():
+                picks = torch.eye(len(self.bias_diagrams), dtype=torch.float64)
+                mixed = self._bias_mixed(picks, lc)
+                basis = run_expansions(self._bias_program, mixed, tables.eps, eye=tables.eye, levi_civita=lc)
+            bias_basis = np.rint(basis.reshape(len(self.bias_diagrams), n**l).numpy()).astype(np.int64)
+        return patterns, index, bias_basis
+
     # -- parameters ----------------------------------------------------------------------
     @property
     def weight_std(self) -> float:
@@ -287,7 +398,8 @@ class EquivariantLinear(nn.Module):
             f"group={self.group!r}, in_order={self.in_order}, out_order={self.out_order}, "
             f"in_channels={self.in_channels}, out_channels={self.out_channels}, diagrams={len(self.diagrams)}"
         )
-        return text + (f", bias_diagrams={len(self.bias_diagrams)}" if self.bias is not None else ", bias=False")
+        text += f", bias_diagrams={len(self.bias_diagrams)}" if self.bias is not None else ", bias=False"
+        return text + f", execution={self.execution}"
 
     # -- forward -------------------------------------------------------------------------
     def _shape_text(self, channels: int, order: int) -> str:
@@ -359,8 +471,13 @@ class EquivariantLinear(nn.Module):
         if not (torch.compiler.is_compiling() or torch.jit.is_tracing()):
             # Eager only: a traced program keeps its batch axis symbolic.
             batch = math.prod(x.shape[:lead])
+            if self.execution == "dense":
+                per_sample = 2 * (self.in_channels * self.n**k + self.out_channels * self.n**self.out_order)
+                needed = batch * per_sample * x.element_size() + self._dense_bytes()
+            else:
+                needed = batch * self._entries_per_sample * x.element_size()
             check_size(
-                batch * self._entries_per_sample * x.element_size(),
+                needed,
                 f"the forward of {self.extra_repr().split(', diagrams')[0]} on a batch of {batch}",
             )
         if lead == 1:
@@ -374,6 +491,12 @@ class EquivariantLinear(nn.Module):
         """The layer on x of shape (B, c_in) + (n,)*k (checked by the caller): the plan, through
         :class:`~catlayer.nn.function.PlanFunction` (backward by the adjoint plan) when autograd
         needs a gradient and nothing is exporting."""
+        if self.execution == "dense":
+            # The matrix is gathered from the current weights on every call: never stale.
+            bias = None
+            if with_bias and self.bias is not None:
+                bias = torch.matmul(self.bias, self._bias_basis).reshape(-1)
+            return dense_forward(x, self.weight, self._patterns, self._gather, bias, (self.n,) * self.out_order)
         bias_terms = self._bias_mixed(self.bias) if with_bias and self.bias is not None else []
         spec = self._spec if bias_terms else self._spec_without_bias
         tables = self._tables()
