@@ -233,4 +233,4 @@ def dense_forward(
     in_features = math.prod(x.shape[1:])
     matrix = u.index_select(1, gather).reshape(gather.shape[0] * c_out // in_features, in_features)
     y = torch.nn.functional.linear(x.flatten(1), matrix, bias)
-    return y.reshape(y.shape[:1] + (c_out,) + spatial)
+    return y.reshape((y.shape[0], c_out, *spatial))
