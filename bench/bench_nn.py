@@ -1,30 +1,37 @@
-"""Benchmark catlayer.nn.EquivariantLinear against the dense matrix, a conventional
-"15 full maps + one einsum" S_n layer, and the irreducible channel-mixing matmul.
+"""Benchmark catlayer.nn.EquivariantLinear against the irreducible matmul of its shape, the dense
+matrix, and the conventional 15-map S_n layer.
 
-    python bench/bench_nn.py            # full run (a few minutes)
-    python bench/bench_nn.py --quick    # smaller, fewer repetitions
+    python bench/bench_nn.py            # full run (tens of minutes)
+    python bench/bench_nn.py --quick    # smaller sizes, fewer rounds
 
-Prints tables and writes bench/results/bench_nn.json and bench/results/bench_nn.png.
-All candidates of a row are timed in the same run, interleaved round by round; the reported
-time is the best round (the JSON also holds the medians). No assertions: targets are reported, not enforced.
+Prints four tables and writes bench/results/bench_nn.json and bench/results/bench_nn.png. Every
+candidate of a row is timed in the same run, interleaved round by round; the reported time is the
+median over rounds of the mean time per call (the JSON also holds the minima). No assertions:
+targets are reported, not enforced.
 
-Candidates (S_n, k = l = 2, batch 32, channels c → c, float32):
+1. **Ratios** (issue 11): forward and forward + backward (input, weight and bias gradients) of
+   the layer against the irreducible work of its shape, ``(c_out, K) @ (B, K, n^l)`` for the
+   largest channel mixing (K = D_e·c_in stacked channels: 2c for S_n 2 → 2, 6c for 3 → 3, 24c for
+   O(n) 4 → 4) and, for forward + backward, the three matmuls of a linear layer of that shape.
+   Also the execution chosen (plan or dense) and the forward's peak temporaries as a multiple of
+   input + output bytes, measured by ``layer.plan_cost(batch).peak`` (the forward run on meta
+   tensors, each tensor's bytes counted from the op that creates it until it is freed).
+2. **Small n**: ``execution="auto"`` against forced plan and dense, to check the cost model's
+   choice (no size should be slower than dense).
+3. **Scaling**: S_n 2 → 2 (32 → 32, batch 8) and 3 → 3 (1 → 1, batch 8) forward time against n,
+   with the exponent of a least-squares fit of log t on log n.
+4. **Conventional**: S_n 2 → 2 against the 15-map layer (as in Maron et al.'s graph networks).
+The bilinear layers against PPGN's batched matmul are in ``bench/bench_bilinear.py``.
 
-* layer  — EquivariantLinear (plan executed with torch ops: shared reductions, one matmul per
-  group of diagrams on the reduced tensors, diagonal expansions);
-* dense  — (a) torch.matmul with the materialised (c·n²) × (c·n²) layer matrix (skipped when it
-  would need more than --dense-budget-gb);
-* full15 — (b) the conventional layer (as in Maron et al.'s 2→2 graph networks): compute all 15
-  basis operations as full n × n maps, stack them, mix channels with one einsum;
-* irreducible — (c) one plain matmul of the shape of the channel mixing on the largest reduced
-  tensors: (c_out, D_e·c_in) @ (batch, D_e·c_in, n^r).
-
-k = l = 3 (n ∈ {8, 16, 24}, batch 32, channels 1 → 1, 203 diagrams) against dense.
+With the default glibc allocator every fresh large tensor costs page faults (the dominant cost
+of a functional eager forward on a busy machine); ``--malloc-tune`` raises glibc's mmap and trim
+thresholds (``mallopt``) so that freed memory is reused, as jemalloc or tcmalloc would do.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import math
 import platform
@@ -34,7 +41,7 @@ from pathlib import Path
 
 import torch
 
-from catlayer import S
+from catlayer import O, S, Sp
 from catlayer.nn import EquivariantLinear
 from catlayer.nn.executor import mixing_shapes
 
@@ -77,23 +84,12 @@ class Full15(torch.nn.Module):
         return torch.einsum("ocd,bcdij->boij", self.weight, stacked)
 
 
-class Dense(torch.nn.Module):
-    def __init__(self, layer: EquivariantLinear):
-        super().__init__()
-        linear = layer.to_dense()
-        self.weight = torch.nn.Parameter(linear.weight.detach().clone())
-        self.bias = torch.nn.Parameter(linear.bias.detach().clone())
-        self.out_shape = (layer.out_channels,) + (layer.n,) * layer.out_order
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = torch.matmul(x.reshape(x.shape[0], -1), self.weight.t()) + self.bias
-        return y.reshape((x.shape[0], *self.out_shape))
-
-
 class Irreducible(torch.nn.Module):
-    """One plain matmul (c_out, K) @ (B, K, N) on a pre-stacked input of that shape
-    (``torch.matmul``, or ``torch.bmm`` against the expanded weight: both are timed and the
-    faster one is reported)."""
+    """One plain matmul (c_out, K) @ (B, K, N) on a pre-stacked input of that shape; its
+    forward + backward are the three matmuls of a linear layer of that shape. Two kernels are
+    timed and the faster one reported: ``torch.matmul`` (which for 2-D @ 3-D folds the batch into
+    one GEMM through transposed copies) and ``torch.bmm`` against the weight expanded over the
+    batch (no copy)."""
 
     def __init__(self, c_out: int, width: int, use_bmm: bool = False):
         super().__init__()
@@ -116,7 +112,8 @@ def _forward(module, x):
 
 def _forward_backward(module, x):
     x = x.detach().requires_grad_(True)
-    grad = torch.randn_like(module(x).detach())
+    with torch.no_grad():
+        grad = torch.randn_like(module(x))
 
     def run():
         module.zero_grad(set_to_none=True)
@@ -127,9 +124,8 @@ def _forward_backward(module, x):
 
 
 def _time_interleaved(candidates: dict, rounds: int, min_time: float) -> dict[str, dict[str, float]]:
-    """Per candidate, the minimum and the median over ``rounds`` of the mean time per call
-    (each round runs every candidate for about ``min_time`` seconds, candidates interleaved).
-    The minimum is the figure least disturbed by other processes on a shared machine."""
+    """Per candidate, the median and the minimum over ``rounds`` of the mean time per call (each
+    round runs every candidate for about ``min_time`` seconds, candidates interleaved)."""
     reps = {}
     for name, fn in candidates.items():
         fn()
@@ -144,114 +140,142 @@ def _time_interleaved(candidates: dict, rounds: int, min_time: float) -> dict[st
             for _ in range(reps[name]):
                 fn()
             samples[name].append((time.perf_counter() - start) / reps[name])
-    return {name: {"min": min(v), "median": statistics.median(v)} for name, v in samples.items()}
+    return {name: {"median": statistics.median(v), "min": min(v)} for name, v in samples.items()}
 
 
-def _fmt(seconds: float | None) -> str:
+def _ms(seconds: float | None) -> str:
     return "      —" if seconds is None else f"{seconds * 1e3:7.2f}"
 
 
-def _ratio(a: float | None, b: float | None) -> str:
-    return "    —" if a is None or b is None else f"{a / b:5.2f}"
+def _irreducible(layer: EquivariantLinear, batch: int) -> tuple[dict, torch.Tensor]:
+    """Both irreducible kernels for the layer's largest channel mixing, and a stacked input."""
+    width, size = max(mixing_shapes(layer._program, layer.in_channels), key=lambda shape: shape[0] * shape[1])
+    kernels = {
+        "irreducible": Irreducible(layer.out_channels, width),
+        "irreducible_bmm": Irreducible(layer.out_channels, width, True),
+    }
+    return kernels, torch.randn(batch, width, size)
 
 
-def bench_k2(ns, channels, batch, rounds, min_time, dense_budget):
-    rows = []
-    print("\nS_n, k = l = 2, batch", batch, "float32; times in ms (best of", rounds, "interleaved rounds)")
+def _run(candidates: dict, rounds: int, min_time: float) -> dict[str, dict[str, float]]:
+    """:func:`_time_interleaved`, with the two irreducible kernels merged into the faster one."""
+    stats = _time_interleaved(candidates, rounds, min_time)
+    if "irreducible_bmm" in stats:
+        bmm = stats.pop("irreducible_bmm")
+        if bmm["median"] < stats["irreducible"]["median"]:
+            stats["irreducible"] = bmm | {"kernel": "bmm"}
+    return stats
+
+
+def _input(layer: EquivariantLinear, batch: int) -> torch.Tensor:
+    return torch.randn((batch, layer.in_channels) + (layer.n,) * layer.in_order)
+
+
+def bench_ratios(configs, rounds, min_time) -> list[dict]:
+    print("\n1. Ratios to the irreducible work (median of interleaved rounds; targets: fwd ≤ 1.5, fwd+bwd ≤ 2)")
     header = (
-        f"{'n':>3} {'c':>3} {'mode':>8} | {'layer':>7} {'dense':>7} {'full15':>7} {'irred.':>7} |"
-        f" {'full15/layer':>12} {'dense/layer':>11} {'layer/irred.':>12}"
+        f"{'layer':>14} {'n':>4} {'c':>3} {'B':>3} {'exec':>5} | {'fwd':>7} {'irr':>7} {'ratio':>5} |"
+        f" {'fwd+bwd':>7} {'irr':>7} {'ratio':>5} | {'peak':>4}"
     )
-    print(header)
-    print("-" * len(header))
-    for c in channels:
-        for n in ns:
-            torch.manual_seed(0)
-            layer = EquivariantLinear(S(n), 2, 2, c, c)
-            x = torch.randn(batch, c, n, n)
-            full15 = Full15(c, c)
-            width, size = max(mixing_shapes(layer._program, c), key=lambda shape: shape[0] * shape[1])
-            irreducible = Irreducible(c, width)
-            irreducible_bmm = Irreducible(c, width, use_bmm=True)
-            stacked = torch.randn(batch, width, size)
-            dense = None
-            dense_bytes = (c * n * n) ** 2 * 4
-            if dense_bytes <= dense_budget:
-                dense = Dense(layer)
-            for mode, make in (("fwd", _forward), ("fwd+bwd", _forward_backward)):
-                candidates = {
-                    "layer": make(layer, x),
-                    "full15": make(full15, x),
-                    "irreducible": make(irreducible, stacked),
-                    "irreducible_bmm": make(irreducible_bmm, stacked),
-                }
-                if dense is not None:
-                    candidates["dense"] = make(dense, x)
-                stats = _time_interleaved(candidates, rounds, min_time)
-                times = {name: value["min"] for name, value in stats.items()}
-                times["irreducible"] = min(times["irreducible"], times.pop("irreducible_bmm"))
-                row = {
-                    "n": n,
-                    "channels": c,
-                    "batch": batch,
-                    "mode": mode,
-                    "stats": stats,
-                    "layer_s": times["layer"],
-                    "dense_s": times.get("dense"),
-                    "full15_s": times["full15"],
-                    "irreducible_s": times["irreducible"],
-                    "irreducible_shape": [c, width, batch, size],
-                    "dense_matrix_bytes": dense_bytes,
-                }
-                rows.append(row)
-                print(
-                    f"{n:>3} {c:>3} {mode:>8} | {_fmt(row['layer_s'])} {_fmt(row['dense_s'])} {_fmt(row['full15_s'])}"
-                    f" {_fmt(row['irreducible_s'])} | {_ratio(row['full15_s'], row['layer_s']):>12}"
-                    f" {_ratio(row['dense_s'], row['layer_s']):>11} {_ratio(row['layer_s'], row['irreducible_s']):>12}"
-                )
-            del dense
+    print(header + "\n" + "-" * len(header))
+    rows = []
+    for group, k, l, c, batch in configs:
+        torch.manual_seed(0)
+        layer = EquivariantLinear(group, k, l, c, c)
+        kernels, stacked = _irreducible(layer, batch)
+        x = _input(layer, batch)
+        cost = layer.dense_cost(batch) if layer.execution == "dense" else layer.plan_cost(batch)
+        inputs, outputs = (batch * c * group.n**order * 4 for order in (k, l))
+        peak = (cost.peak - outputs) / (inputs + outputs)
+        row = {"group": repr(group), "k": k, "l": l, "n": group.n, "channels": c, "batch": batch}
+        row |= {"execution": layer.execution, "peak_extra_over_in_plus_out": peak}
+        for mode, make in (("fwd", _forward), ("fwd+bwd", _forward_backward)):
+            candidates = {"layer": make(layer, x)} | {name: make(k, stacked) for name, k in kernels.items()}
+            row[mode] = _run(candidates, rounds, min_time)
+        fwd = row["fwd"]["layer"]["median"], row["fwd"]["irreducible"]["median"]
+        both = row["fwd+bwd"]["layer"]["median"], row["fwd+bwd"]["irreducible"]["median"]
+        rows.append(row)
+        name = f"{group!r} {k}→{l}"
+        print(
+            f"{name:>14} {group.n:>4} {c:>3} {batch:>3} {layer.execution:>5} | {_ms(fwd[0])} {_ms(fwd[1])}"
+            f" {fwd[0] / fwd[1]:5.2f} | {_ms(both[0])} {_ms(both[1])} {both[0] / both[1]:5.2f} | {peak:4.2f}"
+        )
     return rows
 
 
-def bench_k3(ns, c, batch, rounds, min_time, dense_budget):
+def bench_small(configs, rounds, min_time) -> list[dict]:
+    print("\n2. Small n: the cost model's choice (auto) against plan and dense, forward, ms")
+    header = f"{'layer':>14} {'n':>4} {'c':>3} | {'auto':>5} {'plan':>7} {'dense':>7} | {'model plan':>10} {'dense':>7}"
+    print(header + "\n" + "-" * len(header))
     rows = []
-    print(f"\nS_n, k = l = 3, batch {batch}, channels {c} → {c}, float32; times in ms")
-    header = f"{'n':>3} {'D':>4} {'mode':>8} | {'layer':>8} {'dense':>8} | {'dense/layer':>11}"
-    print(header)
-    print("-" * len(header))
+    for group, k, l, c, batch in configs:
+        torch.manual_seed(0)
+        auto = EquivariantLinear(group, k, l, c, c)
+        plan = EquivariantLinear(group, k, l, c, c, execution="plan")
+        dense = EquivariantLinear(group, k, l, c, c, execution="dense")
+        x = _input(plan, batch)
+        stats = _time_interleaved({"plan": _forward(plan, x), "dense": _forward(dense, x)}, rounds, min_time)
+        model = plan.plan_cost(batch).seconds(), plan.dense_cost(batch).seconds()
+        row = {"group": repr(group), "k": k, "l": l, "n": group.n, "channels": c, "batch": batch}
+        row |= {"auto": auto.execution, "stats": stats, "model_plan_s": model[0], "model_dense_s": model[1]}
+        rows.append(row)
+        name = f"{group!r} {k}→{l}"
+        print(
+            f"{name:>14} {group.n:>4} {c:>3} | {auto.execution:>5} {_ms(stats['plan']['median'])}"
+            f" {_ms(stats['dense']['median'])} | {_ms(model[0]):>10} {_ms(model[1])}"
+        )
+    return rows
+
+
+def bench_scaling(k, ns, c, batch, rounds, min_time) -> dict:
+    print(f"\n3. Scaling: S_n {k}→{k}, {c}→{c}, batch {batch}, forward, ms")
+    times, irreducible_times = [], []
     for n in ns:
         torch.manual_seed(0)
-        layer = EquivariantLinear(S(n), 3, 3, c, c)
-        x = torch.randn(batch, c, n, n, n)
-        dense_bytes = (c * n**3) ** 2 * 4
-        dense = Dense(layer) if dense_bytes <= dense_budget else None
-        for mode, make in (("fwd", _forward), ("fwd+bwd", _forward_backward)):
-            candidates = {"layer": make(layer, x)}
-            if dense is not None:
-                candidates["dense"] = make(dense, x)
-            stats = _time_interleaved(candidates, rounds, min_time)
-            times = {name: value["min"] for name, value in stats.items()}
-            row = {
-                "n": n,
-                "channels": c,
-                "batch": batch,
-                "mode": mode,
-                "stats": stats,
-                "diagrams": len(layer.diagrams),
-                "layer_s": times["layer"],
-                "dense_s": times.get("dense"),
-                "dense_matrix_bytes": dense_bytes,
-            }
-            rows.append(row)
-            print(
-                f"{n:>3} {len(layer.diagrams):>4} {mode:>8} | {_fmt(row['layer_s']):>8} {_fmt(row['dense_s']):>8} |"
-                f" {_ratio(row['dense_s'], row['layer_s']):>11}"
-            )
-        del dense
+        layer = EquivariantLinear(S(n), k, k, c, c)
+        kernels, stacked = _irreducible(layer, batch)
+        candidates = {"layer": _forward(layer, _input(layer, batch))}
+        stats = _run(candidates | {name: _forward(k, stacked) for name, k in kernels.items()}, rounds, min_time)
+        times.append(stats["layer"]["median"])
+        irreducible_times.append(stats["irreducible"]["median"])
+        print(f"  n = {n:>4}: {_ms(times[-1])}  (irreducible {_ms(irreducible_times[-1])}, {layer.execution})")
+    logs = [(math.log(n), math.log(t)) for n, t in zip(ns, times, strict=True)]
+    mean_x = sum(a for a, _ in logs) / len(logs)
+    mean_y = sum(b for _, b in logs) / len(logs)
+    slope = sum((a - mean_x) * (b - mean_y) for a, b in logs) / sum((a - mean_x) ** 2 for a, _ in logs)
+    print(f"  fitted exponent: t ∝ n^{slope:.2f} (the input has n^{k} entries)")
+    return {
+        "k": k,
+        "ns": list(ns),
+        "channels": c,
+        "batch": batch,
+        "layer_s": times,
+        "irreducible_s": irreducible_times,
+        "exponent": slope,
+    }
+
+
+def bench_conventional(ns, c, batch, rounds, min_time) -> list[dict]:
+    print(f"\n4. S_n 2→2, {c}→{c}, batch {batch}: ours against the conventional 15-map layer, forward, ms")
+    rows = []
+    for n in ns:
+        torch.manual_seed(0)
+        layer = EquivariantLinear(S(n), 2, 2, c, c)
+        full15 = Full15(c, c)
+        kernels, stacked = _irreducible(layer, batch)
+        x = _input(layer, batch)
+        candidates = {"layer": _forward(layer, x), "full15": _forward(full15, x)}
+        stats = _run(candidates | {name: _forward(k, stacked) for name, k in kernels.items()}, rounds, min_time)
+        times = {name: value["median"] for name, value in stats.items()}
+        rows.append({"n": n, "channels": c, "batch": batch, "stats": stats})
+        print(
+            f"  n = {n:>4}: ours {_ms(times['layer'])}  conventional {_ms(times['full15'])}"
+            f"  irreducible {_ms(times['irreducible'])}  conventional/ours {times['full15'] / times['layer']:5.1f}"
+        )
     return rows
 
 
-def plot(k2, k3, path: Path) -> None:
+def plot(scaling, conventional, path: Path) -> None:
     try:
         import matplotlib
 
@@ -262,65 +286,89 @@ def plot(k2, k3, path: Path) -> None:
         return
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     ax = axes[0]
-    styles = {"layer_s": "o-", "dense_s": "s--", "full15_s": "^-.", "irreducible_s": "x:"}
-    for c in sorted({r["channels"] for r in k2}):
-        rows = [r for r in k2 if r["channels"] == c and r["mode"] == "fwd"]
-        for key, style in styles.items():
-            pts = [(r["n"], r[key]) for r in rows if r[key] is not None]
-            if pts:
-                ax.loglog(*zip(*pts, strict=True), style, label=f"{key[:-2]} c={c}")
+    ns = [r["n"] for r in conventional]
+    for name, style, label in (
+        ("layer", "o-", "ours"),
+        ("irreducible", "x:", "irreducible matmul"),
+        ("full15", "^-.", "conventional (15 maps)"),
+    ):
+        ax.loglog(ns, [r["stats"][name]["median"] for r in conventional], style, label=label)
+    c, batch = conventional[0]["channels"], conventional[0]["batch"]
+    ax.set_title(f"S_n 2→2, {c}→{c}, batch {batch}, forward")
     ax.set_xlabel("n")
-    ax.set_ylabel("forward time [s]")
-    ax.set_title("S_n, k = l = 2, batch 32")
-    ax.legend(fontsize=7)
+    ax.set_ylabel("time [s]")
+    ax.legend(fontsize=8)
     ax = axes[1]
-    for key, style in (("layer_s", "o-"), ("dense_s", "s--")):
-        for mode in ("fwd", "fwd+bwd"):
-            pts = [(r["n"], r[key]) for r in k3 if r["mode"] == mode and r[key] is not None]
-            if pts:
-                ax.loglog(*zip(*pts, strict=True), style, label=f"{key[:-2]} {mode}")
+    for result in scaling:
+        ax.loglog(
+            result["ns"],
+            result["layer_s"],
+            "o-",
+            label=f"ours {result['k']}→{result['k']} (n^{result['exponent']:.2f})",
+        )
+        ax.loglog(result["ns"], result["irreducible_s"], "x:", label=f"irreducible {result['k']}→{result['k']}")
+    ax.set_title("S_n scaling, forward")
     ax.set_xlabel("n")
-    ax.set_title("S_n, k = l = 3 (203 diagrams), batch 32, 1 channel")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
+def _tune_malloc() -> None:
+    libc = ctypes.CDLL("libc.so.6")
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    libc.mallopt(m_mmap_threshold, 1 << 30)
+    libc.mallopt(m_trim_threshold, 1 << 30)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer rounds")
-    parser.add_argument("--dense-budget-gb", type=float, default=4.5, help="largest dense matrix to materialise")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    parser.add_argument("--malloc-tune", action="store_true", help="raise glibc's mmap/trim thresholds first")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    budget = int(args.dense_budget_gb * 2**30)
+    if args.malloc_tune:
+        _tune_malloc()
     if args.quick:
-        ns2, chans, ns3, rounds, min_time = (16, 32), (16,), (8, 16), 3, 0.1
+        rounds, min_time = 3, 0.05
+        ratios = [(S(32), 2, 2, 16, 32), (S(64), 2, 2, 16, 32), (S(16), 3, 3, 8, 32), (O(16), 4, 4, 2, 8)]
+        ratios += [(Sp(64), 2, 2, 16, 32)]
+        small = [(S(8), 3, 3, 1, 32), (S(6), 3, 3, 1, 32), (S(8), 2, 2, 16, 32), (S(16), 2, 2, 16, 32)]
+        scaling = [(2, (32, 64, 128), 32, 8), (3, (8, 16, 24), 1, 8)]
+        conventional = (16, 32, 64)
     else:
-        ns2, chans, ns3, rounds, min_time = (16, 32, 64), (16, 32), (8, 16, 24), 5, 0.3
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}")
-    k2 = bench_k2(ns2, chans, 32, rounds, min_time, budget)
-    k3 = bench_k3(ns3, 1, 32, rounds, min_time, budget)
-
-    summary = []
-    for r in k2:
-        if r["n"] == max(ns2):
-            summary.append(
-                f"n={r['n']} c={r['channels']} {r['mode']}: full15/layer = {r['full15_s'] / r['layer_s']:.2f} "
-                f"(target ≥ 5), layer/irreducible = {r['layer_s'] / r['irreducible_s']:.2f} (target ≤ 1.5)"
-            )
-    print("\nTargets at the largest n:")
-    for line in summary:
-        print("  " + line)
-    args.out.mkdir(parents=True, exist_ok=True)
-    meta = {"torch": torch.__version__, "threads": torch.get_num_threads(), "quick": args.quick, "device": "cpu"}
-    (args.out / "bench_nn.json").write_text(
-        json.dumps({"meta": meta, "k2": k2, "k3": k3, "summary": summary}, indent=1)
+        rounds, min_time = 7, 0.3
+        ratios = [(S(n), 2, 2, c, 32) for c in (16, 32) for n in (32, 64, 128)]
+        ratios += [(S(n), 3, 3, 8, 32) for n in (16, 24, 32)] + [(O(16), 4, 4, 4, 32), (Sp(64), 2, 2, 16, 32)]
+        small = [(S(n), 3, 3, 1, 32) for n in (4, 6, 8, 10, 12, 16)]
+        small += [(S(n), 2, 2, 16, 32) for n in (4, 8, 12, 16, 24)] + [(O(n), 4, 4, 1, 32) for n in (3, 4, 6, 8)]
+        scaling = [(2, (32, 64, 128, 256, 512), 32, 8), (3, (8, 16, 24, 32, 48, 64), 1, 8)]
+        conventional = (16, 32, 64, 128)
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}"
+        f"{', malloc tuned' if args.malloc_tune else ''}"
     )
-    plot(k2, k3, args.out / "bench_nn.png")
+    ratio_rows = bench_ratios(ratios, rounds, min_time)
+    small_rows = bench_small(small, rounds, min_time)
+    scaling_rows = [bench_scaling(k, ns, c, batch, rounds, min_time) for k, ns, c, batch in scaling]
+    conventional_rows = bench_conventional(conventional, 16, 32, rounds, min_time)
+    args.out.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "quick": args.quick,
+        "malloc_tune": args.malloc_tune,
+        "device": "cpu",
+        "statistic": "median of interleaved rounds",
+    }
+    result = {"meta": meta, "ratios": ratio_rows, "small": small_rows, "scaling": scaling_rows}
+    result["conventional"] = conventional_rows
+    (args.out / "bench_nn.json").write_text(json.dumps(result, indent=1))
+    plot(scaling_rows, conventional_rows, args.out / "bench_nn.png")
     print(f"\nwrote {args.out / 'bench_nn.json'} and {args.out / 'bench_nn.png'}")
 
 

@@ -36,15 +36,16 @@ PAIRS = [(k, l) for k in range(3) for l in range(3)]
 ORDER_3 = [(S(3), 3, 1), (S(2), 3, 3), (O(2), 1, 3), (SO(3), 3, 0), (Sp(2), 3, 3)]
 
 
-def _layers(cases, dtype=torch.float32):
-    """One layer per (group, k, l) with a non-zero Hom space, with bias (random) and without."""
+def _layers(cases, dtype=torch.float32, execution="plan"):
+    """One layer per (group, k, l) with a non-zero Hom space, with bias (random) and without.
+    Plan execution unless told (most of these small layers would run dense)."""
     layers = []
     for seed, (group, k, l) in enumerate(cases):
         if not group.basis(k, l):
             continue
         for bias in (True, False):
             torch.manual_seed(seed)
-            layer = EquivariantLinear(group, k, l, in_channels=2, out_channels=3, bias=bias, dtype=dtype)
+            layer = EquivariantLinear(group, k, l, 2, 3, bias=bias, dtype=dtype, execution=execution)
             with torch.no_grad():
                 if layer.bias is not None:
                     layer.bias.normal_()
@@ -53,6 +54,24 @@ def _layers(cases, dtype=torch.float32):
 
 
 BUNDLES = {repr(g): [(g, k, l) for k, l in PAIRS] for g in GROUPS} | {"order3": ORDER_3}
+#: Dense execution: one bundle, a few layers per family (η forms and η-weighted ε included).
+DENSE = [
+    (S(4), 2, 2),
+    (S(4), 0, 2),
+    (O(3), 1, 1),
+    (SO(3), 2, 1),
+    (SO(3), 0, 3),
+    (Sp(4), 2, 2),
+    (S(2), 3, 3),
+    (O(1, 3), 2, 2),
+    (SO(2, 1), 2, 1),
+]
+
+
+def _bundle(name):
+    if name == "dense":
+        return Bundle(_layers(DENSE, execution="dense"))
+    return Bundle(_layers(BUNDLES[name]))
 
 
 class Bundle(torch.nn.Module):
@@ -115,11 +134,11 @@ def _dynamo_onnx(model, example) -> bytes:
     return torch.onnx.export(program, dynamo=True, optimize=False, verbose=False).model_proto.SerializeToString()
 
 
-@pytest.mark.parametrize("name", list(BUNDLES))
+@pytest.mark.parametrize("name", [*BUNDLES, "dense"])
 def test_torch_export_and_dynamo_onnx(name):
     """torch.export with a dynamic batch (a functional graph), then the default ONNX exporter on
     that program."""
-    bundle = Bundle(_layers(BUNDLES[name]))
+    bundle = _bundle(name)
     program = torch.export.export(bundle, tuple(_inputs(bundle.parts, 2)), dynamic_shapes=_dynamic(bundle.parts))
     # The graph is functional: no op mutates its input (the old forward added into diagonal views).
     targets = [node.target for node in program.graph.nodes if node.op == "call_function"]
@@ -134,9 +153,9 @@ def test_torch_export_and_dynamo_onnx(name):
         assert _relative_error(_run_onnx(_dynamo_onnx(program, None), xs), bundle(*xs)) <= 1e-5
 
 
-@pytest.mark.parametrize("name", list(BUNDLES))
+@pytest.mark.parametrize("name", [*BUNDLES, "dense"])
 def test_torchscript_onnx(name):
-    bundle = Bundle(_layers(BUNDLES[name]))
+    bundle = _bundle(name)
     proto = _torchscript_onnx(bundle, _inputs(bundle.parts, 2))
     for batch in (1, 5):
         xs = _inputs(bundle.parts, batch)
@@ -144,10 +163,14 @@ def test_torchscript_onnx(name):
             assert _relative_error(_run_onnx(proto, xs), bundle(*xs)) <= 1e-5
 
 
-def test_onnx_export_of_a_layer_as_users_call_it(tmp_path):
-    """``torch.onnx.export(layer, (x,), path)`` as in the README: default exporter and options."""
+@pytest.mark.parametrize("execution", ["plan", "dense"])
+def test_onnx_export_of_a_layer_as_users_call_it(tmp_path, execution):
+    """``torch.onnx.export(layer, (x,), path)`` as in the README: default exporter and options,
+    parameters requiring grad (the module must still export its plain graph, not the adjoint
+    plan's autograd Function)."""
     torch.manual_seed(0)
-    layer = EquivariantLinear(S(5), 2, 2, in_channels=3, out_channels=4)
+    layer = EquivariantLinear(S(5), 2, 2, in_channels=3, out_channels=4, execution=execution)
+    assert layer.weight.requires_grad
     with torch.no_grad():
         layer.bias.normal_()
     x = torch.randn(6, 3, 5, 5)
@@ -169,6 +192,7 @@ SAMPLE = [(S(4), 2, 2), (Sp(4), 2, 2), (SO(3), 2, 1), (S(3), 2, 0)]
 @pytest.fixture(scope="module")
 def sample():
     layers = [layer for layer in _layers(SAMPLE) if layer.bias is not None or layer.out_order == 1]
+    layers += _layers([(Sp(4), 2, 2)], execution="dense")[:1]
     return layers, [layer.export() for layer in layers]
 
 
@@ -192,7 +216,7 @@ def test_onnx_of_export_and_to_dense(dynamo, sample):
 
 def test_torch_compile_fullgraph():
     torch._dynamo.reset()
-    layers = [layer.double() for layer in _layers(SAMPLE[:3])[::2]]
+    layers = [layer.double() for layer in _layers(SAMPLE[:3])[::2] + _layers(DENSE[-2:], execution="dense")[::2]]
     bundle = Bundle(layers)
     compiled = torch.compile(bundle, fullgraph=True)
     xs = _inputs(layers, 3, torch.float64)

@@ -63,9 +63,11 @@ def _ids(case):
     return f"{group!r}-{k}to{l}"
 
 
-def _random_layer(group, k, l, c_in=2, c_out=3, dtype=torch.float64, seed=0, bias=True):
+def _random_layer(group, k, l, c_in=2, c_out=3, dtype=torch.float64, seed=0, bias=True, execution="plan"):
+    """A layer with random weights and bias; the plan by default (small layers would run dense,
+    tested on these cases in tests/test_nn_backward.py)."""
     torch.manual_seed(seed)
-    layer = EquivariantLinear(group, k, l, c_in, c_out, bias=bias, dtype=dtype)
+    layer = EquivariantLinear(group, k, l, c_in, c_out, bias=bias, dtype=dtype, execution=execution)
     with torch.no_grad():
         if layer.bias is not None:
             layer.bias.normal_()

@@ -37,9 +37,11 @@ import torch
 from ..plan import LayerPlan
 
 __all__ = [
+    "Deferred",
     "ExpansionStep",
     "Program",
     "ReductionStep",
+    "compile_adjoint",
     "compile_program",
     "run_expansions",
     "run_mixing",
@@ -111,6 +113,10 @@ class ExpansionStep:
     factor: the product of the indicators δ over each group of output axes in ``diagonals`` (a
     slot reaching several axes, or a closed "delta" block of several axes) and of ε over each
     pair in ``eps_pairs``. ``is_identity`` marks a top half that is the identity map.
+
+    In an adjoint program (:func:`compile_adjoint`) an expansion is the transpose of a bottom
+    half: its last ``num_free_slots`` slots first meet the transposed Levi-Civita table, which
+    turns them into ``num_free_axes`` slots of one output axis each, appended after the others.
     """
 
     num_slots: int
@@ -119,6 +125,12 @@ class ExpansionStep:
     diagonals: tuple[tuple[int, ...], ...]
     eps_pairs: tuple[tuple[int, int], ...]
     is_identity: bool
+    num_free_slots: int = 0
+    num_free_axes: int = 0
+
+    @property
+    def uses_levi_civita(self) -> bool:
+        return self.num_free_axes + self.num_free_slots > 0
 
     @property
     def factor(self) -> tuple[tuple[tuple[int, ...], ...], tuple[tuple[int, int], ...]] | None:
@@ -164,11 +176,56 @@ class Program:
     @property
     def levi_civita_shapes(self) -> tuple[int, ...]:
         """The numbers of free slots q of the Levi-Civita contractions used (one buffer each)."""
-        return tuple(sorted({r.num_free_slots for r in self.reductions if r.uses_levi_civita}))
+        steps = [*self.reductions, *self.expansions]
+        return tuple(sorted({s.num_free_slots for s in steps if s.uses_levi_civita}))
 
     @property
     def trivial_order(self) -> bool:
         return self.order == tuple(range(self.num_diagrams)) and all(s == 1 for s in self.signs)
+
+
+@dataclass(frozen=True)
+class _Half:
+    """The index tables of one half as the executor reads them: a plan's
+    :class:`~catlayer.plan.Reduction` or :class:`~catlayer.plan.Expansion`, or the transpose of
+    one (the transpose of a diagram's map is read off the same tables with the roles of input
+    and output swapped: a top half becomes a reduction of the output gradient, a bottom half an
+    expansion onto the input gradient; every entry keeps its value, so ε keeps its orientation
+    and the Levi-Civita table is used transposed)."""
+
+    size: int
+    slot_axes: tuple[tuple[int, ...], ...]
+    closed: tuple[tuple[int, ...], ...]
+    form_pairs: bool
+    free_axes: tuple[int, ...] = ()
+    num_free_slots: int = 0
+
+    @property
+    def num_slots(self) -> int:
+        return len(self.slot_axes)
+
+    @property
+    def axis_labels(self) -> tuple[int, ...]:
+        labels = [0] * self.size
+        for label, axes in enumerate((*self.slot_axes, *self.closed, *((a,) for a in self.free_axes))):
+            for a in axes:
+                labels[a] = label
+        return tuple(labels)
+
+
+def _bottom(reduction) -> _Half:
+    return _Half(
+        reduction.dom,
+        reduction.slot_axes,
+        reduction.closed,
+        reduction.form_pairs,
+        reduction.free_axes,
+        reduction.num_free_slots,
+    )
+
+
+def _top(expansion) -> _Half:
+    return _Half(expansion.cod, expansion.slot_axes, expansion.closed, expansion.form_pairs)
 
 
 def _reduction_step(reduction, k: int) -> ReductionStep:
@@ -231,18 +288,17 @@ def _plain(reduction) -> bool:
     return not reduction.form_pairs and not reduction.free_axes and not reduction.num_free_slots
 
 
-def _reduction_steps(plan: LayerPlan) -> tuple[tuple[ReductionStep, ...], tuple[int, ...]]:
+def _reduction_steps(halves: list[_Half], k: int) -> tuple[tuple[ReductionStep, ...], tuple[int, ...]]:
     """The reduction steps and an order to compute them in (sources first)."""
-    k = plan.dom
-    steps = [_reduction_step(r, k) for r in plan.reductions]
-    order = sorted(range(len(steps)), key=lambda i: -plan.reductions[i].num_slots)
+    steps = [_reduction_step(r, k) for r in halves]
+    order = sorted(range(len(steps)), key=lambda i: -halves[i].num_slots)
     done: list[int] = []
     for i in order:
-        target = plan.reductions[i]
+        target = halves[i]
         if _plain(target) and steps[i].equation is not None:
             best, best_size = None, k
             for j in done:
-                source = plan.reductions[j]
+                source = halves[j]
                 if _plain(source) and source.num_slots < best_size:
                     equation = _derivation(source, target)
                     if equation is not None:
@@ -254,23 +310,71 @@ def _reduction_steps(plan: LayerPlan) -> tuple[tuple[ReductionStep, ...], tuple[
     return tuple(steps), tuple(order)
 
 
-def _expansion_step(expansion, l: int) -> ExpansionStep:
-    slot_axes = [tuple(axes) for axes in expansion.slot_axes]
-    epsilon = expansion.form_pairs
+def _expansion_step(half: _Half) -> ExpansionStep:
+    """The expansion writing ``half``'s slots onto its ``size`` axes. For a bottom half
+    (transposed) the Levi-Civita slots come last and become one slot per free axis."""
+    q = half.num_free_slots
+    plain = [tuple(axes) for axes in half.slot_axes[: half.num_slots - q]]
+    slot_axes = plain + [(a,) for a in half.free_axes]
+    epsilon = half.form_pairs
     diagonals = [axes for axes in slot_axes if len(axes) > 1]
-    diagonals += [tuple(block) for block in expansion.closed if not epsilon and len(block) > 1]
-    eps_pairs = [tuple(block) for block in expansion.closed] if epsilon else []
+    diagonals += [tuple(block) for block in half.closed if not epsilon and len(block) > 1]
+    eps_pairs = [tuple(block) for block in half.closed] if epsilon else []
     permute = tuple(sorted(range(len(slot_axes)), key=lambda i: slot_axes[i][0]))
     firsts = {axes[0] for axes in slot_axes}
-    r = expansion.num_slots
-    is_identity = r == l and not expansion.closed and all(axes == (i,) for i, axes in enumerate(slot_axes))
+    l = half.size
+    is_identity = not q and not half.free_axes and not half.closed and slot_axes == [(a,) for a in range(l)]
     return ExpansionStep(
-        num_slots=r,
+        num_slots=len(plain) + q,
         permute=permute,
         view_shape=tuple(a in firsts for a in range(l)),
         diagonals=tuple(sorted(diagonals)),
         eps_pairs=tuple(sorted(eps_pairs)),
         is_identity=is_identity,
+        num_free_slots=q,
+        num_free_axes=len(half.free_axes),
+    )
+
+
+def _inverse(p: tuple[int, ...]) -> tuple[int, ...]:
+    inv = [0] * len(p)
+    for i, x in enumerate(p):
+        inv[x] = i
+    return tuple(inv)
+
+
+def _assemble(n, dom, cod, reductions, reduction_order, expansions, groups, reduction_of, matching, sign) -> Program:
+    """A program from its steps and, per expansion, the group of terms it mixes (term t reads
+    reduction ``reduction_of[t]`` with slots permuted by ``matching[t]``)."""
+    order: list[int] = []
+    slices: list[tuple[int, int]] = []
+    terms = []
+    for group in groups:
+        start = len(order)
+        order.extend(group)
+        slices.append((start, len(order)))
+        terms.append(tuple((reduction_of[t], tuple(matching[t])) for t in group))
+    identity = next((e for e, step in enumerate(expansions) if step.is_identity), None)
+    # Groups that stack the same reduced tensors share one matmul (weights stacked on the output
+    # axis); the identity expansion keeps its own, so that its result can become the output.
+    units: dict[tuple, list[int]] = {}
+    for e, group_terms in enumerate(terms):
+        key = (group_terms, e) if e == identity else (group_terms, None)
+        units.setdefault(key, []).append(e)
+    return Program(
+        n=n,
+        dom=dom,
+        cod=cod,
+        num_diagrams=len(sign),
+        reductions=reductions,
+        expansions=expansions,
+        order=tuple(order),
+        signs=tuple(sign[t] for t in order),
+        group_slices=tuple(slices),
+        terms=tuple(terms),
+        identity_expansion=identity,
+        reduction_order=reduction_order,
+        units=tuple((key[0], tuple(members)) for key, members in units.items()),
     )
 
 
@@ -290,41 +394,45 @@ def compile_program(plan: LayerPlan, n: int) -> Program:
     >>> sorted(e.diagonals for e in program.expansions if e.diagonals)  # δ on output axes 0, 1
     [((0, 1),), ((0, 1),)]
     """
-    reductions, reduction_order = _reduction_steps(plan)
-    expansions = tuple(_expansion_step(e, plan.cod) for e in plan.expansions)
-    order: list[int] = []
-    slices: list[tuple[int, int]] = []
-    terms = []
-    for group in plan.groups:
-        start = len(order)
-        order.extend(group)
-        slices.append((start, len(order)))
-        group_terms = []
-        for t in group:
-            matching = plan.matching[t]
-            group_terms.append((plan.reduction_of[t], tuple(matching)))
-        terms.append(tuple(group_terms))
-    identity = next((e for e, step in enumerate(expansions) if step.is_identity), None)
-    # Groups that stack the same reduced tensors share one matmul (weights stacked on the output
-    # axis); the identity expansion keeps its own, so that its result can become the output.
-    units: dict[tuple, list[int]] = {}
-    for e, group_terms in enumerate(terms):
-        key = (group_terms, e) if e == identity else (group_terms, None)
-        units.setdefault(key, []).append(e)
-    return Program(
-        n=n,
-        dom=plan.dom,
-        cod=plan.cod,
-        num_diagrams=len(plan),
-        reductions=reductions,
-        expansions=expansions,
-        order=tuple(order),
-        signs=tuple(plan.sign[t] for t in order),
-        group_slices=tuple(slices),
-        terms=tuple(terms),
-        identity_expansion=identity,
-        reduction_order=reduction_order,
-        units=tuple((key[0], tuple(members)) for key, members in units.items()),
+    reductions, reduction_order = _reduction_steps([_bottom(r) for r in plan.reductions], plan.dom)
+    expansions = tuple(_expansion_step(_top(e)) for e in plan.expansions)
+    return _assemble(
+        n,
+        plan.dom,
+        plan.cod,
+        reductions,
+        reduction_order,
+        expansions,
+        plan.groups,
+        plan.reduction_of,
+        plan.matching,
+        plan.sign,
+    )
+
+
+def compile_adjoint(plan: LayerPlan, n: int) -> Program:
+    """The program of the transposed layer, Σ_d w_dᵀ F(d)ᵀ: it maps (B, c_out) + (n,)*l to
+    (B, c_in) + (n,)*k with the weights transposed (pass ``weight.transpose(0, 1)``).
+
+    The transpose of a diagram's map is the map of the flipped diagram (with the family's sign,
+    which transposing the tables carries automatically): each top half of the plan becomes a
+    reduction of the output gradient (shared by every diagram with that top half), each bottom
+    half an expansion onto the input gradient, the slot permutations are inverted, and diagrams
+    are grouped by bottom half, one matmul per group.
+
+    >>> from catlayer import S
+    >>> from catlayer.plan import plan_layer
+    >>> plan = plan_layer(S(5), S(5).category.hom(1, 2))
+    >>> adjoint = compile_adjoint(plan, 5)
+    >>> (adjoint.dom, adjoint.cod, len(adjoint.reductions), len(adjoint.expansions))
+    (2, 1, 5, 2)
+    """
+    reductions, reduction_order = _reduction_steps([_top(e) for e in plan.expansions], plan.cod)
+    expansions = tuple(_expansion_step(_bottom(r)) for r in plan.reductions)
+    groups = [tuple(t for t, r in enumerate(plan.reduction_of) if r == index) for index in range(len(plan.reductions))]
+    matching = [_inverse(tuple(m)) for m in plan.matching]
+    return _assemble(
+        n, plan.cod, plan.dom, reductions, reduction_order, expansions, groups, plan.expansion_of, matching, plan.sign
     )
 
 
@@ -372,32 +480,117 @@ def run_mixing(
     share one); a list of (B, c_out, n^slots) tensors, one per expansion.
 
     ``weight`` is (c_out, c_in, D); ``order``/``signs`` (None when trivial) gather and sign it
-    group by group. With ``defer_identity`` the identity expansion's entry is the pair
-    (weights (c_out, K), stacked (B, K, n^l)) instead, for :func:`run_expansions` to multiply
-    when it assembles the output.
+    group by group. With ``defer_identity`` the identity expansion's entry is a
+    :class:`Deferred` matmul instead, for :func:`run_expansions` to accumulate when it
+    assembles the output.
     """
+    return _mix_units(program, reduced, gather_weights(weight, order, signs), defer_identity)[0]
+
+
+def gather_weights(weight: torch.Tensor, order: torch.Tensor | None, signs: torch.Tensor | None) -> torch.Tensor:
+    """The weights (c_out, c_in, D) in a program's ``order``, times its ``signs``."""
+    return weight if order is None else weight.index_select(2, order) * signs
+
+
+class Deferred:
+    """The identity expansion's matmul, left by :func:`run_mixing` for :func:`run_expansions`
+    to accumulate onto the output: Σ_i weights[i] @ stack(terms[i]).
+
+    Its terms are split into chunks whose stacked tensor holds at most as many bytes as the
+    layer's input and output together, and each chunk's stack is built only when it is
+    multiplied, so one is alive at a time: this bounds the forward's temporaries (a 3 → 3 S_n
+    layer stacks 6 permuted copies of its input, a 4 → 4 O(n) layer 24). When ``contract`` is
+    set (the backward's weight gradient), each chunk's stack is also contracted with it
+    (Σ_batch contract @ stackᵀ) into ``partials``.
+    """
+
+    def __init__(self, weights, terms, reduced, n: int, r: int) -> None:
+        self.weights, self.terms, self.reduced, self.n, self.r = weights, terms, reduced, n, r
+        self.contract: torch.Tensor | None = None
+        self.partials: list[torch.Tensor] = []
+
+    def chunks(self):
+        """(weights (c_out, K_i), stacked (B, K_i, n^r)) for each chunk, built on demand."""
+        for w, terms in zip(self.weights, self.terms, strict=True):
+            stacked = _stack(terms, self.reduced, self.n, self.r)
+            if self.contract is not None:
+                self.partials.append(torch.bmm(self.contract, stacked.transpose(1, 2)).sum(0))
+            yield w, stacked
+            del stacked  # before the next chunk is stacked: one alive at a time
+
+    def gradient_block(self, reduced: torch.Tensor) -> torch.Tensor:
+        """Σ_batch reduced @ stackᵀ over all chunks, side by side: (c, K)."""
+        if not self.partials:
+            self.contract = reduced
+            for _ in self.chunks():
+                pass
+        blocks, self.partials, self.contract = self.partials, [], None
+        return blocks[0] if len(blocks) == 1 else torch.cat(blocks, dim=1)
+
+
+def _mix_units(program: Program, reduced, w: torch.Tensor, defer_identity: bool, mix: bool = True):
+    """:func:`run_mixing` on gathered weights; also returns each unit's stacked tensor (a
+    :class:`Deferred` for the deferred identity unit; with ``mix=False`` only the stacks: the
+    weight gradient needs them, not the products)."""
     n = program.n
-    c_out = weight.shape[0]
-    w = weight
-    if order is not None:
-        w = w.index_select(2, order) * signs
-    mixed: list[torch.Tensor] = [weight] * len(program.expansions)
+    c_out = w.shape[0]
+    mixed: list = [w] * len(program.expansions)
+    stacks = []
     for terms, members in program.units:
         r = program.expansions[members[0]].num_slots
+        deferred = defer_identity and members == (program.identity_expansion,)
+        if deferred:
+            c_in = reduced[terms[0][0]].shape[1]
+            size = max(1, (c_in * n**program.dom + c_out * n**program.cod) // (c_in * n**r))
+            start, stop = program.group_slices[members[0]]
+            chunks = [range(j, min(len(terms), j + size)) for j in range(0, len(terms), size)]
+            weights = [w[:, :, start + c.start : start + c.stop].permute(0, 2, 1).reshape(c_out, -1) for c in chunks]
+            mixed[members[0]] = Deferred(weights, [terms[c.start : c.stop] for c in chunks], reduced, n, r)
+            stacks.append(mixed[members[0]])
+            continue
         stacked = _stack(terms, reduced, n, r)
+        stacks.append(stacked)
+        if not mix:
+            continue
         width = stacked.shape[1]
         blocks = []
         for e in members:
             start, stop = program.group_slices[e]
             blocks.append(w[:, :, start:stop].permute(0, 2, 1).reshape(c_out, width))
         w_u = blocks[0] if len(blocks) == 1 else torch.cat(blocks, dim=0)
-        if defer_identity and members == (program.identity_expansion,):
-            mixed[members[0]] = (w_u, stacked)
-            continue
         z = _mix(w_u, stacked)
         for i, e in enumerate(members):
             mixed[e] = z if len(members) == 1 else z.narrow(1, i * c_out, c_out)
-    return mixed
+    return mixed, stacks
+
+
+def weight_gradient(
+    adjoint: Program,
+    stacks: list,
+    reduced: list[torch.Tensor],
+    signs: torch.Tensor | None,
+    inverse: torch.Tensor | None,
+) -> torch.Tensor:
+    """∂L/∂W (c_out, c_in, D) from the stacked, permuted reductions of the output gradient
+    (``stacks``, one per unit of the adjoint program, as its mixing builds them: a tensor, or a
+    :class:`Deferred`) and the reductions of the input (``reduced``, one per bottom half): per
+    bottom half one batched matmul, summed over the batch. ``signs`` and ``inverse`` (None when
+    the adjoint order is trivial) undo the adjoint program's weight gather."""
+    blocks: list = [None] * len(adjoint.expansions)
+    for (_, members), stacked in zip(adjoint.units, stacks, strict=True):
+        if isinstance(stacked, Deferred):
+            blocks[members[0]] = stacked.gradient_block(reduced[members[0]])
+            continue
+        transposed = stacked.transpose(1, 2)
+        for e in members:
+            blocks[e] = torch.bmm(reduced[e], transposed).sum(0)
+    pieces = [
+        b.reshape(b.shape[0], stop - start, -1) for b, (start, stop) in zip(blocks, adjoint.group_slices, strict=True)
+    ]
+    grad = (pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=1)).permute(2, 0, 1)
+    if inverse is not None:
+        grad = (grad * signs).index_select(2, inverse)
+    return grad
 
 
 def _mix(weight: torch.Tensor, stacked: torch.Tensor) -> torch.Tensor:
@@ -405,28 +598,39 @@ def _mix(weight: torch.Tensor, stacked: torch.Tensor) -> torch.Tensor:
     batch (stride 0, no copy): the same kernel ``matmul`` picks in eager, but a core op that
     export, ONNX and compile take as is (``matmul``'s broadcasting decomposition is slow to
     trace with a symbolic batch)."""
-    return torch.bmm(weight.expand(stacked.shape[0], weight.shape[0], weight.shape[1]), stacked)
+    return torch.bmm(_batched(weight, stacked), stacked)
+
+
+def _batched(weight: torch.Tensor, stacked: torch.Tensor) -> torch.Tensor:
+    return weight.expand(stacked.shape[0], weight.shape[0], weight.shape[1])
 
 
 def _stack(terms, reduced: list[torch.Tensor], n: int, r: int) -> torch.Tensor:
     """The reduced tensors of ``terms``, slots permuted by their matching, stacked on the
-    channel axis: (B, D_e·c_in, n^r), by one ``torch.cat`` (functional: no writes into a
+    channel axis: (B, D_e·c_in, n^r), by one ``torch.cat`` of (strided) views, which reads each
+    permuted view once and writes the stack once (functional: nothing is written into a
     preallocated buffer, which export would see as writes into views)."""
     identity = tuple(range(r))
+    if len(terms) == 1 and terms[0][1] == identity:
+        return reduced[terms[0][0]]
     views = []
     for reduction, matching in terms:
-        t = reduced[reduction]
+        t = _split(reduced[reduction], n, r)
         if matching != identity:
-            t = _split(t, n, r).permute(0, 1, *(2 + m for m in matching)).flatten(2)
+            t = t.permute(0, 1, *(2 + m for m in matching))
         views.append(t)
-    return views[0] if len(views) == 1 else torch.cat(views, dim=1)
+    return _flat(torch.cat(views, dim=1), r)
 
 
-def _compact(step: ExpansionStep, z: torch.Tensor, n: int) -> torch.Tensor:
+def _compact(step: ExpansionStep, z: torch.Tensor, n: int, levi_civita: dict | None) -> torch.Tensor:
     """z (B, c, n^slots) as a tensor that broadcasts to the output (B, c) + (n,)*l: slot
     values on the first output axis of their slot, size 1 on every other axis."""
-    if step.permute != tuple(range(step.num_slots)):
-        z = _split(z, n, step.num_slots).permute(0, 1, *(2 + p for p in step.permute)).flatten(2)
+    if step.uses_levi_civita:
+        q, plain = step.num_free_slots, step.num_slots - step.num_free_slots
+        z = torch.matmul(_unflatten(z, (n**plain, n**q)), levi_civita[q].t()).flatten(2)
+    r = len(step.permute)
+    if step.permute != tuple(range(r)):
+        z = _split(z, n, r).permute(0, 1, *(2 + p for p in step.permute)).flatten(2)
     if not step.view_shape:
         return z.squeeze(2)
     if step.view_shape == (True,):
@@ -472,13 +676,15 @@ def run_expansions(
     extra: list[tuple[ExpansionStep, torch.Tensor]] = (),
     batch_broadcast: tuple[bool, ...] = (),
     eye: torch.Tensor | None = None,
+    levi_civita: dict[int, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Expand each mixed tensor onto the output (B, c_out) + (n,)*l and sum: a new tensor.
 
     ``extra`` holds further (step, tensor) pairs (e.g. bias expansions with no counterpart in
     the layer) whose tensors have batch size 1; ``batch_broadcast[e]`` says the same of
     ``mixed[e]`` (static flags, never read from shapes). ``eye`` is the n × n identity (built
-    here when None; layers pass a buffer).
+    here when None; layers pass a buffer); ``levi_civita`` the tables of
+    :func:`run_reductions`, needed by adjoint programs of SO(n) layers.
 
     Every step is out-of-place: expansions are summed in compact (broadcast) form, grouped by
     their constant factor (diagonal indicators, ε), and each group meets the output once, by
@@ -487,46 +693,78 @@ def run_expansions(
     output instead of n^(#blocks) writes, but in-place writes into views are what the
     TorchScript ONNX exporter silently mistranslates and what the dynamo exporter rejects,
     while ``mul``/``addcmul`` by a constant export to plain ONNX ``Mul``/``Add`` everywhere and
-    fuse into one kernel under ``torch.compile``. The identity expansion (deferred by
-    :func:`run_mixing`) is a plain ``matmul`` whose result the other groups are added to.
+    fuse into one kernel under ``torch.compile``.
+
+    The identity expansion (deferred by :func:`run_mixing`) is one ``bmm``. With two or more
+    groups besides it, they are summed first into a full tensor C and the matmul accumulates
+    onto it (``baddbmm``): one fresh full-size tensor fewer than adding each group onto the
+    matmul's result (each fresh tensor costs a pass and, with the default CPU allocator, page
+    faults); with one group, the group is added onto the matmul's result (no copy of C).
     """
     n, l = program.n, program.cod
     groups: dict = {}
-    out, pattern = None, (False,) * (2 + l)
-    full = None
+    deferred = None
     for e, (step, z) in enumerate(zip(program.expansions, mixed, strict=True)):
-        if isinstance(z, tuple):
-            weight, stacked = z
-            out, pattern = _split(_mix(weight, stacked), n, l), (True,) * (2 + l)
+        if isinstance(z, tuple):  # (weights, stacked): one precomputed chunk
+            deferred = [z]
+            continue
+        if isinstance(z, Deferred):
+            deferred = z.chunks()
             continue
         batch1 = e < len(batch_broadcast) and batch_broadcast[e]
-        if full is None and not batch1:
-            full = z
-        groups.setdefault(step.factor, []).append(((not batch1, True, *step.view_shape), _compact(step, z, n)))
+        pattern = (not batch1, True, *step.view_shape)
+        groups.setdefault(step.factor, []).append((pattern, _compact(step, z, n, levi_civita)))
     for step, z in extra:
-        groups.setdefault(step.factor, []).append(((False, True, *step.view_shape), _compact(step, z, n)))
+        groups.setdefault(step.factor, []).append(((False, True, *step.view_shape), _compact(step, z, n, levi_civita)))
     # Plain broadcasts first (largest patterns first), then one multiply-add per factor.
+    parts = []
     for key in sorted(groups, key=lambda key: key is not None):
         factor = None
+        factor_pattern = (False,) * (2 + l)
         if key is not None:
-            if eye is None:
-                like = mixed[0][1] if isinstance(mixed[0], tuple) else mixed[0]
-                eye = torch.eye(n, dtype=like.dtype, device=like.device)
+            if eye is None and key[0]:  # δ factors only; an ε factor needs no identity
+                first = next(z for z in [*mixed, *(z for _, z in extra)] if isinstance(z, torch.Tensor))
+                eye = torch.eye(n, dtype=first.dtype, device=first.device)
             factor = _factor(key, l, n, eye, eps)
             factor_pattern = (False, False, *(s > 1 for s in factor.shape[2:]))
-        for acc_pattern, acc in _accumulate(groups[key]):
-            if factor is not None:
-                acc_pattern = tuple(a or f for a, f in zip(acc_pattern, factor_pattern, strict=True))
-                out = acc * factor if out is None else torch.addcmul(out, acc, factor)
-            else:
-                out = acc if out is None else out + acc
-            pattern = tuple(a or b for a, b in zip(pattern, acc_pattern, strict=True))
+        for pattern, acc in _accumulate(groups[key]):
+            parts.append((tuple(a or f for a, f in zip(pattern, factor_pattern, strict=True)), acc, factor))
+    del groups
+    if deferred is not None:
+        spatial = [any(p[2 + a] for p, _, _ in parts) for a in range(l)]
+        summed_first = len(parts) >= 2 and all(spatial)
+        out = None
+        if summed_first:
+            out = _flat(_sum_parts(parts)[0], l)
+            parts = []  # free the compact terms (and, through them, the mixed tensors) early
+        del mixed
+        for weight, stacked in deferred:
+            w = _batched(weight, stacked)
+            out = torch.bmm(w, stacked) if out is None else torch.baddbmm(out, w, stacked)
+            del stacked, w
+        return _sum_parts([((True,) * (2 + l), None, None), *parts], _split(out, n, l))[0]
+    out, pattern = _sum_parts(parts)
     if not all(pattern):
         # Some axis is still a broadcast: materialise, taking batch and channel sizes from the
         # first batch-sized mixed tensor (the layer's own terms always include one).
-        like = full if full is not None else mixed[0]
+        like = next((z for e, z in enumerate(mixed) if not (e < len(batch_broadcast) and batch_broadcast[e])), mixed[0])
         out = out.expand((like.shape[0], like.shape[1]) + (n,) * l).contiguous()
     return out
+
+
+def _sum_parts(parts, out: torch.Tensor | None = None) -> tuple[torch.Tensor, tuple[bool, ...]]:
+    """Σ acc (× factor) over ``parts`` (pattern, acc, factor), onto ``out`` when given (then
+    the first part is a placeholder for it); returns the sum and its broadcast pattern."""
+    pattern = None
+    for part_pattern, acc, factor in parts:
+        pattern = part_pattern if pattern is None else tuple(a or b for a, b in zip(pattern, part_pattern, strict=True))
+        if acc is None:
+            continue
+        if factor is not None:
+            out = acc * factor if out is None else torch.addcmul(out, acc, factor)
+        else:
+            out = acc if out is None else out + acc
+    return out, pattern
 
 
 def mixing_shapes(program: Program, c_in: int) -> list[tuple[int, int]]:

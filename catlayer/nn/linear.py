@@ -1,12 +1,15 @@
 """``EquivariantLinear``: a trainable layer W = Σ_d λ_d F(d) over a basis of diagrams.
 
 The forward pass executes the layer plan of :mod:`catlayer.plan` with torch ops only (see
-:mod:`catlayer.nn.executor`), so it runs on any device and under ``torch.compile``,
-``torch.export`` and ``torch.func.vmap``.
+:mod:`catlayer.nn.executor`) or, for small layers, the dense matrix gathered from the weights
+(:mod:`catlayer.nn.dense`, chosen by a cost model); training through the plan runs the adjoint
+plan backwards (:mod:`catlayer.nn.function`). It runs on any device and under
+``torch.compile``, ``torch.export``, ONNX export and ``torch.func`` transforms.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -15,19 +18,33 @@ from torch import nn
 
 from ..diagrams.validation import short_repr
 from ..groups import Group
-from ..memory import check_size
+from ..memory import check_size, memory_budget
 from ..plan import plan_layer
+from .dense import REFERENCE_BATCH, Cost, dense_forward, dense_gather, measure, pattern_tables, ternary_weights
 from .executor import (
     Program,
+    compile_adjoint,
     compile_program,
     run_expansions,
     run_mixing,
     run_reductions,
     second_moments,
 )
+from .function import PlanFunction, PlanSpec, Tables, plan_forward
 from .programs import levi_civita_table
 
 __all__ = ["EquivariantLinear"]
+
+
+def _needs_gradient(x: torch.Tensor, weight: torch.Tensor, bias_terms) -> bool:
+    """Whether to run :class:`~catlayer.nn.function.PlanFunction` (backward by the adjoint plan):
+    when autograd will need a gradient, unless the module is being traced for export
+    (``torch.export``, ONNX, TorchScript), which must see the plain graph of aten ops."""
+    if not torch.is_grad_enabled():
+        return False
+    if torch.jit.is_tracing() or torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export():
+        return False
+    return x.requires_grad or weight.requires_grad or any(t.requires_grad for t in bias_terms)
 
 
 def _check_count(value, name: str, minimum: int) -> int:
@@ -46,6 +63,13 @@ class EquivariantLinear(nn.Module):
     when ``bias=True`` and ``group.basis(0, out_order)`` is not empty) is the coefficient of
     ``self.bias_diagrams[t]``: the bias is itself an equivariant tensor.
 
+    ``execution`` is ``"plan"`` (shared reductions, one matmul per group of diagrams, shared
+    expansions; training runs the adjoint plan), ``"dense"`` (the n^l × n^k blocks gathered from
+    the weights on every call, then one GEMM) or ``"auto"``: dense when the cost model of
+    :mod:`catlayer.nn.dense` says it is faster at batch :data:`~catlayer.nn.dense.REFERENCE_BATCH`
+    on the construction device (always the plan on ``meta``). The choice is in :attr:`execution`;
+    both compute the same function from the same plan.
+
     >>> import torch
     >>> from catlayer import S
     >>> from catlayer.nn import EquivariantLinear
@@ -54,8 +78,9 @@ class EquivariantLinear(nn.Module):
     torch.Size([8, 4, 5, 5])
     >>> tuple(layer.weight.shape), tuple(layer.bias.shape)
     ((4, 3, 15), (4, 2))
-    >>> layer
-    EquivariantLinear(group=S(5), in_order=2, out_order=2, in_channels=3, out_channels=4, diagrams=15, bias_diagrams=2)
+    >>> layer  # doctest: +NORMALIZE_WHITESPACE
+    EquivariantLinear(group=S(5), in_order=2, out_order=2, in_channels=3, out_channels=4, diagrams=15,
+                      bias_diagrams=2, execution=dense)
     >>> sorted(layer.state_dict())
     ['bias', 'weight']
     """
@@ -70,8 +95,11 @@ class EquivariantLinear(nn.Module):
         bias: bool = True,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
+        execution: str = "auto",
     ) -> None:
         super().__init__()
+        if execution not in ("auto", "plan", "dense"):
+            raise ValueError(f"execution must be 'auto', 'plan' or 'dense', got {execution!r}")
         self.in_order = _check_count(in_order, "in_order", 0)
         self.out_order = _check_count(out_order, "out_order", 0)
         self.in_channels = _check_count(in_channels, "in_channels", 1)
@@ -94,6 +122,7 @@ class EquivariantLinear(nn.Module):
         self.bias_diagrams = tuple(group.basis(0, self.out_order)) if bias else ()
         self._plan = plan_layer(group, diagrams)
         self._program = compile_program(self._plan, self.n)
+        self._adjoint = compile_adjoint(self._plan, self.n)
         self._bias_program: Program | None = None
         # Entries one input sample needs in flight: input, reduced and stacked tensors, the
         # mixed tensors and the output (an upper bound, checked before every eager forward).
@@ -109,15 +138,40 @@ class EquivariantLinear(nn.Module):
             + c_out * sum(n**step.num_slots for step in program.expansions)
             + 2 * c_out * n**self.out_order
         )
+        bias_adjoint = None
         if self.bias_diagrams:
-            self._bias_program = compile_program(plan_layer(group, self.bias_diagrams), self.n)
+            bias_plan = plan_layer(group, self.bias_diagrams)
+            self._bias_program = compile_program(bias_plan, self.n)
+            bias_adjoint = compile_adjoint(bias_plan, self.n)
+        programs = [self._program, self._adjoint] + ([self._bias_program] if self._bias_program is not None else [])
+        self._lc_slots = tuple(sorted({q for p in programs for q in p.levi_civita_shapes}))
+        self._lc_names = tuple(f"_levi_civita_{q}" for q in self._lc_slots)
+        bias_steps = self._bias_program.expansions if self._bias_program is not None else ()
+        self._spec = PlanSpec(
+            program=self._program,
+            adjoint=self._adjoint,
+            bias_steps=bias_steps,
+            # A bias expansion that is also one of the layer's: its gradient is the adjoint's
+            # reduction of the output gradient, summed over the batch.
+            bias_sources=tuple(program.expansions.index(e) if e in program.expansions else -1 for e in bias_steps),
+            bias_adjoint=bias_adjoint,
+            lc_slots=self._lc_slots,
+        )
+        self._spec_without_bias = dataclasses.replace(self._spec, bias_steps=(), bias_sources=(), bias_adjoint=None)
         factory = {"device": device, "dtype": dtype}
         self.weight = nn.Parameter(torch.empty(self.out_channels, self.in_channels, len(diagrams), **factory))
         if self.bias_diagrams:
             self.bias = nn.Parameter(torch.empty(self.out_channels, len(self.bias_diagrams), **factory))
         else:
             self.register_parameter("bias", None)
+        self._dense_tables: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None
         self._register_tables(device, self.weight.dtype)
+        if execution == "auto":
+            execution = self._choose_execution(torch.device(device) if device is not None else self.weight.device)
+        self.execution = execution
+        if execution == "dense":
+            self._dense_tables = self._compute_dense_tables()
+            self._register_tables(device, self.weight.dtype)
         self.reset_parameters()
 
     @classmethod
@@ -172,33 +226,140 @@ class EquivariantLinear(nn.Module):
         return f" ({reason})" if reason else ""
 
     def _register_tables(self, device, dtype: torch.dtype) -> None:
-        programs = [self._program] + ([self._bias_program] if self._bias_program is not None else [])
-        n = self.n
+        tables = self._table_tensors(dtype)
+        if self._dense_tables is not None:
+            # Exact integer tables computed once (numpy, CPU); only their tensors follow the layer.
+            patterns, index, bias_basis = self._dense_tables
+            tables["_patterns"] = torch.tensor(patterns, dtype=dtype)
+            tables["_gather"] = torch.tensor(dense_gather(index, self.in_channels, patterns.shape[1]))
+            tables["_bias_basis"] = None if bias_basis is None else torch.tensor(bias_basis, dtype=dtype)
+        for name, table in tables.items():
+            if table is None:
+                setattr(self, name, None)
+            else:
+                self.register_buffer(name, table.to(device), persistent=False)
+
+    def _table_tensors(self, dtype: torch.dtype) -> dict[str, torch.Tensor | None]:
+        """The constant tables of the forward and adjoint programs, on the CPU, by buffer name
+        (None where unused): the pair form, I_n, the Levi-Civita tables and the weight gathers."""
+        programs = [self._program, self._adjoint] + ([self._bias_program] if self._bias_program is not None else [])
+        tables: dict[str, torch.Tensor | None] = {"_eps": None, "_eye": None}
         if any(p.uses_epsilon for p in programs):
-            form = torch.tensor(self.group.pair_form, device=device, dtype=dtype)
-            self.register_buffer("_eps", form, persistent=False)
-        else:
-            self._eps = None
+            tables["_eps"] = torch.tensor(self.group.pair_form, dtype=dtype)
         if any(p.uses_diagonals for p in programs):
-            self.register_buffer("_eye", torch.eye(n, device=device, dtype=dtype), persistent=False)
-        else:
-            self._eye = None
-        qs = sorted({q for p in programs for q in p.levi_civita_shapes})
-        self._lc_names = tuple(f"_levi_civita_{q}" for q in qs)
-        self._lc_slots = tuple(qs)
-        for q, name in zip(qs, self._lc_names, strict=True):
-            table = torch.tensor(levi_civita_table(self.group, q), device=device, dtype=dtype)
-            self.register_buffer(name, table, persistent=False)
-        if self._program.trivial_order:
-            self._order = self._signs = None
-        else:
-            order = torch.tensor(self._program.order, device=device, dtype=torch.long)
-            self.register_buffer("_order", order, persistent=False)
-            signs = torch.tensor(self._program.signs, device=device, dtype=dtype)
-            self.register_buffer("_signs", signs, persistent=False)
+            tables["_eye"] = torch.eye(self.n, dtype=dtype)
+        for q, name in zip(self._lc_slots, self._lc_names, strict=True):
+            tables[name] = torch.tensor(levi_civita_table(self.group, q), dtype=dtype)
+        for prefix, program in (("", self._program), ("_adjoint", self._adjoint)):
+            trivial = program.trivial_order
+            tables[f"{prefix}_order"] = None if trivial else torch.tensor(program.order, dtype=torch.long)
+            tables[f"{prefix}_signs"] = None if trivial else torch.tensor(program.signs, dtype=dtype)
+        tables["_adjoint_inverse"] = None
+        if not self._adjoint.trivial_order:
+            inverse = [0] * len(self._adjoint.order)
+            for j, t in enumerate(self._adjoint.order):
+                inverse[t] = j
+            tables["_adjoint_inverse"] = torch.tensor(inverse, dtype=torch.long)
+        return tables
 
     def _levi_civita_tables(self) -> dict[int, torch.Tensor]:
         return {q: getattr(self, name) for q, name in zip(self._lc_slots, self._lc_names, strict=True)}
+
+    def _tables(self) -> Tables:
+        lc = tuple(getattr(self, name) for name in self._lc_names)
+        return Tables(
+            self._eps,
+            self._eye,
+            self._order,
+            self._signs,
+            self._adjoint_order,
+            self._adjoint_signs,
+            self._adjoint_inverse,
+            lc,
+        )
+
+    # -- execution: plan or dense --------------------------------------------------------
+    def plan_cost(self, batch: int = REFERENCE_BATCH) -> Cost:
+        """What the plan's forward does on a batch, counted on meta tensors
+        (:func:`catlayer.nn.dense.measure`).
+
+        >>> from catlayer import S
+        >>> layer = EquivariantLinear(S(8), 2, 2, 4, 4, execution="plan")
+        >>> cost = layer.plan_cost()
+        >>> cost.flops > 0 and cost.ops > 10
+        True
+        """
+        tables = self._tables()
+        x = torch.empty((batch, self.in_channels) + (self.n,) * self.in_order, dtype=self.weight.dtype)
+        head = len(tables) - 1
+
+        def forward(x, weight, bias, *tensors):
+            tables = Tables(*tensors[:head], tuple(tensors[head:]))
+            lc = dict(zip(self._lc_slots, tables.levi_civita, strict=True))
+            terms = self._bias_mixed(bias, lc) if bias is not None else []
+            spec = self._spec if terms else self._spec_without_bias
+            return plan_forward(spec, x, weight, tables, terms)
+
+        return measure(forward, x, self.weight, self.bias, *tables[:-1], *tables.levi_civita)
+
+    def dense_cost(self, batch: int = REFERENCE_BATCH) -> Cost:
+        """What the dense forward does on a batch (counted with as many distinct entry patterns
+        as diagrams: the patterns are only known once the dense tables are built).
+
+        >>> from catlayer import S
+        >>> EquivariantLinear(S(8), 3, 3, 1, 1, execution="plan").dense_cost().ops  # matmul, gather, GEMM
+        3
+        """
+        n, k, l, d = self.n, self.in_order, self.out_order, len(self.diagrams)
+        meta = {"device": "meta", "dtype": self.weight.dtype}
+        x = torch.empty((batch, self.in_channels) + (n,) * k, **meta)
+        patterns = torch.empty(d, d, **meta)
+        gather = torch.empty(n**l * self.in_channels * n**k, device="meta", dtype=torch.long)
+        bias = torch.empty(self.out_channels * n**l, **meta) if self.bias is not None else None
+        return measure(dense_forward, x, self.weight, patterns, gather, bias, (n,) * l)
+
+    def _dense_bytes(self) -> int:
+        """Bytes of the dense matrix, of its gathered copy and of the int64 gather index."""
+        entries = self.out_channels * self.in_channels * self.n ** (self.in_order + self.out_order)
+        return entries * (2 * self.weight.element_size() + 8)
+
+    def _choose_execution(self, device: torch.device) -> str:
+        """The cost model's choice (:mod:`catlayer.nn.dense`): dense when its estimate at the
+        reference batch is below the plan's and the dense matrix is small (n^(k+l) ≤ 2^20 and
+        its tables within 1/8 of the memory budget); the plan otherwise and on ``meta``."""
+        n, k, l = self.n, self.in_order, self.out_order
+        if device.type == "meta" or n ** (k + l) > 2**20 or self._dense_bytes() > memory_budget() // 8:
+            return "plan"
+        dense, plan = self.dense_cost().seconds(device.type), self.plan_cost().seconds(device.type)
+        return "dense" if dense < plan else "plan"
+
+    def _compute_dense_tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(patterns (D, C), index (n^l, n^k), bias basis (D_bias, n^l) or None), exact integers
+        read off the layer's own plan run in float64 on the CPU (:func:`catlayer.nn.dense.pattern_tables`)."""
+        n, k, l, d = self.n, self.in_order, self.out_order, len(self.diagrams)
+        check_size(self._dense_bytes(), f"the dense matrix of {self.extra_repr().split(', diagrams')[0]}")
+        weights = torch.tensor(ternary_weights(d), dtype=torch.float64).unsqueeze(1)
+        cpu = self._table_tensors(torch.float64)
+        names = ("_eps", "_eye", "_order", "_signs", "_adjoint_order", "_adjoint_signs", "_adjoint_inverse")
+        tables = Tables(*(cpu[name] for name in names), tuple(cpu[name] for name in self._lc_names))
+
+        def images(start: int, stop: int) -> np.ndarray:
+            x = torch.zeros(stop - start, n**k, dtype=torch.float64)
+            x[:, start:stop] = torch.eye(stop - start, dtype=torch.float64)
+            with torch.no_grad():
+                out = plan_forward(self._spec_without_bias, x.reshape((stop - start, 1) + (n,) * k), weights, tables)
+            return out.reshape(stop - start, weights.shape[0], n**l).numpy()
+
+        patterns, index = pattern_tables(images, d, n**l, n**k, chunk=max(1, 2**22 // (weights.shape[0] * n**l)))
+        bias_basis = None
+        if self.bias is not None:
+            lc = dict(zip(self._lc_slots, tables.levi_civita, strict=True))
+            with torch.no_grad():
+                picks = torch.eye(len(self.bias_diagrams), dtype=torch.float64)
+                mixed = self._bias_mixed(picks, lc)
+                basis = run_expansions(self._bias_program, mixed, tables.eps, eye=tables.eye, levi_civita=lc)
+            bias_basis = np.rint(basis.reshape(len(self.bias_diagrams), n**l).numpy()).astype(np.int64)
+        return patterns, index, bias_basis
 
     # -- parameters ----------------------------------------------------------------------
     @property
@@ -237,7 +398,8 @@ class EquivariantLinear(nn.Module):
             f"group={self.group!r}, in_order={self.in_order}, out_order={self.out_order}, "
             f"in_channels={self.in_channels}, out_channels={self.out_channels}, diagrams={len(self.diagrams)}"
         )
-        return text + (f", bias_diagrams={len(self.bias_diagrams)}" if self.bias is not None else ", bias=False")
+        text += f", bias_diagrams={len(self.bias_diagrams)}" if self.bias is not None else ", bias=False"
+        return text + f", execution={self.execution}"
 
     # -- forward -------------------------------------------------------------------------
     def _shape_text(self, channels: int, order: int) -> str:
@@ -280,7 +442,7 @@ class EquivariantLinear(nn.Module):
                 f"{type(self).__name__} has its parameters on {self.weight.device} but got an input on {x.device}"
             )
 
-    def _bias_mixed(self) -> list[torch.Tensor]:
+    def _bias_mixed(self, bias: torch.Tensor, lc: dict[int, torch.Tensor] | None = None) -> list[torch.Tensor]:
         """The bias program's mixed tensors, (1, c_out, n^slots) per bias expansion.
 
         A 0 → l diagram is its own top half, so every expansion group of the bias plan has one
@@ -289,11 +451,11 @@ class EquivariantLinear(nn.Module):
         sign_t · bias[:, t] times that: a few ops instead of a reduction and a matmul.
         """
         program = self._bias_program
-        lc = self._levi_civita_tables()
+        lc = self._levi_civita_tables() if lc is None else lc
         mixed = []
         for (start, _), terms in zip(program.group_slices, program.terms, strict=True):
             ((reduction, _),) = terms
-            z = self.bias.narrow(1, program.order[start], 1).unsqueeze(0)
+            z = bias.narrow(1, program.order[start], 1).unsqueeze(0)
             if program.signs[start] < 0:
                 z = -z
             step = program.reductions[reduction]
@@ -309,8 +471,13 @@ class EquivariantLinear(nn.Module):
         if not (torch.compiler.is_compiling() or torch.jit.is_tracing()):
             # Eager only: a traced program keeps its batch axis symbolic.
             batch = math.prod(x.shape[:lead])
+            if self.execution == "dense":
+                per_sample = 2 * (self.in_channels * self.n**k + self.out_channels * self.n**self.out_order)
+                needed = batch * per_sample * x.element_size() + self._dense_bytes()
+            else:
+                needed = batch * self._entries_per_sample * x.element_size()
             check_size(
-                batch * self._entries_per_sample * x.element_size(),
+                needed,
                 f"the forward of {self.extra_repr().split(', diagrams')[0]} on a batch of {batch}",
             )
         if lead == 1:
@@ -321,14 +488,21 @@ class EquivariantLinear(nn.Module):
         return self._run(x.flatten(0, lead - 1), with_bias=True).reshape(x.shape[:lead] + out_shape)
 
     def _run(self, x: torch.Tensor, with_bias: bool) -> torch.Tensor:
-        """The plan on x of shape (B, c_in) + (n,)*k (checked by the caller)."""
-        lc = self._levi_civita_tables()
-        reduced = run_reductions(self._program, x, self._eps, lc)
-        mixed = run_mixing(self._program, reduced, self.weight, self._order, self._signs, defer_identity=True)
-        extra = []
-        if with_bias and self.bias is not None:
-            extra = list(zip(self._bias_program.expansions, self._bias_mixed(), strict=True))
-        return run_expansions(self._program, mixed, self._eps, extra, eye=self._eye)
+        """The layer on x of shape (B, c_in) + (n,)*k (checked by the caller): the plan, through
+        :class:`~catlayer.nn.function.PlanFunction` (backward by the adjoint plan) when autograd
+        needs a gradient and nothing is exporting."""
+        if self.execution == "dense":
+            # The matrix is gathered from the current weights on every call: never stale.
+            bias = None
+            if with_bias and self.bias is not None:
+                bias = torch.matmul(self.bias, self._bias_basis).reshape(-1)
+            return dense_forward(x, self.weight, self._patterns, self._gather, bias, (self.n,) * self.out_order)
+        bias_terms = self._bias_mixed(self.bias) if with_bias and self.bias is not None else []
+        spec = self._spec if bias_terms else self._spec_without_bias
+        tables = self._tables()
+        if _needs_gradient(x, self.weight, bias_terms):
+            return PlanFunction.apply(spec, x, self.weight, *tables[:-1], *tables.levi_civita, *bias_terms)
+        return plan_forward(spec, x, self.weight, tables, bias_terms)
 
     # -- dense twins and export ----------------------------------------------------------
     def basis_matrices(self) -> torch.Tensor:
@@ -351,7 +525,7 @@ class EquivariantLinear(nn.Module):
         shape = (self.out_channels,) + (self.n,) * self.out_order
         if self.bias is None:
             return self.weight.new_zeros(shape)
-        out = run_expansions(self._bias_program, self._bias_mixed(), self._eps, eye=self._eye)
+        out = run_expansions(self._bias_program, self._bias_mixed(self.bias), self._eps, eye=self._eye)
         return out.reshape(shape)
 
     def to_dense(self) -> nn.Linear:

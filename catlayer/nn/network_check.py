@@ -42,7 +42,8 @@ def _proxy(group, k: int, l: int, weight: torch.Tensor, diagrams, bias=None) -> 
     placed at the positions of ``diagrams`` and exactly zero elsewhere: the layer-level check then
     certifies the whole parameterisation and checks this combination numerically."""
     c_out, c_in = weight.shape[0], weight.shape[1]
-    layer = EquivariantLinear(group, k, l, c_in, c_out, bias=bias is not None, dtype=torch.float64)
+    # The plan: the network's parts run plans (catlayer.nn.programs), never a dense matrix.
+    layer = EquivariantLinear(group, k, l, c_in, c_out, bias=bias is not None, dtype=torch.float64, execution="plan")
     position = {d: i for i, d in enumerate(layer.diagrams)}
     with torch.no_grad():
         layer.weight.zero_()

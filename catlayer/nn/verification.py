@@ -260,6 +260,36 @@ def _structure(layer) -> list[str]:
     return failures
 
 
+def _dense_structure(layer) -> list[str]:
+    """Failures of the dense execution's tables (``execution="dense"``): the entry patterns and
+    their index against the entry formula of F(d) at every multi-index, the bias basis likewise,
+    and the buffers against those tables. Dense layers are small (n^(k+l) ≤ 2^20 when chosen by
+    the cost model), so every entry is read."""
+    from .dense import dense_gather
+
+    group, n, k, l = layer.group, layer.n, layer.in_order, layer.out_order
+    patterns, index, bias_basis = layer._dense_tables
+    failures = []
+    size = k + l
+    check_size(8 * (size + 2) * n**size, f"the {n**size} multi-indices of the dense tables of {layer!r}")
+    points = np.indices((n,) * size).reshape(size, n**size).T.astype(np.int64)
+    roles = [("weight", layer.diagrams, points, lambda t: patterns[t][index.reshape(-1)])]
+    if bias_basis is not None:
+        outputs = np.indices((n,) * l).reshape(l, n**l).T.astype(np.int64)
+        roles.append(("bias", layer.bias_diagrams, outputs, lambda t: bias_basis[t]))
+    for role, diagrams, at, table in roles:
+        expected = group.evaluate_many(diagrams, at)
+        for t, d in enumerate(diagrams):
+            failure = _mismatch(f"{role} diagram {t} {d}: the dense tables give", table(t), expected[t], at, l)
+            failures += [failure] if failure else []
+    gather = dense_gather(index, layer.in_channels, patterns.shape[1])
+    if not torch.equal(layer._gather.cpu(), torch.as_tensor(gather)) or not torch.equal(
+        layer._patterns.detach().to("cpu", torch.float64), torch.as_tensor(patterns, dtype=torch.float64)
+    ):
+        failures.append("the layer's dense pattern or gather buffers are not its dense tables")
+    return failures
+
+
 def _mismatch(what: str, got: np.ndarray, expected: np.ndarray, points: np.ndarray, l: int) -> str | None:
     wrong = np.flatnonzero(got != expected)
     if not wrong.size:
@@ -300,6 +330,12 @@ def _certify(layer, mode: str, rng: np.random.Generator):
         checked.append(f"each image proved equivariant at n = {n} on the generators: {generators or 'none (trivial)'}")
     failures += _structure(layer)
     checked.append("the layer's plan, program and ε / Levi-Civita tables are those compiled from its diagrams")
+    if layer.execution == "dense":
+        failures += _dense_structure(layer)
+        checked.append(
+            "the dense execution's tables (entry patterns and their index, bias basis) equal the entry formula "
+            "of F(d) at every entry"
+        )
     uses_levi_civita = bool(layer._lc_slots)
     for role, diagrams, dom, plan in _roles(layer):
         size = dom + l
