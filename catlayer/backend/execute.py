@@ -154,9 +154,9 @@ def apply_layer(G, diagrams: Sequence[Diagram], W: np.ndarray, X: np.ndarray) ->
     W and X must have the same dtype (float32 or float64; no silent promotion). Shared work
     (docs/conventions.md §7): each distinct bottom half is reduced once per (batch, input channel), the
     permuted and signed reduced tensors of each top pattern are stacked along the channel axis
-    and mixed by one GEMM against the gathered weights (c_out, c_in·D), and each top pattern
-    is expanded once. The batch is processed in chunks whose workspace stays in cache
-    (:data:`CHUNK_BYTES`). See the module docstring for the error bound.
+    and mixed by one GEMM per chunk against the gathered weights (c_out, c_in·D), the batch
+    folded into the columns, and each top pattern is expanded once. The batch is processed in
+    chunks whose workspace stays in cache (:data:`CHUNK_BYTES`). See the module docstring for the error bound.
 
     >>> import numpy as np
     >>> from catlayer import S
@@ -224,14 +224,9 @@ def apply_layer(G, diagrams: Sequence[Diagram], W: np.ndarray, X: np.ndarray) ->
             run_ops(work, work, size, c_in, *copy_args, work=program.copy.work, parallel=False)
         for g, w in zip(program.groups, weights, strict=True):
             rows, m = w.shape[1], g.size
-            if g.direct:
-                stack = work[g.stack_off : g.stack_off + chunk * rows * m].reshape(chunk, rows, m)[:size]
-                np.matmul(w, stack, out=Y[b0 : b0 + size].reshape(size, c_out, m))
-            else:
-                stack = work[g.stack_off : g.stack_off + rows * chunk * m].reshape(rows, chunk * m)[:, : size * m]
-                z = work[g.z_off : g.z_off + c_out * chunk * m].reshape(c_out, chunk * m)[:, : size * m]
-                np.matmul(w, stack, out=z)
-        if len(program.expand):
-            expand_ops[:, DST_OFF] = b0 * c_out * out_size
-            run_ops(work, y_flat, size, c_out, *expand_args, work=program.expand.work, parallel=False)
+            stack = work[g.stack_off : g.stack_off + rows * chunk * m].reshape(rows, chunk * m)[:, : size * m]
+            z = work[g.z_off : g.z_off + c_out * chunk * m].reshape(c_out, chunk * m)[:, : size * m]
+            np.matmul(w, stack, out=z)
+        expand_ops[:, DST_OFF] = b0 * c_out * out_size
+        run_ops(work, y_flat, size, c_out, *expand_args, work=program.expand.work, parallel=False)
     return Y
