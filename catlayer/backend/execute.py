@@ -26,7 +26,7 @@ from ..diagrams.diagram import Diagram
 from ..groups import Group
 from ..memory import check_size
 from ..plan import LayerPlan, plan_diagram, plan_layer
-from .kernels import DST_OFF, FROM_DST, SRC_OFF, run_ops
+from .kernels import DST_OFF, SRC_OFF, run_ops
 from .program import layer_program, layer_sizes, single_program
 
 __all__ = ["CHUNK_BYTES", "apply", "apply_layer", "layer_plan"]
@@ -34,7 +34,6 @@ __all__ = ["CHUNK_BYTES", "apply", "apply_layer", "layer_plan"]
 #: Target size of the per-chunk workspace of :func:`apply_layer` (stacked reduced tensors and
 #: mixed tensors for a chunk of the batch), chosen to stay in the last-level cache.
 CHUNK_BYTES = 6 * 2**20
-PARALLEL_PASSES = False
 
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -209,9 +208,9 @@ def apply_layer(G, diagrams: Sequence[Diagram], W: np.ndarray, X: np.ndarray) ->
     work = np.empty(program.work_size, dtype=X.dtype)
     flat, base, strides = _flat_source(X)
     reduce_args = program.reduce.bind(X.dtype, strides[2:], (base, strides[0], strides[1]))
+    copy_args = program.copy.bind(X.dtype)
     expand_args = program.expand.bind(X.dtype)
     reduce_ops, expand_ops = reduce_args[0], expand_args[0].copy()
-    reads_x = reduce_ops[:, FROM_DST] == 0
     expand_args = (expand_ops, *expand_args[1:])
     weights = [np.ascontiguousarray(W[:, :, list(g.terms)]).reshape(c_out, c_in * len(g.terms)) for g in program.groups]
     out_size = n**l
@@ -219,13 +218,15 @@ def apply_layer(G, diagrams: Sequence[Diagram], W: np.ndarray, X: np.ndarray) ->
     for b0 in range(0, batch, chunk):
         size = min(chunk, batch - b0)
         if len(program.reduce):
-            reduce_ops[reads_x, SRC_OFF] = base + b0 * strides[0]
-            run_ops(flat, work, size, c_in, *reduce_args, work=program.reduce.work, parallel=PARALLEL_PASSES)
+            reduce_ops[:, SRC_OFF] = base + b0 * strides[0]
+            run_ops(flat, work, size, c_in, *reduce_args, work=program.reduce.work, parallel=False)
+        if len(program.copy):
+            run_ops(work, work, size, c_in, *copy_args, work=program.copy.work, parallel=False)
         for g, w in zip(program.groups, weights, strict=True):
             rows, m = w.shape[1], g.size
             stack = work[g.stack_off : g.stack_off + rows * chunk * m].reshape(rows, chunk * m)[:, : size * m]
             z = work[g.z_off : g.z_off + c_out * chunk * m].reshape(c_out, chunk * m)[:, : size * m]
             np.matmul(w, stack, out=z)
         expand_ops[:, DST_OFF] = b0 * c_out * out_size
-        run_ops(work, y_flat, size, c_out, *expand_args, work=program.expand.work, parallel=PARALLEL_PASSES)
+        run_ops(work, y_flat, size, c_out, *expand_args, work=program.expand.work, parallel=False)
     return Y

@@ -16,11 +16,8 @@ offsets to the source and destination positions and multiplies by a sign:
 
 ``dst[d] (+)= scale * sign * src[s]`` for every combination; ``mode`` is 0 (accumulate),
 1 (assign: the op writes every element of its region exactly once) or 2 (zero the contiguous
-region of ``DST_SIZE`` elements, then accumulate). An op with ``from_dst`` set reads the
-destination array instead of the source, so that one pass can reduce x into a scratch region
-and then copy that region elsewhere, item by item, while the scratch is still in L1. The
-innermost variable is always a stride variable, and its unit-stride cases are separate loops
-that LLVM vectorises.
+region of ``DST_SIZE`` elements, then accumulate). The innermost variable is always a stride
+variable, and its unit-stride cases are separate loops that LLVM vectorises.
 
 There is one compiled specialisation per (dtype, read-only-ness of the source), whatever the
 diagrams: the plans are data, not code.
@@ -45,9 +42,8 @@ OP_FIELDS = (
     "dst_s0",
     "dst_s1",
     "dst_size",  # contiguous region zeroed in mode 2
-    "from_dst",  # 1: the op reads its source from the destination array (a region written earlier)
 )
-MODE, VAR_START, VAR_END, SRC_OFF, SRC_S0, SRC_S1, DST_OFF, DST_S0, DST_S1, DST_SIZE, FROM_DST = range(len(OP_FIELDS))
+MODE, VAR_START, VAR_END, SRC_OFF, SRC_S0, SRC_S1, DST_OFF, DST_S0, DST_S1, DST_SIZE = range(len(OP_FIELDS))
 ACCUMULATE, ASSIGN, ZERO_THEN_ACCUMULATE = 0, 1, 2
 
 _FASTMATH = {"reassoc", "contract"}
@@ -140,64 +136,6 @@ def _collapse(ops, var_size, var_in, var_out, var_tab):  # pragma: no cover - co
     return new_ops, size[:count].copy(), sin[:count].copy(), sout[:count].copy(), tab[:count].copy()
 
 
-@njit(cache=True, fastmath=_FASTMATH, inline="always")
-def _run_op(
-    src, dst, op, i0, i1, ops, scales, var_size, var_in, var_out, var_tab, in_tab, out_tab, sgn_tab, idx
-):  # pragma: no cover - compiled
-    """One op for item (i0, i1)."""
-    vs = ops[op, VAR_START]
-    last = ops[op, VAR_END] - 1
-    sbase = ops[op, SRC_OFF] + i0 * ops[op, SRC_S0] + i1 * ops[op, SRC_S1]
-    dbase = ops[op, DST_OFF] + i0 * ops[op, DST_S0] + i1 * ops[op, DST_S1]
-    mode = ops[op, MODE]
-    scale = scales[op]
-    if mode == ZERO_THEN_ACCUMULATE:
-        zero = scale * 0
-        for j in range(ops[op, DST_SIZE]):
-            dst[np.uint64(dbase + j)] = zero
-    assign = mode == ASSIGN
-    m0 = var_size[last]
-    si0 = var_in[last]
-    so0 = var_out[last]
-    # the variable just outside the innermost joins the block when it is a stride one
-    if last > vs and var_tab[last - 1] < 0:
-        outer_end = last - 1
-        m1 = var_size[last - 1]
-        si1 = var_in[last - 1]
-        so1 = var_out[last - 1]
-    else:
-        outer_end = last
-        m1 = 1
-        si1 = 0
-        so1 = 0
-    for v in range(vs, outer_end):
-        idx[v - vs] = 0
-    while True:
-        ib = sbase
-        ob = dbase
-        sg = scale
-        for v in range(vs, outer_end):
-            x = idx[v - vs]
-            t = var_tab[v]
-            if t < 0:
-                ib += x * var_in[v]
-                ob += x * var_out[v]
-            else:
-                ib += in_tab[t, x]
-                ob += out_tab[t, x]
-                sg = sg * sgn_tab[t, x]
-        _block(src, dst, ib, ob, m1, si1, so1, m0, si0, so0, sg, assign)
-        v = outer_end - 1
-        while v >= vs:
-            idx[v - vs] += 1
-            if idx[v - vs] < var_size[v]:
-                break
-            idx[v - vs] = 0
-            v -= 1
-        if v < vs:
-            break
-
-
 @njit(cache=True, fastmath=_FASTMATH)
 def _run_item(
     src, dst, item, n1, ops, scales, var_size, var_in, var_out, var_tab, in_tab, out_tab, sgn_tab, idx
@@ -206,14 +144,57 @@ def _run_item(
     i0 = item // n1
     i1 = item - i0 * n1
     for op in range(ops.shape[0]):
-        if ops[op, FROM_DST]:
-            _run_op(
-                dst, dst, op, i0, i1, ops, scales, var_size, var_in, var_out, var_tab, in_tab, out_tab, sgn_tab, idx
-            )
+        vs = ops[op, VAR_START]
+        last = ops[op, VAR_END] - 1
+        sbase = ops[op, SRC_OFF] + i0 * ops[op, SRC_S0] + i1 * ops[op, SRC_S1]
+        dbase = ops[op, DST_OFF] + i0 * ops[op, DST_S0] + i1 * ops[op, DST_S1]
+        mode = ops[op, MODE]
+        scale = scales[op]
+        if mode == ZERO_THEN_ACCUMULATE:
+            zero = scale * 0
+            for j in range(ops[op, DST_SIZE]):
+                dst[np.uint64(dbase + j)] = zero
+        assign = mode == ASSIGN
+        m0 = var_size[last]
+        si0 = var_in[last]
+        so0 = var_out[last]
+        # the variable just outside the innermost joins the block when it is a stride one
+        if last > vs and var_tab[last - 1] < 0:
+            outer_end = last - 1
+            m1 = var_size[last - 1]
+            si1 = var_in[last - 1]
+            so1 = var_out[last - 1]
         else:
-            _run_op(
-                src, dst, op, i0, i1, ops, scales, var_size, var_in, var_out, var_tab, in_tab, out_tab, sgn_tab, idx
-            )
+            outer_end = last
+            m1 = 1
+            si1 = 0
+            so1 = 0
+        for v in range(vs, outer_end):
+            idx[v - vs] = 0
+        while True:
+            ib = sbase
+            ob = dbase
+            sg = scale
+            for v in range(vs, outer_end):
+                x = idx[v - vs]
+                t = var_tab[v]
+                if t < 0:
+                    ib += x * var_in[v]
+                    ob += x * var_out[v]
+                else:
+                    ib += in_tab[t, x]
+                    ob += out_tab[t, x]
+                    sg = sg * sgn_tab[t, x]
+            _block(src, dst, ib, ob, m1, si1, so1, m0, si0, so0, sg, assign)
+            v = outer_end - 1
+            while v >= vs:
+                idx[v - vs] += 1
+                if idx[v - vs] < var_size[v]:
+                    break
+                idx[v - vs] = 0
+                v -= 1
+            if v < vs:
+                break
 
 
 @njit(cache=True)

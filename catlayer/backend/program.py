@@ -40,7 +40,6 @@ from .kernels import (
     DST_S0,
     DST_S1,
     DST_SIZE,
-    FROM_DST,
     MODE,
     OP_FIELDS,
     SRC_OFF,
@@ -163,21 +162,18 @@ class OpTable:
     def __len__(self) -> int:
         return len(self._ops)
 
-    def add(
-        self, variables, *, src, dst, dst_size: int, scale: float, mode: str, prefer: str, from_dst: bool = False
-    ) -> None:
+    def add(self, variables, *, src, dst, dst_size: int, scale: float, mode: str, prefer: str) -> None:
         """``src``/``dst`` = (offset, step per i0, step per i1); ``src`` is ignored (filled by
-        :meth:`bind`) for ops reading x, unless ``from_dst``: then the op reads the destination
-        array at ``src`` (a region that an earlier op of the same item wrote). ``mode`` is "write"
-        (assign or zero-then-accumulate, decided here) or "accumulate"; ``prefer`` ("in" or "out")
-        says which side's locality picks the innermost variable."""
+        :meth:`bind`) for ops reading x. ``mode`` is "write" (assign or zero-then-accumulate,
+        decided here) or "accumulate"; ``prefer`` ("in" or "out") says which side's locality
+        picks the innermost variable."""
         if mode == "write":
             code = ASSIGN if self._bijective(variables, dst_size) else ZERO_THEN_ACCUMULATE
         elif mode == "accumulate":
             code = ACCUMULATE
         else:
             raise ValueError(f"unknown mode {mode!r}")
-        self._ops.append((self._order(variables, prefer), code, src, dst, dst_size, float(scale), from_dst))
+        self._ops.append((self._order(variables, prefer), code, src, dst, dst_size, float(scale)))
 
     def _bijective(self, variables, dst_size: int) -> bool:
         if math.prod(v.size for v in variables) != dst_size:
@@ -219,7 +215,7 @@ class OpTable:
         sizes, in_const, in_coef, outs, tabs = [], [], [], [], []
         tables: list[_Table] = []
         scales = np.empty(len(self._ops))
-        for row, (variables, code, src, dst, dst_size, scale, from_dst) in enumerate(self._ops):
+        for row, (variables, code, src, dst, dst_size, scale) in enumerate(self._ops):
             ops[row, MODE] = code
             ops[row, VAR_START] = len(sizes)
             for v in variables:
@@ -236,9 +232,8 @@ class OpTable:
                     tabs.append(len(tables))
                     tables.append(v.table)
             ops[row, VAR_END] = len(sizes)
-            if not self.src_is_x or from_dst:
+            if not self.src_is_x:
                 ops[row, SRC_OFF], ops[row, SRC_S0], ops[row, SRC_S1] = src
-            ops[row, FROM_DST] = from_dst
             ops[row, DST_OFF], ops[row, DST_S0], ops[row, DST_S1] = dst
             ops[row, DST_SIZE] = dst_size
             scales[row] = scale
@@ -253,7 +248,7 @@ class OpTable:
             t_in_coef[index, :size] = t.in_coef
             t_out[index, :size] = t.out
             t_sgn[index, :size] = t.sgn
-        work = sum(math.prod(v.size for v in op[0]) + op[4] for op in self._ops)
+        work = sum(math.prod(v.size for v in variables) + dst_size for variables, _, _, _, dst_size, _ in self._ops)
         return _PackedOps(
             work=work,
             src_is_x=self.src_is_x,
@@ -300,8 +295,7 @@ class _PackedOps:
         if self.src_is_x:
             xs = np.asarray(x_strides, dtype=np.int64)
             ops = ops.copy()
-            reads_x = ops[:, FROM_DST] == 0
-            ops[reads_x, SRC_OFF], ops[reads_x, SRC_S0], ops[reads_x, SRC_S1] = x_item
+            ops[:, SRC_OFF], ops[:, SRC_S0], ops[:, SRC_S1] = x_item
             if xs.size:
                 var_in = var_in + self.var_in_coef @ xs
                 tab_in = tab_in + self.tab_in_coef @ xs
@@ -423,7 +417,8 @@ class LayerProgram:
     chunk: int
     work_size: int  # elements of the workspace for one chunk
     groups: tuple[GroupSpec, ...]
-    reduce: _PackedOps  # x -> scratch, x -> stacks and scratch -> stacks, grid (chunk, c_in)
+    reduce: _PackedOps  # x -> scratch and x -> stacks, grid (chunk, c_in)
+    copy: _PackedOps  # scratch -> stacks, grid (chunk, c_in)
     expand: _PackedOps  # z -> output, grid (chunk, c_out); dst offset of batch 0 is 0
 
 
@@ -471,9 +466,8 @@ def layer_program(plan: LayerPlan, n: int, c_in: int, c_out: int, chunk: int) ->
         offset += chunk * c_out * g[2]
     groups = tuple(GroupSpec(*g) for g in groups)
 
-    # one pass per item: the shared reductions into scratch first, then the stack entries (copied
-    # from scratch while it is in L1, or reduced from x directly)
     reduce = OpTable(n, k, src_is_x=True)
+    copy = OpTable(n, k, src_is_x=False)
     for r in materialised:
         red = plan.reductions[r]
         m_r = n**red.num_slots
@@ -498,7 +492,7 @@ def layer_program(plan: LayerPlan, n: int, c_in: int, c_out: int, chunk: int) ->
                 rs = _c_strides(n, red.num_slots)
                 m_r = n**red.num_slots
                 variables = [_Var(n, rs[matching[i]], (), es[i]) for i in range(g.slots)]
-                reduce.add(
+                copy.add(
                     variables,
                     src=(scratch[r], c_in * m_r, m_r),
                     dst=dst,
@@ -506,7 +500,6 @@ def layer_program(plan: LayerPlan, n: int, c_in: int, c_out: int, chunk: int) ->
                     scale=plan.sign[t],
                     mode="write",
                     prefer="out",
-                    from_dst=True,
                 )
             else:
                 inverse = _inverse(matching)
@@ -547,5 +540,6 @@ def layer_program(plan: LayerPlan, n: int, c_in: int, c_out: int, chunk: int) ->
         work_size=offset,
         groups=groups,
         reduce=reduce.finalize(),
+        copy=copy.finalize(),
         expand=expand.finalize(),
     )
