@@ -17,6 +17,7 @@ k + l = 6, and random layers).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -212,7 +213,8 @@ def apply_layer(G, diagrams: Sequence[Diagram], W: np.ndarray, X: np.ndarray) ->
     expand_args = program.expand.bind(X.dtype)
     reduce_ops, expand_ops = reduce_args[0], expand_args[0].copy()
     expand_args = (expand_ops, *expand_args[1:])
-    weights = [np.ascontiguousarray(W[:, :, list(g.terms)]).reshape(c_out, c_in * len(g.terms)) for g in program.groups]
+    gathered = np.take(W.reshape(c_out, -1), program.weight_index, axis=1)  # one gather for every group
+    weights = [gathered[:, a:b] for a, b in itertools.pairwise(program.weight_start)]
     out_size = n**l
     y_flat = Y.reshape(-1)
     for b0 in range(0, batch, chunk):

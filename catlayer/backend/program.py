@@ -24,6 +24,7 @@ workspace, every reduced or mixed tensor C-ordered over its slots):
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from functools import lru_cache
@@ -417,6 +418,10 @@ class LayerProgram:
     chunk: int
     work_size: int  # elements of the workspace for one chunk
     groups: tuple[GroupSpec, ...]
+    # columns of W.reshape(c_out, c_in * T) gathered for all groups at once, group after group:
+    # group g's weights (c_out, c_in * D_g) are the columns weight_start[g] : weight_start[g + 1]
+    weight_index: np.ndarray
+    weight_start: tuple[int, ...]
     reduce: _PackedOps  # x -> scratch and x -> stacks, grid (chunk, c_in)
     copy: _PackedOps  # scratch -> stacks, grid (chunk, c_in)
     expand: _PackedOps  # z -> output, grid (chunk, c_out); dst offset of batch 0 is 0
@@ -465,6 +470,11 @@ def layer_program(plan: LayerPlan, n: int, c_in: int, c_out: int, chunk: int) ->
         g[4] = offset
         offset += chunk * c_out * g[2]
     groups = tuple(GroupSpec(*g) for g in groups)
+    num_terms = len(plan.reduction_of)
+    weight_index = np.array(
+        [c * num_terms + t for g in groups for c in range(c_in) for t in g.terms], dtype=np.intp
+    ).reshape(-1)
+    weight_start = tuple(itertools.accumulate((c_in * len(g.terms) for g in groups), initial=0))
 
     reduce = OpTable(n, k, src_is_x=True)
     copy = OpTable(n, k, src_is_x=False)
@@ -539,6 +549,8 @@ def layer_program(plan: LayerPlan, n: int, c_in: int, c_out: int, chunk: int) ->
         chunk=chunk,
         work_size=offset,
         groups=groups,
+        weight_index=weight_index,
+        weight_start=weight_start,
         reduce=reduce.finalize(),
         copy=copy.finalize(),
         expand=expand.finalize(),
