@@ -237,7 +237,19 @@ def layer_table(args, dtype, budget) -> list[dict]:
     print(LAYER_HEADER)
     rows = []
     for k, n, batch, c_in, c_out in configs:
-        r = layer_row(group(n), k, n, batch, c_in, c_out, dtype, budget, args.repeats)
+        r = layer_row(
+            group(n),
+            k,
+            n,
+            batch,
+            c_in,
+            c_out,
+            dtype,
+            budget,
+            args.repeats,
+            with_dense=not args.layer_only,
+            with_per_diagram=not args.layer_only,
+        )
         print_layer_row(r)
         rows.append(r)
     return rows
@@ -344,6 +356,9 @@ def main(argv=None) -> None:
         default=None,
         help="threads for numba and BLAS (sets NUMBA/OPENBLAS/OMP_NUM_THREADS); default: their own defaults",
     )
+    parser.add_argument(
+        "--layer-only", action="store_true", help="table 2 times only the layer and the irreducible matmul"
+    )
     parser.add_argument("--stat", default="best", choices=["best", "median"], help="summary of the timed rounds")
     parser.add_argument(
         "--tables", default="1,2,3", help="comma-separated tables to run (1 single diagram, 2 layer, 3 exponent)"
@@ -372,6 +387,7 @@ def main(argv=None) -> None:
         "quick": args.quick,
         "repeats": args.repeats,
         "stat": args.stat,
+        "layer_only": args.layer_only,
         "tables": sorted(tables),
         "cpus": os.cpu_count(),
         "numba_threads": numba.config.NUMBA_NUM_THREADS,
