@@ -34,8 +34,9 @@ __all__ = ["CHUNK_BYTES", "apply", "apply_layer", "layer_plan"]
 
 #: Target size of the per-chunk workspace of :func:`apply_layer` (stacked reduced tensors and
 #: mixed tensors for a chunk of the batch), chosen to stay in the last-level cache. With the
-#: batch folded into the GEMM columns, 3 MiB measured 0-19 % faster than 6 MiB and 10-19 %
-#: faster than 12 MiB for S_n layers on a 2-core EPYC (1 MiB L2 per core, 32 MiB L3).
+#: batch folded into the GEMM columns, 3 MiB measured up to 19 % faster than 6 MiB on one thread
+#: (S_n layers, k = 2 and 3; one case 2 % slower) and within 5 % on two threads, on a 2-core
+#: EPYC with 1 MiB L2 per core and 32 MiB L3.
 CHUNK_BYTES = 3 * 2**20
 
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
