@@ -17,7 +17,7 @@ Prints three tables and writes ``bench/results/bench_backend.json`` and
    implementation can skip;
 3. the fitted exponent p of time ∝ n^p for k = l = 3.
 
-All times are the best of ``--repeats`` warm runs (kernels compiled first); the compared
+All times are the best (``--stat median``: the median) of ``--repeats`` warm runs (kernels compiled first); the compared
 implementations are timed round-robin in the same run so that ratios are side by side.
 """
 
@@ -77,17 +77,23 @@ def group(n: int):
         return SimpleNamespace(n=n, family="partition")
 
 
+#: How :func:`best_of` summarises the timed rounds ("best" or "median"; set by ``--stat``).
+STAT = "best"
+
+
 def best_of(functions: dict, repeats: int) -> dict:
-    """Best wall time of each function, timed round-robin after one warm-up call each."""
+    """Best (or, with ``--stat median``, median) wall time of each function, timed round-robin
+    after one warm-up call each, so that compared functions see the same machine load."""
     for f in functions.values():
         f()
-    times = {name: float("inf") for name in functions}
+    samples: dict = {name: [] for name in functions}
     for _ in range(repeats):
         for name, f in functions.items():
             start = time.perf_counter()
             f()
-            times[name] = min(times[name], time.perf_counter() - start)
-    return times
+            samples[name].append(time.perf_counter() - start)
+    summary = np.median if STAT == "median" else min
+    return {name: float(summary(values)) for name, values in samples.items()}
 
 
 def dense_fits(num_bytes: int, budget: int) -> bool:
@@ -231,7 +237,19 @@ def layer_table(args, dtype, budget) -> list[dict]:
     print(LAYER_HEADER)
     rows = []
     for k, n, batch, c_in, c_out in configs:
-        r = layer_row(group(n), k, n, batch, c_in, c_out, dtype, budget, args.repeats)
+        r = layer_row(
+            group(n),
+            k,
+            n,
+            batch,
+            c_in,
+            c_out,
+            dtype,
+            budget,
+            args.repeats,
+            with_dense=not args.layer_only,
+            with_per_diagram=not args.layer_only,
+        )
         print_layer_row(r)
         rows.append(r)
     return rows
@@ -338,7 +356,17 @@ def main(argv=None) -> None:
         default=None,
         help="threads for numba and BLAS (sets NUMBA/OPENBLAS/OMP_NUM_THREADS); default: their own defaults",
     )
+    parser.add_argument(
+        "--layer-only", action="store_true", help="table 2 times only the layer and the irreducible matmul"
+    )
+    parser.add_argument("--stat", default="best", choices=["best", "median"], help="summary of the timed rounds")
+    parser.add_argument(
+        "--tables", default="1,2,3", help="comma-separated tables to run (1 single diagram, 2 layer, 3 exponent)"
+    )
     args = parser.parse_args(argv)
+    global STAT
+    STAT = args.stat
+    tables = {int(t) for t in args.tables.split(",")}
     if args.repeats is None:
         args.repeats = 5 if args.quick else 9
     dtype = np.dtype(args.dtype).type
@@ -350,14 +378,17 @@ def main(argv=None) -> None:
         f"load average {load}"
     )
     started = time.perf_counter()
-    single = single_diagram_table(args, dtype, budget)
-    layers = layer_table(args, dtype, budget)
-    exponent = exponent_table(args, dtype, budget)
+    single = single_diagram_table(args, dtype, budget) if 1 in tables else []
+    layers = layer_table(args, dtype, budget) if 2 in tables else []
+    exponent = exponent_table(args, dtype, budget) if 3 in tables else None
     RESULTS.mkdir(parents=True, exist_ok=True)
     result = {
         "dtype": args.dtype,
         "quick": args.quick,
         "repeats": args.repeats,
+        "stat": args.stat,
+        "layer_only": args.layer_only,
+        "tables": sorted(tables),
         "cpus": os.cpu_count(),
         "numba_threads": numba.config.NUMBA_NUM_THREADS,
         "env": {key: os.environ.get(key) for key in ("NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")},
@@ -369,10 +400,12 @@ def main(argv=None) -> None:
         "seconds": time.perf_counter() - started,
     }
     suffix = ("_quick" if args.quick else "") + (f"_threads{args.threads}" if args.threads else "")
+    if tables != {1, 2, 3}:
+        suffix += "_tables" + "".join(str(t) for t in sorted(tables))
     json_path = RESULTS / f"bench_backend{suffix}.json"
     json_path.write_text(json.dumps(result, indent=2))
     png_path = RESULTS / f"bench_backend{suffix}.png"
-    plotted = plot(single, layers, exponent, png_path)
+    plotted = exponent is not None and bool(single) and plot(single, layers, exponent, png_path)
     print(f"\nwrote {json_path}" + (f" and {png_path}" if plotted else "") + f" in {result['seconds']:.0f} s")
 
 

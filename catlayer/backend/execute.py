@@ -17,6 +17,7 @@ k + l = 6, and random layers).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -32,8 +33,11 @@ from .program import layer_program, layer_sizes, single_program
 __all__ = ["CHUNK_BYTES", "apply", "apply_layer", "layer_plan"]
 
 #: Target size of the per-chunk workspace of :func:`apply_layer` (stacked reduced tensors and
-#: mixed tensors for a chunk of the batch), chosen to stay in the last-level cache.
-CHUNK_BYTES = 6 * 2**20
+#: mixed tensors for a chunk of the batch), chosen to stay in the last-level cache. With the
+#: batch folded into the GEMM columns, 3 MiB measured up to 19 % faster than 6 MiB on one thread
+#: (S_n layers, k = 2 and 3; one case 2 % slower) and within 5 % on two threads, on a 2-core
+#: EPYC with 1 MiB L2 per core and 32 MiB L3.
+CHUNK_BYTES = 3 * 2**20
 
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -154,9 +158,9 @@ def apply_layer(G, diagrams: Sequence[Diagram], W: np.ndarray, X: np.ndarray) ->
     W and X must have the same dtype (float32 or float64; no silent promotion). Shared work
     (docs/conventions.md §7): each distinct bottom half is reduced once per (batch, input channel), the
     permuted and signed reduced tensors of each top pattern are stacked along the channel axis
-    and mixed by one GEMM against the gathered weights (c_out, c_in·D), and each top pattern
-    is expanded once. The batch is processed in chunks whose workspace stays in cache
-    (:data:`CHUNK_BYTES`). See the module docstring for the error bound.
+    and mixed by one GEMM per chunk against the gathered weights (c_out, c_in·D), the batch
+    folded into the columns, and each top pattern is expanded once. The batch is processed in
+    chunks whose workspace stays in cache (:data:`CHUNK_BYTES`). See the module docstring for the error bound.
 
     >>> import numpy as np
     >>> from catlayer import S
@@ -212,7 +216,8 @@ def apply_layer(G, diagrams: Sequence[Diagram], W: np.ndarray, X: np.ndarray) ->
     expand_args = program.expand.bind(X.dtype)
     reduce_ops, expand_ops = reduce_args[0], expand_args[0].copy()
     expand_args = (expand_ops, *expand_args[1:])
-    weights = [np.ascontiguousarray(W[:, :, list(g.terms)]).reshape(c_out, c_in * len(g.terms)) for g in program.groups]
+    gathered = np.take(W.reshape(c_out, -1), program.weight_index, axis=1)  # one gather for every group
+    weights = [gathered[:, a:b] for a, b in itertools.pairwise(program.weight_start)]
     out_size = n**l
     y_flat = Y.reshape(-1)
     for b0 in range(0, batch, chunk):
@@ -224,14 +229,9 @@ def apply_layer(G, diagrams: Sequence[Diagram], W: np.ndarray, X: np.ndarray) ->
             run_ops(work, work, size, c_in, *copy_args, work=program.copy.work, parallel=False)
         for g, w in zip(program.groups, weights, strict=True):
             rows, m = w.shape[1], g.size
-            if g.direct:
-                stack = work[g.stack_off : g.stack_off + chunk * rows * m].reshape(chunk, rows, m)[:size]
-                np.matmul(w, stack, out=Y[b0 : b0 + size].reshape(size, c_out, m))
-            else:
-                stack = work[g.stack_off : g.stack_off + rows * chunk * m].reshape(rows, chunk * m)[:, : size * m]
-                z = work[g.z_off : g.z_off + c_out * chunk * m].reshape(c_out, chunk * m)[:, : size * m]
-                np.matmul(w, stack, out=z)
-        if len(program.expand):
-            expand_ops[:, DST_OFF] = b0 * c_out * out_size
-            run_ops(work, y_flat, size, c_out, *expand_args, work=program.expand.work, parallel=False)
+            stack = work[g.stack_off : g.stack_off + rows * chunk * m].reshape(rows, chunk * m)[:, : size * m]
+            z = work[g.z_off : g.z_off + c_out * chunk * m].reshape(c_out, chunk * m)[:, : size * m]
+            np.matmul(w, stack, out=z)
+        expand_ops[:, DST_OFF] = b0 * c_out * out_size
+        run_ops(work, y_flat, size, c_out, *expand_args, work=program.expand.work, parallel=False)
     return Y

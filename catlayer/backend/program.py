@@ -14,14 +14,17 @@ workspace, every reduced or mixed tensor C-ordered over its slots):
   materialised once per (batch, input channel);
 * ``stacks``: per expansion group e, the permuted, signed reduced tensors of its D_e terms,
   row ``c * D_e + t`` for input channel c and term t; channel-major ``(c_in·D_e, chunk·m_e)``
-  so that one GEMM mixes the whole chunk, except the group whose expansion is the identity,
-  which is batch-major ``(chunk, c_in·D_e, m_e)`` so that its GEMM writes the output directly;
-* ``z``: the mixed tensors ``(c_out, chunk·m_e)`` of the other groups, expanded into the
-  output by one more pass.
+  so that one GEMM mixes the whole chunk (the batch folded into the columns: one BLAS call
+  per group and chunk, large enough for BLAS's threads, instead of one small call per batch
+  element);
+* ``z``: the mixed tensors ``(c_out, chunk·m_e)``, expanded into the output by one pass per
+  output item; the identity expansion, when there is one, goes first and assigns every
+  output entry, the others accumulate onto it (the output is never zeroed separately).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from functools import lru_cache
@@ -395,14 +398,13 @@ def single_program(plan: LayerPlan, n: int) -> SingleProgram:
 
 @dataclass(frozen=True)
 class GroupSpec:
-    """One expansion group: its stack and (unless ``direct``) its mixed tensor in the
-    workspace, and which diagrams (weights) it gathers."""
+    """One expansion group: its stack and its mixed tensor in the workspace, and which
+    diagrams (weights) it gathers."""
 
     terms: tuple[int, ...]
     slots: int
     size: int  # m = n ** slots
     stack_off: int
-    direct: bool
     z_off: int
 
 
@@ -416,10 +418,13 @@ class LayerProgram:
     chunk: int
     work_size: int  # elements of the workspace for one chunk
     groups: tuple[GroupSpec, ...]
+    # columns of W.reshape(c_out, c_in * T) gathered for all groups at once, group after group:
+    # group g's weights (c_out, c_in * D_g) are the columns weight_start[g] : weight_start[g + 1]
+    weight_index: np.ndarray
+    weight_start: tuple[int, ...]
     reduce: _PackedOps  # x -> scratch and x -> stacks, grid (chunk, c_in)
     copy: _PackedOps  # scratch -> stacks, grid (chunk, c_in)
     expand: _PackedOps  # z -> output, grid (chunk, c_out); dst offset of batch 0 is 0
-    zero_output: bool  # True when no GEMM writes the output directly
 
 
 def layer_sizes(plan: LayerPlan, n: int, c_in: int, c_out: int) -> tuple[int, int]:
@@ -427,12 +432,8 @@ def layer_sizes(plan: LayerPlan, n: int, c_in: int, c_out: int) -> tuple[int, in
     the chunk and to check the memory budget before anything is allocated."""
     materialised = _materialised(plan)
     per_b = sum(c_in * n ** plan.reductions[r].num_slots for r in materialised)
-    direct = _direct_group(plan)
     for e, terms in enumerate(plan.groups):
-        m = n ** plan.expansions[e].num_slots
-        per_b += c_in * len(terms) * m
-        if e != direct:
-            per_b += c_out * m
+        per_b += (c_in * len(terms) + c_out) * n ** plan.expansions[e].num_slots
     return per_b, len(materialised)
 
 
@@ -443,11 +444,10 @@ def _materialised(plan: LayerPlan) -> tuple[int, ...]:
     return tuple(r for r, red in enumerate(plan.reductions) if users[r] > 1 and not _is_view(red))
 
 
-def _direct_group(plan: LayerPlan) -> int:
-    for e, exp in enumerate(plan.expansions):
-        if _is_identity(exp):
-            return e
-    return -1
+def _expansion_order(plan: LayerPlan) -> list[int]:
+    """The groups in the order their expansions run: an identity expansion first (it assigns
+    every output entry, so nothing has to zero the output), then the rest."""
+    return sorted(range(len(plan.expansions)), key=lambda e: not _is_identity(plan.expansions[e]))
 
 
 @lru_cache(maxsize=256)
@@ -455,7 +455,6 @@ def layer_program(plan: LayerPlan, n: int, c_in: int, c_out: int, chunk: int) ->
     k, l = plan.dom, plan.cod
     out_size = n**l
     materialised = _materialised(plan)
-    direct = _direct_group(plan)
 
     offset = 0
     scratch: dict[int, int] = {}
@@ -465,13 +464,17 @@ def layer_program(plan: LayerPlan, n: int, c_in: int, c_out: int, chunk: int) ->
     groups = []
     for e, terms in enumerate(plan.groups):
         m = n ** plan.expansions[e].num_slots
-        groups.append([terms, plan.expansions[e].num_slots, m, offset, e == direct, -1])
+        groups.append([terms, plan.expansions[e].num_slots, m, offset, -1])
         offset += chunk * c_in * len(terms) * m
     for g in groups:
-        if not g[4]:
-            g[5] = offset
-            offset += chunk * c_out * g[2]
+        g[4] = offset
+        offset += chunk * c_out * g[2]
     groups = tuple(GroupSpec(*g) for g in groups)
+    num_terms = len(plan.reduction_of)
+    weight_index = np.array(
+        [c * num_terms + t for g in groups for c in range(c_in) for t in g.terms], dtype=np.intp
+    ).reshape(-1)
+    weight_start = tuple(itertools.accumulate((c_in * len(g.terms) for g in groups), initial=0))
 
     reduce = OpTable(n, k, src_is_x=True)
     copy = OpTable(n, k, src_is_x=False)
@@ -491,10 +494,7 @@ def layer_program(plan: LayerPlan, n: int, c_in: int, c_out: int, chunk: int) ->
         d_e, m = len(g.terms), g.size
         es = _c_strides(n, g.slots)
         for position, t in enumerate(g.terms):
-            if g.direct:  # batch-major (chunk, c_in * D, m)
-                dst = (g.stack_off + position * m, c_in * d_e * m, d_e * m)
-            else:  # channel-major (c_in * D, chunk * m)
-                dst = (g.stack_off + position * chunk * m, m, d_e * chunk * m)
+            dst = (g.stack_off + position * chunk * m, m, d_e * chunk * m)  # channel-major (c_in * D, chunk * m)
             r = plan.reduction_of[t]
             red = plan.reductions[r]
             matching = plan.matching[t]
@@ -526,9 +526,8 @@ def layer_program(plan: LayerPlan, n: int, c_in: int, c_out: int, chunk: int) ->
 
     expand = OpTable(n, k, src_is_x=False)
     first = True
-    for e, g in enumerate(groups):
-        if g.direct:
-            continue
+    for e in _expansion_order(plan):
+        g = groups[e]
         es = _c_strides(n, g.slots)
         slot_in = [(es[i], ()) for i in range(g.slots)]
         expand.add(
@@ -537,7 +536,7 @@ def layer_program(plan: LayerPlan, n: int, c_in: int, c_out: int, chunk: int) ->
             dst=(0, c_out * out_size, out_size),
             dst_size=out_size,
             scale=1.0,
-            mode="write" if first and direct < 0 else "accumulate",
+            mode="write" if first else "accumulate",
             prefer="out",
         )
         first = False
@@ -550,8 +549,9 @@ def layer_program(plan: LayerPlan, n: int, c_in: int, c_out: int, chunk: int) ->
         chunk=chunk,
         work_size=offset,
         groups=groups,
+        weight_index=weight_index,
+        weight_start=weight_start,
         reduce=reduce.finalize(),
         copy=copy.finalize(),
         expand=expand.finalize(),
-        zero_output=direct < 0,
     )
