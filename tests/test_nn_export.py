@@ -91,7 +91,7 @@ def _inputs(layers, batch, dtype=torch.float32):
     return [torch.randn(shape, generator=generator, dtype=dtype) for shape in shapes]
 
 
-def _relative_error(actual, expected) -> float:
+def relative_error(actual, expected) -> float:
     actual = [np.asarray(a, dtype=np.float64) for a in actual]
     expected = [np.asarray(e.detach() if isinstance(e, torch.Tensor) else e, dtype=np.float64) for e in expected]
     assert [a.shape for a in actual] == [e.shape for e in expected]
@@ -104,7 +104,7 @@ def _dynamic(example):
     return {"xs": tuple({0: batch} for _ in example)}
 
 
-def _run_onnx(proto: bytes, xs) -> list[np.ndarray]:
+def run_onnx(proto: bytes, xs) -> list[np.ndarray]:
     session = ort.InferenceSession(proto, providers=["CPUExecutionProvider"])
     names = [i.name for i in session.get_inputs()]
     assert len(names) == len(xs)
@@ -147,10 +147,10 @@ def test_torch_export_and_dynamo_onnx(name):
     for batch in (1, 5):
         xs = _inputs(bundle.parts, batch)
         with torch.no_grad():
-            assert _relative_error(module(*xs), bundle(*xs)) <= 1e-6
+            assert relative_error(module(*xs), bundle(*xs)) <= 1e-6
     xs = _inputs(bundle.parts, 5)
     with torch.no_grad():
-        assert _relative_error(_run_onnx(_dynamo_onnx(program, None), xs), bundle(*xs)) <= 1e-5
+        assert relative_error(run_onnx(_dynamo_onnx(program, None), xs), bundle(*xs)) <= 1e-5
 
 
 @pytest.mark.parametrize("name", [*BUNDLES, "dense"])
@@ -160,7 +160,7 @@ def test_torchscript_onnx(name):
     for batch in (1, 5):
         xs = _inputs(bundle.parts, batch)
         with torch.no_grad():
-            assert _relative_error(_run_onnx(proto, xs), bundle(*xs)) <= 1e-5
+            assert relative_error(run_onnx(proto, xs), bundle(*xs)) <= 1e-5
 
 
 @pytest.mark.parametrize("execution", ["plan", "dense"])
@@ -181,7 +181,7 @@ def test_onnx_export_of_a_layer_as_users_call_it(tmp_path, execution):
         x = torch.randn(batch, 3, 5, 5)
         (y,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
         with torch.no_grad():
-            assert _relative_error([y], [layer(x)]) <= 1e-5
+            assert relative_error([y], [layer(x)]) <= 1e-5
 
 
 #: A few layers for the slower paths (``layer.export()`` runs torch.export per layer, compile):
@@ -206,12 +206,12 @@ def test_onnx_of_export_and_to_dense(dynamo, sample):
     xs = _inputs(layers, 5)
     with torch.no_grad():
         expected = Bundle(layers)(*xs)
-        assert _relative_error(exported(*xs), expected) <= 1e-6
-    assert _relative_error(_run_onnx(proto, xs), expected) <= 1e-5
+        assert relative_error(exported(*xs), expected) <= 1e-6
+    assert relative_error(run_onnx(proto, xs), expected) <= 1e-5
     dense = Bundle([layer.to_dense() for layer in layers])
     flat = [x.reshape(x.shape[0], -1) for x in xs]
     proto = onnx(dense, [x.reshape(2, -1) for x in _inputs(layers, 2)])
-    assert _relative_error(_run_onnx(proto, flat), [y.reshape(5, -1) for y in expected]) <= 1e-5
+    assert relative_error(run_onnx(proto, flat), [y.reshape(5, -1) for y in expected]) <= 1e-5
 
 
 def test_torch_compile_fullgraph():
@@ -221,4 +221,4 @@ def test_torch_compile_fullgraph():
     compiled = torch.compile(bundle, fullgraph=True)
     xs = _inputs(layers, 3, torch.float64)
     with torch.no_grad():
-        assert _relative_error(compiled(*xs), bundle(*xs)) <= 1e-12
+        assert relative_error(compiled(*xs), bundle(*xs)) <= 1e-12

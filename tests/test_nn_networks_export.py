@@ -13,9 +13,9 @@ float32 (onnxruntime and the exporters may reorder sums).
 
 import io
 
-import numpy as np
 import pytest
 import torch
+from test_nn_export import relative_error, run_onnx  # skips this module too without onnxruntime
 
 from catlayer import SO, O, S, Sp
 from catlayer.nn import (
@@ -91,22 +91,9 @@ def _inputs(interfaces, batch):
     return tuple(xs)
 
 
-def _relative_error(actual, expected) -> float:
-    expected = [e.detach().numpy().astype(np.float64) for e in expected]
-    assert [np.shape(a) for a in actual] == [e.shape for e in expected]
-    scale = max(float(np.abs(e).max()) for e in expected)
-    errors = [float(np.abs(np.asarray(a, np.float64) - e).max()) for a, e in zip(actual, expected, strict=True)]
-    return max(errors) / scale
-
-
 @pytest.fixture(scope="module")
 def bundle():
     return Bundle(_modules())
-
-
-def _run_onnx(model_bytes, names, xs):
-    session = ort.InferenceSession(model_bytes)
-    return session.run(None, {name: x.numpy() for name, x in zip(names, xs, strict=True)})
 
 
 def test_every_module_kind_and_family_is_bundled(bundle):
@@ -153,8 +140,8 @@ def test_onnx_dynamo_exporter_dynamic_batch(small_bundle, program):
         output_names=small_bundle.output_names,
     )
     other = _inputs(small_bundle.parts, 5)
-    actual = _run_onnx(onnx_program.model_proto.SerializeToString(), small_bundle.input_names, other)
-    assert _relative_error(actual, small_bundle(*other)) <= 1e-5
+    actual = run_onnx(onnx_program.model_proto.SerializeToString(), other)
+    assert relative_error(actual, small_bundle(*other)) <= 1e-5
 
 
 @pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")
@@ -172,14 +159,14 @@ def test_onnx_torchscript_exporter_dynamic_batch(bundle):
         dynamic_axes={name: {0: "batch"} for name in names},
     )
     other = _inputs(bundle.parts, 5)
-    actual = _run_onnx(buffer.getvalue(), bundle.input_names, other)
-    assert _relative_error(actual, bundle(*other)) <= 1e-5
+    actual = run_onnx(buffer.getvalue(), other)
+    assert relative_error(actual, bundle(*other)) <= 1e-5
 
 
 def test_torch_export_dynamic_batch(small_bundle, program):
     other = _inputs(small_bundle.parts, 5)
     actual = [t.detach().numpy() for t in program.module()(*other)]
-    assert _relative_error(actual, small_bundle(*other)) <= 1e-6
+    assert relative_error(actual, small_bundle(*other)) <= 1e-6
 
 
 def test_dict_route_of_the_default_exporter():
@@ -193,7 +180,7 @@ def test_dict_route_of_the_default_exporter():
     assert len(names) == 2
     actual = session.run(None, dict(zip(names, (x[0].numpy(), x[1].numpy()), strict=True)))
     expected = model(x)
-    assert _relative_error(actual, [expected[0], expected[1]]) <= 1e-5
+    assert relative_error(actual, [expected[0], expected[1]]) <= 1e-5
 
 
 def test_the_torchscript_exporter_reads_traced_dict_keys():
