@@ -261,6 +261,29 @@ def test_peak_counter_sees_every_fresh_tensor():
         return torch.cat([c, c])  # 400 (c) + 800 (result)
 
     assert measure(f, torch.ones(100)).peak == 1200
+    # An in-place op writes into memory already counted: the peak does not grow.
+    assert measure(lambda a: (a * 2).add_(1).mul_(3), torch.ones(100)).peak == 400
+
+
+@pytest.mark.parametrize("case", GRAD_CASES, ids=_ids)
+def test_in_place_accumulation_equals_the_functional_forward(case):
+    """Without autograd recording the expansions accumulate in place (into tensors the forward
+    created); with it, every op is out-of-place (the graph tracers see). Same numbers, input
+    and weights untouched, and a second call gives the same output."""
+    group, k, l = case
+    layer = _random_layer(group, k, l, c_in=3, c_out=2)
+    x = _x(layer, batch=3)
+    x_before, w_before = x.clone(), layer.weight.detach().clone()
+    terms = layer._bias_mixed(layer.bias) if layer.bias is not None else []
+    spec = layer._spec if terms else layer._spec_without_bias
+    # The plain forward with parameters that require grad: out-of-place ops, recorded by autograd.
+    functional = plan_forward(spec, x, layer.weight, layer._tables(), terms)
+    assert functional.grad_fn is not None and functional.grad_fn.name() != "PlanFunctionBackward"
+    with torch.no_grad():
+        first, second = layer(x), layer(x)
+    torch.testing.assert_close(first, functional.detach(), rtol=1e-12, atol=1e-12)
+    assert torch.equal(first, second)
+    assert torch.equal(x, x_before) and torch.equal(layer.weight.detach(), w_before)
 
 
 def test_execution_argument():

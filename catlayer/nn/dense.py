@@ -125,8 +125,9 @@ class _Counter(TorchDispatchMode):
                     self._track(t)
             return out
         self.ops += 1
-        for t in outputs:
-            self._track(t)
+        if not any(arg.alias_info is not None and arg.alias_info.is_write for arg in func._schema.arguments):
+            for t in outputs:  # an in-place op (add_, baddbmm_) returns memory already counted
+                self._track(t)
         self.read += sum(_distinct_bytes(t) for t in inputs)
         self.written += sum(t.numel() * t.element_size() for t in outputs)
         if name in _MATMULS and outputs:

@@ -3,10 +3,11 @@
 :func:`compile_program` turns a plan and n into a :class:`Program`: nested tuples of ints and
 strings only (einsum equations, permutations, axis groups), so that ``forward`` branches on
 static structure alone and ``torch.compile(fullgraph=True)``, ``torch.export``, ONNX export and
-``torch.func.vmap`` see a fixed sequence of tensor ops. Every op is out-of-place (the graph is
-functional: nothing writes into a view or a preallocated buffer), so what export and compile
-trace is what eager runs. Nothing here re-derives the maths: every step reads the plan's index
-tables.
+``torch.func.vmap`` see a fixed sequence of tensor ops. Whenever ops are traced or recorded by
+autograd every op is out-of-place (the graph is functional: nothing writes into a view or a
+preallocated buffer); in eager inference and inside the adjoint plan's autograd Function the
+same sequence accumulates the expansions in place into tensors it created (fewer passes, fewer
+fresh allocations). Nothing here re-derives the maths: every step reads the plan's index tables.
 
 Executing a program on x of shape (B, c_in) + (n,)*k with weights W of shape
 (c_out, c_in, D):
@@ -686,20 +687,22 @@ def run_expansions(
     here when None; layers pass a buffer); ``levi_civita`` the tables of
     :func:`run_reductions`, needed by adjoint programs of SO(n) layers.
 
-    Every step is out-of-place: expansions are summed in compact (broadcast) form, grouped by
-    their constant factor (diagonal indicators, ε), and each group meets the output once, by
-    one ``add`` or ``addcmul``. A diagonal is thus written by multiplying with a constant
-    δ = I_n rather than by adding into a ``torch.diagonal`` view: it costs a pass over the
-    output instead of n^(#blocks) writes, but in-place writes into views are what the
-    TorchScript ONNX exporter silently mistranslates and what the dynamo exporter rejects,
-    while ``mul``/``addcmul`` by a constant export to plain ONNX ``Mul``/``Add`` everywhere and
-    fuse into one kernel under ``torch.compile``.
+    Expansions are summed in compact (broadcast) form, grouped by their constant factor
+    (diagonal indicators, ε), and each group meets the output once, by one ``add`` or
+    ``addcmul``. Traced (export, compile) or recorded by autograd, every step is out-of-place
+    and a diagonal is written by multiplying with a constant δ = I_n: a pass over the output
+    instead of n^(#blocks) writes, but in-place writes into views are what the TorchScript ONNX
+    exporter silently mistranslates and what the dynamo exporter rejects, while
+    ``mul``/``addcmul`` by a constant export to plain ONNX ``Mul``/``Add`` everywhere and fuse into
+    one kernel under ``torch.compile``. In eager inference (and inside the adjoint plan's
+    Function) the same terms are accumulated in place into the sum this function created, a δ
+    group through the diagonal view (see :func:`_sum_parts`).
 
     The identity expansion (deferred by :func:`run_mixing`) is one ``bmm``. With two or more
     groups besides it, they are summed first into a full tensor C and the matmul accumulates
-    onto it (``baddbmm``): one fresh full-size tensor fewer than adding each group onto the
-    matmul's result (each fresh tensor costs a pass and, with the default CPU allocator, page
-    faults); with one group, the group is added onto the matmul's result (no copy of C).
+    onto it (``baddbmm``; in place in eager): fresh full-size tensors cost a pass and, with the
+    default CPU allocator, page faults; with one group, the group is added onto the matmul's
+    result (no copy of C).
     """
     n, l = program.n, program.cod
     groups: dict = {}
@@ -727,22 +730,31 @@ def run_expansions(
                 eye = torch.eye(n, dtype=first.dtype, device=first.device)
             factor = _factor(key, l, n, eye, eps)
             factor_pattern = (False, False, *(s > 1 for s in factor.shape[2:]))
+        diagonals = key[0] if key is not None and not key[1] else None  # δ only: a diagonal view serves
         for pattern, acc in _accumulate(groups[key]):
-            parts.append((tuple(a or f for a, f in zip(pattern, factor_pattern, strict=True)), acc, factor))
+            parts.append((tuple(a or f for a, f in zip(pattern, factor_pattern, strict=True)), acc, factor, diagonals))
     del groups
     if deferred is not None:
-        spatial = [any(p[2 + a] for p, _, _ in parts) for a in range(l)]
+        # Accumulating into tensors created here, rather than allocating one per term, saves a
+        # pass and the page faults of a fresh allocation per term.
+        in_place = _in_place()
+        spatial = [any(p[2 + a] for p, *_ in parts) for a in range(l)]
         summed_first = len(parts) >= 2 and all(spatial)
         out = None
         if summed_first:
-            out = _flat(_sum_parts(parts)[0], l)
+            out = _flat(_sum_parts(parts, in_place=in_place)[0], l)
             parts = []  # free the compact terms (and, through them, the mixed tensors) early
         del mixed
         for weight, stacked in deferred:
             w = _batched(weight, stacked)
-            out = torch.bmm(w, stacked) if out is None else torch.baddbmm(out, w, stacked)
+            if out is None:
+                out = torch.bmm(w, stacked)
+            elif in_place and out.shape == (stacked.shape[0], weight.shape[0], stacked.shape[2]):
+                out = out.baddbmm_(w, stacked)
+            else:
+                out = torch.baddbmm(out, w, stacked)
             del stacked, w
-        return _sum_parts([((True,) * (2 + l), None, None), *parts], _split(out, n, l))[0]
+        return _sum_parts([((True,) * (2 + l), None, None, None), *parts], _split(out, n, l), in_place)[0]
     out, pattern = _sum_parts(parts)
     if not all(pattern):
         # Some axis is still a broadcast: materialise, taking batch and channel sizes from the
@@ -752,19 +764,61 @@ def run_expansions(
     return out
 
 
-def _sum_parts(parts, out: torch.Tensor | None = None) -> tuple[torch.Tensor, tuple[bool, ...]]:
-    """Σ acc (× factor) over ``parts`` (pattern, acc, factor), onto ``out`` when given (then
-    the first part is a placeholder for it); returns the sum and its broadcast pattern."""
+def _sum_parts(parts, out: torch.Tensor | None = None, in_place: bool = False) -> tuple[torch.Tensor, tuple[bool, ...]]:
+    """Σ acc (× factor) over ``parts`` (pattern, acc, factor, diagonals), onto ``out`` when
+    given (a tensor created by the caller; the first part is then a placeholder for it);
+    returns the sum and its broadcast pattern.
+
+    With ``in_place``, a sum this function owns (``out``, or a tensor it created) that already
+    has the shape of the next term is accumulated into instead of replaced, and a factor made
+    of δ alone (``diagonals`` not None) is then applied by adding into the diagonal view: about
+    n^(l−1) writes instead of a pass over the output."""
     pattern = None
-    for part_pattern, acc, factor in parts:
+    owned = out is not None
+    for part_pattern, acc, factor, diagonals in parts:
         pattern = part_pattern if pattern is None else tuple(a or b for a, b in zip(pattern, part_pattern, strict=True))
         if acc is None:
             continue
-        if factor is not None:
-            out = acc * factor if out is None else torch.addcmul(out, acc, factor)
+        if out is None:
+            out, owned = (acc, False) if factor is None else (acc * factor, True)
+            continue
+        shapes = (out.shape, acc.shape) if factor is None else (out.shape, acc.shape, factor.shape)
+        if in_place and owned and torch.broadcast_shapes(*shapes) == out.shape:
+            if factor is None:
+                out.add_(acc)
+            elif diagonals is not None:
+                _diagonal(out, diagonals).add_(_diagonal(acc.expand(out.shape), diagonals))
+            else:
+                out.addcmul_(acc, factor)
         else:
-            out = acc if out is None else out + acc
+            out, owned = (out + acc if factor is None else torch.addcmul(out, acc, factor)), True
     return out, pattern
+
+
+def _diagonal(t: torch.Tensor, diagonals: tuple[tuple[int, ...], ...]) -> torch.Tensor:
+    """The view of t (B, c) + (n,)*l on which the output axes of each group in ``diagonals``
+    carry one index: the group's axes merge into its first (strides summed)."""
+    sizes, strides = list(t.shape), list(t.stride())
+    tied = set()
+    for axes in diagonals:
+        strides[2 + axes[0]] = sum(strides[2 + a] for a in axes)
+        tied.update(2 + a for a in axes[1:])
+    keep = [i for i in range(t.dim()) if i not in tied]
+    return t.as_strided([sizes[i] for i in keep], [strides[i] for i in keep], t.storage_offset())
+
+
+def _in_place() -> bool:
+    """Whether :func:`run_expansions` may accumulate in place: in eager without autograd
+    recording (inference, and PlanFunction's forward and backward). Under a tracer (TorchScript,
+    dynamo, ``torch.export``, the ONNX exporters) or a ``torch.func`` transform every op stays
+    out-of-place, so that the traced graph is functional; the export tests compare that graph's
+    numbers with the eager ones."""
+    return not (
+        torch.is_grad_enabled()
+        or torch.jit.is_tracing()
+        or torch.compiler.is_compiling()
+        or torch._C._are_functorch_transforms_active()
+    )
 
 
 def mixing_shapes(program: Program, c_in: int) -> list[tuple[int, int]]:
