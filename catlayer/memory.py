@@ -10,6 +10,8 @@ Linux), and can be set with :func:`set_memory_budget` or the environment variabl
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 
 __all__ = ["AllocationTooLarge", "check_size", "memory_budget", "set_memory_budget"]
 
@@ -20,7 +22,21 @@ class AllocationTooLarge(MemoryError, ValueError):
     """A requested array would not fit in the memory budget."""
 
 
+#: (time read, bytes): ``MemAvailable`` is re-read at most every this many seconds, so that a
+#: guard on every forward call costs no file read.
+_AVAILABLE_TTL = 1.0
+_available: tuple[float, int] | None = None
+
+
 def _available_bytes() -> int:
+    global _available
+    now = time.monotonic()
+    if _available is None or now - _available[0] > _AVAILABLE_TTL:
+        _available = (now, _read_available_bytes())
+    return _available[1]
+
+
+def _read_available_bytes() -> int:
     try:
         with open("/proc/meminfo") as meminfo:
             for line in meminfo:
@@ -73,8 +89,9 @@ def _exact(num_bytes: int) -> str:
     return f" ({num_bytes} bytes)" if num_bytes < 10**18 else ""
 
 
-def check_size(num_bytes: int, what: str, budget: int | None = None) -> None:
-    """Raise :class:`AllocationTooLarge` if ``num_bytes`` exceeds the budget.
+def check_size(num_bytes: int, what: str | Callable[[], str], budget: int | None = None) -> None:
+    """Raise :class:`AllocationTooLarge` if ``num_bytes`` exceeds the budget. ``what`` names
+    the allocation; a callable is only called to build the message.
 
     >>> check_size(10**30, "a dense 10^15 x 10^15 matrix")
     Traceback (most recent call last):
@@ -83,6 +100,7 @@ def check_size(num_bytes: int, what: str, budget: int | None = None) -> None:
     """
     limit = memory_budget() if budget is None else budget
     if num_bytes > limit:
+        what = what() if callable(what) else what
         raise AllocationTooLarge(
             f"{what} needs {_human(num_bytes)}{_exact(num_bytes)}, more than the memory budget of "
             f"{_human(limit)}; raise it with catlayer.memory.set_memory_budget() or "

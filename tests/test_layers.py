@@ -64,7 +64,7 @@ def _imported_modules(path: Path) -> set[str]:
 
 
 def test_memory_guard_is_plain_python():
-    assert _imported_modules(ROOT / "catlayer" / "memory.py") <= {"__future__", "os"}
+    assert _imported_modules(ROOT / "catlayer" / "memory.py") <= {"__future__", "os", "time", "collections.abc"}
 
 
 def test_backend_reexports_the_same_guard():
@@ -82,6 +82,12 @@ def test_budget_set_through_either_name_is_one_budget():
         with pytest.raises(catlayer.memory.AllocationTooLarge, match=r"the thing needs 12.1 KiB \(12346 bytes\)"):
             catlayer.memory.check_size(12346, "the thing")
         catlayer.memory.check_size(12345, "the thing")
+        # A callable name is only built for the message (forward calls guard on every batch).
+        calls = []
+        catlayer.memory.check_size(12345, lambda: calls.append(1) or "unused")
+        assert calls == []
+        with pytest.raises(catlayer.memory.AllocationTooLarge, match="the lazy thing needs"):
+            catlayer.memory.check_size(12346, lambda: "the lazy thing")
     finally:
         catlayer.memory.set_memory_budget(None)
 

@@ -782,8 +782,7 @@ def _sum_parts(parts, out: torch.Tensor | None = None, in_place: bool = False) -
         if out is None:
             out, owned = (acc, False) if factor is None else (acc * factor, True)
             continue
-        shapes = (out.shape, acc.shape) if factor is None else (out.shape, acc.shape, factor.shape)
-        if in_place and owned and torch.broadcast_shapes(*shapes) == out.shape:
+        if in_place and owned and _fits(acc, out) and (factor is None or _fits(factor, out)):
             if factor is None:
                 out.add_(acc)
             elif diagonals is not None:
@@ -793,6 +792,11 @@ def _sum_parts(parts, out: torch.Tensor | None = None, in_place: bool = False) -
         else:
             out, owned = (out + acc if factor is None else torch.addcmul(out, acc, factor)), True
     return out, pattern
+
+
+def _fits(t: torch.Tensor, out: torch.Tensor) -> bool:
+    """Whether t broadcasts to out's shape (same rank, each size 1 or out's)."""
+    return t.dim() == out.dim() and all(a == b or a == 1 for a, b in zip(t.shape, out.shape, strict=True))
 
 
 def _diagonal(t: torch.Tensor, diagonals: tuple[tuple[int, ...], ...]) -> torch.Tensor:

@@ -478,7 +478,7 @@ class EquivariantLinear(nn.Module):
                 needed = batch * self._entries_per_sample * x.element_size()
             check_size(
                 needed,
-                f"the forward of {self.extra_repr().split(', diagrams')[0]} on a batch of {batch}",
+                lambda: f"the forward of {self.extra_repr().split(', diagrams')[0]} on a batch of {batch}",
             )
         if lead == 1:
             return self._run(x, with_bias=True)
