@@ -286,6 +286,27 @@ def test_in_place_accumulation_equals_the_functional_forward(case):
     assert torch.equal(x, x_before) and torch.equal(layer.weight.detach(), w_before)
 
 
+@pytest.mark.parametrize("case", GRAD_CASES, ids=_ids)
+def test_autocast_bfloat16_forward_and_backward(case):
+    """Under CPU autocast (bfloat16 matmuls) inference and training run, in both execution
+    modes, and agree with float32 to bfloat16's precision (8-bit significand: a few parts in
+    a thousand per op; bound 5% of the largest entry)."""
+    group, k, l = case
+    layer = _random_layer(group, k, l, c_in=3, c_out=2).float()
+    x = _x(layer, batch=3).float()
+    expected = layer(x).detach()
+    scale = expected.abs().max()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.no_grad():
+            inferred = layer(x)
+        xs = x.clone().requires_grad_()
+        trained = layer(xs)
+        trained.float().square().sum().backward()
+    for y in (inferred, trained.detach()):
+        assert (y.float() - expected).abs().max() <= 0.05 * scale
+    assert torch.isfinite(xs.grad).all() and torch.isfinite(layer.weight.grad).all()
+
+
 def test_execution_argument():
     with pytest.raises(ValueError, match="execution"):
         EquivariantLinear(S(3), 1, 1, 1, 1, execution="fast")

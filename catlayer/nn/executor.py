@@ -816,12 +816,14 @@ def _in_place() -> bool:
     recording (inference, and PlanFunction's forward and backward). Under a tracer (TorchScript,
     dynamo, ``torch.export``, the ONNX exporters) or a ``torch.func`` transform every op stays
     out-of-place, so that the traced graph is functional; the export tests compare that graph's
-    numbers with the eager ones."""
+    numbers with the eager ones. Under autocast too: autocast casts the operands of
+    out-of-place ops only, so an in-place op would meet mixed dtypes."""
     return not (
         torch.is_grad_enabled()
         or torch.jit.is_tracing()
         or torch.compiler.is_compiling()
         or torch._C._are_functorch_transforms_active()
+        or torch._C._is_any_autocast_enabled()
     )
 
 
