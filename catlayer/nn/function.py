@@ -13,7 +13,8 @@ small op and one fresh full-size tensor at a time.
 :class:`PlanFunction` packages this as a ``torch.autograd.Function`` (``setup_context`` style
 with ``generate_vmap_rule``, so ``torch.func`` transforms work). Layers call it only when a
 gradient is needed and nothing is tracing the module for export: inference, ``torch.export``,
-ONNX and TorchScript tracing see :func:`plan_forward`, a plain functional graph of aten ops.
+ONNX and TorchScript tracing see :func:`plan_forward` itself (traced, a plain functional graph of
+aten ops; in eager inference it accumulates in place, see :mod:`catlayer.nn.executor`).
 """
 
 from __future__ import annotations
@@ -73,7 +74,8 @@ class PlanSpec:
 
 def plan_forward(spec: PlanSpec, x: torch.Tensor, weight: torch.Tensor, tables: Tables, bias_terms=()) -> torch.Tensor:
     """The layer's output on x (B, c_in) + (n,)*k: reductions, mixing, expansions (plus the
-    bias terms), every op out-of-place."""
+    bias terms). Out-of-place whenever traced or recorded by autograd; in plain eager the
+    expansions accumulate in place into tensors it created (:func:`run_expansions`)."""
     lc = dict(zip(spec.lc_slots, tables.levi_civita, strict=True))
     reduced = run_reductions(spec.program, x, tables.eps, lc)
     w = gather_weights(weight, tables.order, tables.signs)

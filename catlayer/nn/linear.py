@@ -23,6 +23,7 @@ from ..plan import plan_layer
 from .dense import REFERENCE_BATCH, Cost, dense_forward, dense_gather, measure, pattern_tables, ternary_weights
 from .executor import (
     Program,
+    _inverse,
     compile_adjoint,
     compile_program,
     run_expansions,
@@ -143,8 +144,11 @@ class EquivariantLinear(nn.Module):
             bias_plan = plan_layer(group, self.bias_diagrams)
             self._bias_program = compile_program(bias_plan, self.n)
             bias_adjoint = compile_adjoint(bias_plan, self.n)
-        programs = [self._program, self._adjoint] + ([self._bias_program] if self._bias_program is not None else [])
-        self._lc_slots = tuple(sorted({q for p in programs for q in p.levi_civita_shapes}))
+        # Every program whose constant tables the layer holds (see _table_tensors).
+        self._programs = (self._program, self._adjoint) + (
+            (self._bias_program,) if self._bias_program is not None else ()
+        )
+        self._lc_slots = tuple(sorted({q for p in self._programs for q in p.levi_civita_shapes}))
         self._lc_names = tuple(f"_levi_civita_{q}" for q in self._lc_slots)
         bias_steps = self._bias_program.expansions if self._bias_program is not None else ()
         self._spec = PlanSpec(
@@ -242,11 +246,10 @@ class EquivariantLinear(nn.Module):
     def _table_tensors(self, dtype: torch.dtype) -> dict[str, torch.Tensor | None]:
         """The constant tables of the forward and adjoint programs, on the CPU, by buffer name
         (None where unused): the pair form, I_n, the Levi-Civita tables and the weight gathers."""
-        programs = [self._program, self._adjoint] + ([self._bias_program] if self._bias_program is not None else [])
         tables: dict[str, torch.Tensor | None] = {"_eps": None, "_eye": None}
-        if any(p.uses_epsilon for p in programs):
+        if any(p.uses_epsilon for p in self._programs):
             tables["_eps"] = torch.tensor(self.group.pair_form, dtype=dtype)
-        if any(p.uses_diagonals for p in programs):
+        if any(p.uses_diagonals for p in self._programs):
             tables["_eye"] = torch.eye(self.n, dtype=dtype)
         for q, name in zip(self._lc_slots, self._lc_names, strict=True):
             tables[name] = torch.tensor(levi_civita_table(self.group, q), dtype=dtype)
@@ -256,10 +259,7 @@ class EquivariantLinear(nn.Module):
             tables[f"{prefix}_signs"] = None if trivial else torch.tensor(program.signs, dtype=dtype)
         tables["_adjoint_inverse"] = None
         if not self._adjoint.trivial_order:
-            inverse = [0] * len(self._adjoint.order)
-            for j, t in enumerate(self._adjoint.order):
-                inverse[t] = j
-            tables["_adjoint_inverse"] = torch.tensor(inverse, dtype=torch.long)
+            tables["_adjoint_inverse"] = torch.tensor(_inverse(tuple(self._adjoint.order)), dtype=torch.long)
         return tables
 
     def _levi_civita_tables(self) -> dict[int, torch.Tensor]:
