@@ -16,9 +16,10 @@ from .diagrams import (
     Factorisation,
     PartitionCategory,
     PartitionDiagram,
+    ProductDiagram,
     factorise,
 )
-from .groups import SO, O, S, Sp
+from .groups import SO, O, ProductGroup, S, Sp
 
 __version__ = "0.1.0"
 
@@ -35,6 +36,8 @@ __all__ = [
     "O",
     "PartitionCategory",
     "PartitionDiagram",
+    "ProductDiagram",
+    "ProductGroup",
     "S",
     "Sp",
     "factorise",

@@ -11,6 +11,7 @@ from .categories import (
 from .combination import Combination
 from .diagram import BrauerDiagram, BrauerGroodDiagram, Diagram, PartitionDiagram
 from .factorisation import Factorisation, Split, factorise, split
+from .product import ProductDiagram
 
 __all__ = [
     "BrauerCategory",
@@ -23,6 +24,7 @@ __all__ = [
     "Factorisation",
     "PartitionCategory",
     "PartitionDiagram",
+    "ProductDiagram",
     "Split",
     "factorise",
     "natural_category",

@@ -16,6 +16,7 @@ indefinite orthogonal groups O(p, q), SO(p, q) (O(1, 3) is the Lorentz group).
 from .base import Generator, Group
 from .indefinite import IndefiniteOrthogonal, IndefiniteSpecialOrthogonal
 from .orthogonal import O
+from .product import ProductGroup
 from .special_orthogonal import SO
 from .symmetric import S
 from .symplectic import Sp, symplectic_sign
@@ -31,6 +32,7 @@ __all__ = [
     "IndefiniteOrthogonal",
     "IndefiniteSpecialOrthogonal",
     "O",
+    "ProductGroup",
     "S",
     "Sp",
     "symplectic_sign",

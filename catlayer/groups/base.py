@@ -27,7 +27,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -37,6 +37,9 @@ from ..diagrams import Combination, Diagram, DiagramCategory
 from ..diagrams.validation import check_order, short_repr
 from ..functors import EquivariantMap
 from ..memory import check_size
+
+if TYPE_CHECKING:
+    from .product import ProductGroup
 
 __all__ = ["Generator", "Group", "Seed", "int_matrix", "read_only"]
 
@@ -164,6 +167,34 @@ def _upper_pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
     return np.triu_indices(n, 1)
 
 
+#: Where the size guard of :meth:`Group._require_n` can point at the method to call.
+_HINT = {"the functor": ".functor(...)", "the generators": ".generators()", "a random element": ".random_element()"}
+
+
+@lru_cache(maxsize=64)
+def _levi_civita_nonzeros(group: Group, q: int) -> tuple[np.ndarray, np.ndarray]:
+    from ..forms import levi_civita_nonzeros
+
+    n = group.n
+    check_size(16 * math.factorial(n) * n, f"the {math.factorial(n)} non-zeros of the Levi-Civita symbol of {group!r}")
+    rows, values = levi_civita_nonzeros(n)
+    values = values.copy()
+    weights = group.free_weights
+    if weights is not None:
+        values = values * np.prod(weights[rows[:, q:]], axis=1, dtype=np.int64)
+    return read_only(rows), read_only(values)
+
+
+@lru_cache(maxsize=64)
+def _levi_civita(group: Group, q: int) -> np.ndarray:
+    n = group.n
+    check_size(8 * n**n, f"the Levi-Civita symbol of {group!r} ({n}^{n} entries)")
+    rows, values = _levi_civita_nonzeros(group, q)
+    symbol = np.zeros((n,) * n, dtype=np.int64)
+    symbol[tuple(rows.T)] = values
+    return read_only(symbol)
+
+
 @lru_cache(maxsize=65536)
 def _cached_factors(group: Group, d: Diagram) -> tuple[Factor, ...]:
     return group.factors(d)
@@ -218,6 +249,12 @@ class Group(ABC):
     bases: ClassVar[tuple[str, ...]] = ("diagram",)
     #: Projections solve in the orthogonal orbit basis (S_n) rather than with the diagram Gram.
     projects_in_orbit_basis: ClassVar[bool] = False
+    #: Every element is a permutation matrix, so any entrywise function is equivariant (S_n). A
+    #: statement about the family for every n, tested against the exact generators.
+    acts_by_permutations: ClassVar[bool] = False
+    #: Every element is an orthogonal matrix, so the Euclidean norm of a tensor is invariant
+    #: (S_n, O(n), SO(n)); tested against the exact generators.
+    preserves_euclidean_norm: ClassVar[bool] = False
 
     _n: int
 
@@ -229,7 +266,29 @@ class Group(ABC):
 
     @property
     def n(self) -> int:
-        """The dimension of the space R^n the group acts on."""
+        """The dimension of the space R^n the group acts on (None for ``S()``, S_n at every n)."""
+        return self._n
+
+    @property
+    def factors(self) -> tuple[Group, ...]:
+        """The groups of a product ``G * H`` (``(self,)`` for a single family)."""
+        return (self,)
+
+    def at(self, n: int) -> Group:
+        """This group at size n: itself when n is its size (``S()`` gives ``S(n)``).
+
+        >>> from catlayer import O
+        >>> O(3).at(3)
+        O(3)
+        """
+        if n != self._n:
+            raise ValueError(f"{self!r} acts on R^{self._n}, not on R^{n}")
+        return self
+
+    def _require_n(self, what: str) -> int:
+        """n, or a ValueError naming ``what`` when the group has no fixed size (``S()``)."""
+        if self._n is None:
+            raise ValueError(f"{self!r} is S_n for every n: {what} needs a size, e.g. {self!r}.at(5){_HINT.get(what, '')}")
         return self._n
 
     def __repr__(self) -> str:
@@ -243,6 +302,19 @@ class Group(ABC):
 
     def __reduce__(self) -> tuple[type[Group], tuple[int, ...]]:
         return (type(self), self.parameters)
+
+    def __mul__(self, other: object) -> ProductGroup:
+        """The product group ``self × other`` (docs/conventions.md §10).
+
+        >>> from catlayer import S, O
+        >>> S() * O(3)
+        S() * O(3)
+        """
+        from .product import ProductGroup
+
+        if not isinstance(other, (Group, ProductGroup)):
+            return NotImplemented
+        return ProductGroup(self, other)
 
     # -- the maths a family owns -------------------------------------------------------------------
     @cached_property
@@ -274,6 +346,35 @@ class Group(ABC):
         """The global sign of F(d) on top of the product of its factors (1 unless the family
         says otherwise)."""
         return 1
+
+    def levi_civita(self, q: int = 0) -> np.ndarray:
+        """The Levi-Civita symbol as this family's free vertices use it: an int64 array of n axes
+        whose first q indices are output slots and whose last n − q are input slots, each
+        multiplied by :attr:`free_weights` (η for SO(p, q)); read-only and cached. Plans, the
+        numba programs and the torch programs all read their tables from here.
+
+        >>> from catlayer import SO
+        >>> SO(1, 1).levi_civita(0).tolist(), SO(1, 1).levi_civita(1).tolist()
+        ([[0, -1], [1, 0]], [[0, -1], [-1, 0]])
+        """
+        n = self._require_n("the Levi-Civita symbol")
+        if isinstance(q, bool) or not isinstance(q, int) or not 0 <= q <= n:
+            raise ValueError(f"q must be an int between 0 and n = {n}, got {short_repr(q)}")
+        return _levi_civita(self, q)
+
+    def levi_civita_nonzeros(self, q: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """The n! non-zeros of :meth:`levi_civita` (q) without the dense array: index rows (n!, n)
+        and their int64 values (read-only, cached).
+
+        >>> from catlayer import SO
+        >>> rows, values = SO(2).levi_civita_nonzeros()
+        >>> rows.tolist(), values.tolist()
+        ([[0, 1], [1, 0]], [1, -1])
+        """
+        n = self._require_n("the Levi-Civita symbol")
+        if isinstance(q, bool) or not isinstance(q, int) or not 0 <= q <= n:
+            raise ValueError(f"q must be an int between 0 and n = {n}, got {short_repr(q)}")
+        return _levi_civita_nonzeros(self, q)
 
     @abstractmethod
     def _spanning_is_basis(self, k: int, l: int) -> bool:
@@ -351,6 +452,7 @@ class Group(ABC):
         ([1, 2], [-1, 1])
         """
         self.check_diagram(d)
+        self._require_n("the entries of a diagram's matrix")
         if basis not in self.bases:
             raise ValueError(f"{self!r} has the bases {self.bases}, not {basis!r}")
         return _cached_entries(self, d, basis)
@@ -364,6 +466,7 @@ class Group(ABC):
         [1, 0]
         """
         self.check_diagram(d)
+        self._require_n("evaluating a diagram's matrix")
         x = np.asarray(indices, dtype=np.int64).reshape(-1, d.size)
         if x.size and (x.min() < 0 or x.max() >= self._n):
             raise ValueError(f"index values must lie in 0..{self._n - 1}")
@@ -439,9 +542,10 @@ class Group(ABC):
         >>> x.tolist(), int(Sp(4).evaluate(d, x)[0]) != 0
         ([0, 1, 2, 3], True)
         """
+        n = self._require_n("a witness index")
         x = np.zeros(d.size, dtype=np.int64)
         for colour, factor in enumerate(_cached_factors(self, d)):
-            factor.witness(x, colour, self._n, rng)
+            factor.witness(x, colour, n, rng)
         return x
 
     # -- diagrams and functor --------------------------------------------------------------------
@@ -489,6 +593,7 @@ class Group(ABC):
         >>> O(3).functor(cap >> cup).to_sympy()                     # the loop: n
         Matrix([[3]])
         """
+        self._require_n("the functor")
         return EquivariantMap.image(self, d, basis)
 
     def spanning_set(self, k: int, l: int) -> tuple[Diagram, ...]:
@@ -547,7 +652,13 @@ class Group(ABC):
         >>> [S(3).dim(N, 0) for N in range(7)]
         [1, 1, 2, 5, 14, 41, 122]
         """
-        return self._dimension(check_order(k, "k") + check_order(l, "l"))
+        k, l = check_order(k, "k"), check_order(l, "l")
+        if self._n is None:
+            raise ValueError(
+                f"{self!r} is S_n for every n: dim Hom depends on n ({self!r}.at(n).dim(k, l)); the "
+                f"{len(self.basis(k, l))} diagrams of {self!r}.basis({k}, {l}) are a basis for n >= {k + l}"
+            )
+        return self._dimension(k + l)
 
     def coefficients(self, M: object, k: int, l: int, *, tolerance: float | None = None) -> Any:
         """The coordinates of an equivariant M in ``basis(k, l)`` (sympy Rationals for exact M,
@@ -560,6 +671,7 @@ class Group(ABC):
         """
         from ..projection import coefficients
 
+        self._require_n("the coefficients of a matrix")
         return coefficients(self, M, k, l, tolerance=tolerance)
 
     def project(self, M: object, k: int, l: int) -> Any:
@@ -573,6 +685,7 @@ class Group(ABC):
         """
         from ..projection import project
 
+        self._require_n("a projection")
         return project(self, M, k, l)
 
     # -- the group itself ------------------------------------------------------------------------

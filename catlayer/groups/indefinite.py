@@ -74,6 +74,8 @@ class Indefinite(MetricGroup):
     """What O(p, q) and SO(p, q) share: the signature (q ≥ 1), printing and pickling through the
     public class, and η on same-row pairs."""
 
+    preserves_euclidean_norm = False
+
     def __init__(self, p: int, q: int = 0) -> None:
         p, q = check_signature(self.symbol, p, q)
         if q == 0:

@@ -153,6 +153,8 @@ class O(MetricGroup):  # noqa: E742 (the group is called O(n))
     ['lie', 'group']
     """
 
+    preserves_euclidean_norm = True
+
     family = "orthogonal"
     symbol = "O"
     _indefinite: ClassVar[type[MetricGroup] | None] = None

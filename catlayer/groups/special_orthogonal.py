@@ -30,6 +30,8 @@ class SO(MetricGroup):
     (3, True)
     """
 
+    preserves_euclidean_norm = True
+
     family = "special_orthogonal"
     free_singletons = True
     symbol = "SO"

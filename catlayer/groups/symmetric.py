@@ -39,29 +39,76 @@ class S(Group):
     ['transposition (0 1)', 'n-cycle (0 1 2)']
     >>> G.category, len(G.basis(2, 2)), G.dim(2, 2)
     (PartitionCategory(3), 14, 14)
+
+    ``S()`` is S_n for every n at once: its spanning set (and :meth:`basis`) is every partition
+    diagram, Bell(k + l) of them for k → l, a basis for n ≥ k + l and a spanning set below; the
+    loop value of its category is the symbol n. Layers built on it take any n at run time;
+    whatever needs a matrix needs a size first (:meth:`at`).
+
+    >>> S(), S().n, len(S().basis(2, 2)), S().at(3)
+    (S(), None, 15, S(3))
+    >>> S().functor(S().basis(1, 1)[0])
+    Traceback (most recent call last):
+    ...
+    ValueError: S() is S_n for every n: the functor needs a size, e.g. S().at(5).functor(...)
     """
 
     family = "partition"
     bases = ("diagram", "orbit")
     projects_in_orbit_basis = True
+    acts_by_permutations = True
+    preserves_euclidean_norm = True
 
-    def __init__(self, n: int):
-        self._n = check_dimension(n, "S(n)")
+    def __init__(self, n: int | None = None):
+        self._n = None if n is None else check_dimension(n, "S(n)")  # type: ignore[assignment]
 
     @property
     def parameters(self) -> tuple[int, ...]:
-        return (self._n,)
+        return () if self._n is None else (self._n,)
+
+    def at(self, n: int) -> S:
+        """This group at size n: ``S(n)`` (for ``S()``, any n ≥ 1; for ``S(m)``, only m)."""
+        if self._n is None:
+            return S(n)
+        return super().at(n)  # type: ignore[return-value]
 
     def _make_category(self) -> DiagramCategory:
-        return PartitionCategory(self._n)
+        return PartitionCategory(sympy.Symbol("n") if self._n is None else self._n)
 
     def _spanning_is_basis(self, k: int, l: int) -> bool:
-        return k + l <= self._n
+        return self._n is None or k + l <= self._n
 
     def _select_basis(self, k: int, l: int) -> tuple[Diagram, ...]:
+        if self._n is None:
+            return self.spanning_set(k, l)
         # E_π for the partitions with at most n blocks is a basis (the orbit basis X_π vanishes
         # exactly on the others).
         return tuple(d for d in self.spanning_set(k, l) if len(d.blocks) <= self._n)
+
+    def is_element(self, g, tolerance: float | None = None) -> bool:  # type: ignore[no-untyped-def]
+        """Whether g is a permutation matrix (of any size for ``S()``); see :meth:`Group.is_element`.
+
+        >>> S().is_element([[0, 1], [1, 0]]), S(3).is_element([[0, 1], [1, 0]])
+        (True, False)
+        """
+        if self._n is None:
+            shape = np.shape(g.tolist() if isinstance(g, sympy.MatrixBase) else g)
+            return len(shape) == 2 and shape[0] == shape[1] and shape[0] >= 1 and S(shape[0]).is_element(g, tolerance)
+        return super().is_element(g, tolerance)
+
+    def act(self, g, x, order: int) -> np.ndarray:  # type: ignore[no-untyped-def]
+        """ρ_order(g) on the last ``order`` axes of x (for ``S()``, n is read off g); see
+        :meth:`Group.act`.
+
+        >>> S().act(np.array([[0, 1], [1, 0]]), np.array([1.0, 2.0]), 1).tolist()
+        [2.0, 1.0]
+        """
+        if self._n is None:
+            shape = np.shape(g.tolist() if isinstance(g, sympy.MatrixBase) else g)
+            if len(shape) != 2 or shape[0] != shape[1] or shape[0] < 1:
+                raise ValueError(f"expected a square permutation matrix, got shape {shape}")
+            return S(shape[0]).act(g, x, order)
+        return super().act(g, x, order)
 
     def _dimension(self, power: int) -> int:
         return symmetric_dimension(self._n, power)
@@ -83,6 +130,7 @@ class S(Group):
 
     def gram(self, d: Diagram, e: Diagram) -> int:
         """⟨E_d, E_e⟩ = n^(number of blocks of the join of the two set partitions)."""
+        n = self._require_n("the Gram matrix")
         parent = list(range(d.size))
 
         def find(x: int) -> int:
@@ -94,7 +142,7 @@ class S(Group):
         for block in (*d.blocks, *e.blocks):
             for v in block[1:]:
                 parent[find(v)] = find(block[0])
-        return self.n ** len({find(v) for v in range(d.size)})
+        return n ** len({find(v) for v in range(d.size)})
 
     def generators(self) -> tuple[Generator, ...]:
         """A transposition and the n-cycle i ↦ i + 1 (mod n), as group elements; for n = 2 the two
@@ -103,7 +151,7 @@ class S(Group):
         >>> S(2).generators()[0].matrix.tolist()
         [[0, 1], [1, 0]]
         """
-        n = self._n
+        n = self._require_n("the generators")
         out = []
         if n >= 2:
             out.append(Generator("transposition (0 1)", permutation_matrix([1, 0, *range(2, n)]), "group"))
@@ -120,9 +168,10 @@ class S(Group):
         >>> g.sum(axis=0).tolist(), g.sum(axis=1).tolist()
         ([1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0])
         """
+        n = self._require_n("a random element")
         rng = np.random.default_rng(rng)
-        g = np.zeros((self._n, self._n))
-        g[rng.permutation(self._n), np.arange(self._n)] = 1.0
+        g = np.zeros((n, n))
+        g[rng.permutation(n), np.arange(n)] = 1.0
         return g
 
     def _exact_member(self, g: sympy.Matrix) -> bool:
