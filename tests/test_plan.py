@@ -61,7 +61,10 @@ def test_plan_tables_describe_the_diagram(name, data):
     assert len(plan) == 1 and plan.diagrams == (d,)
     assert rebuild(plan, 0) == d
     reduction, expansion = plan.reductions[0], plan.expansions[0]
-    assert reduction.form_pairs == expansion.form_pairs == (group.pair_form is not None)
+    form = group.pair_form is not None
+    assert reduction.closed_form == tuple(form for _ in reduction.closed)
+    assert expansion.closed_form == tuple(form for _ in expansion.closed)
+    assert set(reduction.axis_factor) <= {0} and set(reduction.slot_factor) <= {0}
     labels = reduction.axis_labels
     assert len(labels) == d.dom and all(labels[a] == i for i, axes in enumerate(reduction.slot_axes) for a in axes)
     assert len(expansion.axis_labels) == d.cod

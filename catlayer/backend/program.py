@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..forms import levi_civita_nonzeros
 from ..plan import Expansion, LayerPlan, Reduction
 from .kernels import (
     ACCUMULATE,
@@ -106,8 +105,8 @@ def reduction_vars(red: Reduction, group: Group, out_strides: tuple[int, ...]) -
     for j, axes in enumerate(red.slot_axes):
         if axes:
             variables.append(_Var(n, 0, axes, out_strides[j]))
-    for block in red.closed:
-        if red.form_pairs:
+    for block, form in zip(red.closed, red.closed_form, strict=True):
+        if form:
             variables.append(_form_table(group.pair_form, k, (block[0], block[1]), None))
         else:
             variables.append(_Var(n, 0, block, 0))
@@ -117,9 +116,8 @@ def reduction_vars(red: Reduction, group: Group, out_strides: tuple[int, ...]) -
             raise ValueError(
                 f"the Levi-Civita contraction needs n = {n} free vertices, the diagram has {f + len(red.free_axes)}"
             )
-        perms, signs = levi_civita_nonzeros(n)
-        if group.free_weights is not None:  # the input indices of ε are weighted (e.g. lowered by η)
-            signs = signs * np.prod(group.free_weights[perms[:, f:]], axis=1)
+        # The group's symbol, its input indices weighted (e.g. lowered by η for SO(p, q)).
+        perms, signs = group.levi_civita_nonzeros(f)
         first_free_slot = red.num_slots - f
         in_coef = np.zeros((len(perms), k), dtype=np.int64)
         for j, a in enumerate(red.free_axes):
@@ -143,8 +141,8 @@ def expansion_vars(exp: Expansion, group: Group, slot_in: list[tuple[int, tuple[
     for i, axes in enumerate(exp.slot_axes):
         const, in_axes = slot_in[i]
         variables.append(_Var(n, const, in_axes, sum(y_strides[a] for a in axes)))
-    for block in exp.closed:
-        if exp.form_pairs:
+    for block, form in zip(exp.closed, exp.closed_form, strict=True):
+        if form:
             strides = (y_strides[block[0]], y_strides[block[1]])
             variables.append(_form_table(group.pair_form, k, None, strides))
         else:

@@ -21,25 +21,9 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ..diagrams.diagram import Diagram
-from ..forms import levi_civita
 from ..groups import Group
 from ..memory import check_size
 from ..plan import Expansion, Reduction, plan_diagram
-
-
-def _dense_levi_civita(group: Group, weighted: Sequence[int]) -> np.ndarray:
-    """The Levi-Civita symbol of R^n, its axes in ``weighted`` multiplied by the group's free
-    weights (the input indices of an n-diagram)."""
-    n = group.n
-    check_size(n**n * 8, f"a dense Levi-Civita tensor for n = {n}")
-    symbol = levi_civita(n)
-    if group.free_weights is not None:
-        for axis in weighted:
-            shape = [1] * n
-            shape[axis] = n
-            symbol = symbol * group.free_weights.reshape(shape)
-    return symbol
-
 
 __all__ = [
     "apply_layer_reference",
@@ -53,12 +37,12 @@ __all__ = [
 
 def reduce_reference(red: Reduction, group: Group, x: np.ndarray) -> np.ndarray:
     """Step 1 of a plan: x of shape (batch,) + (n,)*k → (batch,) + (n,)*num_slots."""
-    n = group.n
     labels = list(red.axis_labels)
     operands: list = []
     fresh = red.num_slots + len(red.closed) + len(red.free_axes)
-    if red.form_pairs:
-        for c, (_a, b) in enumerate(red.closed):
+    for c, (block, form) in enumerate(zip(red.closed, red.closed_form, strict=True)):
+        if form:
+            b = block[1]
             labels[b] = fresh
             operands += [group.pair_form.astype(x.dtype), [red.num_slots + c, fresh]]
             fresh += 1
@@ -66,7 +50,7 @@ def reduce_reference(red: Reduction, group: Group, x: np.ndarray) -> np.ndarray:
     if f or red.free_axes:
         free_slot_labels = list(range(red.num_slots - f, red.num_slots))
         free_axis_labels = [labels[a] for a in red.free_axes]
-        symbol = _dense_levi_civita(group, range(f, n)).astype(x.dtype)
+        symbol = group.levi_civita(f).astype(x.dtype)
         operands += [symbol, free_slot_labels + free_axis_labels]
     return np.einsum(x, [Ellipsis, *labels], *operands, [Ellipsis, *range(red.num_slots)])
 
@@ -83,8 +67,8 @@ def expand_reference(exp: Expansion, group: Group, z: np.ndarray) -> np.ndarray:
         strides.append(sum(axis_stride[a] for a in axes))
     value = z
     delta_blocks = []
-    for block in exp.closed:
-        if exp.form_pairs:
+    for block, form in zip(exp.closed, exp.closed_form, strict=True):
+        if form:
             a, b = block
             shape += [n, n]
             strides += [axis_stride[a], axis_stride[b]]
@@ -156,7 +140,7 @@ def _labels(group: Group, d: Diagram):
     if free:
         if len(free) != n:
             raise ValueError(f"{d!r} has {len(free)} free vertices; {group!r} needs 0 or {n}")
-        symbol = _dense_levi_civita(group, [j for j, v in enumerate(sorted(free)) if v >= l])
+        symbol = group.levi_civita(sum(1 for v in free if v < l))
         factors.append((symbol, [vertex_label[v] for v in sorted(free)]))
     return vertex_label, count, factors, group.sign(d)
 

@@ -269,11 +269,6 @@ class Group(ABC):
         """The dimension of the space R^n the group acts on (None for ``S()``, S_n at every n)."""
         return self._n
 
-    @property
-    def factors(self) -> tuple[Group, ...]:
-        """The groups of a product ``G * H`` (``(self,)`` for a single family)."""
-        return (self,)
-
     def at(self, n: int) -> Group:
         """This group at size n: itself when n is its size (``S()`` gives ``S(n)``).
 
@@ -288,7 +283,8 @@ class Group(ABC):
     def _require_n(self, what: str) -> int:
         """n, or a ValueError naming ``what`` when the group has no fixed size (``S()``)."""
         if self._n is None:
-            raise ValueError(f"{self!r} is S_n for every n: {what} needs a size, e.g. {self!r}.at(5){_HINT.get(what, '')}")
+            hint = _HINT.get(what, "")
+            raise ValueError(f"{self!r} is S_n for every n: {what} needs a size, e.g. {self!r}.at(5){hint}")
         return self._n
 
     def __repr__(self) -> str:

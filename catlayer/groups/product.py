@@ -30,7 +30,7 @@ from ..diagrams.product import ProductDiagram
 from ..diagrams.validation import check_order, short_repr
 from .base import Group, Seed
 
-__all__ = ["ProductGroup", "Order", "check_orders"]
+__all__ = ["Order", "ProductGroup", "check_orders", "group_factors"]
 
 #: The order of a feature: an int for a single group, a tuple (one per factor) for a product.
 Order = int | tuple[int, ...]
@@ -51,6 +51,20 @@ def check_orders(orders: object, count: int, name: str) -> tuple[int, ...]:
     return tuple(check_order(o, f"{name}[{i}]") for i, o in enumerate(orders))
 
 
+def group_factors(group: object) -> tuple[Group, ...]:
+    """The factors of a product group, or ``(group,)`` for a single group.
+
+    >>> from catlayer import S, O
+    >>> group_factors(S() * O(3)), group_factors(O(3))
+    ((S(), O(3)), (O(3),))
+    """
+    if isinstance(group, ProductGroup):
+        return group.factors
+    if isinstance(group, Group):
+        return (group,)
+    raise TypeError(f"expected a catlayer group such as S(5), O(3) or S() * O(3), got {short_repr(group)}")
+
+
 class ProductGroup:
     """The product G_1 × … × G_r of catlayer groups (at least two); build it with ``G * H``.
 
@@ -58,7 +72,7 @@ class ProductGroup:
     sizes (None for an ``S()`` factor).
     """
 
-    __slots__ = ("_factors", "__weakref__")
+    __slots__ = ("__weakref__", "_factors")
     _factors: tuple[Group, ...]
 
     def __init__(self, *factors: Group) -> None:
