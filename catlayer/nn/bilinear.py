@@ -1,69 +1,54 @@
 """Equivariant bilinear layers T(a) × T(b) → T(c).
 
 Every equivariant bilinear map is a linear map on x ⊗ y, i.e. a combination of the images of the
-(a + b → c)-diagrams of ``group.basis(a + b, c)`` (input axes 0..a−1 are x's, a..a+b−1 are y's).
-Each diagram is evaluated here as a contraction of x and y, never forming x ⊗ y: the bottom
-half of the diagram becomes one ``torch.einsum`` of x and y (a letter per block: a block inside x
-is a diagonal or a sum of x, a block joining x and y a matched index or a contraction between
-them), with the symplectic ε applied to one operand first and the Levi-Civita symbol of SO(n)
-as a third operand; channel mixing and the top half are those of the linear layers
-(:mod:`catlayer.nn.executor`). Products are taken channel by channel (x's channel i with y's
-channel i) and then mixed over channels and diagrams; put linear layers in front to pair other
-channels. Everything is deterministic and every weight is a parameter saved in ``state_dict``.
+(a + b → c)-diagrams of ``group.basis(a + b, c)`` (for each factor of a product, x's axes come
+before y's). Each diagram is evaluated here as a contraction of x and y, never forming x ⊗ y:
+the bottom half of the diagram becomes one ``torch.einsum`` of x and y (a letter per block: a
+block inside x is a diagonal or a sum of x, a block joining x and y a matched index or a
+contraction between them), with a pair form applied to one operand first and the Levi-Civita
+symbol of SO(n) as a third operand; channel mixing and the top half are those of the linear
+layers (one program, :mod:`catlayer.nn.compile`). Products are taken channel by channel (x's
+channel i with y's channel i) and then mixed over channels and diagrams; put linear layers in
+front to pair other channels. Everything is deterministic and every weight is a parameter.
 
 ``diagrams="products"`` keeps only the *product diagrams*: every block has at most one vertex
-in each of the three rows (output, x, y) and at least two vertices, except the free vertices
-of an SO(n) n-diagram (at most one per row). They are the diagrams that are not already a
-linear map of x or y alone followed by a product: pointwise products, matrix products (PPGN),
-outer products, scalar × tensor, dot products, and for SO(3) the cross product. With linear
-layers before and after, they generate the rest. ``diagrams="canonical"`` keeps one product
-diagram per orbit under permuting the axes of x, of y and of the output (e.g. for graphs the
-pointwise product and the matrix product, not their transposed variants): linear layers that
-can permute axes (every group's basis holds the permutation diagrams) supply the others, at a
-fraction of the cost.
+in each of the three rows (output, x, y) and at least two vertices, except the free vertices of
+an SO(n) n-diagram (at most one per row). They are the diagrams that are not already a linear
+map of x or y alone followed by a product: pointwise products, matrix products (PPGN), outer
+products, scalar × tensor, dot products, and for SO(3) the cross product. With linear layers
+before and after, they generate the rest. ``diagrams="canonical"`` keeps one product diagram
+per orbit under permuting the axes of x, of y and of the output (e.g. for graphs the pointwise
+product and the matrix product, not their transposed variants): linear layers that can permute
+axes (every group's basis holds the permutation diagrams) supply the others, at a fraction of
+the cost. For a product group each factor is read on its own.
+
+Masks and sizes work as for the linear layers (:mod:`catlayer.nn.core`): padded entries of x
+and y are ignored, a contraction over a padded axis sums the valid indices only (a mean divides
+by their number), and outputs are 0 wherever they touch a padded index.
 """
 
 from __future__ import annotations
 
-from itertools import permutations
+from typing import Any
 
 import torch
 from torch import nn
 
 from ..diagrams import BrauerGroodDiagram, Diagram
+from ..diagrams.product import ProductDiagram
+from ..diagrams.validation import short_repr
 from ..memory import check_size
-from .checkable import Checkable
-from .executor import compile_program
-from .features import FeatureType, feature_type, flatten_batch, type_str, unflatten_batch
-from .programs import (
-    FormTables,
-    assemble,
-    diagram_scales,
-    expansion_tables,
-    expansion_terms,
-    layer_plan,
-    mix,
-    mixing_tables,
-    register_expansion_indices,
-)
-from .typed_linear import check_group
+from ..plan import LayerPlan, Reduction, plan_layer
+from .compile import Block, compile_program
+from .core import Call, EquivariantModule, check_group, feature_type, masked, order_axes, output_mask, type_str
+from .run import Forms, gather_weights, mix_units, run_expansions
 
 __all__ = ["EquivariantBilinear", "TypedBilinear", "canonical_products", "is_product_diagram", "product_diagrams"]
 
 _LETTERS = "cdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
-def is_product_diagram(d: Diagram, a: int, b: int) -> bool:
-    """Whether the (a + b → c)-diagram d is a product diagram (see the module docstring).
-
-    >>> from catlayer import PartitionDiagram
-    >>> matmul = PartitionDiagram([[0, 2], [3, 4], [1, 5]], dom=4, cod=2)   # out_ij = Σ_k x_ik y_kj
-    >>> is_product_diagram(matmul, 2, 2)
-    True
-    >>> trace_x = PartitionDiagram([[0, 4], [1, 5], [2, 3]], dom=4, cod=2)  # y_ij · tr x
-    >>> is_product_diagram(trace_x, 2, 2)
-    False
-    """
+def _is_product(d: Diagram, a: int, b: int) -> bool:
     c = d.cod
 
     def row(v: int) -> int:
@@ -82,7 +67,32 @@ def is_product_diagram(d: Diagram, a: int, b: int) -> bool:
     return True
 
 
-def product_diagrams(group, a: int, b: int, c: int) -> tuple[Diagram, ...]:
+def _parts(d: Any, a: Any, b: Any) -> list[tuple[Diagram, int, int]]:
+    if isinstance(d, ProductDiagram):
+        return list(zip(d.factors, a, b, strict=True))
+    return [(d, a, b)]
+
+
+def is_product_diagram(d: Any, a: Any, b: Any) -> bool:
+    """Whether the (a + b → c)-diagram d is a product diagram (see the module docstring; for a
+    product group, every factor's diagram is).
+
+    >>> from catlayer import PartitionDiagram
+    >>> matmul = PartitionDiagram([[0, 2], [3, 4], [1, 5]], dom=4, cod=2)   # out_ij = Σ_k x_ik y_kj
+    >>> is_product_diagram(matmul, 2, 2)
+    True
+    >>> trace_x = PartitionDiagram([[0, 4], [1, 5], [2, 3]], dom=4, cod=2)  # y_ij · tr x
+    >>> is_product_diagram(trace_x, 2, 2)
+    False
+    """
+    return all(_is_product(e, x, y) for e, x, y in _parts(d, a, b))
+
+
+def _sum(a: Any, b: Any) -> Any:
+    return tuple(x + y for x, y in zip(a, b, strict=True)) if isinstance(a, tuple) else a + b
+
+
+def product_diagrams(group: Any, a: Any, b: Any, c: Any) -> tuple[Any, ...]:
     """The product diagrams among ``group.basis(a + b, c)``.
 
     >>> from catlayer import S, SO
@@ -91,51 +101,76 @@ def product_diagrams(group, a: int, b: int, c: int) -> tuple[Diagram, ...]:
     >>> product_diagrams(SO(3), 1, 1, 1)                              # the cross product
     (BrauerGroodDiagram([[0], [1], [2]], dom=2, cod=1),)
     """
-    return tuple(d for d in group.basis(a + b, c) if is_product_diagram(d, a, b))
+    return tuple(d for d in group.basis(_sum(a, b), c) if is_product_diagram(d, a, b))
 
 
-def canonical_products(group, a: int, b: int, c: int) -> tuple[Diagram, ...]:
+def _signature(d: Diagram, a: int, b: int) -> tuple[tuple[int, ...], ...]:
+    """The multiset of the rows (0 output, 1 x, 2 y) each block of a product diagram touches:
+    two product diagrams are related by permutations of the axes within each row exactly when
+    their signatures agree (a block touches each row at most once, so blocks of one type can be
+    mapped onto each other by permuting within rows)."""
+    c = d.cod
+
+    def row(v: int) -> int:
+        return 0 if v < c else (1 if v < c + a else 2)
+
+    return tuple(sorted(tuple(sorted(row(v) for v in block)) for block in d.blocks))
+
+
+def canonical_products(group: Any, a: Any, b: Any, c: Any) -> tuple[Any, ...]:
     """One product diagram per orbit under permutations of the output axes, of x's axes and of
-    y's axes (the first one in basis order).
+    y's axes (the first one in basis order); for a product group, per factor. The orbit of a
+    product diagram is given by which rows each of its blocks touches, so this is linear in the
+    number of diagrams (no enumeration of relabellings).
 
     >>> from catlayer import S
     >>> [str(d) for d in canonical_products(S(12), 2, 2, 2)]       # x_ij·y_ij and Σ_k x_ik·y_jk
     ["{1,1',3'} {2,2',4'} : 4 → 2", "{1,1'} {2,3'} {2',4'} : 4 → 2"]
     """
-    rows = [list(range(c)), list(range(c, c + a)), list(range(c + a, c + a + b))]
-    relabellings = []
-    for pt in permutations(rows[0]):
-        for px in permutations(rows[1]):
-            for py in permutations(rows[2]):
-                relabellings.append(dict(zip(rows[0] + rows[1] + rows[2], pt + px + py, strict=True)))
     seen, out = set(), []
     for d in product_diagrams(group, a, b, c):
-        key = min(tuple(sorted(tuple(sorted(m[v] for v in block)) for block in d.blocks)) for m in relabellings)
+        key = tuple(_signature(e, x, y) for e, x, y in _parts(d, a, b))
         if key not in seen:
             seen.add(key)
             out.append(d)
     return tuple(out)
 
 
-def _select(group, a: int, b: int, c: int, diagrams) -> tuple[Diagram, ...]:
+def _select(group: Any, a: Any, b: Any, c: Any, diagrams: str) -> tuple[Any, ...]:
     if diagrams == "all":
-        return tuple(group.basis(a + b, c))
+        return tuple(group.basis(_sum(a, b), c))
     if diagrams == "products":
         return product_diagrams(group, a, b, c)
     if diagrams == "canonical":
         return canonical_products(group, a, b, c)
-    raise ValueError(f"diagrams must be 'all', 'products' or 'canonical', got {diagrams!r}")
+    raise ValueError(f"diagrams must be 'all', 'products' or 'canonical', got {short_repr(diagrams)}")
 
 
 class _Contraction:
     """One reduction of an (a + b → c) plan as a contraction of x and y.
 
-    ``eps_x`` / ``eps_y``: axes of x / y to multiply by ε first (the first vertex of a closed ε
-    pair); then ``equation`` contracts the operands in ``operands`` order ("x", "y", "lc")."""
+    The reduction's input axes are, factor by factor, x's axes of that factor then y's; each gets
+    the letter of its block. Closed pairs with a pair form first multiply the operand holding the
+    pair's first vertex by the form on that axis (then the pair is a plain contraction); the
+    Levi-Civita symbol of each factor with free vertices (its input slots weighted, from
+    :meth:`catlayer.groups.Group.levi_civita`) is a further operand, contracted with the operand
+    that shares its letters first."""
 
-    def __init__(self, reduction, a: int, b: int) -> None:
+    def __init__(self, reduction: Reduction, a: Any, b: Any) -> None:
+        a_axes, b_axes = order_axes(a), order_axes(b)
+        # Map each input axis of the reduction to (operand, axis of that operand).
+        where: list[tuple[str, int]] = []
+        x_seen = y_seen = 0
+        counts_a = a if isinstance(a, tuple) else (a,)
+        counts_b = b if isinstance(b, tuple) else (b,)
+        for fa, fb in zip(counts_a, counts_b, strict=True):
+            where += [("x", x_seen + i) for i in range(fa)]
+            where += [("y", y_seen + i) for i in range(fb)]
+            x_seen += fa
+            y_seen += fb
+        self.factor_x, self.factor_y = a_axes, b_axes
         labels = reduction.axis_labels
-        letter = {}
+        letter: dict[int, str] = {}
 
         def of(label: int) -> str:
             if label not in letter:
@@ -143,56 +178,64 @@ class _Contraction:
             return letter[label]
 
         slots = [of(i) for i in range(reduction.num_slots)]
-        x_letters = "".join(of(labels[i]) for i in range(a))
-        y_letters = "".join(of(labels[a + i]) for i in range(b))
-        self.eps_x: tuple[int, ...] = ()
-        self.eps_y: tuple[int, ...] = ()
-        self.weighted_x: tuple[int, ...] = ()
-        self.weighted_y: tuple[int, ...] = ()
-        if reduction.form_pairs:
-            firsts = [block[0] for block in reduction.closed]
-            self.eps_x = tuple(p for p in firsts if p < a)
-            self.eps_y = tuple(p - a for p in firsts if p >= a)
-        terms = {"x": "ab" + x_letters, "y": "ab" + y_letters}
-        q = reduction.num_free_slots
-        plain = reduction.num_slots - q
+        x_letters = [""] * len(a_axes)
+        y_letters = [""] * len(b_axes)
+        for axis, (operand, position) in enumerate(where):
+            (x_letters if operand == "x" else y_letters)[position] = of(labels[axis])
+        # A pair form is applied to the operand axis of the pair's first vertex.
+        self.form_x: list[tuple[int, int]] = []  # (axis of x, factor)
+        self.form_y: list[tuple[int, int]] = []
+        for block, form in zip(reduction.closed, reduction.closed_form, strict=True):
+            if form:
+                operand, position = where[block[0]]
+                factor = reduction.axis_factor[block[0]]
+                (self.form_x if operand == "x" else self.form_y).append((position, factor))
+        terms = {"x": "ab" + "".join(x_letters), "y": "ab" + "".join(y_letters)}
         self.num_slots = reduction.num_slots
-        self.pairwise = None
-        if reduction.free_axes or q:
-            lc = "".join(slots[plain:]) + "".join(of(labels[f]) for f in reduction.free_axes)
-            # The input indices of the symbol are weighted (lowered by η for SO(p, q)).
-            self.weighted_x = tuple(f for f in reduction.free_axes if f < a)
-            self.weighted_y = tuple(f - a for f in reduction.free_axes if f >= a)
-            in_x = any(f < a for f in reduction.free_axes)
-            in_y = any(f >= a for f in reduction.free_axes)
+        self.slot_factor = reduction.slot_factor
+        self.levi_civita: list[tuple[int, int, str]] = []  # (factor, free slots q, letters)
+        self.pairwise: _pairwise | None = None
+        free_start = 0
+        plain = reduction.num_slots - reduction.num_free_slots
+        lc_slot = plain
+        operands = ["x", "y"]
+        in_x = in_y = False
+        for f, num_axes, q in reduction.levi_civita:
+            axes = reduction.free_axes[free_start : free_start + num_axes]
+            free_start += num_axes
+            letters = "".join(slots[lc_slot : lc_slot + q]) + "".join(of(labels[a]) for a in axes)
+            lc_slot += q
+            self.levi_civita.append((f, q, letters))
+            in_x |= any(where[a][0] == "x" for a in axes)
+            in_y |= any(where[a][0] == "y" for a in axes)
+        if self.levi_civita:
             # Contract the symbol with an operand that shares its letters before meeting the other.
-            self.operands = ("y", "lc", "x") if in_y and not in_x else ("x", "lc", "y")
-            terms["lc"] = lc
+            lcs = [f"lc{i}" for i in range(len(self.levi_civita))]
+            operands = ["y", *lcs, "x"] if in_y and not in_x else ["x", *lcs, "y"]
+            for i, (_, _, letters) in enumerate(self.levi_civita):
+                terms[f"lc{i}"] = letters
         else:
-            self.operands = ("x", "y")
-            self.pairwise = _pairwise(x_letters, y_letters, "".join(slots))
-        self.equation = ",".join(terms[o] for o in self.operands) + "->ab" + "".join(slots)
+            self.pairwise = _pairwise(terms["x"][2:], terms["y"][2:], "".join(slots))
+        self.operands = tuple(operands)
+        self.equation = ",".join(terms[o] for o in operands) + "->ab" + "".join(slots)
 
-    def __call__(self, x: torch.Tensor, y: torch.Tensor, eps, lc, n: int, weights=None) -> torch.Tensor:
-        if weights is not None:
-            for axis in self.weighted_x:
-                x = x * weights.reshape([n if a == 2 + axis else 1 for a in range(x.dim())])
-            for axis in self.weighted_y:
-                y = y * weights.reshape([n if a == 2 + axis else 1 for a in range(y.dim())])
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, forms: Forms, symbols: dict[tuple[int, int], torch.Tensor]) -> torch.Tensor:
         # Non-negative axes only: the TorchScript ONNX exporter writes movedim(-1, ...) as an
         # invalid Transpose permutation.
-        for axis in self.eps_x:
+        for axis, f in self.form_x:
             last = x.dim() - 1
-            x = torch.matmul(x.movedim(2 + axis, last), eps).movedim(last, 2 + axis)
-        for axis in self.eps_y:
+            x = torch.matmul(x.movedim(2 + axis, last), forms.form[f]).movedim(last, 2 + axis)
+        for axis, f in self.form_y:
             last = y.dim() - 1
-            y = torch.matmul(y.movedim(2 + axis, last), eps).movedim(last, 2 + axis)
+            y = torch.matmul(y.movedim(2 + axis, last), forms.form[f]).movedim(last, 2 + axis)
         if self.pairwise is not None:
-            out = self.pairwise(x, y, n)
+            out = self.pairwise(x, y)
         else:
-            tensors = {"x": x, "y": y, "lc": lc}
+            tensors = {"x": x, "y": y}
+            for i, (f, q, _) in enumerate(self.levi_civita):
+                tensors[f"lc{i}"] = symbols[(f, q)]
             out = torch.einsum(self.equation, *(tensors[o] for o in self.operands))
-        return out.reshape(out.shape[0], out.shape[1], n**self.num_slots)
+        return out.flatten(2) if self.num_slots > 1 else (out if self.num_slots else out.unsqueeze(2))
 
 
 class _pairwise:
@@ -203,7 +246,7 @@ class _pairwise:
     *contracted* (K), the others belong to x (X) or y (Y) alone (letters of one operand only that
     are summed are summed first, with diagonals, by a one-operand einsum that also orders the
     axes as E, X, K and E, K, Y). Then: no K → a broadcast product; K with X or Y → a batched
-    matmul; K alone → a product summed over K.
+    matmul; K alone → a product summed over K. Sizes are read off the operands.
     """
 
     def __init__(self, xs: str, ys: str, out: str) -> None:
@@ -216,30 +259,52 @@ class _pairwise:
         produced = self.e + self.x + self.y
         self.permute = tuple(2 + produced.index(c) for c in out)
 
-    def __call__(self, x: torch.Tensor, y: torch.Tensor, n: int) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         x = torch.einsum(self.x_equation, x)
         y = torch.einsum(self.y_equation, y)
-        lead = (x.shape[0], x.shape[1])
-        e, nx, nk, ny = n ** len(self.e), n ** len(self.x), n ** len(self.k), n ** len(self.y)
+        ne, nx, nk, ny = len(self.e), len(self.x), len(self.k), len(self.y)
+        e_sizes, x_sizes = tuple(x.shape[2 : 2 + ne]), tuple(x.shape[2 + ne : 2 + ne + nx])
+        y_sizes = tuple(y.shape[2 + ne + nk :])
+        lead = x.shape[:2]
+        xe = x.flatten(2 + ne + nx) if nk else x.unsqueeze(-1)
+        xe = xe.flatten(2 + ne, 1 + ne + nx) if nx else xe.unsqueeze(2 + ne)
+        xe = xe.flatten(2, 1 + ne) if ne else xe.unsqueeze(2)  # (B, c, E, X, K)
+        ye = y.flatten(2 + ne + nk) if ny else y.unsqueeze(-1)
+        ye = ye.flatten(2 + ne, 1 + ne + nk) if nk else ye.unsqueeze(2 + ne)
+        ye = ye.flatten(2, 1 + ne) if ne else ye.unsqueeze(2)  # (B, c, E, K, Y)
         if not self.k:
-            z = x.reshape((*lead, e, nx, 1)) * y.reshape((*lead, e, 1, ny))
+            z = xe * ye  # (B, c, E, X, 1) * (B, c, E, 1, Y)
         elif self.x or self.y:
-            z = torch.matmul(x.reshape((*lead, e, nx, nk)), y.reshape((*lead, e, nk, ny)))
+            z = torch.matmul(xe, ye)
         else:
-            z = (x.reshape((*lead, e, nk)) * y.reshape((*lead, e, nk))).sum(-1)
-        z = z.reshape(lead + (n,) * (len(self.e) + len(self.x) + len(self.y)))
+            z = (xe.squeeze(-2) * ye.squeeze(-1)).sum(-1)
+        z = z.reshape(lead + e_sizes + x_sizes + y_sizes)
         return z.permute(0, 1, *self.permute)
 
 
-class TypedBilinear(Checkable, nn.Module):
-    """Channel-wise equivariant products of two features x, y of type ``in_type`` into
-    ``out_type``: for every pair of orders (a, b) in ``pairs`` (default: all a ≤ b) and every
-    output order c, out[c] += Σ_{i,d} W[o, i, d] · F(d)(x[a]_i ⊗ y[b]_i) / n^{c_d} over the
-    diagrams d (a + b → c) selected by ``diagrams`` ("products", "canonical" or "all", see the
-    module docstring); c_d is d's number of closed bottom blocks (sums become means).
+class TypedBilinear(EquivariantModule):
+    """Channel-wise equivariant products of two features x, y of type ``in_type`` into ``out_type``.
 
-    Every order of ``in_type`` must have the same number of channels (they are multiplied
-    channel by channel). ``weight_{a}_{b}_{c}`` has shape (out_type[c], channels, diagrams).
+    For every pair of orders (a, b) in ``pairs`` (default: all a ≤ b) and every output order c,
+    out[c] += Σ_{i,d} W[o, i, d] · F(d)(x[a]_i ⊗ y[b]_i) over the diagrams d (a + b → c) selected
+    by ``diagrams`` ("products", "canonical" or "all", see the module docstring), each divided by
+    the sizes it sums over with ``reduce="mean"``.
+
+    Args:
+        group: a catlayer group (``S()``, ``O(3)``, ``S() * O(3)``, …).
+        in_type: a dict order → channels; every order needs the same number of channels (they are
+            multiplied channel by channel).
+        out_type: a dict order → channels.
+        diagrams: "products" (default), "canonical" or "all".
+        pairs: the pairs of orders (a, b) to multiply (default all a ≤ b).
+        reduce: "mean" (default) or "sum".
+        device, dtype: of the parameters.
+
+    ``weight_{a}_{b}_{c}`` has shape (out_type[c], channels, diagrams).
+
+    Shape:
+        - Input: x and y, dicts order k → ``(*batch, channels) + axes(k)``; ``mask`` optional.
+        - Output: a dict order c → ``(*batch, out_type[c]) + axes(c)``.
 
     >>> import torch
     >>> from catlayer import O
@@ -253,20 +318,18 @@ class TypedBilinear(Checkable, nn.Module):
 
     def __init__(
         self,
-        group,
-        in_type,
-        out_type,
+        group: Any,
+        in_type: Any,
+        out_type: Any,
         diagrams: str = "products",
-        pairs=None,
+        pairs: Any = None,
+        *,
+        reduce: str = "mean",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        check_group(group)
-        self.group = group
-        self.n = n = int(group.n)
-        self.in_type: FeatureType = feature_type(in_type, "in_type")
-        self.out_type: FeatureType = feature_type(out_type, "out_type")
+        self._open(group, in_type, out_type, reduce=reduce, execution="plan")
         widths = set(self.in_type.values())
         if len(widths) != 1:
             raise ValueError(
@@ -274,123 +337,206 @@ class TypedBilinear(Checkable, nn.Module):
                 f"channels; got {type_str(self.in_type)}"
             )
         self.channels = widths.pop()
-        orders = sorted(self.in_type)
+        orders = list(self.in_type)
         if pairs is None:
             pairs = [(a, b) for i, a in enumerate(orders) for b in orders[i:]]
-        self.pairs = tuple((int(a), int(b)) for a, b in pairs)
-        for a, b in self.pairs:
-            if a not in self.in_type or b not in self.in_type:
-                raise ValueError(f"pair ({a}, {b}) uses an order missing from in_type {type_str(self.in_type)}")
+        self.pairs = _check_pairs(pairs, self.in_type, len(self.factors))
+        if diagrams not in ("all", "products", "canonical"):
+            raise ValueError(f"diagrams must be 'all', 'products' or 'canonical', got {short_repr(diagrams)}")
         self.diagram_choice = diagrams
-        blocks = {}
+        blocks: dict[tuple[Any, Any, Any], tuple[Any, ...]] = {}
         for a, b in self.pairs:
             for c in self.out_type:
-                chosen = _select(group, a, b, c, diagrams)
+                chosen = _select(self.group, a, b, c, diagrams)
                 if chosen:
                     blocks[(a, b, c)] = chosen
-        if not blocks:
-            raise ValueError(
-                f"no {diagrams} diagrams of {group!r} from the pairs {list(self.pairs)} to the orders "
-                f"{sorted(self.out_type)}: every such bilinear map is zero"
-            )
+        for c in self.out_type:
+            if not any(key[2] == c for key in blocks):
+                raise ValueError(
+                    f"no {diagrams} diagrams of {self.group!r} from the pairs {list(self.pairs)} to order {c}: "
+                    f"output order {c} of {type_str(self.out_type)} would always be zero"
+                )
         self.blocks = blocks
-        self._plans = {key: layer_plan(group, d) for key, d in blocks.items()}
-        self._programs = {key: compile_program(plan, n) for key, plan in self._plans.items()}
-        # One contraction per distinct bottom half, shared by the output orders of a pair.
-        self._contractions: dict[tuple[int, int], list[_Contraction]] = {}
-        self._maps = {}
-        for a, b in self.pairs:
-            union: dict = {}
-            for key, plan in self._plans.items():
-                if key[:2] == (a, b):
-                    self._maps[key] = tuple(union.setdefault(r, len(union)) for r in plan.reductions)
-            if union:
-                self._contractions[(a, b)] = [_Contraction(r, a, b) for r in union]
-        uses_lc = any(c.operands != ("x", "y") for cs in self._contractions.values() for c in cs)
+        self._plans: dict[tuple[Any, Any, Any], LayerPlan] = {key: plan_layer(self.group, d) for key, d in blocks.items()}
+        self._outputs = list(self.out_type)
+        self._pairs_used = [p for p in self.pairs if any(key[:2] == p for key in blocks)]
+        self._keys = list(blocks)
+        block_list = [
+            Block(self._pairs_used.index(key[:2]), self._outputs.index(key[2]), self._plans[key]) for key in self._keys
+        ]
+        inputs = [order_axes(_sum(a, b)) for a, b in self._pairs_used]
+        outputs = [order_axes(c) for c in self._outputs]
+        channels = [(self.out_type[key[2]], self.channels) for key in self._keys]
+        self._program = compile_program(
+            block_list, inputs, outputs, channels, list(self.fixed_sizes), list(self.maskable), reduce == "mean"
+        )
+        self._contractions = [
+            _Contraction(half, *self._pairs_used[step.input])
+            for half, step in zip(self._program.halves, self._program.reductions, strict=True)
+        ]
+        self._symbols = sorted({(f, q) for c in self._contractions for f, q, _ in c.levi_civita})
         factory = {"device": device, "dtype": dtype}
         for (a, b, c), chosen in blocks.items():
             shape = (self.out_type[c], self.channels, len(chosen))
-            self.register_parameter(f"weight_{a}_{b}_{c}", nn.Parameter(torch.empty(shape, **factory)))
-        param_dtype = next(self.parameters()).dtype
-        if uses_lc:
-            check_size(n**n * 8, f"the Levi-Civita symbol of SO({n})")
-        tables = FormTables(list(self._programs.values()), full_levi_civita=uses_lc)
-        tables.eps = tables.eps or any(c.eps_x or c.eps_y for cs in self._contractions.values() for c in cs)
-        tables.register(self, group, device, param_dtype)
-        if not uses_lc:
-            self._levi_civita = None
-        self._tables = {key: expansion_tables(plan) for key, plan in self._plans.items()}
-        for key, program in self._programs.items():
-            order, signs = mixing_tables(program, diagram_scales(self._plans[key], n))
-            name = "_".join(map(str, key))
-            register_expansion_indices(self, name, self._tables[key], n, key[2], device)
-            self.register_buffer(f"_order_{name}", torch.tensor(order, device=device), persistent=False)
-            self.register_buffer(
-                f"_signs_{name}", torch.tensor(signs, device=device, dtype=param_dtype), persistent=False
-            )
+            self.register_parameter(self._name(a, b, c), nn.Parameter(torch.empty(shape, **factory)))
+        self._register_tables()
         self.reset_parameters()
 
-    def weight(self, a: int, b: int, c: int) -> torch.Tensor:
-        """The weight of block (a, b) → c: (out channels, channels, diagrams)."""
-        return getattr(self, f"weight_{a}_{b}_{c}")
+    @staticmethod
+    def _name(a: Any, b: Any, c: Any) -> str:
+        from .linear import _key
 
-    def weight_std(self, a: int, b: int, c: int) -> float:
+        return f"weight_{_key(a)}_{_key(b)}_{_key(c)}"
+
+    def _register_tables(self) -> None:
+        import numpy as np
+
+        like = next(self.parameters())
+        program = self._program
+        forms = set(program.uses_forms) | {f for c in self._contractions for _, f in (*c.form_x, *c.form_y)}
+        for f in sorted(forms):
+            self.register_buffer(f"_form_{f}", torch.tensor(np.asarray(self.factors[f].pair_form), dtype=like.dtype, device=like.device), persistent=False)
+        for f in program.uses_diagonals:
+            if self.factors[f].n is not None:
+                self.register_buffer(f"_eye_{f}", torch.eye(self.factors[f].n, dtype=like.dtype, device=like.device), persistent=False)
+        for f, q in self._symbols:
+            group = self.factors[f]
+            check_size(8 * group.n**group.n, f"the Levi-Civita symbol of {group!r}")
+            symbol = torch.tensor(np.asarray(group.levi_civita(q), dtype=np.float64), dtype=like.dtype, device=like.device)
+            self.register_buffer(f"_symbol_{f}_{q}", symbol, persistent=False)
+        gather = program.gather
+        for o in range(len(gather.sources)):
+            self.register_buffer(f"_cols_{o}", torch.tensor(gather.columns[o], dtype=torch.long, device=like.device), persistent=False)
+            for name, values in (("coef", gather.coefficients[o]), ("rcoef", gather.runtime_coefficients[o])):
+                self.register_buffer(f"_{name}_{o}", torch.tensor(values, dtype=like.dtype, device=like.device), persistent=False)
+
+    def _apply(self, fn: Any, recurse: bool = True) -> TypedBilinear:
+        super()._apply(fn, recurse)
+        self._register_tables()
+        return self
+
+    def weight(self, a: Any, b: Any, c: Any) -> torch.Tensor:
+        """The weight of block (a, b) → c: (out channels, channels, diagrams)."""
+        return getattr(self, self._name(a, b, c))
+
+    def weight_std(self, a: Any, b: Any, c: Any) -> float:
         """Initial standard deviation 1 / sqrt(B_c · channels · D), B_c the number of blocks into
         order c and D the diagrams of this block (as for :meth:`TypedLinear.weight_std`)."""
         into = sum(1 for key in self.blocks if key[2] == c)
         return (1.0 / (into * self.channels * len(self.blocks[(a, b, c)]))) ** 0.5
 
     def reset_parameters(self) -> None:
+        """Weights ~ N(0, σ²) with σ = :meth:`weight_std`; the tables are rebuilt too."""
+        self._register_tables()
         with torch.no_grad():
             for key in self.blocks:
                 nn.init.normal_(self.weight(*key), 0.0, self.weight_std(*key))
 
     def extra_repr(self) -> str:
         blocks = ", ".join(f"{a}×{b}→{c}: {len(d)}" for (a, b, c), d in self.blocks.items())
-        return (
-            f"group={self.group!r}, in_type={type_str(self.in_type)}, out_type={type_str(self.out_type)}, "
-            f"diagrams={self.diagram_choice!r} {{{blocks}}}"
+        text = f"group={self.group!r}, in_type={type_str(self.in_type)}, out_type={type_str(self.out_type)}, "
+        text += f"diagrams={self.diagram_choice!r} {{{blocks}}}"
+        return text + (f", reduce={self.reduce!r}" if self.reduce != "mean" else "")
+
+    def forward(self, x: dict[Any, torch.Tensor], y: dict[Any, torch.Tensor], mask: Any = None) -> dict[Any, torch.Tensor]:
+        """The products of x and y (dicts order → tensor, see the class docstring)."""
+        call = self.check_inputs(x, mask)
+        other = self.check_inputs(y, mask)
+        if other.batch_shape != call.batch_shape or other.sizes != call.sizes:
+            raise ValueError(f"{type(self).__name__}: x and y need the same batch shape and sizes")
+        return call.restore(self.run(call, other.features))
+
+    def run(self, call: Call, y: dict[Any, torch.Tensor]) -> dict[Any, torch.Tensor]:
+        """The products on a checked call (x's features) and y's features (same batch and sizes)."""
+        x = call.features
+        if call.masked:
+            x = {k: masked(t, call.masks, order_axes(k)) for k, t in x.items()}
+            y = {k: masked(t, call.masks, order_axes(k)) for k, t in y.items()}
+        program = self._program
+        num = len(self.factors)
+        forms = Forms(
+            call.sizes,
+            {f: getattr(self, f"_form_{f}") for f in range(num) if hasattr(self, f"_form_{f}")},
+            {f: getattr(self, f"_eye_{f}") for f in range(num) if hasattr(self, f"_eye_{f}")},
+            {},
         )
+        symbols = {(f, q): getattr(self, f"_symbol_{f}_{q}") for f, q in self._symbols}
+        reduced = []
+        for contraction, step in zip(self._contractions, program.reductions, strict=True):
+            a, b = self._pairs_used[step.input]
+            reduced.append(contraction(x[a], y[b], forms, symbols))
+        runtime = self.reduce == "mean" and (call.masked or any(s is None for s in self.fixed_sizes))
+        if runtime:
+            like = next(iter(x.values()))
+            counts = []
+            for f, (m, size) in enumerate(zip(call.masks, call.sizes, strict=True)):
+                if m is not None:
+                    counts.append(m.sum(1, dtype=like.dtype).clamp(min=1).reshape(-1, 1, 1))
+                elif self.fixed_sizes[f] is None:
+                    counts.append(like.new_ones(size).sum())
+                else:
+                    counts.append(float(size))
+            for r, step in enumerate(program.reductions):
+                for f, c in enumerate(step.summed):
+                    if c and self.maskable[f]:
+                        reduced[r] = reduced[r] * counts[f] ** -c
+        tables = []
+        for o in range(len(program.gather.sources)):
+            coef = getattr(self, f"_{'rcoef' if runtime else 'coef'}_{o}")
+            tables.append((getattr(self, f"_cols_{o}"), coef))
+        weights = [self.weight(*key) for key in self._keys]
+        gathered = gather_weights(weights, program.gather, tables)
+        mixed = mix_units(program, reduced, gathered, forms, defer_identity=False)[0]
+        outputs = run_expansions(program, mixed, forms)
+        out = {}
+        for c, t in zip(self._outputs, outputs, strict=True):
+            if call.masked:
+                keep = output_mask(call.masks, order_axes(c), t.dim())
+                if keep is not None:
+                    t = t * keep
+            out[c] = t
+        return out
 
-    def forward(self, x: dict[int, torch.Tensor], y: dict[int, torch.Tensor]) -> dict[int, torch.Tensor]:
-        x, batch_shape = flatten_batch(self, x, self.in_type, self.n)
-        y, other = flatten_batch(self, y, self.in_type, self.n)
-        if other != batch_shape or next(iter(x.values())).shape[0] != next(iter(y.values())).shape[0]:
-            raise ValueError(f"{type(self).__name__}: x and y need the same batch shape")
-        return unflatten_batch(self.run(x, y), batch_shape)
 
-    def run(self, x: dict[int, torch.Tensor], y: dict[int, torch.Tensor]) -> dict[int, torch.Tensor]:
-        """The products of checked features with exactly one batch axis."""
-        n = self.n
-        reduced = {
-            pair: [
-                c(x[pair[0]], y[pair[1]], self._eps, self._levi_civita, n, getattr(self, "_free_weights", None))
-                for c in contractions
-            ]
-            for pair, contractions in self._contractions.items()
-        }
-        terms: dict[int, list] = {}
-        for (a, b, c), program in self._programs.items():
-            name = f"{a}_{b}_{c}"
-            mine = [reduced[(a, b)][i] for i in self._maps[(a, b, c)]]
-            order, signs = getattr(self, f"_order_{name}"), getattr(self, f"_signs_{name}")
-            mixed = mix(program, mine, self.weight(a, b, c), order, signs)
-            terms.setdefault(c, []).extend(expansion_terms(self, name, self._tables[(a, b, c)], mixed, n, self._eps))
-        batch = next(iter(x.values())).shape[0]
-        return {c: assemble(terms[c], n, c, batch) for c in self.out_type if c in terms}
+def _check_pairs(pairs: Any, in_type: dict[Any, int], num_factors: int) -> tuple[tuple[Any, Any], ...]:
+    if not isinstance(pairs, (list, tuple)) or not pairs:
+        raise ValueError(f"pairs must be a non-empty list of (order, order) pairs, got {short_repr(pairs)}")
+    out = []
+    for pair in pairs:
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise ValueError(f"each pair must be (a, b), two orders of in_type {type_str(in_type)}; got {short_repr(pair)}")
+        a, b = (tuple(o) if isinstance(o, list) else o for o in pair)
+        for o in (a, b):
+            if o not in in_type:
+                raise ValueError(f"pair ({a}, {b}) uses the order {short_repr(o)}, missing from in_type {type_str(in_type)}")
+        out.append((a, b))
+    del num_factors
+    return tuple(out)
 
 
 class EquivariantBilinear(TypedBilinear):
-    """An equivariant bilinear layer T(a) × T(b) → T(c): x of shape (B, in_channels) + (n,)*a and
-    y of shape (B, in_channels) + (n,)*b give (B, out_channels) + (n,)*c, channel by channel
-    (see :class:`TypedBilinear`); by default every diagram of ``group.basis(a + b, c)``.
+    """An equivariant bilinear layer T(a) × T(b) → T(c) on plain tensors (see :class:`TypedBilinear`);
+    by default every diagram of ``group.basis(a + b, c)``.
+
+    Args:
+        group: a catlayer group.
+        left_order, right_order, out_order: the orders a, b and c.
+        in_channels: the channels of x and y (multiplied channel by channel).
+        out_channels: the output channels.
+        diagrams: "all" (default), "products" or "canonical".
+        reduce, device, dtype: as for :class:`TypedBilinear`.
+
+    Shape:
+        - Input: x ``(*batch, in_channels) + axes(a)``, y ``(*batch, in_channels) + axes(b)``,
+          ``mask`` optional.
+        - Output: ``(*batch, out_channels) + axes(c)``.
 
     >>> import torch
     >>> from catlayer import S, SO
     >>> ppgn = EquivariantBilinear(S(6), 2, 2, 2, in_channels=3, out_channels=4, diagrams="products")
     >>> ppgn(torch.randn(5, 3, 6, 6), torch.randn(5, 3, 6, 6)).shape
     torch.Size([5, 4, 6, 6])
-    >>> cross = EquivariantBilinear(SO(3), 1, 1, 1, in_channels=1, out_channels=1)
+    >>> cross = EquivariantBilinear(SO(3), 1, 1, 1, in_channels=1, out_channels=1, reduce="sum")
     >>> _ = torch.nn.init.ones_(cross.weight_1_1_1)
     >>> cross(torch.tensor([[[1.0, 0, 0]]]), torch.tensor([[[0, 1.0, 0]]])).tolist()   # e_0 × e_1 = e_2
     [[[0.0, 0.0, 1.0]]]
@@ -398,37 +544,43 @@ class EquivariantBilinear(TypedBilinear):
 
     def __init__(
         self,
-        group,
-        left_order: int,
-        right_order: int,
-        out_order: int,
+        group: Any,
+        left_order: Any,
+        right_order: Any,
+        out_order: Any,
         in_channels: int,
         out_channels: int,
         diagrams: str = "all",
+        *,
+        reduce: str = "mean",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        in_type = feature_type({left_order: in_channels, right_order: in_channels}, "orders")
+        _, factors = check_group(group)
+        orders = feature_type({left_order: in_channels, right_order: in_channels}, factors, "orders")
+        del orders
         super().__init__(
             group,
-            in_type,
+            {left_order: in_channels, right_order: in_channels},
             {out_order: out_channels},
             diagrams=diagrams,
             pairs=[(left_order, right_order)],
+            reduce=reduce,
             device=device,
             dtype=dtype,
         )
-        self.left_order, self.right_order, self.out_order = int(left_order), int(right_order), int(out_order)
+        self.left_order, self.right_order, self.out_order = left_order, right_order, out_order
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
 
     @property
-    def diagrams(self) -> tuple[Diagram, ...]:
+    def diagrams(self) -> tuple[Any, ...]:
         return self.blocks[(self.left_order, self.right_order, self.out_order)]
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(self, x: torch.Tensor, y: torch.Tensor, mask: Any = None) -> torch.Tensor:  # type: ignore[override]
+        """The product of x and y (tensors, see the class docstring)."""
         a, b, c = self.left_order, self.right_order, self.out_order
-        xs, batch_shape = flatten_batch(self, {a: x}, {a: self.channels}, self.n)
-        ys, other = flatten_batch(self, {b: y}, {b: self.channels}, self.n)
-        if other != batch_shape or xs[a].shape[0] != ys[b].shape[0]:
-            raise ValueError(f"{type(self).__name__}: x and y need the same batch shape")
-        return unflatten_batch(self.run(xs, ys), batch_shape)[c]
+        xs = self.check_inputs({a: x}, mask, {a: self.channels})
+        ys = self.check_inputs({b: y}, mask, {b: self.channels})
+        if xs.batch_shape != ys.batch_shape or xs.sizes != ys.sizes:
+            raise ValueError(f"{type(self).__name__}: x and y need the same batch shape and sizes")
+        return xs.restore(self.run(xs, ys.features))[c]

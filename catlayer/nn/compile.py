@@ -188,7 +188,9 @@ class Program:
     the reduced tensor's slots; ``units`` lists the matmuls: groups whose stacked tensors are the
     same (same ``terms``) share one, with their weights stacked on the output-channel axis.
     ``identity[o]`` is the identity expansion of output o, or None. ``gather`` builds the mixing
-    matrices from the block weights.
+    matrices from the block weights. ``halves[r]`` is the plan's half that reduction r reads (a
+    :class:`~catlayer.plan.Reduction`, or an :class:`~catlayer.plan.Expansion` in an adjoint
+    program), for executors that reduce their own way (the bilinear layers contract two inputs).
     """
 
     inputs: tuple[tuple[int, ...], ...]
@@ -200,6 +202,7 @@ class Program:
     units: tuple[tuple[tuple[tuple[int, tuple[int, ...]], ...], tuple[int, ...]], ...]
     identity: tuple[int | None, ...]
     gather: Gather
+    halves: tuple[Any, ...] = ()
 
     @property
     def uses_forms(self) -> tuple[int, ...]:
@@ -414,6 +417,7 @@ def _assemble(
     terms: list[tuple[int, int, tuple[int, ...], int, int, float, float]],
     channels: list[tuple[int, int]],
     sources: list[list[int]],
+    halves: tuple[Any, ...] = (),
 ) -> Program:
     """A program from its steps and its terms (reduction, expansion, matching, block, diagram
     index in the block, coefficient, runtime coefficient). ``channels[b]`` = (c_out, c_in) of
@@ -470,6 +474,7 @@ def _assemble(
             group_output=tuple(s.output for s in expansions),
             group_columns=tuple(group_columns),
         ),
+        halves=halves,
     )
 
 
@@ -539,7 +544,9 @@ def compile_program(
             terms.append((r, e, plan.matching[t], b, t, *coefficients[t]))
     reductions, order = _reduction_steps([(i, _bottom(r, num_factors)) for i, r in halves], num_factors, mean)
     expansions = tuple(_expansion_step(_top(e), o, num_factors, False) for o, e in tops)
-    return _assemble(tuple(inputs), tuple(outputs), reductions, order, expansions, terms, list(channels), sources)
+    return _assemble(
+        tuple(inputs), tuple(outputs), reductions, order, expansions, terms, list(channels), sources, tuple(r for _, r in halves)
+    )
 
 
 def compile_adjoint(
@@ -587,4 +594,6 @@ def compile_adjoint(
     reductions, order = _reduction_steps([(o, _top(e)) for o, e in halves], num_factors, False)
     expansions = tuple(_expansion_step(_bottom(r, num_factors), i, num_factors, mean) for i, r in bottoms)
     flipped = [(c_in, c_out) for c_out, c_in in channels]
-    return _assemble(tuple(outputs), tuple(inputs), reductions, order, expansions, terms, flipped, sources)
+    return _assemble(
+        tuple(outputs), tuple(inputs), reductions, order, expansions, terms, flipped, sources, tuple(e for _, e in halves)
+    )

@@ -232,7 +232,9 @@ class EquivariantModule(nn.Module):
 
     # -- input checks ---------------------------------------------------------------------------
     def _parameter_like(self) -> torch.Tensor | None:
-        return next(self.parameters(), None) if not hasattr(self, "_like") else self._like()
+        """A tensor with the dtype and device inputs must have (None: any floating dtype)."""
+        like = getattr(self, "_like", None)
+        return like() if like is not None else next(self.parameters(), None)
 
     def check_inputs(self, features: object, mask: object = None, ftype: FeatureType | None = None) -> Call:
         """Check ``features`` (a dict order → tensor) against ``ftype`` (default ``in_type``) and
@@ -318,11 +320,11 @@ class EquivariantModule(nn.Module):
         if like is not None:
             if x.dtype != like.dtype:
                 raise TypeError(
-                    f"{name} has {like.dtype} parameters but {what} is {x.dtype}; convert the input "
+                    f"{name} computes in {like.dtype} but {what} is {x.dtype}; convert the input "
                     f"(x.to({like.dtype})) or the module (module.to({x.dtype}))"
                 )
             if x.device != like.device:
-                raise ValueError(f"{name} has its parameters on {like.device} but {what} is on {x.device}")
+                raise ValueError(f"{name} is on {like.device} but {what} is on {x.device}")
 
     def _check_masks(
         self, mask: object, batch_shape: tuple[int, ...], sizes: list[Any], seen: list[str | None], device: Any

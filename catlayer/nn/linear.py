@@ -175,7 +175,7 @@ class TypedLinear(EquivariantModule):
         self._dense_cache: tuple[Any, Any] | None = None
         self._sizes_cache: dict[Any, int] = {}
         self._register_tables()
-        like = next(self.parameters())
+        like = self._like()
         if self.execution == "auto":
             self.execution = self._choose_execution(like.device)
         if self.execution == "dense":
@@ -291,7 +291,7 @@ class TypedLinear(EquivariantModule):
         return table
 
     def _register_tables(self) -> None:
-        like = next(self.parameters())
+        like = self._like()
         for name, (value, kind) in self._table_arrays().items():
             dtype = torch.long if kind == "long" else like.dtype
             self.register_buffer(name, torch.as_tensor(np.asarray(value)).to(device=like.device, dtype=dtype), persistent=False)
@@ -332,6 +332,12 @@ class TypedLinear(EquivariantModule):
                 bias = self.bias_of(l)
                 assert bias is not None
                 nn.init.zeros_(bias)
+
+    def _like(self) -> torch.Tensor:
+        """A tensor with the module's dtype and device (its first parameter or table)."""
+        for t in self.parameters():
+            return t
+        return next(iter(self._buffers.values()))
 
     def _weights(self) -> list[torch.Tensor]:
         return [self.weight_of(k, l) for k, l in self._block_keys]
@@ -504,7 +510,7 @@ class TypedLinear(EquivariantModule):
         sizes = self.fixed_sizes
         rows = sum(c * math.prod(sizes[f] for f in order_axes(l)) for l, c in self.out_type.items())  # type: ignore[misc]
         cols = sum(c * math.prod(sizes[f] for f in order_axes(k)) for k, c in self.in_type.items())  # type: ignore[misc]
-        itemsize = next(self.parameters()).element_size()
+        itemsize = self._like().element_size()
         return rows * cols * (2 * itemsize + 8)
 
     def _dense_tables(self) -> dict[str, Any]:
@@ -550,7 +556,7 @@ class TypedLinear(EquivariantModule):
 
     def _gather_dense(self) -> tuple[torch.Tensor, torch.Tensor]:
         sizes = self.fixed_sizes
-        like = next(self.parameters())
+        like = self._like()
         rows_of = {l: self.out_type[l] * math.prod(sizes[f] for f in order_axes(l)) for l in self._outputs}  # type: ignore[misc]
         cols_of = {k: self.in_type[k] * math.prod(sizes[f] for f in order_axes(k)) for k in self._inputs}  # type: ignore[misc]
         pieces: dict[tuple[Any, Any], torch.Tensor] = {}
@@ -612,7 +618,7 @@ class TypedLinear(EquivariantModule):
     # -- the cost model --------------------------------------------------------------------------
     def _example(self, batch: int) -> dict[Any, torch.Tensor]:
         sizes = [s if s is not None else 16 for s in self.fixed_sizes]
-        like = next(self.parameters())
+        like = self._like()
         return {
             k: torch.empty((batch, c) + tuple(sizes[f] for f in order_axes(k)), dtype=like.dtype)
             for k, c in self.in_type.items()
@@ -642,40 +648,54 @@ class TypedLinear(EquivariantModule):
         return measure(forward, *[example[k] for k in self._inputs], *tensors)
 
     def dense_cost(self, batch: int = REFERENCE_BATCH) -> Cost:
-        """What the dense forward does on a batch (counted with as many distinct entry patterns as
-        diagrams: the patterns are only known once the dense tables are built). Fixed sizes only.
+        """What the dense forward does on a batch when its matrix is gathered (training; in
+        inference the gathered matrix is kept while the weights are unchanged), counted with as
+        many distinct entry patterns as diagrams (the patterns are only known once the dense
+        tables are built). Fixed sizes only.
 
         >>> from catlayer import S
-        >>> EquivariantLinear(S(8), 3, 3, 1, 1, execution="plan").dense_cost().ops  # matmul, gather, GEMM (+ mul)
+        >>> EquivariantLinear(S(8), 3, 3, 1, 1, execution="plan").dense_cost().ops  # scale, matmul, gather, GEMM
         4
         """
         self._require_fixed("dense_cost()")
         sizes = self.fixed_sizes
-        meta = {"device": "meta", "dtype": next(self.parameters()).dtype}
-        count = 0
-        args: list[Any] = []
+        meta = {"device": "meta", "dtype": self._like().dtype}
+
+        def entries(order: Any) -> int:
+            return math.prod(sizes[f] for f in order_axes(order))  # type: ignore[misc]
+
+        tables = []
         for k, l in self._block_keys:
-            rows = math.prod(sizes[f] for f in order_axes(l))  # type: ignore[misc]
-            cols = math.prod(sizes[f] for f in order_axes(k))  # type: ignore[misc]
             d = len(self.blocks[(k, l)])
-            args.append((torch.empty(d, d, **meta), torch.empty(rows * self.in_type[k] * cols, device="meta", dtype=torch.long)))
-            count += 1
-        x = torch.empty((batch, sum(c * math.prod(sizes[f] for f in order_axes(k)) for k, c in self.in_type.items())), **meta)  # type: ignore[misc]
+            gather = torch.empty(entries(l) * self.in_type[k] * entries(k), device="meta", dtype=torch.long)
+            tables.append((torch.empty(d, **meta), torch.empty(d, d, **meta), gather))
+        x = torch.empty((batch, sum(c * entries(k) for k, c in self.in_type.items())), **meta)
         weights = [w.to("meta") for w in self._weights()]
-        scales = [torch.empty(len(self.blocks[key]), **meta) for key in self._block_keys]
+        biases = [b.to("meta") for b in self._biases()]
+        bias_bases = [torch.empty(len(self.bias_diagrams[l]), entries(l), **meta) for l in self.bias_diagrams]
 
         def forward(x: torch.Tensor, *tensors: torch.Tensor) -> torch.Tensor:
-            parts = []
+            pieces = {}
             for b, (k, l) in enumerate(self._block_keys):
-                w = tensors[b] * tensors[count + b]
-                patterns, gather = args[b]
-                u = torch.matmul(w, patterns).reshape(self.out_type[l], -1)
-                parts.append(u.index_select(1, gather))
-            rows = sum(c * math.prod(sizes[f] for f in order_axes(l)) for l, c in self.out_type.items())  # type: ignore[misc]
-            matrix = parts[0].reshape(rows, -1) if len(parts) == 1 else torch.cat([p.reshape(-1) for p in parts]).reshape(rows, -1)
-            return torch.nn.functional.linear(x, matrix)
+                scale, patterns, gather = tables[b]
+                u = torch.matmul(tensors[b] * scale, patterns).reshape(self.out_type[l], -1)
+                pieces[(k, l)] = u.index_select(1, gather).reshape(self.out_type[l] * entries(l), -1)
+            rows = []
+            for l in self._outputs:
+                blocks = [
+                    pieces[(k, l)] if (k, l) in pieces else x.new_zeros(self.out_type[l] * entries(l), self.in_type[k] * entries(k))
+                    for k in self._inputs
+                ]
+                rows.append(blocks[0] if len(blocks) == 1 else torch.cat(blocks, dim=1))
+            matrix = rows[0] if len(rows) == 1 else torch.cat(rows, dim=0)
+            extra = tensors[len(self._block_keys) :]
+            bias = None
+            if biases:
+                parts = [torch.matmul(bb, basis).reshape(-1) for bb, basis in zip(extra[: len(biases)], extra[len(biases) :], strict=True)]
+                bias = parts[0] if len(parts) == 1 and len(self._outputs) == 1 else None
+            return torch.nn.functional.linear(x, matrix, bias)
 
-        return measure(forward, x, *weights, *scales)
+        return measure(forward, x, *weights, *biases, *bias_bases)
 
     def _choose_execution(self, device: torch.device) -> str:
         """The cost model's choice (:mod:`catlayer.nn.dense`): dense when its estimate at the
@@ -908,7 +928,7 @@ class EquivariantLinear(TypedLinear):
         ``reduce="mean"``) as a (D, n^l, n^k) tensor (rows: output multi-index in C order).
         Size-guarded: raises :class:`~catlayer.memory.AllocationTooLarge` when large."""
         self._require_fixed("basis_matrices()")
-        like = next(self.parameters())
+        like = self._like()
         rows = math.prod(self.fixed_sizes[f] for f in order_axes(self.out_order))  # type: ignore[misc]
         cols = math.prod(self.fixed_sizes[f] for f in order_axes(self.in_order))  # type: ignore[misc]
         d = len(self.diagrams)
@@ -949,7 +969,7 @@ class EquivariantLinear(TypedLinear):
         True
         """
         self._require_fixed("to_dense()")
-        like = next(self.parameters())
+        like = self._like()
         check_size(self._dense_bytes(), f"the dense matrix of {self!r}")
         with torch.no_grad():
             matrix, bias = self.dense_matrix()

@@ -1,79 +1,150 @@
 """``EquivariantMLP``: a complete equivariant network between mixed-order feature types.
 
-Architecture (all parts equivariant, see :meth:`EquivariantMLP.check_equivariance`)::
+Architecture (all parts equivariant; ``check_equivariance(model)`` checks them one by one)::
 
-    h = embed(x)                                   TypedLinear  in_type → hidden
+    h = embed(x) + embed_products(x, x)            TypedLinear and TypedBilinear  in_type → hidden
     repeat depth times:                            residual blocks
         a, u, v = mix(h)                           TypedLinear  hidden → activations ⊕ u ⊕ v
         h = h + β · (out(act(a)) + products(u, v))
-    y = head(h)                                    TypedLinear  hidden → out_type
+    y = head(h) · (n / n̄)^α                        TypedLinear  hidden → out_type
 
-* ``act``: pointwise (any function) when the group acts by permutations (S_n), else gated (any
-  group, compact or not); ``nonlinearity="norm"`` picks the norm nonlinearity where it exists.
-* ``products``: :class:`~catlayer.nn.TypedBilinear` on the product diagrams between all hidden
-  orders (matrix products of PPGN for graphs, dot/outer products and, for SO(3), cross products
-  for point clouds), channel by channel between two linear projections u, v of h.
-* ``hidden`` (default, :func:`default_hidden_type`): every order from 0 to the largest input or
-  output order, 64 scalar channels and 4–16 channels of each higher order (fewer when n^k is
-  large); products as wide as the narrowest tensor order, at most 16.
-* Scale: every diagram is mean-normalised (sums over free indices become means) and initialised
-  so that each layer maps unit-variance inputs to unit mean second moment; the two branch terms
-  share that budget and β = 1/sqrt(depth), so activations stay O(1) at initialisation whatever n
-  and the depth (measured for n ≤ 60 and depths 2–6; see tests/test_nn_mlp.py).
+* ``act``: per order, the function entrywise where every group acting on the order permutes
+  indices (S_n; pair features (2, 0) under S_N × O(3)) and on invariant channels, a gate (an
+  invariant channel through a sigmoid) elsewhere; ``nonlinearity="gated"`` gates every
+  non-invariant order, ``"norm"`` uses the norm nonlinearity (groups of orthogonal matrices),
+  ``"pointwise"`` insists on entrywise functions (groups acting by permutations).
+* ``products``: :class:`~catlayer.nn.TypedBilinear` on the canonical product diagrams between
+  all hidden orders (matrix products of PPGN for graphs, dot/outer products and, for SO(3),
+  cross products for point clouds), channel by channel between two linear projections u, v of
+  h. The embedding has products of the input with itself too: that is how invariants (Gram
+  entries, Minkowski products) arise from vectors, which no linear map reaches.
+* ``hidden`` (default, :func:`default_hidden_type`): every order up to the largest input or
+  output order (per factor, for a product) that the input reaches by a linear map or a product,
+  64 invariant channels and 4–16 channels of each other order (fewer when it has many entries).
+* Sizes: every diagram is mean-normalised, so activations stay O(1) at every n, and a network
+  cannot count by itself. For groups with a factor of any size (``S()``) the network is given
+  the size of each sample (``size_input``: log(n / n̄) as invariant input channels, n the number
+  of valid indices, n̄ = ``reference_size``) and scales each output channel by (n / n̄)^α with a
+  learned α (``size_scaling``, initially 0, as PELICAN does), which makes extensive targets
+  (counts, totals) exactly representable.
+* Scale at initialisation: each layer maps unit-variance inputs to unit mean second moment; the
+  two branch terms share that budget and β = 1/sqrt(depth), so activations stay O(1) whatever n
+  and the depth (tests/test_nn_mlp.py).
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
 
-from .bilinear import TypedBilinear, product_diagrams
-from .checkable import Checkable
-from .features import FeatureType, feature_type, flatten_batch, type_str, unflatten_batch
-from .nonlinear import GatedNonlinearity, NormNonlinearity, PointwiseNonlinearity, acts_by_permutations
-from .typed_linear import TypedLinear, check_group
+from ..diagrams.validation import short_repr
+from .bilinear import TypedBilinear, canonical_products
+from ..groups.product import group_factors
+from .core import Call, EquivariantModule, feature_type, order_axes, output_mask, type_str
+from .linear import TypedLinear, _zero_order
+from .nonlinear import GatedNonlinearity, NormNonlinearity, PointwiseNonlinearity
 
 __all__ = ["EquivariantMLP", "default_hidden_type"]
 
+#: The size a factor of any size (``S()``) is assumed to have when choosing default widths.
+_NOMINAL_SIZE = 8
 
-def default_hidden_type(group, in_type, out_type, width: int = 64, tensor_width: int = 16) -> FeatureType:
-    """Orders 0..max(in and out orders): ``width`` scalar channels, and for order k ≥ 1 the power
-    of two closest below 256 / n^k, clamped to [4, ``tensor_width``] (wide where tensors are
-    small, narrow where they have many entries: the cost of a layer grows with channels × n^k).
+
+def _orders_upto(top: tuple[int, ...]) -> list[tuple[int, ...]]:
+    out: list[tuple[int, ...]] = [()]
+    for t in top:
+        out = [o + (i,) for o in out for i in range(t + 1)]
+    return out
+
+
+def _as_tuple(order: Any) -> tuple[int, ...]:
+    return order if isinstance(order, tuple) else (order,)
+
+
+def _from_tuple(order: tuple[int, ...], single: bool) -> Any:
+    return order[0] if single else order
+
+
+def _sum(a: Any, b: Any) -> Any:
+    return tuple(x + y for x, y in zip(a, b, strict=True)) if isinstance(a, tuple) else a + b
+
+
+def default_hidden_type(group: Any, in_type: Any, out_type: Any, width: int = 64, tensor_width: int = 16) -> dict[Any, int]:
+    """Every order up to the largest input or output order (componentwise for a product) that the
+    input reaches by a linear map or by a product of two input features; ``width`` invariant
+    channels, and for another order the power of two closest below 256 / (its entries) (n^k; a
+    factor of any size counts as n = 8), clamped to [4, ``tensor_width``].
 
     >>> from catlayer import O, S
     >>> default_hidden_type(O(3), {0: 5, 1: 5}, {2: 1})
     {0: 64, 1: 16, 2: 16}
-    >>> default_hidden_type(S(12), {2: 1}, {0: 1})
-    {0: 64, 1: 16, 2: 4}
+    >>> default_hidden_type(O(3), {2: 1}, {0: 1})             # O(3): no map between parities
+    {0: 64, 2: 16}
+    >>> default_hidden_type(S() * O(3), {(1, 1): 1}, {(0, 0): 1})   # invariants from dot products
+    {(0, 0): 64, (0, 1): 16, (1, 0): 16, (1, 1): 8}
     """
-    top = max(max(feature_type(in_type)), max(feature_type(out_type)))
-    n = int(group.n)
-    out = {0: width}
-    for k in range(1, top + 1):
-        channels = 2 ** max(0, math.floor(math.log2(max(256 / n**k, 1))))
-        out[k] = max(4, min(tensor_width, channels))
-    return out
+    factors = group_factors(group)
+    single = len(factors) == 1
+    ins = feature_type(in_type, factors, "in_type")
+    outs = feature_type(out_type, factors, "out_type")
+    top = tuple(max(_as_tuple(k)[f] for k in [*ins, *outs]) for f in range(len(factors)))
+    zero = _zero_order(len(factors))
+    out: dict[Any, int] = {}
+    for t in _orders_upto(top):
+        order = _from_tuple(t, single)
+        reached = any(group.basis(k, order) for k in ins) or any(
+            canonical_products(group, a, b, order) for i, a in enumerate(ins) for b in list(ins)[i:]
+        )
+        if not reached and order != zero:
+            continue
+        if order == zero:
+            out[order] = width
+            continue
+        entries = math.prod((g.n if g.n is not None else _NOMINAL_SIZE) for g in (factors[f] for f in order_axes(order)))
+        channels = 2 ** max(0, math.floor(math.log2(max(256 / entries, 1))))
+        out[order] = max(4, min(tensor_width, channels))
+    return dict(sorted(out.items()))
+
+
+class _Activation(EquivariantModule):
+    """The block's nonlinearity (see the module docstring), as one module."""
+
+    def __init__(self, group: Any, hidden: dict[Any, int], nonlinearity: str, function: Any) -> None:
+        super().__init__()
+        if nonlinearity == "norm":
+            self.inner: Any = NormNonlinearity(group, hidden, function=function)
+        elif nonlinearity == "pointwise":
+            self.inner = PointwiseNonlinearity(group, hidden, function=function)
+        else:
+            self.inner = GatedNonlinearity(group, hidden, function=function, pointwise=nonlinearity == "auto")
+        self._open(group, self.inner.in_type, self.inner.out_type)
+
+    def forward(self, features: dict[Any, torch.Tensor], mask: Any = None) -> dict[Any, torch.Tensor]:
+        return self.inner(features, mask)
+
+    def run(self, call: Call) -> dict[Any, torch.Tensor]:
+        out: dict[Any, torch.Tensor] = self.inner.run(call)
+        return out
 
 
 class _Block(nn.Module):
     """One residual block: h ↦ out(act(a)) + products(u, v) with (a, u, v) = mix(h)."""
 
-    def __init__(self, group, hidden: FeatureType, nonlinearity: str, function, product_width: int, factory) -> None:
+    def __init__(
+        self, group: Any, hidden: dict[Any, int], nonlinearity: str, function: Any, product_width: int, factory: Any
+    ) -> None:
         super().__init__()
-        if nonlinearity == "gated":
-            self.act = GatedNonlinearity(group, hidden, function=function)
-        elif nonlinearity == "norm":
-            self.act = NormNonlinearity(group, hidden, function=function, **factory)
-        else:
-            self.act = PointwiseNonlinearity(group, hidden, function=function)
+        self.act = _Activation(group, hidden, nonlinearity, function)
         act_in = self.act.in_type
+        orders = list(hidden)
         self.product_orders = tuple(
             k
-            for k in hidden
-            if product_width and any(product_diagrams(group, min(k, j), max(k, j), c) for j in hidden for c in hidden)
+            for k in orders
+            if product_width
+            and any(canonical_products(group, min(k, j), max(k, j), c) for j in orders for c in orders)
         )
         mix_type = dict(act_in)
         for k in self.product_orders:
@@ -82,34 +153,63 @@ class _Block(nn.Module):
         self.product_width = product_width
         self.mix = TypedLinear(group, hidden, dict(sorted(mix_type.items())), **factory)
         self.out = TypedLinear(group, hidden, hidden, **factory)
-        self.products = (
-            TypedBilinear(group, {k: product_width for k in self.product_orders}, hidden, "canonical", **factory)
-            if self.product_orders
-            else None
-        )
+        self.products = None
+        if self.product_orders:
+            width = {k: product_width for k in self.product_orders}
+            reachable = {c: hidden[c] for c in hidden if _reachable(group, self.product_orders, c)}
+            if reachable:
+                bilinear = {key: value for key, value in factory.items() if key != "execution"}
+                self.products = TypedBilinear(group, width, reachable, "canonical", **bilinear)
 
-    def forward(self, h: dict[int, torch.Tensor]) -> dict[int, torch.Tensor]:
-        a = self.mix.run(h)
+    def forward(self, h: dict[Any, torch.Tensor], call: Call) -> dict[Any, torch.Tensor]:
+        a = self.mix.run(_with(call, h))
         act_in = {k: a[k][:, :c] for k, c in self.act_channels.items()}
-        y = self.out.run(self.act(act_in))
+        y = self.out.run(_with(call, self.act.run(_with(call, act_in))))
         if self.products is not None:
             w = self.product_width
-            u = {k: a[k][:, self.act_channels.get(k, 0) : self.act_channels.get(k, 0) + w] for k in self.product_orders}
-            v = {k: a[k][:, self.act_channels.get(k, 0) + w :] for k in self.product_orders}
-            p = self.products.run(u, v)
+            start = {k: self.act_channels.get(k, 0) for k in self.product_orders}
+            u = {k: a[k][:, start[k] : start[k] + w] for k in self.product_orders}
+            v = {k: a[k][:, start[k] + w :] for k in self.product_orders}
+            p = self.products.run(_with(call, u), v)
             y = {k: (y[k] + p[k]) if k in p else y[k] for k in y}
         return y
 
 
-class EquivariantMLP(Checkable, nn.Module):
+def _reachable(group: Any, orders: tuple[Any, ...], c: Any) -> bool:
+    return any(canonical_products(group, a, b, c) for i, a in enumerate(orders) for b in orders[i:])
+
+
+def _with(call: Call, features: dict[Any, torch.Tensor]) -> Call:
+    """The same call (sizes, masks) on other features (with one batch axis)."""
+    return Call(features, None, call.sizes, call.masks)
+
+
+class EquivariantMLP(EquivariantModule):
     """An equivariant network from features of type ``in_type`` to features of type ``out_type``.
 
-    Arguments beyond the types (all optional): ``hidden`` (a feature type; default
-    :func:`default_hidden_type`), ``depth`` (number of residual blocks, default 2),
-    ``nonlinearity`` ("pointwise", "gated" or "norm"; default pointwise for S_n, gated otherwise),
-    ``function`` (the scalar function, default "silu"), ``product_width`` (channels of the
-    products u, v; default: the fewest hidden channels of an order ≥ 1, at most 16; 0 disables
-    products), ``device``, ``dtype``.
+    Args:
+        group: a catlayer group: ``S()`` (graphs and sets of any size), ``O(3)``, ``S() * O(3)``
+            (point clouds), ``S() * O(1, 3)`` (particle sets), …
+        in_type, out_type: feature types (dicts order → channels).
+        hidden: the hidden feature type (default :func:`default_hidden_type`).
+        depth: the number of residual blocks (default 2).
+        nonlinearity: "auto" (default: entrywise where the groups permute indices, gated
+            elsewhere), "gated", "norm" or "pointwise".
+        function: the scalar function (default "silu").
+        product_width: channels of the products u, v (default: the fewest hidden channels of a
+            non-invariant order, at most 16; 0 disables products).
+        size_input, size_scaling: give the network the size of each sample (see the module
+            docstring); default: True when a factor has no fixed size (``S()``).
+        reference_size: n̄ of the size input and scaling (default 16).
+        reduce: "mean" (default) or "sum", for every part.
+        execution: "auto", "plan" or "dense", for every linear part.
+        device, dtype: of the parameters.
+
+    Shape:
+        - Input: a dict order k → ``(*batch, in_type[k]) + axes(k)``; ``mask`` (optional): bool
+          ``(*batch, N)`` saying which indices of the permuted factor are valid (a tuple for
+          several such factors).
+        - Output: a dict order l → ``(*batch, out_type[l]) + axes(l)``.
 
     >>> import torch
     >>> from catlayer import O, S
@@ -117,78 +217,177 @@ class EquivariantMLP(Checkable, nn.Module):
     >>> out = model({0: torch.randn(7, 5), 1: torch.randn(7, 5, 3)})
     >>> {k: tuple(v.shape) for k, v in out.items()}
     {2: (7, 1, 3, 3)}
-    >>> net = EquivariantMLP(S(12), in_type={2: 1}, out_type={0: 1})
-    >>> A = (torch.rand(4, 12, 12) < 0.3).float()
-    >>> net({2: A[:, None]})[0].shape
+    >>> net = EquivariantMLP(S(), in_type={2: 1}, out_type={0: 1})        # graphs of any size
+    >>> A, mask = torch.rand(4, 12, 12), torch.arange(12) < torch.tensor([[12], [7], [9], [3]])
+    >>> net({2: A[:, None]}, mask)[0].shape
     torch.Size([4, 1])
     """
 
     def __init__(
         self,
-        group,
-        in_type,
-        out_type,
-        hidden=None,
+        group: Any,
+        in_type: Any,
+        out_type: Any,
+        hidden: Any = None,
         depth: int = 2,
-        nonlinearity: str | None = None,
-        function="silu",
+        nonlinearity: str = "auto",
+        function: Any = "silu",
         product_width: int | None = None,
+        *,
+        size_input: bool | None = None,
+        size_scaling: bool | None = None,
+        reference_size: float = 16.0,
+        reduce: str = "mean",
+        execution: str = "auto",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        check_group(group)
-        self.group = group
-        self.n = int(group.n)
-        self.in_type: FeatureType = feature_type(in_type, "in_type")
-        self.out_type: FeatureType = feature_type(out_type, "out_type")
-        self.hidden: FeatureType = (
-            default_hidden_type(group, self.in_type, self.out_type)
-            if hidden is None
-            else feature_type(hidden, "hidden")
-        )
+        self._open(group, in_type, out_type, reduce=reduce, execution=execution)
+        group = self.group
         if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
-            raise ValueError(f"depth must be an int >= 0, got {depth!r}")
-        if product_width is None:
-            product_width = min([16] + [c for k, c in self.hidden.items() if k > 0])
-        if isinstance(product_width, bool) or not isinstance(product_width, int) or product_width < 0:
-            raise ValueError(f"product_width must be an int >= 0, got {product_width!r}")
-        if nonlinearity is None:
-            nonlinearity = "pointwise" if acts_by_permutations(group) else "gated"
-        if nonlinearity not in ("pointwise", "gated", "norm"):
-            raise ValueError(f"nonlinearity must be 'pointwise', 'gated' or 'norm', got {nonlinearity!r}")
-        self.nonlinearity = nonlinearity
-        self.depth = depth
-        factory = {"device": device, "dtype": dtype}
-        self.embed = TypedLinear(group, self.in_type, self.hidden, **factory)
-        self.blocks = nn.ModuleList(
-            _Block(group, self.hidden, nonlinearity, function, product_width, factory) for _ in range(depth)
+            raise ValueError(f"depth must be an int >= 0, got {short_repr(depth)}")
+        if nonlinearity not in ("auto", "pointwise", "gated", "norm"):
+            raise ValueError(f"nonlinearity must be 'auto', 'pointwise', 'gated' or 'norm', got {short_repr(nonlinearity)}")
+        any_size = any(g.n is None for g in self.factors)
+        self.size_input = any_size if size_input is None else bool(size_input)
+        self.size_scaling = any_size if size_scaling is None else bool(size_scaling)
+        if not (isinstance(reference_size, (int, float)) and reference_size > 0 and math.isfinite(reference_size)):
+            raise ValueError(f"reference_size must be a positive number, got {short_repr(reference_size)}")
+        self.reference_size = float(reference_size)
+        self._sized = tuple(f for f, g in enumerate(self.factors) if g.acts_by_permutations)
+        zero = _zero_order(len(self.factors))
+        embed_type = dict(self.in_type)
+        if self.size_input and self._sized:
+            embed_type[zero] = embed_type.get(zero, 0) + len(self._sized)
+        self._embed_type = feature_type(embed_type, self.factors, "in_type")
+        self.hidden = (
+            default_hidden_type(group, self._embed_type, self.out_type)
+            if hidden is None
+            else feature_type(hidden, self.factors, "hidden")
         )
-        self.head = TypedLinear(group, self.hidden, self.out_type, **factory)
+        if product_width is None:
+            product_width = min([16] + [c for k, c in self.hidden.items() if k != zero])
+        if isinstance(product_width, bool) or not isinstance(product_width, int) or product_width < 0:
+            raise ValueError(f"product_width must be an int >= 0, got {short_repr(product_width)}")
+        self.nonlinearity, self.depth, self.function = nonlinearity, depth, function
+        factory = {"device": device, "dtype": dtype, "reduce": reduce}
+        linear = {**factory, "execution": execution}
+        reached = {l: c for l, c in self.hidden.items() if any(group.basis(k, l) for k in self._embed_type)}
+        self.embed = TypedLinear(group, self._embed_type, reached, **linear) if reached else None
+        products = {
+            l: c
+            for l, c in self.hidden.items()
+            if _reachable(group, tuple(self._embed_type), l)
+        }
+        self.embed_products = None
+        self.embed_square = None
+        if product_width and products:
+            # Products of two linear projections of the input with itself (channel by channel).
+            width = max(self._embed_type.values())
+            self._embed_width = width
+            self.embed_square = TypedLinear(group, self._embed_type, {k: 2 * width for k in self._embed_type}, bias=False, **linear)
+            self.embed_products = TypedBilinear(group, {k: width for k in self._embed_type}, products, "canonical", **factory)
+        missing = [l for l in self.hidden if l not in reached and (self.embed_products is None or l not in self.embed_products.out_type)]
+        if missing:
+            raise ValueError(
+                f"the hidden orders {missing} of {type_str(self.hidden)} are reached neither by a linear map nor by a "
+                f"product of the input {type_str(self.in_type)} under {group!r}: leave them out of hidden"
+            )
+        self.blocks = nn.ModuleList(
+            _Block(group, self.hidden, nonlinearity, function, product_width, {**linear}) for _ in range(depth)
+        )
+        self.head = TypedLinear(group, self.hidden, self.out_type, **linear)
+        if self.size_scaling and self._sized:
+            self.size_exponent = nn.Parameter(
+                torch.zeros(len(self._sized), sum(self.out_type.values()), device=device, dtype=dtype)
+            )
+        else:
+            self.register_parameter("size_exponent", None)
         self.residual_scale = 1.0 / math.sqrt(max(depth, 1))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Re-initialise every part; the two terms of each block share unit variance."""
+        """Re-initialise every part; the terms of the embedding and of each block share unit
+        variance; size exponents start at 0."""
         for module in self.modules():
             if module is not self and hasattr(module, "reset_parameters"):
                 module.reset_parameters()
         with torch.no_grad():
+            if self.embed is not None and self.embed_products is not None:
+                for p in [*self.embed.parameters(), *self.embed_products.parameters()]:
+                    p.mul_(math.sqrt(0.5))
             for block in self.blocks:
                 if block.products is not None:
                     for p in [*block.out.parameters(), *block.products.parameters()]:
                         p.mul_(math.sqrt(0.5))
+            if self.size_exponent is not None:
+                self.size_exponent.zero_()
 
     def extra_repr(self) -> str:
-        return (
+        text = (
             f"group={self.group!r}, in_type={type_str(self.in_type)}, out_type={type_str(self.out_type)}, "
             f"hidden={type_str(self.hidden)}, depth={self.depth}, nonlinearity={self.nonlinearity!r}"
         )
+        if self.size_input or self.size_scaling:
+            text += f", size_input={self.size_input}, size_scaling={self.size_scaling}"
+        return text
 
-    def forward(self, features: dict[int, torch.Tensor]) -> dict[int, torch.Tensor]:
-        flat, batch_shape = flatten_batch(self, features, self.in_type, self.n)
-        h = self.embed.run(flat)
+    def _log_sizes(self, call: Call, like: torch.Tensor) -> torch.Tensor:
+        """log(n / n̄) per sample and sized factor: (B, F), n the number of valid indices."""
+        columns = []
+        batch = like.shape[0]
+        for f in self._sized:
+            m = call.masks[f]
+            if m is not None:
+                count = m.sum(1, dtype=like.dtype).clamp(min=1)
+            else:
+                count = like.new_ones(call.sizes[f]).sum().expand(batch)
+            columns.append(torch.log(count / self.reference_size))
+        return torch.stack(columns, dim=1)
+
+    def forward(self, features: dict[Any, torch.Tensor], mask: Any = None) -> dict[Any, torch.Tensor]:
+        """The network on a dict order → tensor (``mask`` optional, see the class docstring)."""
+        call = self.check_inputs(features, mask)
+        return call.restore(self.run(call))
+
+    def run(self, call: Call) -> dict[Any, torch.Tensor]:
+        """The network on a checked call."""
+        features = dict(call.features)
+        like = next(iter(features.values()))
+        zero = _zero_order(len(self.factors))
+        logs = None
+        if (self.size_input or self.size_scaling) and self._sized:
+            logs = self._log_sizes(call, like)
+        if self.size_input and self._sized:
+            assert logs is not None
+            features[zero] = torch.cat([features[zero], logs], dim=1) if zero in features else logs
+        embedded = _with(call, features)
+        h: dict[Any, torch.Tensor] = {}
+        if self.embed is not None:
+            h = self.embed.run(embedded)
+        if self.embed_products is not None and self.embed_square is not None:
+            w = self._embed_width
+            pre = self.embed_square.run(embedded)
+            u = {k: t[:, :w] for k, t in pre.items()}
+            v = {k: t[:, w:] for k, t in pre.items()}
+            p = self.embed_products.run(_with(call, u), v)
+            h = {k: h[k] + p[k] if k in h and k in p else h.get(k, p.get(k)) for k in self.hidden}  # type: ignore[misc]
         for block in self.blocks:
-            y = block(h)
+            y = block(h, call)
             h = {k: h[k] + self.residual_scale * y[k] for k in h}
-        return unflatten_batch(self.head.run(h), batch_shape)
+        out = self.head.run(_with(call, h))
+        if self.size_exponent is not None:
+            assert logs is not None
+            # (n / n̄)^α per output channel: exp(Σ_f α_f · log(n_f / n̄)).
+            scale = torch.exp(logs @ self.size_exponent)
+            start = 0
+            for l, c in self.out_type.items():
+                factor = scale[:, start : start + c]
+                out[l] = out[l] * factor.reshape(factor.shape + (1,) * len(order_axes(l)))
+                if call.masked:
+                    keep = output_mask(call.masks, order_axes(l), out[l].dim())
+                    if keep is not None:
+                        out[l] = out[l] * keep
+                start += c
+        return out

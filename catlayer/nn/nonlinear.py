@@ -1,32 +1,37 @@
 """Equivariant nonlinearities for mixed-order features, and the rules that make them equivariant.
 
 * :class:`PointwiseNonlinearity`: any function applied entry by entry. Equivariant exactly when
-  every group element is a permutation matrix (S_n): permuting entries commutes with a function
-  applied to each entry. Checked on the group's exact generators (:func:`acts_by_permutations`).
-* :class:`GatedNonlinearity`: order-0 channels are invariant, so any function of them is; each
-  tensor channel is multiplied by the sigmoid of its own invariant gate channel. Equivariant for
-  every group, compact or not (O(p, q) included): ρ_k(g)(s·x) = s·ρ_k(g)x for an invariant s.
-* :class:`NormNonlinearity`: each tensor channel x is multiplied by σ(‖x‖ + b), ‖x‖ the root mean
-  square of its entries. ‖x‖ is invariant when every ρ_k(g) is orthogonal, i.e. when the group's
-  generators are orthogonal matrices and antisymmetric Lie algebra elements
-  (:func:`preserves_euclidean_norm`): S_n, O(n), SO(n). Sp(n) and the indefinite O(p, q),
-  SO(p, q) preserve no positive definite form on R^n (their invariant forms J and η are
-  antisymmetric or indefinite, and the Euclidean norm changes under boosts and symplectic
-  stretches), so there the norm nonlinearity is refused and the gated one is the choice.
+  every group acting on the feature acts by permutation matrices (S_n; for a product, every
+  factor with an axis in the feature, docs/conventions.md §10): permuting entries commutes with
+  a function applied to each entry. The rule is the family's (``acts_by_permutations``), tested
+  against the exact generators.
+* :class:`GatedNonlinearity`: invariant channels (order 0, or (0, …, 0) for a product) are
+  invariant, so any function of them is; each other channel is multiplied by a function of its
+  own invariant gate channel. Equivariant for every group, compact or not (O(p, q) included):
+  ρ(g)(s·x) = s·ρ(g)x for an invariant s.
+* :class:`NormNonlinearity`: each non-invariant channel x is multiplied by σ(‖x‖ + b), ‖x‖ the
+  root mean square of its entries. ‖x‖ is invariant when every ρ(g) is orthogonal
+  (``preserves_euclidean_norm``: S_n, O(n), SO(n)). Sp(n) and the indefinite O(p, q), SO(p, q)
+  preserve no positive definite form on R^n, so there the norm nonlinearity is refused and the
+  gated one is the choice.
+
+With a mask (docs/conventions.md §11) every module leaves padded entries at 0 and a norm is the
+root mean square over the valid entries of each sample.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checkable import Checkable
-from .features import FeatureType, feature_type, type_str
-from .typed_linear import check_group
+from ..diagrams.validation import short_repr
+from ..groups.product import group_factors
+from .core import Call, EquivariantModule, feature_type, order_axes, output_mask, type_str
 
 __all__ = [
     "GatedNonlinearity",
@@ -36,7 +41,7 @@ __all__ = [
     "preserves_euclidean_norm",
 ]
 
-_FUNCTIONS = {
+_FUNCTIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "silu": F.silu,
     "relu": F.relu,
     "gelu": F.gelu,
@@ -47,66 +52,93 @@ _FUNCTIONS = {
 }
 
 
-def _function(spec):
+def _function(spec: Any) -> Any:
     """A name from ``_FUNCTIONS`` (kept as a string, so modules pickle) or a callable."""
     if isinstance(spec, str):
         if spec not in _FUNCTIONS:
             raise ValueError(f"unknown function {spec!r}; use one of {sorted(_FUNCTIONS)} or pass a callable")
         return spec
     if not callable(spec):
-        raise TypeError(f"expected a function name or a callable, got {spec!r}")
+        raise TypeError(f"expected a function name or a callable, got {short_repr(spec)}")
     return spec
 
 
-def _call(spec, x: torch.Tensor) -> torch.Tensor:
+def _call(spec: Any, x: torch.Tensor) -> torch.Tensor:
     return _FUNCTIONS[spec](x) if isinstance(spec, str) else spec(x)
 
 
-def _name(spec) -> str:
+def _name(spec: Any) -> str:
     return spec if isinstance(spec, str) else getattr(spec, "__name__", type(spec).__name__)
 
 
-@lru_cache(maxsize=128)
-def acts_by_permutations(group) -> bool:
-    """Whether every element of ``group`` is a permutation matrix, decided exactly on its
-    generators (all group elements with 0/1 entries, one 1 per row and column; no Lie algebra
-    generators). Then any entrywise function is equivariant.
+def acts_by_permutations(group: Any) -> bool:
+    """Whether every element of ``group`` (every factor of a product) is a permutation matrix,
+    so that any entrywise function is equivariant: the family's own statement
+    (``Group.acts_by_permutations``), which the tests check against the exact generators.
 
     >>> from catlayer import S, O
-    >>> acts_by_permutations(S(5)), acts_by_permutations(O(3))
-    (True, False)
+    >>> acts_by_permutations(S(5)), acts_by_permutations(O(3)), acts_by_permutations(S() * O(3))
+    (True, False, False)
     """
-    for g in group.generators():
-        m = np.asarray(g.matrix)
-        if g.kind != "group" or not all(v in (0, 1) for v in m.flat):
-            return False
-        if any(sum(int(v) for v in row) != 1 for row in m) or any(sum(int(v) for v in col) != 1 for col in m.T):
-            return False
-    return True
+    return all(g.acts_by_permutations for g in group_factors(group))
 
 
-@lru_cache(maxsize=128)
-def preserves_euclidean_norm(group) -> bool:
-    """Whether every ρ_k(g) is orthogonal, decided exactly on the generators: group elements with
-    gᵀg = I and Lie algebra elements with X + Xᵀ = 0. Then the Euclidean norm of a tensor is
-    invariant.
+def preserves_euclidean_norm(group: Any) -> bool:
+    """Whether every ρ(g) is orthogonal (every factor of a product), so that the Euclidean norm of
+    a tensor is invariant: the family's own statement (``Group.preserves_euclidean_norm``), which
+    the tests check against the exact generators (group elements gᵀg = I, Lie algebra elements
+    X + Xᵀ = 0); no generator is built here (O(300) would need 45,000 of them).
 
     >>> from catlayer import S, SO, Sp
     >>> preserves_euclidean_norm(S(4)), preserves_euclidean_norm(SO(3)), preserves_euclidean_norm(Sp(4))
     (True, True, False)
     """
-    for g in group.generators():
-        m = np.asarray(g.matrix, dtype=object)
-        if g.kind == "group":
-            if not (m.T.dot(m) == np.eye(m.shape[0], dtype=int)).all():
-                return False
-        elif not (m + m.T == 0).all():
-            return False
-    return True
+    return all(g.preserves_euclidean_norm for g in group_factors(group))
 
 
-class PointwiseNonlinearity(Checkable, nn.Module):
-    """``function`` applied to every entry of every order (S_n only: see :func:`acts_by_permutations`).
+def _acting(module: EquivariantModule, order: Any) -> tuple[Any, ...]:
+    """The factors with an axis in a feature of this order."""
+    return tuple(module.factors[f] for f in sorted(set(order_axes(order))))
+
+
+def _invariant(order: Any) -> bool:
+    return not order_axes(order)
+
+
+class _Nonlinearity(EquivariantModule, ABC):
+    """Shared: checked dict in, dict out, padded entries kept at 0."""
+
+    def forward(self, features: dict[Any, torch.Tensor], mask: Any = None) -> dict[Any, torch.Tensor]:
+        """The nonlinearity on a dict order → tensor (``mask`` optional)."""
+        call = self.check_inputs(features, mask)
+        return call.restore(self.run(call))
+
+    def run(self, call: Call) -> dict[Any, torch.Tensor]:
+        out = self._apply_to(call)
+        if call.masked:
+            for k, y in out.items():
+                keep = output_mask(call.masks, order_axes(k), y.dim())
+                if keep is not None:
+                    out[k] = y * keep
+        return out
+
+    @abstractmethod
+    def _apply_to(self, call: Call) -> dict[Any, torch.Tensor]:
+        """The nonlinearity on the checked features (padded entries are re-zeroed by :meth:`run`)."""
+
+
+class PointwiseNonlinearity(_Nonlinearity):
+    """``function`` applied to every entry of every order (groups acting by permutations: S_n, or
+    orders of a product whose acting factors all do).
+
+    Args:
+        group: a catlayer group.
+        ftype: the feature type (a dict order → channels), in and out.
+        function: a name ("silu", "relu", "gelu", "tanh", "sigmoid", "softplus", "identity") or a
+            callable applied entrywise.
+
+    Shape:
+        - Input and output: a dict order k → ``(*batch, ftype[k]) + axes(k)``; ``mask`` optional.
 
     >>> import torch
     >>> from catlayer import S
@@ -115,44 +147,58 @@ class PointwiseNonlinearity(Checkable, nn.Module):
     [[0.0, 0.0]]
     """
 
-    def __init__(self, group, ftype, function="silu") -> None:
+    def __init__(self, group: Any, ftype: Any, function: Any = "silu") -> None:
         super().__init__()
-        check_group(group)
-        self.group = group
-        self.in_type: FeatureType = feature_type(ftype)
-        self.out_type = dict(self.in_type)
+        self._open(group, ftype)
         self.function = _function(function)
-        if any(k > 0 for k in self.in_type) and not acts_by_permutations(group):
-            raise ValueError(
-                f"{group!r} does not act by permuting entries, so a pointwise function of tensor entries is not "
-                f"equivariant; use GatedNonlinearity (any group) or NormNonlinearity"
-            )
+        for k in self.in_type:
+            bad = [g for g in _acting(self, k) if not g.acts_by_permutations]
+            if bad:
+                raise ValueError(
+                    f"{bad[0]!r} does not act by permuting entries, so a pointwise function of order {k} is not "
+                    f"equivariant; use GatedNonlinearity (any group) or NormNonlinearity"
+                )
 
     def equivariance_rule(self) -> tuple[bool, str]:
         """(holds, why) for the network check."""
-        if all(k == 0 for k in self.in_type):
-            return True, "acts on order-0 (invariant) channels only"
-        holds = acts_by_permutations(self.group)
+        acting = {g for k in self.in_type for g in _acting(self, k)}
+        if not acting:
+            return True, "acts on invariant channels only"
+        holds = all(g.acts_by_permutations for g in acting)
+        names = ", ".join(sorted(map(repr, acting)))
         return holds, (
-            f"every generator of {self.group!r} is a permutation matrix (checked exactly), and an entrywise "
-            f"function commutes with permuting entries"
+            f"every element of {names} is a permutation matrix (the family's rule, tested on its exact generators), "
+            f"and an entrywise function commutes with permuting entries"
             if holds
-            else f"{self.group!r} has a generator that is not a permutation matrix"
+            else f"{names} has elements that are not permutation matrices"
         )
 
     def extra_repr(self) -> str:
         return f"group={self.group!r}, type={type_str(self.in_type)}, function={_name(self.function)}"
 
-    def forward(self, features: dict[int, torch.Tensor]) -> dict[int, torch.Tensor]:
-        return {k: _call(self.function, x) for k, x in features.items()}
+    def _apply_to(self, call: Call) -> dict[Any, torch.Tensor]:
+        return {k: _call(self.function, x) for k, x in call.features.items()}
 
 
-class GatedNonlinearity(Checkable, nn.Module):
+class GatedNonlinearity(_Nonlinearity):
     """Gated nonlinearity producing features of type ``out_type`` (any group).
 
-    The input has the type :attr:`in_type`: ``out_type`` with one extra order-0 *gate* channel per
-    tensor channel of order ≥ 1, appended after the order-0 channels. Output order 0 is
-    ``function(scalars)``; output channel i of order k ≥ 1 is ``x_i · gate_function(g_i)``.
+    The input has the type :attr:`in_type`: ``out_type`` with one extra invariant *gate* channel
+    per channel of every non-invariant order, appended after the invariant channels (orders
+    increasing). Invariant output channels are ``function(scalars)``; output channel i of another
+    order is ``x_i · gate_function(g_i)``. With ``pointwise=True``, orders whose acting factors
+    all permute indices (S_n) take ``function`` entrywise instead and get no gate.
+
+    Args:
+        group: a catlayer group.
+        out_type: the output feature type.
+        function: the function of the invariant channels (and of pointwise orders).
+        gate_function: the function of the gates (default "sigmoid").
+        pointwise: see above (default False).
+
+    Shape:
+        - Input: a dict order k → ``(*batch, in_type[k]) + axes(k)``; ``mask`` optional.
+        - Output: a dict order k → ``(*batch, out_type[k]) + axes(k)``.
 
     >>> import torch
     >>> from catlayer import O
@@ -164,55 +210,88 @@ class GatedNonlinearity(Checkable, nn.Module):
     [[0.5, 0.5, 0.5]]
     """
 
-    def __init__(self, group, out_type, function="silu", gate_function="sigmoid") -> None:
+    def __init__(
+        self, group: Any, out_type: Any, function: Any = "silu", gate_function: Any = "sigmoid", pointwise: bool = False
+    ) -> None:
         super().__init__()
-        check_group(group)
-        self.group = group
-        self.out_type: FeatureType = feature_type(out_type, "out_type")
-        self.num_gates = sum(c for k, c in self.out_type.items() if k > 0)
-        self.in_type: FeatureType = dict(self.out_type)
-        self.in_type[0] = self.out_type.get(0, 0) + self.num_gates
-        self.in_type = dict(sorted(self.in_type.items()))
+        self._open(group, out_type, out_type)
+        zero = 0 if len(self.factors) == 1 else (0,) * len(self.factors)
+        self.zero = zero
+        self.pointwise = bool(pointwise)
+        self.gated = tuple(
+            k
+            for k in self.out_type
+            if not _invariant(k) and not (self.pointwise and all(g.acts_by_permutations for g in _acting(self, k)))
+        )
+        self.num_gates = sum(self.out_type[k] for k in self.gated)
+        in_type = dict(self.out_type)
+        scalars = self.out_type.get(zero, 0)
+        if scalars + self.num_gates:
+            in_type[zero] = scalars + self.num_gates
+        self.in_type = feature_type(in_type, self.factors, "in_type")
         self.function = _function(function)
         self.gate_function = _function(gate_function)
-        scalars = self.out_type.get(0, 0)
         self._slices = {}
         start = scalars
-        for k, c in self.out_type.items():
-            if k > 0:
-                self._slices[k] = (start, start + c)
-                start += c
+        for k in self.gated:
+            self._slices[k] = (start, start + self.out_type[k])
+            start += self.out_type[k]
 
     def equivariance_rule(self) -> tuple[bool, str]:
-        return True, (
-            "order-0 channels are invariant, so functions of them are; each tensor channel is multiplied by "
-            "a function of an invariant gate channel, and ρ_k(g) is linear"
+        pointwise = [k for k in self.out_type if not _invariant(k) and k not in self.gated]
+        holds = all(g.acts_by_permutations for k in pointwise for g in _acting(self, k))
+        why = (
+            "invariant channels are invariant, so functions of them are; each other channel is multiplied by a "
+            "function of an invariant gate channel, and ρ(g) is linear"
         )
+        if pointwise:
+            why += f"; orders {pointwise} take the function entrywise (their groups permute entries)"
+        return holds, why
 
     def extra_repr(self) -> str:
         return (
             f"group={self.group!r}, in_type={type_str(self.in_type)}, out_type={type_str(self.out_type)}, "
             f"function={_name(self.function)}, gate={_name(self.gate_function)}"
+            + (", pointwise" if self.pointwise else "")
         )
 
-    def forward(self, features: dict[int, torch.Tensor]) -> dict[int, torch.Tensor]:
-        s = features[0]
-        out: dict[int, torch.Tensor] = {}
-        if 0 in self.out_type:
-            out[0] = _call(self.function, s[:, : self.out_type[0]])
-        for k, (start, stop) in self._slices.items():
-            gate = _call(self.gate_function, s[:, start:stop])
+    def _apply_to(self, call: Call) -> dict[Any, torch.Tensor]:
+        features = call.features
+        out: dict[Any, torch.Tensor] = {}
+        s = features.get(self.zero)
+        if self.zero in self.out_type:
+            assert s is not None
+            out[self.zero] = _call(self.function, s[:, : self.out_type[self.zero]])
+        for k in self.out_type:
+            if k == self.zero:
+                continue
             x = features[k]
-            out[k] = x * gate.reshape(gate.shape + (1,) * k)
+            if k in self._slices:
+                assert s is not None
+                start, stop = self._slices[k]
+                gate = _call(self.gate_function, s[:, start:stop])
+                out[k] = x * gate.reshape(gate.shape + (1,) * (x.dim() - 2))
+            else:
+                out[k] = _call(self.function, x)
         return {k: out[k] for k in self.out_type}
 
 
-class NormNonlinearity(Checkable, nn.Module):
+class NormNonlinearity(_Nonlinearity):
     """Norm nonlinearity on features of type ``ftype`` (groups preserving the Euclidean norm:
-    S_n, O(n), SO(n); see :func:`preserves_euclidean_norm`).
+    S_n, O(n), SO(n), and products of them).
 
-    Order 0: ``function(x)``. Order k ≥ 1, channel i: ``x_i · gate_function(‖x_i‖ + bias_i)`` with
-    ‖x_i‖ = sqrt(mean of x_i² over its n^k entries + 1e-12), invariant because ρ_k(g) is orthogonal.
+    Invariant channels: ``function(x)``. Channel i of another order: ``x_i · gate_function(‖x_i‖ +
+    bias_i)`` with ‖x_i‖ = sqrt(mean of x_i² over its (valid) entries + 1e-12), invariant because
+    ρ(g) is orthogonal.
+
+    Args:
+        group: a catlayer group whose elements are orthogonal matrices.
+        ftype: the feature type, in and out.
+        function, gate_function: as for :class:`GatedNonlinearity`.
+        device, dtype: of the biases (one per channel of every non-invariant order).
+
+    Shape:
+        - Input and output: a dict order k → ``(*batch, ftype[k]) + axes(k)``; ``mask`` optional.
 
     >>> import torch
     >>> from catlayer import SO, Sp
@@ -227,36 +306,47 @@ class NormNonlinearity(Checkable, nn.Module):
 
     def __init__(
         self,
-        group,
-        ftype,
-        function="silu",
-        gate_function="sigmoid",
+        group: Any,
+        ftype: Any,
+        function: Any = "silu",
+        gate_function: Any = "sigmoid",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        check_group(group)
-        self.group = group
-        self.in_type: FeatureType = feature_type(ftype)
-        self.out_type = dict(self.in_type)
+        self._open(group, ftype)
         self.function = _function(function)
         self.gate_function = _function(gate_function)
-        if any(k > 0 for k in self.in_type) and not preserves_euclidean_norm(group):
-            raise ValueError(
-                f"{group!r} does not preserve the Euclidean norm (not every generator is orthogonal), so no channel "
-                f"norm is invariant; use GatedNonlinearity"
-            )
+        for k in self.in_type:
+            bad = [g for g in _acting(self, k) if not g.preserves_euclidean_norm]
+            if bad:
+                raise ValueError(
+                    f"{bad[0]!r} does not preserve the Euclidean norm (its elements are not all orthogonal), so no "
+                    f"channel norm is invariant; use GatedNonlinearity"
+                )
+        from .linear import _key
+
+        self._bias_names = {}
         for k, c in self.in_type.items():
-            if k > 0:
-                self.register_parameter(f"bias_{k}", nn.Parameter(torch.zeros(c, device=device, dtype=dtype)))
+            if not _invariant(k):
+                name = f"bias_{_key(k)}"
+                self._bias_names[k] = name
+                self.register_parameter(name, nn.Parameter(torch.zeros(c, device=device, dtype=dtype)))
+
+    def reset_parameters(self) -> None:
+        with torch.no_grad():
+            for name in self._bias_names.values():
+                getattr(self, name).zero_()
 
     def equivariance_rule(self) -> tuple[bool, str]:
-        holds = preserves_euclidean_norm(self.group) or all(k == 0 for k in self.in_type)
+        acting = {g for k in self.in_type for g in _acting(self, k)}
+        holds = all(g.preserves_euclidean_norm for g in acting)
         return holds, (
-            f"every generator of {self.group!r} is orthogonal or antisymmetric (checked exactly), so ρ_k(g) is "
-            f"orthogonal and each channel's norm is invariant; scaling by a function of an invariant is equivariant"
+            "every group acting on the features is orthogonal (the family's rule, tested on its exact generators), so "
+            "ρ(g) is orthogonal and each channel's norm is invariant; scaling by a function of an invariant is "
+            "equivariant"
             if holds
-            else f"{self.group!r} has a generator that is not orthogonal: channel norms are not invariant"
+            else "a group acting on the features is not orthogonal: channel norms are not invariant"
         )
 
     def extra_repr(self) -> str:
@@ -265,14 +355,25 @@ class NormNonlinearity(Checkable, nn.Module):
             f"gate={_name(self.gate_function)}"
         )
 
-    def forward(self, features: dict[int, torch.Tensor]) -> dict[int, torch.Tensor]:
-        out: dict[int, torch.Tensor] = {}
-        for k, x in features.items():
-            if k == 0:
+    def _apply_to(self, call: Call) -> dict[Any, torch.Tensor]:
+        out: dict[Any, torch.Tensor] = {}
+        for k, x in call.features.items():
+            if _invariant(k):
                 out[k] = _call(self.function, x)
                 continue
-            axes = tuple(range(2, 2 + k))
-            norm = torch.sqrt(x.square().mean(dim=axes) + 1e-12)
-            gate = _call(self.gate_function, norm + getattr(self, f"bias_{k}"))
-            out[k] = x * gate.reshape(gate.shape + (1,) * k)
+            axes = order_axes(k)
+            dims = tuple(range(2, 2 + len(axes)))
+            if not any(call.masks[f] is not None for f in axes):
+                norm = torch.sqrt(x.square().mean(dim=dims) + 1e-12)
+            else:
+                # The mean over the valid entries: the valid indices of every masked axis, all others.
+                count: Any = None
+                for a, f in enumerate(axes):
+                    m = call.masks[f]
+                    term = m.sum(1, dtype=x.dtype).clamp(min=1) if m is not None else x.new_ones(x.shape[2 + a]).sum()
+                    count = term if count is None else count * term
+                norm = torch.sqrt(x.square().sum(dim=dims) / count.reshape(-1, 1) + 1e-12)
+            gate = _call(self.gate_function, norm + getattr(self, self._bias_names[k]))
+            out[k] = x * gate.reshape(gate.shape + (1,) * len(axes))
         return out
+

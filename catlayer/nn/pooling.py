@@ -1,43 +1,43 @@
-"""``InvariantPooling``: every linear invariant of every channel, i.e. the images of the
-order-k → 0 diagrams of ``group.basis(k, 0)``, as mean-normalised order-0 channels.
+"""``InvariantPooling``: every linear invariant of every channel, i.e. the images of the order-k → 0
+diagrams of ``group.basis(k, 0)``, as mean-normalised invariant channels.
 
 For S_n these are means over all entries and over the diagonals (order 2: the mean of all
-entries and the mean of the diagonal); for O(n) and SO(n) the (normalised) traces and, for
-SO(n) with k ≥ n, Levi-Civita contractions; for Sp(n) the contractions with ε. Orders without
-a linear invariant (O(n): odd orders) are refused: their invariants are quadratic, e.g. the Gram
-entries ⟨x_i, x_j⟩ of vectors, which :class:`~catlayer.nn.TypedBilinear` with an order-0 output
-computes.
+entries and the mean of the diagonal); for O(n) and SO(n) the (normalised) traces and, for SO(n)
+with k ≥ n, Levi-Civita contractions; for Sp(n) the contractions with ε; for a product, the
+products of the factors' invariants. Orders without a linear invariant (O(n): odd orders) are
+refused: their invariants are quadratic, e.g. the Gram entries ⟨x_i, x_j⟩ of vectors, which
+:class:`~catlayer.nn.TypedBilinear` with an invariant output computes. With a mask, the means run
+over the valid entries of each sample.
 """
 
 from __future__ import annotations
 
-import torch
-from torch import nn
+from typing import Any
 
-from .checkable import Checkable
-from .executor import compile_program
-from .features import FeatureType, feature_type, flatten_batch, type_str, unflatten_batch
-from .programs import (
-    FormTables,
-    assemble,
-    diagram_scales,
-    expansion_tables,
-    expansion_terms,
-    layer_plan,
-    mix,
-    mixing_tables,
-    reduce,
-)
-from .typed_linear import check_group
+import torch
+
+from .core import check_group, feature_type
+from .linear import TypedLinear, _zero_order
 
 __all__ = ["InvariantPooling"]
 
 
-class InvariantPooling(Checkable, nn.Module):
-    """Parameter-free readout of ``in_type`` features to ``{0: out_channels}`` invariants.
+class InvariantPooling(TypedLinear):
+    """Parameter-free readout of ``in_type`` features to invariant channels.
 
     Output channels are ordered by input order, then input channel, then diagram of
-    ``group.basis(k, 0)``; each diagram d is applied as F(d) / n^c (c closed blocks: a mean).
+    ``group.basis(k, 0)``; each diagram is a mean over the indices it sums (``reduce="mean"``).
+
+    Args:
+        group: a catlayer group.
+        in_type: a dict order → channels.
+        reduce: "mean" (default) or "sum".
+        device, dtype: of the constant tables.
+
+    Shape:
+        - Input: a dict order k → ``(*batch, in_type[k]) + axes(k)``; ``mask`` optional.
+        - Output: ``{zero order: (*batch, out_channels)}`` (the zero order is 0, or (0, 0) for a
+          product of two groups).
 
     >>> import torch
     >>> from catlayer import S
@@ -49,53 +49,72 @@ class InvariantPooling(Checkable, nn.Module):
     [0.0, 1.0, 1.0, 1.0, 1.0]
     """
 
-    def __init__(self, group, in_type, device: torch.device | str | None = None, dtype: torch.dtype | None = None):
-        super().__init__()
-        check_group(group)
-        self.group = group
-        self.n = n = int(group.n)
-        self.in_type: FeatureType = feature_type(in_type, "in_type")
+    def __init__(
+        self,
+        group: Any,
+        in_type: Any,
+        *,
+        reduce: str = "mean",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        torch.nn.Module.__init__(self)
+        group, factors = check_group(group)
+        ftype = feature_type(in_type, factors, "in_type")
+        zero = _zero_order(len(factors))
         self.diagrams = {}
-        for k in self.in_type:
-            basis = tuple(group.basis(k, 0))
+        for k in ftype:
+            basis = tuple(group.basis(k, zero))
             if not basis:
                 raise ValueError(
                     f"{group!r} has no linear invariant of order {k}; its invariants are products (e.g. Gram entries "
-                    f"of vectors): use TypedBilinear(..., out_type={{0: ...}}), or leave order {k} out"
+                    f"of vectors): use TypedBilinear(..., out_type={{{zero}: ...}}), or leave order {k} out"
                 )
             self.diagrams[k] = basis
-        self.out_type = {0: sum(self.in_type[k] * len(d) for k, d in self.diagrams.items())}
-        self._plans = {k: layer_plan(group, d) for k, d in self.diagrams.items()}
-        self._programs = {k: compile_program(plan, n) for k, plan in self._plans.items()}
-        self._tables = {k: expansion_tables(plan) for k, plan in self._plans.items()}
-        dtype = dtype if dtype is not None else torch.get_default_dtype()
-        FormTables(list(self._programs.values())).register(self, group, device, dtype)
-        for k, program in self._programs.items():
+        self._open(group, ftype, {zero: sum(ftype[k] * len(d) for k, d in self.diagrams.items())}, reduce=reduce, execution="plan")
+        self._build(False, device, dtype)
+        # The weights are constant picks: output channel (k, i, t) reads input channel i through
+        # diagram t. They are buffers (rebuilt with the tables), not parameters.
+        for k, l in list(self.blocks):
+            name = self._weight_name(k, l)
+            del self._parameters[name]
+        self._register_picks()
+
+    def _register_picks(self) -> None:
+        like = self._like()
+        (zero,) = self.out_type
+        start = 0
+        total = self.out_type[zero]
+        for k in self.in_type:
             c, d = self.in_type[k], len(self.diagrams[k])
-            # Output channel (i, t) reads input channel i through diagram t only.
-            picks = torch.zeros(c, d, c, d, device=device, dtype=dtype)
+            picks = torch.zeros(total, c, d, dtype=like.dtype, device=like.device)
             for i in range(c):
                 for t in range(d):
-                    picks[i, t, i, t] = 1.0
-            order, signs = mixing_tables(program, diagram_scales(self._plans[k], n))
-            self.register_buffer(f"_picks_{k}", picks.reshape(c * d, c, d), persistent=False)
-            self.register_buffer(f"_order_{k}", torch.tensor(order, device=device), persistent=False)
-            self.register_buffer(f"_signs_{k}", torch.tensor(signs, device=device, dtype=dtype), persistent=False)
+                    picks[start + i * d + t, i, t] = 1.0
+            start += c * d
+            self.register_buffer(self._weight_name(k, zero), picks, persistent=False)
+
+    def _like(self) -> torch.Tensor:
+        # The first floating table: the picks once they exist, else the weights being built.
+        for t in self.parameters():
+            return t
+        return next(t for t in self._buffers.values() if t is not None and t.is_floating_point())
+
+    def _register_tables(self) -> None:
+        super()._register_tables()
+        if any(self._weight_name(k, l) in self._buffers for k, l in self.blocks):
+            self._register_picks()
+
+    def reset_parameters(self) -> None:
+        """Nothing to learn: rebuild the constant tables and picks."""
+        self._register_tables()
+
+    def get_extra_state(self) -> Any:
+        return None
+
+    def set_extra_state(self, state: Any) -> None:
+        return None
 
     def extra_repr(self) -> str:
         counts = ", ".join(f"{k}: {len(d)}" for k, d in self.diagrams.items())
-        return f"group={self.group!r}, in_type={type_str(self.in_type)}, invariants per channel={{{counts}}}"
-
-    def forward(self, features: dict[int, torch.Tensor]) -> dict[int, torch.Tensor]:
-        flat, batch_shape = flatten_batch(self, features, self.in_type, self.n)
-        return unflatten_batch(self.run(flat), batch_shape)
-
-    def run(self, features: dict[int, torch.Tensor]) -> dict[int, torch.Tensor]:
-        parts = []
-        for k, program in self._programs.items():
-            reduced = reduce(program, features[k], self)
-            picks, order, signs = (getattr(self, f"_{name}_{k}") for name in ("picks", "order", "signs"))
-            mixed = mix(program, reduced, picks, order, signs)
-            terms = expansion_terms(self, str(k), self._tables[k], mixed, self.n, self._eps)
-            parts.append(assemble(terms, self.n, 0, features[k].shape[0]))
-        return {0: parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)}
+        return f"group={self.group!r}, in_type={self.in_type}, invariants per channel={{{counts}}}"

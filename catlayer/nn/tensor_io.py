@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from .features import FeatureType, feature_type, type_str
+from .core import FeatureType, type_str
 
 __all__ = ["TensorInterface"]
 
@@ -57,8 +57,8 @@ class TensorInterface(nn.Module):
                 f"(e.g. EquivariantMLP); {type(module).__name__} has none"
             )
         self.module = module
-        self.in_type: FeatureType = feature_type(in_type, "in_type")
-        self.out_type: FeatureType = feature_type(out_type, "out_type")
+        self.in_type: FeatureType = dict(in_type)
+        self.out_type: FeatureType = dict(out_type)
         parameters = inspect.signature(module.forward).parameters.values()
         self.dict_inputs = sum(p.kind is p.POSITIONAL_OR_KEYWORD for p in parameters)
         prefixes = ["in"] if self.dict_inputs == 1 else [chr(ord("x") + i) for i in range(self.dict_inputs)]
