@@ -1,293 +1,75 @@
-"""``catlayer.verify.check_equivariance(layer)`` for torch layers: an exact certificate of the
-parameterisation, diagram by diagram, plus a numeric check of the forward, reported separately.
+"""Exact certificates of catlayer's torch modules, block by block.
 
-The certificate (exact) has three parts, for every weight and bias diagram d:
+Every linear or bilinear module of :mod:`catlayer.nn` (``EquivariantLinear``, ``TypedLinear``,
+``TypedBilinear``, ``InvariantPooling``) is a sum over blocks of Σ_t w_t · c_t · F(d_t), run by one
+compiled program; its certificate (:func:`certify_module`) states, exactly:
 
-1. **d is a morphism of the group's category**, so its image F(d) is G-equivariant for every n:
-   F is a functor into the G-equivariant maps (the theorem behind the library; ``proofs/``
-   certifies it exhaustively for small n and orders, see ``proofs/README.md``). With
-   ``prove="dense"`` each image is moreover proved equivariant at this n, in exact integer
-   arithmetic on the group's generators.
-2. **The layer executes the plan of its diagrams**: its plan and compiled programs equal those
-   recomputed from the diagrams, and its ε / Levi-Civita buffers are the exact tables.
-3. **What the layer computes is F(d), entry by entry.**
+1. **every diagram is a morphism of the group's category** (of every factor's, for a product), so
+   its image F(d) is equivariant for every n: F is a functor into the equivariant maps (the
+   theorem behind the library; ``proofs/`` certifies it exhaustively for small n and orders). In
+   the dense mode each image is moreover proved equivariant at the certificate's size, in exact
+   integer arithmetic on the group's generators;
+2. **the module runs the program of its diagrams**: its plans and its compiled program (and its
+   adjoint) equal those recompiled from its diagrams, its pair-form, identity and Levi-Civita
+   tables are the group's, and its coefficients c_t are sign(d_t) × Π n_f^{−c_f(d_t)} (the mean
+   of ``reduce="mean"``) rounded once to the module's dtype, its run-time scales read the summed
+   indices of each bottom half;
+3. **the program computes F(d), entry by entry**: the same program with unit coefficients runs
+   exactly on one-hot inputs with one-hot weights (every value is an integer, so floating point is
+   exact; checked) and equals F(d) at every entry (dense mode), or its plan, read in integer
+   arithmetic, equals the entry formula of F(d) at one multi-index per orbit of the relabellings
+   of the index values that fix the group's tables, and the program is spot-checked exactly with
+   random integer weights at some of them (orbits mode: matrix-free, any n);
+4. the dense execution's tables (when the module runs dense) equal F(d) at every entry.
 
-   * ``prove="dense"``: the layer's own program runs on one-hot inputs with one-hot weights. Every
-     intermediate value is then 0 or ±1 and every sum has at most one non-zero term, so floating
-     point is exact here (the outputs are checked to be integers); the result is compared with the
-     exact dense image at every entry.
-   * ``prove="orbits"`` (matrix-free): the plan's tables (slot axes, closed blocks, matching, pair
-     form, Levi-Civita slots, sign) are read in integer arithmetic and compared with the entry
-     formula of F(d) at one multi-index per orbit of the relabellings of the index values that
-     fix the group's tables (:func:`catlayer.verify.relabelling_orbits`). Both are made of
-     equality tests and lookups in those tables, so both are invariant under these relabellings,
-     and agreement on one index of an orbit is agreement on all of it. The torch program is then
-     spot-checked exactly (one-hot inputs, random integer weights, so every value is an integer
-     below 2**53) against Σ w·F(d) at those multi-indices, as many one-hot columns as fit in a
-     fixed amount of work. No n^(k+l) array is formed.
+A module for ``S()`` (every n) is certified at the size where every equality pattern of the
+indices occurs (n = k + l): its plan and program do not depend on n, so agreement with the entry
+formula on every pattern is agreement at every n.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
+from typing import Any
+
 import numpy as np
 import torch
 
+from ..diagrams.product import ProductDiagram
 from ..memory import check_size
-from .check import check_forward
+from ..plan import LayerPlan, plan_layer
+from .compile import Block, Program, compile_adjoint, compile_program
+from .core import order_axes
+from .function import PlanSpec, Tables, plan_forward
+from .run import Forms
 
-__all__ = ["DENSE_LIMIT", "PROVE_MODES", "check_layer"]
+__all__ = ["DENSE_LIMIT", "PROVE_MODES", "certify_module"]
 
 #: The values of ``prove`` besides False (no certificate) and True (= "auto").
 PROVE_MODES = ("auto", "dense", "orbits")
-#: ``prove="auto"`` runs the dense proof when n^(k+l) is at most this, else the orbit certificate.
+#: ``prove="auto"`` runs the dense proof of a block when its matrix has at most this many entries.
 DENSE_LIMIT = 4096
-#: Elements per chunk of the one-hot forward runs, and in all of the orbit mode's spot check.
 _CHUNK_ELEMENTS = 2**22
 _SPOT_ELEMENTS = 2**24
 
 
-def _mode(prove, n: int, k: int, l: int) -> str | None:
+def _mode(prove: Any, entries: int) -> str | None:
     if prove is False:
         return None
     if prove is True or prove == "auto":
-        return "dense" if n ** (k + l) <= DENSE_LIMIT else "orbits"
+        return "dense" if entries <= DENSE_LIMIT else "orbits"
     if isinstance(prove, str) and prove in PROVE_MODES:
         return prove
     raise ValueError(f"prove must be True, False or one of {PROVE_MODES}, got {prove!r}")
-
-
-def _roles(layer):
-    """(role, diagrams, dom, plan) for the weights and, when present, the bias."""
-    from ..plan import plan_layer
-
-    yield "weight", layer.diagrams, layer.in_order, layer._plan
-    if layer.bias is not None:
-        yield "bias", layer.bias_diagrams, 0, plan_layer(layer.group, layer.bias_diagrams)
-
-
-def _run_program(layer, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """The layer's weight program (the forward without bias and input checks) on x of shape
-    (B, 1) + (n,)*k with weights (c_out, 1, D), in float64 with the layer's own tables."""
-    from .executor import run_expansions, run_mixing, run_reductions
-
-    def cast(t):
-        return None if t is None else t.to(torch.float64)
-
-    tables = {q: cast(table) for q, table in layer._levi_civita_tables().items()}
-    eps = cast(layer._eps)
-    reduced = run_reductions(layer._program, x, eps, tables)
-    mixed = run_mixing(layer._program, reduced, weight, layer._order, cast(layer._signs), defer_identity=True)
-    return run_expansions(layer._program, mixed, eps)
-
-
-def _chunk_columns(layer, num_columns: int, outputs: int) -> int:
-    """Columns per run of the weight program so that one run holds about _CHUNK_ELEMENTS."""
-    n, k, l = layer.n, layer.in_order, layer.out_order
-    plan = layer._plan
-    reduced = sum(n ** plan.reductions[plan.reduction_of[t]].num_slots for t in range(len(plan)))
-    per_column = n**k + 2 * reduced + 4 * outputs * n**l
-    check_size(8 * per_column, f"one one-hot column of {layer!r} with {outputs} outputs")
-    return max(1, min(num_columns, _CHUNK_ELEMENTS // per_column))
-
-
-def _float64_copy(layer):
-    import copy
-
-    return layer if layer.weight.dtype == torch.float64 else copy.deepcopy(layer).to(torch.float64)
-
-
-def _forward_entries(layer, role: str, dom: int, weights: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Exact entries Σ_t weights[r, t]·E_t[x] of the layer's own computation at each multi-index
-    x (rows of ``points``, output indices then input indices), for integer ``weights`` (R, D):
-    the weight program run on one-hot input columns, or (role "bias") the forward with zero input
-    and weights and the bias set to ``weights``. Shape (R, P). Every intermediate value is an
-    integer far below 2**53 (a one-hot input has one non-zero entry, and every reduction,
-    permutation and table contraction keeps at most one non-zero term per sum), so float64 is
-    exact; the outputs are checked to be integers."""
-    n, l = layer.n, layer.out_order
-    device = layer.weight.device
-    w = torch.as_tensor(weights, dtype=torch.float64, device=device)
-    powers = n ** np.arange(l - 1, -1, -1, dtype=np.int64)
-    row_of = points[:, :l] @ powers if l else np.zeros(len(points), dtype=np.int64)
-    values = np.zeros((len(weights), len(points)), dtype=np.int64)
-    blocks = []
-    if role == "bias":
-        probe = _float64_copy(layer)
-        params = {"weight": probe.weight.new_zeros((len(weights), *probe.weight.shape[1:])), "bias": w}
-        x = probe.weight.new_zeros((1, layer.in_channels) + (n,) * layer.in_order)
-        with torch.no_grad():
-            out = torch.func.functional_call(probe, params, (x,))
-        blocks.append((np.arange(len(points)), out.reshape(len(weights), n**l)[:, torch.as_tensor(row_of)]))
-    else:
-        inputs = points[:, l:].reshape(len(points), dom)
-        columns, column_of = np.unique(inputs, axis=0, return_inverse=True)
-        column_of = column_of.reshape(-1)
-        step = _chunk_columns(layer, len(columns), len(weights))
-        for c0 in range(0, len(columns), step):
-            chunk = columns[c0 : c0 + step]
-            x = torch.zeros((len(chunk), 1) + (n,) * dom, dtype=torch.float64, device=device)
-            index = torch.as_tensor(chunk, device=device).T
-            x[(torch.arange(len(chunk), device=device), 0, *index)] = 1
-            with torch.no_grad():
-                out = _run_program(layer, x, w.unsqueeze(1)).reshape(len(chunk), len(weights), n**l)
-            mine = np.flatnonzero((column_of >= c0) & (column_of < c0 + len(chunk)))
-            picked = out[torch.as_tensor(column_of[mine] - c0), :, torch.as_tensor(row_of[mine])].T
-            blocks.append((mine, picked))
-    for mine, picked in blocks:
-        picked = picked.to("cpu", torch.float64).numpy()
-        rounded = np.rint(picked)
-        if not np.array_equal(rounded, picked):
-            raise ArithmeticError(f"the one-hot evaluation of {layer!r} gave non-integer values: it is not exact")
-        values[:, mine] = rounded.astype(np.int64)
-    return values
-
-
-def _spot_points(layer, points: np.ndarray, dom: int) -> np.ndarray:
-    """Indices of the points whose input columns the spot check runs: columns with the most
-    distinct index values first, as many as fit in _SPOT_ELEMENTS of work (at least one)."""
-    n, l = layer.n, layer.out_order
-    inputs = points[:, l:].reshape(len(points), dom)
-    columns, column_of = np.unique(inputs, axis=0, return_inverse=True)
-    column_of = column_of.reshape(-1)
-    plan = layer._plan
-    work = n**dom + sum(n ** plan.reductions[plan.reduction_of[t]].num_slots for t in range(len(plan))) + n**l
-    distinct = np.array([len(set(c.tolist())) for c in columns])
-    keep = np.argsort(-distinct, kind="stable")[: max(1, _SPOT_ELEMENTS // work)]
-    return np.flatnonzero(np.isin(column_of, keep))
-
-
-def _exact_image(group, d) -> np.ndarray:
-    """The dense exact image of d as the group's functor gives it (ints, or sympy Rationals)."""
-    import sympy
-
-    image = group.functor(d)
-    if hasattr(image, "to_exact"):
-        a, q = image.to_exact()
-        if q == 1:
-            return np.asarray(a)
-        return np.array([sympy.Rational(int(x), q) for x in np.ravel(a)], dtype=object).reshape(a.shape)
-    return np.array(sympy.Matrix(image).tolist(), dtype=object)
-
-
-def _plan_entries(plan, t: int, points: np.ndarray, n: int) -> np.ndarray:
-    """The entries of diagram t of ``plan`` at the multi-indices ``points``, read off the plan's
-    own tables (slot axes, closed blocks, matching, form pairs, Levi-Civita slots, sign) and the
-    group's pair form and free weights, in integer arithmetic: the matrix the executor is told to
-    compute, entry by entry."""
-    group = plan.group
-    form = group.pair_form
-    reduction = plan.reductions[plan.reduction_of[t]]
-    expansion = plan.expansions[plan.expansion_of[t]]
-    l = plan.cod
-    outputs, inputs = points[:, :l], points[:, l:]
-    value = np.full(len(points), plan.sign[t], dtype=np.int64)
-    slots = np.zeros((len(points), reduction.num_slots), dtype=np.int64)
-
-    def constant(x: np.ndarray, axes) -> np.ndarray:
-        if not axes:
-            raise ValueError(f"diagram {t} of the plan has a slot without axes")
-        return np.all(x[:, list(axes)] == x[:, [axes[0]]], axis=1)
-
-    def closed(x: np.ndarray, blocks, form_pairs: bool) -> np.ndarray:
-        out = np.ones(len(x), dtype=np.int64)
-        for block in blocks:
-            out *= form[x[:, block[0]], x[:, block[1]]] if form_pairs and len(block) == 2 else constant(x, block)
-        return out
-
-    for i, axes in enumerate(expansion.slot_axes):
-        value *= constant(outputs, axes)
-        slots[:, plan.matching[t][i]] = outputs[:, axes[0]]
-    value *= closed(outputs, expansion.closed, expansion.form_pairs)
-    plain = reduction.num_slots - reduction.num_free_slots
-    for j in range(plain):
-        axes = reduction.slot_axes[j]
-        value *= constant(inputs, axes) & (inputs[:, axes[0]] == slots[:, j])
-    value *= closed(inputs, reduction.closed, reduction.form_pairs)
-    if reduction.num_free_slots or reduction.free_axes:
-        free = inputs[:, list(reduction.free_axes)]
-        index = np.concatenate([slots[:, plain:], free], axis=1)
-        value *= _levi_civita_at(index, n)
-        if group.free_weights is not None:
-            value *= np.prod(group.free_weights[free], axis=1, dtype=np.int64)
-    return value
-
-
-def _levi_civita_at(index: np.ndarray, n: int) -> np.ndarray:
-    """ε at each row of ``index`` (values 0..n−1): the sign of the permutation, 0 on a repeat."""
-    if index.shape[1] != n:
-        raise ValueError(f"the plan's Levi-Civita contraction has {index.shape[1]} slots, not n = {n}")
-    value = np.ones(len(index), dtype=np.int64)
-    for i in range(n):
-        for j in range(i + 1, n):
-            value *= np.sign(index[:, j] - index[:, i])
-    return value
 
 
 def _count(number: int, noun: str) -> str:
     return f"{number} {noun}" + ("" if number == 1 else "s")
 
 
-def _format(point, l: int) -> str:
+def _format(point: Any, l: int) -> str:
     return "(" + ", ".join(map(str, point[:l])) + " ; " + ", ".join(map(str, point[l:])) + ")"
-
-
-def _structure(layer) -> list[str]:
-    """Failures of part 2: the layer's plan, program and tables against their recomputation."""
-    from ..plan import plan_layer
-    from .executor import compile_program
-
-    group, n, failures = layer.group, layer.n, []
-    plan = plan_layer(group, layer.diagrams)
-    if layer._plan != plan or layer._program != compile_program(plan, n):
-        failures.append("the layer's plan or program is not the one compiled from its diagrams")
-    if layer.bias is not None:
-        bias_program = compile_program(plan_layer(group, layer.bias_diagrams), n)
-        if layer._bias_program != bias_program:
-            failures.append("the layer's bias program is not the one compiled from its bias diagrams")
-    if layer._eps is not None:
-        expected = torch.tensor(np.asarray(group.pair_form, dtype=np.float64))
-        if not torch.equal(layer._eps.detach().to("cpu", torch.float64), expected):
-            failures.append(f"the layer's pair-form buffer is not the pair form of {group!r}")
-    for q, table in layer._levi_civita_tables().items():
-        check_size(16 * n**n, f"the Levi-Civita symbol of {group!r}")
-        index = np.indices((n,) * n).reshape(n, n**n).T  # slots first, then the free axes
-        symbol = _levi_civita_at(index, n)
-        if group.free_weights is not None:
-            symbol = symbol * np.prod(group.free_weights[index[:, q:]], axis=1, dtype=np.int64)
-        expected = torch.tensor(symbol.reshape(n**q, n ** (n - q)).T.astype(np.float64))
-        if not torch.equal(table.detach().to("cpu", torch.float64), expected):
-            failures.append(f"the layer's Levi-Civita buffer with {q} free slots is not the (weighted) symbol")
-    return failures
-
-
-def _dense_structure(layer) -> list[str]:
-    """Failures of the dense execution's tables (``execution="dense"``): the entry patterns and
-    their index against the entry formula of F(d) at every multi-index, the bias basis likewise,
-    and the buffers against those tables. Dense layers are small (n^(k+l) ≤ 2^20 when chosen by
-    the cost model), so every entry is read."""
-    from .dense import dense_gather
-
-    group, n, k, l = layer.group, layer.n, layer.in_order, layer.out_order
-    patterns, index, bias_basis = layer._dense_tables
-    failures = []
-    size = k + l
-    check_size(8 * (size + 2) * n**size, f"the {n**size} multi-indices of the dense tables of {layer!r}")
-    points = np.indices((n,) * size).reshape(size, n**size).T.astype(np.int64)
-    roles = [("weight", layer.diagrams, points, lambda t: patterns[t][index.reshape(-1)])]
-    if bias_basis is not None:
-        outputs = np.indices((n,) * l).reshape(l, n**l).T.astype(np.int64)
-        roles.append(("bias", layer.bias_diagrams, outputs, lambda t: bias_basis[t]))
-    for role, diagrams, at, table in roles:
-        expected = group.evaluate_many(diagrams, at)
-        for t, d in enumerate(diagrams):
-            failure = _mismatch(f"{role} diagram {t} {d}: the dense tables give", table(t), expected[t], at, l)
-            failures += [failure] if failure else []
-    gather = dense_gather(index, layer.in_channels, patterns.shape[1])
-    if not torch.equal(layer._gather.cpu(), torch.as_tensor(gather)) or not torch.equal(
-        layer._patterns.detach().to("cpu", torch.float64), torch.as_tensor(patterns, dtype=torch.float64)
-    ):
-        failures.append("the layer's dense pattern or gather buffers are not its dense tables")
-    return failures
 
 
 def _mismatch(what: str, got: np.ndarray, expected: np.ndarray, points: np.ndarray, l: int) -> str | None:
@@ -301,184 +83,527 @@ def _mismatch(what: str, got: np.ndarray, expected: np.ndarray, points: np.ndarr
     )
 
 
-def _certify(layer, mode: str, rng: np.random.Generator):
-    from ..verify import EquivarianceReport, check_equivariance, relabelling_orbits
+# -- sizes and groups ----------------------------------------------------------------------------
+def certificate_sizes(module: Any, k: Any, l: Any) -> tuple[int, ...]:
+    """The size of every factor at which a block k → l is certified: the group's own size, or,
+    for a factor of any size (``S()``), the number of its axes in the block (at least 1): every
+    equality pattern of its indices then occurs."""
+    ka, la = order_axes(k), order_axes(l)
+    out = []
+    for f, g in enumerate(module.factors):
+        out.append(g.n if g.n is not None else max(1, ka.count(f) + la.count(f)))
+    return tuple(out)
 
-    group, l, n = layer.group, layer.out_order, layer.n
-    counts = _count(len(layer.diagrams), "weight diagram") + (
-        ", " + _count(len(layer.bias_diagrams), "bias diagram") if layer.bias is not None else ""
+
+def _fixed(module: Any, sizes: tuple[int, ...]) -> Any:
+    """The module's group with every factor of any size at the given size."""
+    factors = [g if g.n is not None else g.at(n) for g, n in zip(module.factors, sizes, strict=True)]
+    return factors[0] if len(factors) == 1 else factors[0].__class__.__mul__(factors[0], factors[1]) if len(factors) == 2 else _product(factors)
+
+
+def _product(factors: list[Any]) -> Any:
+    from ..groups import ProductGroup
+
+    return ProductGroup(*factors)
+
+
+def _factors_of(d: Any) -> tuple[Any, ...]:
+    return d.factors if isinstance(d, ProductDiagram) else (d,)
+
+
+def _columns(k: Any, l: Any, f: int) -> list[int]:
+    """The vertices (columns of a multi-index: output axes, then input axes) of factor f."""
+    la, ka = order_axes(l), order_axes(k)
+    return [a for a, g in enumerate(la) if g == f] + [len(la) + a for a, g in enumerate(ka) if g == f]
+
+
+# -- the entry formula and the plan, at multi-indices --------------------------------------------
+def _formula(factors: tuple[Any, ...], diagrams: tuple[Any, ...], k: Any, l: Any, points: np.ndarray) -> np.ndarray:
+    """F(d) at each row of ``points`` for every diagram (the product of the factors' formulas)."""
+    out = np.ones((len(diagrams), len(points)), dtype=np.int64)
+    for f, group in enumerate(factors):
+        parts = tuple(_factors_of(d)[f] for d in diagrams)
+        out *= group.evaluate_many(parts, points[:, _columns(k, l, f)])
+    return out
+
+
+def _levi_civita_at(index: np.ndarray) -> np.ndarray:
+    """ε at each row of ``index``: the sign of the permutation, 0 on a repeat (n = row length)."""
+    n = index.shape[1]
+    value = np.ones(len(index), dtype=np.int64)
+    for i in range(n):
+        for j in range(i + 1, n):
+            value *= np.sign(index[:, j] - index[:, i])
+    return value
+
+
+def _plan_entries(plan: LayerPlan, factors: tuple[Any, ...], t: int, points: np.ndarray) -> np.ndarray:
+    """The entries of diagram t of ``plan`` at the multi-indices ``points``, read off the plan's own
+    tables (slot axes, closed blocks and their forms, matching, Levi-Civita slots, factors, sign)
+    and each factor's pair form and free weights, in integer arithmetic: the matrix the executor
+    is told to compute, entry by entry."""
+    reduction = plan.reductions[plan.reduction_of[t]]
+    expansion = plan.expansions[plan.expansion_of[t]]
+    l = len(expansion.axis_factor)
+    outputs, inputs = points[:, :l], points[:, l:]
+    value = np.full(len(points), plan.sign[t], dtype=np.int64)
+    slots = np.zeros((len(points), reduction.num_slots), dtype=np.int64)
+
+    def constant(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+        if not axes:
+            raise ValueError(f"diagram {t} of the plan has a slot without axes")
+        return np.all(x[:, list(axes)] == x[:, [axes[0]]], axis=1)
+
+    def closed(x: np.ndarray, half: Any) -> np.ndarray:
+        out = np.ones(len(x), dtype=np.int64)
+        for block, form in zip(half.closed, half.closed_form, strict=True):
+            if form:
+                matrix = factors[half.axis_factor[block[0]]].pair_form
+                out *= matrix[x[:, block[0]], x[:, block[1]]]
+            else:
+                out *= constant(x, block)
+        return out
+
+    for i, axes in enumerate(expansion.slot_axes):
+        value *= constant(outputs, axes)
+        slots[:, plan.matching[t][i]] = outputs[:, axes[0]]
+    value *= closed(outputs, expansion)
+    plain = reduction.num_slots - reduction.num_free_slots
+    for j in range(plain):
+        axes = reduction.slot_axes[j]
+        value *= constant(inputs, axes) & (inputs[:, axes[0]] == slots[:, j])
+    value *= closed(inputs, reduction)
+    start, slot = 0, plain
+    for f, num_axes, q in reduction.levi_civita:
+        free_axes = list(reduction.free_axes[start : start + num_axes])
+        free = inputs[:, free_axes]
+        value *= _levi_civita_at(np.concatenate([slots[:, slot : slot + q], free], axis=1))
+        weights = factors[f].free_weights
+        if weights is not None:
+            value *= np.prod(weights[free], axis=1, dtype=np.int64)
+        start += num_axes
+        slot += q
+    return value
+
+
+def _orbits(factors: tuple[Any, ...], diagrams: tuple[Any, ...], k: Any, l: Any) -> tuple[np.ndarray, str]:
+    """One multi-index per orbit of the relabellings fixing every factor's tables (a product of the
+    factors' orbits, each factor on its own columns)."""
+    size = len(order_axes(k)) + len(order_axes(l))
+    per_factor = []
+    words = []
+    for f, group in enumerate(factors):
+        columns = _columns(k, l, f)
+        uses_lc = group.free_singletons and any(
+            bool(_factors_of(d)[f].free_vertices) for d in diagrams if hasattr(_factors_of(d)[f], "free_vertices")
+        )
+        points, how = group.relabelling_orbits(len(columns), uses_lc)
+        per_factor.append((columns, points))
+        words.append(f"{group!r}: {how}" if len(factors) > 1 else how)
+    count = math.prod(len(p) for _, p in per_factor)
+    check_size(8 * count * max(size, 1), f"the {count} orbit representatives of a certificate")
+    out = np.zeros((count, size), dtype=np.int64)
+    grids = np.indices([len(p) for _, p in per_factor]).reshape(len(per_factor), count)
+    for (columns, points), choice in zip(per_factor, grids, strict=True):
+        if columns:
+            out[:, columns] = points[choice]
+    return out, "; ".join(words)
+
+
+# -- running a module's program exactly ----------------------------------------------------------
+class _ExactProgram:
+    """A module's program recompiled with unit coefficients (signs only), run in float64 with the
+    group's exact tables: on one-hot inputs and integer weights every value is an integer."""
+
+    def __init__(self, module: Any, sizes: tuple[int, ...]) -> None:
+        self.module, self.sizes = module, sizes
+        structure = list(module._certificate_structure())
+        structure[4] = list(sizes)
+        structure[5] = [False] * len(sizes)
+        structure[6] = False
+        self.structure = structure
+        self.program = compile_program(*structure)
+        adjoint = compile_adjoint(*structure)
+        self.spec = PlanSpec(self.program, adjoint, tuple(structure[3]), tuple(len(b.plan) for b in structure[0]))
+        self.forms = self._forms()
+
+    def _forms(self) -> Forms:
+        factors = self.module.factors
+        program = self.program
+        form = {f: torch.tensor(np.asarray(factors[f].pair_form), dtype=torch.float64) for f in program.uses_forms}
+        eye = {f: torch.eye(self.sizes[f], dtype=torch.float64) for f in program.uses_diagonals}
+        lc = {}
+        for key in program.levi_civita_keys:
+            table = np.ones((1, 1))
+            for f, _, q in key:
+                n = self.sizes[f]
+                symbol = np.asarray(factors[f].at(n).levi_civita(q) if factors[f].n is None else factors[f].levi_civita(q))
+                table = np.kron(table, symbol.reshape(n**q, n ** (n - q)).T)
+            lc[key] = torch.tensor(table, dtype=torch.float64)
+        return Forms(self.sizes, form, eye, lc)
+
+    def run(self, inputs: list[torch.Tensor], weights: list[torch.Tensor]) -> list[torch.Tensor]:
+        gather = self.program.gather
+        forward = tuple(
+            None
+            if gather.trivial(o, False)
+            else (torch.tensor(gather.columns[o], dtype=torch.long), torch.tensor(gather.coefficients[o], dtype=torch.float64))
+            for o in range(len(gather.sources))
+        )
+        tables = Tables(self.forms, forward, (), (), {})
+        with torch.no_grad():
+            return plan_forward(self.spec, inputs, weights, tables)
+
+
+def _block_entries(exact: _ExactProgram, b: int, weights: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Σ_t weights[r, t]·E_t[x] computed by the program (block b alone, all other weights 0) at each
+    multi-index x (rows of ``points``: output indices then input indices), for integer weights
+    (R, D): one-hot input columns in chunks. Shape (R, P); checked to be integers."""
+    module, sizes = exact.module, exact.sizes
+    blocks = exact.structure[0]
+    block = blocks[b]
+    inputs_axes, outputs_axes = exact.structure[1], exact.structure[2]
+    in_axes, out_axes = inputs_axes[block.input], outputs_axes[block.output]
+    in_shape = tuple(sizes[f] for f in in_axes)
+    out_shape = tuple(sizes[f] for f in out_axes)
+    l = len(out_axes)
+    rows = math.prod(out_shape)
+    strides = [math.prod(out_shape[a + 1 :]) for a in range(l)]
+    row_of = points[:, :l] @ np.asarray(strides, dtype=np.int64) if l else np.zeros(len(points), dtype=np.int64)
+    inputs = points[:, l:].reshape(len(points), len(in_axes))
+    columns, column_of = np.unique(inputs, axis=0, return_inverse=True)
+    column_of = column_of.reshape(-1)
+    count = len(weights)
+    per_column = max(1, math.prod(in_shape)) * 4 + 4 * count * rows + 2 * sum(
+        math.prod(sizes[f] for f in step.slot_factor) * len(exact.program.terms[e]) for e, step in enumerate(exact.program.expansions)
     )
-    subject = f"parameterisation of {layer!r} ({counts})"
+    check_size(8 * per_column, f"one one-hot column of the certificate of {module!r}")
+    step = max(1, min(len(columns), _CHUNK_ELEMENTS // per_column))
+    values = np.zeros((count, len(points)), dtype=np.int64)
+    w = torch.as_tensor(weights, dtype=torch.float64).unsqueeze(1)
+    for c0 in range(0, len(columns), step):
+        chunk = columns[c0 : c0 + step]
+        xs = []
+        for i, axes in enumerate(inputs_axes):
+            shape = (len(chunk), 1) + tuple(sizes[f] for f in axes)
+            x = torch.zeros(shape, dtype=torch.float64)
+            if i == block.input:
+                index = torch.as_tensor(chunk).T
+                x[(torch.arange(len(chunk)), 0, *index)] = 1
+            xs.append(x)
+        ws = [w if bb == b else torch.zeros(count, 1, len(blocks[bb].plan), dtype=torch.float64) for bb in range(len(blocks))]
+        outputs = exact.run(xs, ws)
+        out = outputs[block.output].reshape(len(chunk), count, rows)
+        mine = np.flatnonzero((column_of >= c0) & (column_of < c0 + len(chunk)))
+        picked = out[torch.as_tensor(column_of[mine] - c0), :, torch.as_tensor(row_of[mine])].T.numpy()
+        rounded = np.rint(picked)
+        if not np.array_equal(rounded, picked):
+            raise ArithmeticError(f"the one-hot evaluation of {module!r} gave non-integer values: it is not exact")
+        values[:, mine] = rounded.astype(np.int64)
+    return values
+
+
+def _spot(points: np.ndarray, l: int) -> np.ndarray:
+    """Indices of the points whose input columns the spot check runs: columns with the most
+    distinct index values first, a bounded number of them (at least one)."""
+    inputs = points[:, l:]
+    columns, column_of = np.unique(inputs, axis=0, return_inverse=True)
+    column_of = column_of.reshape(-1)
+    distinct = np.array([len(set(c.tolist())) for c in columns])
+    keep = np.argsort(-distinct, kind="stable")[: max(1, _SPOT_ELEMENTS // max(1, 64 * points.shape[1]) // 64)]
+    return np.flatnonzero(np.isin(column_of, keep))
+
+
+# -- the module's own tables ---------------------------------------------------------------------
+def _structure_failures(module: Any) -> list[str]:
+    """Part 2: the module's plans, programs and tables against their recomputation."""
+    failures = []
+    group = module.group
+    for key, diagrams in module.blocks.items():
+        if module._plans[key] != plan_layer(group, diagrams):
+            failures.append(f"the plan of block {key} is not the one of its diagrams")
+    structure = module._certificate_structure()
+    if module._program != compile_program(*structure):
+        failures.append("the module's program is not the one compiled from its diagrams")
+    adjoint = getattr(module, "_adjoint", None)
+    if adjoint is not None and adjoint != compile_adjoint(*structure):
+        failures.append("the module's adjoint program is not the one compiled from its diagrams")
+    like = module._like()
+    for f, g in enumerate(module.factors):
+        table = getattr(module, f"_form_{f}", None)
+        if table is not None and not torch.equal(table.detach().cpu().double(), torch.tensor(np.asarray(g.pair_form), dtype=torch.float64)):
+            failures.append(f"the module's pair-form table of factor {f} is not the pair form of {g!r}")
+        eye = getattr(module, f"_eye_{f}", None)
+        if eye is not None and not torch.equal(eye.detach().cpu().double(), torch.eye(g.n, dtype=torch.float64)):
+            failures.append(f"the module's identity table of factor {f} is not I_{g.n}")
+    for i, key in enumerate(getattr(module, "_lc_keys", ())):
+        table = getattr(module, f"_lc_{i}")
+        expected = np.ones((1, 1))
+        for f, _, q in key:
+            g = module.factors[f]
+            n = g.n
+            index = np.indices((n,) * n).reshape(n, n**n).T  # free slots first, then the free axes
+            symbol = _levi_civita_at(index)
+            if g.free_weights is not None:
+                symbol = symbol * np.prod(g.free_weights[index[:, q:]], axis=1, dtype=np.int64)
+            expected = np.kron(expected, symbol.reshape(n**q, n ** (n - q)).T)
+        if not torch.equal(table.detach().cpu().double(), torch.tensor(expected, dtype=torch.float64)):
+            failures.append(f"the module's Levi-Civita table {key} is not the (weighted) symbol")
+    # Coefficients: sign × the mean scales, rounded once to the module's dtype.
+    program = module._program
+    gather = program.gather
+    for o in range(len(gather.sources)):
+        for prefix, values in (("coef", gather.coefficients[o]), ("rcoef", gather.runtime_coefficients[o])):
+            buffer = getattr(module, f"_{_prefix(module)}{prefix}_{o}", None)
+            if buffer is None:
+                continue
+            expected = torch.tensor(values, dtype=torch.float64).to(like.dtype)
+            if not torch.equal(buffer.detach().cpu(), expected.cpu()):
+                failures.append(f"the module's coefficients of output {o} are not sign × mean scale of its diagrams")
+    return failures
+
+
+def _prefix(module: Any) -> str:
+    return "fwd_" if hasattr(module, "_adjoint") else ""
+
+
+def _dense_failures(module: Any) -> list[str]:
+    """Part 4: the dense execution's tables against the entry formula at every entry."""
+    failures = []
+    if getattr(module, "_dense", None) is None:
+        return failures
+    sizes = module.fixed_sizes
+    for b, (k, l) in enumerate(module._block_keys):
+        diagrams = module.blocks[(k, l)]
+        size = len(order_axes(k)) + len(order_axes(l))
+        shape = tuple(sizes[f] for f in order_axes(l) + order_axes(k))
+        count = math.prod(shape)
+        check_size(8 * (size + 2) * count, f"the {count} multi-indices of the dense tables of {module!r}")
+        points = np.indices(shape).reshape(size, count).T.astype(np.int64)
+        patterns = getattr(module, f"_patterns_{b}").detach().cpu().double().numpy()
+        rows = math.prod(shape[: len(order_axes(l))])
+        gather = getattr(module, f"_gather_{b}").cpu().numpy().reshape(rows, module.in_type[k], -1)[:, 0, :]
+        index = gather % patterns.shape[1]
+        expected = _formula(module.factors, diagrams, k, l, points)
+        for t, d in enumerate(diagrams):
+            got = np.rint(patterns[t][index.reshape(-1)]).astype(np.int64)
+            failure = _mismatch(f"block {k} → {l}, diagram {t} {d}: the dense tables give", got, expected[t], points, len(order_axes(l)))
+            failures += [failure] if failure else []
+    return failures
+
+
+# -- the certificate -----------------------------------------------------------------------------
+def certify_module(module: Any, prove: Any = "auto", rng: np.random.Generator | None = None) -> Any:
+    """The exact certificate of a catlayer linear or bilinear module (see the module docstring), as
+    an :class:`~catlayer.verify.EquivarianceReport` with ``exact=True``; None when ``prove`` is
+    False.
+
+    >>> from catlayer import S
+    >>> from catlayer.nn import EquivariantLinear
+    >>> report = certify_module(EquivariantLinear(S(), 2, 2, 1, 1))
+    >>> bool(report), report.exact
+    (True, True)
+    """
+    from ..verify import EquivarianceReport, check_equivariance
+
+    rng = rng if rng is not None else np.random.default_rng(0)
+    group = module.group
     checked: list[str] = []
     failures: list[str] = []
-    category = group.category
-    for role, diagrams, dom, _ in _roles(layer):
+    modes = set()
+    blocks = list(module.blocks.items())
+    roles = [("block", key, diagrams) for key, diagrams in blocks]
+    for l, diagrams in getattr(module, "bias_diagrams", {}).items():
+        roles.append(("bias", l, diagrams))
+    for role, key, diagrams in roles:
         for t, d in enumerate(diagrams):
-            if (d.dom, d.cod) != (dom, l) or not category.contains(d):
-                failures.append(f"{role} diagram {t} {d} is not a morphism {dom} → {l} of {category!r}")
+            try:
+                group.check_diagram(d)
+            except (TypeError, ValueError) as error:
+                failures.append(f"{role} {key} diagram {t} {d}: {error}")
+    categories = ", ".join(repr(g.category) for g in module.factors)
     checked.append(
-        f"every diagram is a morphism of {category!r}, so its image under the functor is {group!r}-equivariant "
-        "for every n (the theorem; exact certificates in proofs/, see proofs/README.md)"
+        f"every diagram is a morphism of {categories}, so its image is equivariant for every n (the functor theorem; "
+        "exact certificates in proofs/, see proofs/README.md)"
     )
-    if mode == "dense":
-        for role, diagrams, dom, _ in _roles(layer):
-            for t, d in enumerate(diagrams):
-                report = check_equivariance(group, group.functor(d), dom, l)
-                if not report:
-                    failures.append(f"{role} diagram {t} {d}: {report.failure}")
-        generators = ", ".join(f"{g.kind} generator {g.name}" for g in group.generators())
-        checked.append(f"each image proved equivariant at n = {n} on the generators: {generators or 'none (trivial)'}")
-    failures += _structure(layer)
-    checked.append("the layer's plan, program and ε / Levi-Civita tables are those compiled from its diagrams")
-    if layer.execution == "dense":
-        failures += _dense_structure(layer)
-        checked.append(
-            "the dense execution's tables (entry patterns and their index, bias basis) equal the entry formula "
-            "of F(d) at every entry"
-        )
-    uses_levi_civita = bool(layer._lc_slots)
-    for role, diagrams, dom, plan in _roles(layer):
-        size = dom + l
+    failures += _structure_failures(module)
+    checked.append("the module's plans, programs, forms and coefficients are those compiled from its diagrams")
+    if getattr(module, "_dense", None) is not None:
+        failures += _dense_failures(module)
+        checked.append("the dense execution's tables equal the entry formula of F(d) at every entry")
+    if module.prove_mode_blocks() is None if hasattr(module, "prove_mode_blocks") else False:
+        pass
+    for b, (key, diagrams) in enumerate(blocks):
+        k, l = module._block_orders(key)
+        sizes = certificate_sizes(module, k, l)
+        factors = tuple(g if g.n is not None else g.at(n) for g, n in zip(module.factors, sizes, strict=True))
+        at = _fixed_group(factors)
+        entries = math.prod(sizes[f] for f in order_axes(k) + order_axes(l))
+        mode = _mode(prove, entries)
+        if mode is None:
+            return None
+        modes.add(mode)
+        exact = _ExactProgram(module, _program_sizes(module, sizes))
+        la = len(order_axes(l))
+        where = f"block {key}" + (f" at n = {sizes}" if any(g.n is None for g in module.factors) else "")
         if mode == "dense":
-            check_size(8 * size * n**size, f"the {n**size} multi-indices of the dense proof of {layer!r}")
-            points = np.indices((n,) * size).reshape(size, n**size).T.astype(np.int64)
-            values = _forward_entries(layer, role, dom, np.eye(len(diagrams), dtype=np.int64), points)
             for t, d in enumerate(diagrams):
-                expected = _exact_image(group, d).reshape(-1)
-                failure = _mismatch(f"{role} diagram {t} {d}: the layer computes", values[t], expected, points, l)
+                report = check_equivariance(at, _image(at, d), k, l)
+                if not report:
+                    failures.append(f"{where}, diagram {t} {d}: {report.failure}")
+            size = len(order_axes(k)) + la
+            shape = tuple(sizes[f] for f in order_axes(l) + order_axes(k))
+            points = np.indices(shape).reshape(size, entries).T.astype(np.int64)
+            values = _block_entries(exact, b, np.eye(len(diagrams), dtype=np.int64), points)
+            expected = _formula(factors, diagrams, k, l, points)
+            for t, d in enumerate(diagrams):
+                failure = _mismatch(f"{where}, diagram {t} {d}: the program computes", values[t], expected[t], points, la)
                 failures += [failure] if failure else []
             checked.append(
-                f"the layer's program, run exactly on one-hot inputs, equals F(d) for each of the "
-                f"{_count(len(diagrams), role + ' diagram')} at all {len(points)} entries"
+                f"{where}: each of the {_count(len(diagrams), 'image')} proved equivariant on the generators, and the "
+                f"program, run exactly on one-hot inputs, equals F(d) at all {len(points)} entries"
             )
             continue
-        generated, description = relabelling_orbits(group, size, uses_levi_civita)
-        # generated: input indices first (so that few one-hot columns are needed), then outputs
-        points = np.concatenate([generated[:, dom:], generated[:, :dom]], axis=1)
-        formula = np.stack([group.evaluate(d, points) for d in diagrams])
+        points, how = _orbits(factors, diagrams, k, l)
+        formula = _formula(factors, diagrams, k, l, points)
+        plan = module._plans[key]
         for t, d in enumerate(diagrams):
-            got = _plan_entries(plan, t, points, n)
-            failure = _mismatch(f"{role} diagram {t} {d}: its plan gives", got, formula[t], points, l)
+            got = _plan_entries(plan, factors, t, points)
+            failure = _mismatch(f"{where}, diagram {t} {d}: its plan gives", got, formula[t], points, la)
             failures += [failure] if failure else []
-        checked.append(
-            f"the plan of each of the {_count(len(diagrams), role + ' diagram')}, read exactly, equals the entry "
-            f"formula of F(d) at one multi-index per orbit of {description} (both are invariant under them, so at "
-            "every entry)"
-        )
-        spot = _spot_points(layer, points, dom)
+        spot = _spot(points, la)
         weights = rng.integers(1, 2**20, size=(1, len(diagrams)))
-        got = _forward_entries(layer, role, dom, weights, points[spot])[0]
-        failure = _mismatch(
-            f"the layer's {role} program with integer weights computes",
-            got,
-            weights[0] @ formula[:, spot],
-            points[spot],
-            l,
-        )
+        got = _block_entries(exact, b, weights, points[spot])[0]
+        failure = _mismatch(f"{where}: the program with integer weights computes", got, weights[0] @ formula[:, spot], points[spot], la)
         failures += [failure] if failure else []
         checked.append(
-            f"the layer's {role} program, run exactly on one-hot inputs with random integer weights w, equals "
-            f"Σ w·F(d) at {len(spot)} of those multi-indices (a spot check of its execution at n = {n})"
+            f"{where}: the plan of each of the {_count(len(diagrams), 'diagram')}, read exactly, equals the entry formula "
+            f"at one multi-index per orbit of {how} (so at every entry); the program spot-checked exactly at "
+            f"{len(spot)} of them"
         )
-    method = f"exact certificate per diagram ({mode}): functor theorem, " + (
-        "dense proof on the generators, program = F(d) at every entry"
-        if mode == "dense"
-        else "plan = F(d) at every relabelling orbit, program spot-checked"
+    for l, diagrams in getattr(module, "bias_diagrams", {}).items():
+        sizes = certificate_sizes(module, _zero(module), l)
+        factors = tuple(g if g.n is not None else g.at(n) for g, n in zip(module.factors, sizes, strict=True))
+        shape = tuple(sizes[f] for f in order_axes(l))
+        count = math.prod(shape)
+        check_size(8 * (len(shape) + 1) * count * len(diagrams), f"the bias images of {module!r}")
+        points = np.indices(shape).reshape(len(shape), count).T.astype(np.int64)
+        got = _bias_entries(module, l, _program_sizes(module, sizes), len(diagrams))
+        expected = _formula(factors, diagrams, _zero(module), l, points)
+        for t, d in enumerate(diagrams):
+            failure = _mismatch(f"bias of order {l}, diagram {t} {d}: the module computes", got[t], expected[t], points, len(shape))
+            failures += [failure] if failure else []
+        checked.append(f"the bias of order {l}: the module's bias terms equal F(d) at all {count} entries")
+    method = "exact certificate per block (" + ", ".join(sorted(modes)) + "): functor theorem, " + (
+        "program = F(d) at every entry" if modes == {"dense"} else "plan = F(d) at every relabelling orbit, program checked exactly"
     )
+    counts = _count(sum(len(d) for _, d in blocks), "diagram")
     return EquivarianceReport(
-        not failures,
-        True,
-        repr(group),
-        subject,
-        tuple(checked),
-        "; ".join(failures) or None,
-        0.0 if not failures else None,
-        None,
+        ok=not failures,
+        exact=True,
+        group=repr(group),
+        subject=f"parameterisation of {type(module).__name__} ({counts} in {_count(len(blocks), 'block')})",
+        checked=tuple(checked),
+        failure="; ".join(failures) or None,
+        max_residual=0.0 if not failures else None,
+        tolerance=None,
         method=method,
         negative="NOT certified",
     )
 
 
-def check_layer(
-    layer, *, tolerance: float | None = None, rng=None, samples: int = 3, batch: int = 2, prove: bool | str = "auto"
-):
-    """Certify the parameterisation of an ``EquivariantLinear`` exactly, diagram by diagram, and
-    check its forward numerically (float64, ``samples`` random group elements from ``rng``, a
-    batch of ``batch`` random inputs, relative tolerance ``tolerance``, default 1e-10).
+def _zero(module: Any) -> Any:
+    return 0 if len(module.factors) == 1 else (0,) * len(module.factors)
 
-    ``prove`` chooses the exact part (see the module docstring for what each certifies):
 
-    * ``"auto"`` (default; ``True`` is the same): ``"dense"`` when n^(k+l) ≤ ``DENSE_LIMIT``
-      (4096), else ``"orbits"``;
-    * ``"dense"``: every image proved equivariant on the group's generators at this n, and the
-      layer's program compared with it at every entry (forms n^(k+l) arrays: small n only);
-    * ``"orbits"``: the functor theorem, the plan compared with the entry formula at one
-      multi-index per relabelling orbit, the program spot-checked: matrix-free, for any n;
-    * ``False``: no certificate; the report rests on the numeric check alone and says so.
+def _fixed_group(factors: tuple[Any, ...]) -> Any:
+    if len(factors) == 1:
+        return factors[0]
+    from ..groups import ProductGroup
 
-    Returns an :class:`~catlayer.verify.EquivarianceReport` that is truthy exactly when every
-    part holds. Its ``parts`` are the certificate (``exact=True``; absent with ``prove=False``)
-    and the numeric forward check (``exact=False``); the whole has ``exact=False``. Its verdict
-    is "NOT equivariant" when the numeric check fails, "NOT certified" when only the certificate
-    does (e.g. an equivariant forward that is not the claimed combination of diagrams).
+    return ProductGroup(*factors)
 
-    >>> from catlayer import S
-    >>> from catlayer.nn import EquivariantLinear
-    >>> report = check_layer(EquivariantLinear(S(12), 2, 2, 1, 1), rng=0)
-    >>> bool(report), [part.exact for part in report.parts]
-    (True, [True, False])
-    >>> print(report.parts[0].method)
-    exact certificate per diagram (orbits): functor theorem, plan = F(d) at every relabelling orbit, program ...
-    """
-    from ..verify import EquivarianceReport, check_samples, check_tolerance
 
-    tolerance = check_tolerance(tolerance)
-    samples = check_samples(samples)
-    batch = check_samples(batch, "batch")
-    group = layer.group
-    mode = _mode(prove, layer.n, layer.in_order, layer.out_order)
-    generator = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-    proof = _certify(layer, mode, generator) if mode is not None else None
-    forward = check_forward(
-        layer,
-        group,
-        layer.in_order,
-        layer.out_order,
-        num_elements=samples,
-        seed=generator,
-        batch=batch,
-        tolerance=tolerance,
-    )
-    numeric = EquivarianceReport(
-        forward.ok,
-        False,
-        repr(group),
-        f"forward of {layer!r}",
-        tuple(f"random element {e} of {group!r}, batch of {batch} random inputs" for e in range(forward.num_elements)),
-        None if forward.ok else forward.describe("the forward pass", group),
-        forward.max_residual,
-        forward.tolerance,
-        method=f"numeric check on random group elements in {forward.dtype}, not a proof",
-    )
-    parts = (numeric,) if proof is None else (proof, numeric)
-    if proof is None:
-        checked = ("parameterisation: not certified (prove=False)",)
-        method = "numeric check of the forward only; parameterisation not certified (prove=False)"
-    else:
-        checked = (f"parameterisation: exact certificate per diagram ({mode})",)
-        method = "exact certificate of the parameterisation + numeric check of the forward"
-    checked += (f"forward: numeric check on {forward.num_elements} random group elements in {forward.dtype}",)
-    ok = numeric.ok and (proof is None or proof.ok)
-    return EquivarianceReport(
-        ok,
-        False,
-        repr(group),
-        repr(layer),
-        checked,
-        (proof.failure if proof is not None and not proof.ok else None) or numeric.failure,
-        forward.max_residual,
-        forward.tolerance,
-        parts=parts,
-        method=method,
-        negative="NOT equivariant" if not numeric.ok else "NOT certified",
-    )
+def _image(group: Any, d: Any) -> Any:
+    """The exact dense image of d (a sympy-convertible map, or for a product the exact Kronecker
+    product of the factors' exact images as an object array)."""
+    if isinstance(d, ProductDiagram):
+        matrix = np.ones((1, 1), dtype=object)
+        for g, e in zip(group.factors, d.factors, strict=True):
+            a, q = g.functor(e).to_exact()
+            if q != 1:
+                raise ArithmeticError(f"the image of {e!r} under {g!r} is not an integer matrix")
+            matrix = np.kron(matrix, np.asarray(a, dtype=object))
+        return matrix
+    return group.functor(d)
+
+
+def _program_sizes(module: Any, sizes: tuple[int, ...]) -> tuple[int, ...]:
+    """Sizes for every factor: the certificate's for factors of any size, fixed ones otherwise."""
+    return tuple(g.n if g.n is not None else n for g, n in zip(module.factors, sizes, strict=True))
+
+
+def _bias_entries(module: Any, l: Any, sizes: tuple[int, ...], count: int) -> np.ndarray:
+    """The images of the bias diagrams of order l as the module computes them (its bias program,
+    with one-hot bias weights, exactly), (D, entries)."""
+    program = module._bias_program
+    o = module._outputs.index(l)
+    steps = [e for e, s in enumerate(program.expansions) if s.output == o]
+    shape = tuple(sizes[f] for f in order_axes(l))
+    total = math.prod(shape)
+    out = np.zeros((count, total), dtype=np.int64)
+    exact = _ExactBias(module, sizes)
+    for e in steps:
+        b, t = module._bias_index[e]
+        value = exact.image(e, t)
+        out[t] = value
+    return out
+
+
+class _ExactBias:
+    """The bias program of a module, run exactly (float64, the group's tables, unit weights)."""
+
+    def __init__(self, module: Any, sizes: tuple[int, ...]) -> None:
+        from .run import run_expansions
+
+        self.module, self.sizes, self.run_expansions = module, sizes, run_expansions
+        program = module._bias_program
+        factors = module.factors
+        lc = {}
+        for key in program.levi_civita_keys:
+            table = np.ones((1, 1))
+            for f, _, q in key:
+                n = sizes[f]
+                symbol = np.asarray(factors[f].levi_civita(q))
+                table = np.kron(table, symbol.reshape(n**q, n ** (n - q)).T)
+            lc[key] = torch.tensor(table, dtype=torch.float64)
+        form = {f: torch.tensor(np.asarray(factors[f].pair_form), dtype=torch.float64) for f in program.uses_forms}
+        eye = {f: torch.eye(sizes[f], dtype=torch.float64) for f in program.uses_diagonals}
+        self.forms = Forms(sizes, form, eye, lc)
+
+    def image(self, e: int, t: int) -> np.ndarray:
+        program = self.module._bias_program
+        step = program.expansions[e]
+        start = program.gather.group_columns[e][0]
+        sign = program.gather.coefficients[step.output][start]
+        ((reduction, _),) = program.terms[e]
+        z = torch.full((1, 1, 1), float(sign), dtype=torch.float64)
+        red = program.reductions[reduction]
+        if red.uses_levi_civita:
+            z = z * self.forms.levi_civita[red.levi_civita].reshape(1, 1, -1)
+        mixed: list[Any] = [None] * len(program.expansions)
+        for other in range(len(program.expansions)):
+            if program.expansions[other].output == step.output:
+                mixed[other] = torch.zeros((1, 1, math.prod(self.sizes[f] for f in program.expansions[other].slot_factor)), dtype=torch.float64)
+        mixed[e] = z
+        with torch.no_grad():
+            out = self.run_expansions(program, mixed, self.forms)[step.output]
+        values = out.reshape(-1).numpy()
+        rounded = np.rint(values)
+        if not np.array_equal(rounded, values):
+            raise ArithmeticError("the bias program gave non-integer values: it is not exact")
+        del t
+        return rounded.astype(np.int64)
+
+
+_ = (Block, Program, itertools, _fixed)
