@@ -576,12 +576,12 @@ def dense_layer_coordinates(group: Group, weight, k: int, l: int, bias=None):
 # outer product: pairings, solves (the Gram matrix is the Kronecker product of the factors') and
 # syntheses are the factors' own, applied along one axis at a time.
 def _product_orders(group: ProductGroup, k, l) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    return group._orders(k, l)
+    return group.check_orders(k, l)
 
 
 def _product_shapes(group: ProductGroup, k, l) -> tuple[tuple[int, int], tuple[int, ...], int, str]:
     k_, l_ = _product_orders(group, k, l)
-    sizes = group._require_sizes("a projection")
+    sizes = group.require_sizes("a projection")
     out_shape = tuple(n for n, a in zip(sizes, l_, strict=True) for _ in range(a))
     in_shape = tuple(n for n, a in zip(sizes, k_, strict=True) for _ in range(a))
 
@@ -600,7 +600,7 @@ def _by_factor(group: ProductGroup, k, l) -> tuple[list[int], tuple[int, ...]]:
     """The permutation of a map's axes (outputs, then inputs) that groups each factor's output
     and input axes, and the sizes n_f^(l_f + k_f) of the groups."""
     k_, l_ = _product_orders(group, k, l)
-    sizes = group._require_sizes("a projection")
+    sizes = group.require_sizes("a projection")
     out_start = list(itertools.accumulate(l_, initial=0))
     in_start = list(itertools.accumulate(k_, initial=sum(l_)))
     order: list[int] = []
@@ -692,7 +692,7 @@ def _product_synthesise(group: ProductGroup, k, l, coords, like):
 
 def _product_gram(group: ProductGroup, k, l) -> np.ndarray:
     k_, l_ = _product_orders(group, k, l)
-    group._require_sizes("the Gram matrix")
+    group.require_sizes("the Gram matrix")
     out = np.ones((1, 1), dtype=object)
     for g, a, c in zip(group.factors, k_, l_, strict=True):
         out = np.kron(out, diagram_gram(g, a, c))

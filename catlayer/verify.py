@@ -614,15 +614,25 @@ def relabelling_orbits(group: Group, size: int, uses_levi_civita: bool = False) 
     return group.relabelling_orbits(size, uses_levi_civita)
 
 
-def check_functor_laws(group: Group, d: Diagram | Combination, e: Diagram | Combination) -> FunctorLawReport:
+def check_functor_laws(
+    group: Group | ProductGroup,
+    d: Diagram | Combination | ProductDiagram | ProductCombination,
+    e: Diagram | Combination | ProductDiagram | ProductCombination,
+) -> FunctorLawReport:
     """Exactly check F(d then e) = F(d) >> F(e) (composition in ``group.category``, with its
-    δ^loops coefficients; only when d ends where e starts) and F(d ⊗ e) = F(d) @ F(e).
+    δ^loops coefficients; only when d ends where e starts) and F(d ⊗ e) = F(d) @ F(e). For a
+    product group, d and e are product diagrams (or combinations), composed and tensored
+    componentwise in the product category; ``@`` on the images keeps each factor's axes together.
 
     >>> from catlayer import Sp, BrauerDiagram
     >>> cap, cup = BrauerDiagram([[0, 1]], dom=0, cod=2), BrauerDiagram([[0, 1]], dom=2, cod=0)
     >>> report = check_functor_laws(Sp(4), cap, cup)             # the loop is −n = −4
     >>> bool(report), report.checked
     (True, ('composition: F(d >> e) == F(d) >> F(e)', 'tensor: F(d @ e) == F(d) @ F(e)'))
+    >>> from catlayer import S, ProductDiagram
+    >>> P = S(3) * Sp(4)
+    >>> bool(check_functor_laws(P, P.basis((1, 0), (1, 2))[0], P.basis((1, 2), (0, 0))[-1]))
+    True
     """
     category = group.category
     fd, fe = group.functor(d), group.functor(e)

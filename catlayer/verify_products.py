@@ -76,7 +76,7 @@ def _residual(t: np.ndarray, generator: FactorGenerator, k: tuple[int, ...], l: 
 
 
 def _shape(group: ProductGroup, orders: tuple[int, ...]) -> tuple[int, ...]:
-    return tuple(n for n, a in zip(group._require_sizes("a check"), orders, strict=True) for _ in range(a))
+    return tuple(n for n, a in zip(group.require_sizes("a check"), orders, strict=True) for _ in range(a))
 
 
 def _exact(
@@ -204,8 +204,8 @@ def check_product_equivariance(
             f"check_equivariance(G, M, k, l) for the product group {group!r} needs the order tuples k and l "
             "(a matrix's shape does not determine them)"
         )
-    k_, l_ = group._orders(k, l)
-    group._require_sizes("an equivariance check")
+    k_, l_ = group.check_orders(k, l)
+    group.require_sizes("an equivariance check")
     rows, cols = math.prod(_shape(group, l_)), math.prod(_shape(group, k_))
     if isinstance(matrix, sympy.MatrixBase) and not _is_float(matrix):
         entries = np.array(matrix.tolist(), dtype=object).reshape(matrix.shape)

@@ -34,7 +34,7 @@ from catlayer.verify import check_equivariance, check_functor_laws
 GROUPS = [S(3) * O(2), S(2) * SO(3), S(3) * Sp(2), O(1, 2) * S(2), S(2) * S(3)]
 IDS = ["S3xO2", "S2xSO3", "S3xSp2", "O12xS2", "S2xS3"]
 
-#: math.md §10: the orders (a, b) → (c, d) at which S(3) × O(2) is checked against a dense null space.
+#: The orders (a, b) → (c, d) at which S(3) × O(2) is checked against a dense null space of its generators.
 ORDERS = [((1, 1), (1, 1)), ((2, 0), (1, 1)), ((1, 1), (0, 1)), ((2, 1), (0, 1)), ((1, 2), (1, 0)), ((2, 2), (0, 0))]
 
 n0, n1 = sympy.symbols("n_0 n_1")

@@ -47,7 +47,7 @@ def check_group(G) -> Group | ProductGroup:
     """G itself, if it is a catlayer group (S(5), O(1, 3), …) or a product of groups of fixed
     sizes (S(5) * O(3))."""
     if isinstance(G, ProductGroup):
-        G._require_sizes("the numba backend")
+        G.require_sizes("the numba backend")
         return G
     if not isinstance(G, Group):
         raise TypeError(f"expected a catlayer group such as catlayer.S(5), got {type(G).__name__}"[:300])

@@ -210,7 +210,7 @@ def dense_matrix(G, d: Diagram, dtype=np.float64) -> np.ndarray:
 
 def _dense_product_layer(G: ProductGroup, diagrams: Sequence, W: np.ndarray) -> np.ndarray:
     """Σ_t W[o, c, t] kron(F_1(d_t,1), …, F_r(d_t,r)) as a (c_out·rows, c_in·columns) matrix."""
-    G._require_sizes("a dense layer matrix")
+    G.require_sizes("a dense layer matrix")
     diagrams = tuple(diagrams)
     c_out, c_in = W.shape[:2]
     k, l = diagrams[0].dom, diagrams[0].cod

@@ -189,11 +189,14 @@ class ProductGroup:
             factors[i] = factors[i].at(size)
         return ProductGroup(*factors)
 
-    def _require_sizes(self, what: str) -> tuple[int, ...]:
-        """Every factor's size, or a ValueError naming ``what`` when a factor is ``S()``.
+    def require_sizes(self, what: str) -> tuple[int, ...]:
+        """Every factor's size, or a ValueError naming ``what`` (what needs the sizes) when a
+        factor is ``S()``.
 
         >>> from catlayer import S, O
-        >>> (S() * O(3))._require_sizes("the functor")
+        >>> (S(4) * O(3)).require_sizes("the functor")
+        (4, 3)
+        >>> (S() * O(3)).require_sizes("the functor")
         Traceback (most recent call last):
         ...
         ValueError: S() * O(3) has the factor S(), S_n for every n: the functor needs a size, e.g. \
@@ -220,7 +223,13 @@ class ProductGroup:
         """
         return _category(self)
 
-    def _orders(self, k: object, l: object) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    def check_orders(self, k: object, l: object) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """k and l as order tuples (one order per factor), or a ValueError.
+
+        >>> from catlayer import S, O
+        >>> (S(3) * O(2)).check_orders([1, 0], (2, 2))
+        ((1, 0), (2, 2))
+        """
         count = len(self._factors)
         return check_orders(k, count, "k"), check_orders(l, count, "l")
 
@@ -289,13 +298,13 @@ class ProductGroup:
         >>> len((S(3) * O(2)).spanning_set((1, 1), (1, 1)))
         2
         """
-        k_, l_ = self._orders(k, l)
+        k_, l_ = self.check_orders(k, l)
         return _product(tuple(g.spanning_set(a, c) for g, a, c in zip(self._factors, k_, l_, strict=True)))
 
     def basis(self, k: Sequence[int], l: Sequence[int]) -> tuple[ProductDiagram, ...]:
         """Pairs of the factors' bases: a basis of Hom_{G×H} (for ``S()`` factors: for every n
         large enough, see :meth:`S.basis <catlayer.S.basis>`), first factor slowest."""
-        k_, l_ = self._orders(k, l)
+        k_, l_ = self.check_orders(k, l)
         return _product(tuple(g.basis(a, c) for g, a, c in zip(self._factors, k_, l_, strict=True)))
 
     def basis_empty_reason(self, k: Sequence[int], l: Sequence[int]) -> str | None:
@@ -305,7 +314,7 @@ class ProductGroup:
         >>> (S(3) * O(2)).basis_empty_reason((1, 0), (1, 1))
         'factor 1 (O(2)): k + l = 1 is odd: no Brauer diagrams'
         """
-        k_, l_ = self._orders(k, l)
+        k_, l_ = self.check_orders(k, l)
         for i, (g, a, c) in enumerate(zip(self._factors, k_, l_, strict=True)):
             if not g.basis(a, c):
                 return f"factor {i} ({g!r}): {g.basis_empty_reason(a, c)}"
@@ -313,7 +322,7 @@ class ProductGroup:
 
     def dim(self, k: Sequence[int], l: Sequence[int]) -> int:
         """dim Hom_{G×H}((a, b), (c, d)) = dim_G(a, c) · dim_H(b, d)."""
-        k_, l_ = self._orders(k, l)
+        k_, l_ = self.check_orders(k, l)
         return math.prod(g.dim(a, c) for g, a, c in zip(self._factors, k_, l_, strict=True))
 
     # -- the functor -----------------------------------------------------------------------------
@@ -328,7 +337,7 @@ class ProductGroup:
         ([0, 3, 4, 7], [1, 1, 1, 1])
         """
         self.check_diagram(d)
-        self._require_sizes("the entries of a diagram's matrix")
+        self.require_sizes("the entries of a diagram's matrix")
         if basis not in self.bases:
             raise ValueError(f"{self!r} has the bases {self.bases}, not {basis!r}")
         return _entries(self, d)
@@ -345,7 +354,7 @@ class ProductGroup:
         """
         from ..functors import ProductMap
 
-        self._require_sizes("the functor")
+        self.require_sizes("the functor")
         return ProductMap.image(self, d, basis)
 
     def coefficients(self, M: object, k: Sequence[int], l: Sequence[int], *, tolerance: float | None = None) -> Any:
@@ -360,7 +369,7 @@ class ProductGroup:
         """
         from ..projection import coefficients
 
-        self._require_sizes("the coefficients of a matrix")
+        self.require_sizes("the coefficients of a matrix")
         return coefficients(self, M, k, l, tolerance=tolerance)  # type: ignore[arg-type]
 
     def project(self, M: object, k: Sequence[int], l: Sequence[int]) -> Any:
@@ -373,7 +382,7 @@ class ProductGroup:
         """
         from ..projection import project
 
-        self._require_sizes("a projection")
+        self.require_sizes("a projection")
         return project(self, M, k, l)  # type: ignore[arg-type]
 
     # -- the group itself ------------------------------------------------------------------------
@@ -388,7 +397,7 @@ class ProductGroup:
          '(0, rotation L[0,1] in O(2)): rotation L[0,1] in O(2) of factor 1 (O(2)), zero of S(3)',
          '(1, reflection of e_1 in O(2)): reflection of e_1 in O(2) of factor 1 (O(2)), identity of S(3)']
         """
-        self._require_sizes("the generators")
+        self.require_sizes("the generators")
         out = []
         for f, g in enumerate(self._factors):
             others = ", ".join(repr(h) for i, h in enumerate(self._factors) if i != f)
@@ -427,7 +436,7 @@ class ProductGroup:
         >>> [m.shape for m in g], round(float(np.linalg.det(g[1])))
         ([(3, 3), (2, 2)], -1)
         """
-        self._require_sizes("a random element")
+        self.require_sizes("a random element")
         rng = np.random.default_rng(rng)
         if component is None:
             return tuple(g.random_element(rng) for g in self._factors)
