@@ -13,6 +13,8 @@ import itertools
 import numpy as np
 import pytest
 from conftest import TOLERANCE
+from hypothesis import given
+from hypothesis import strategies as st
 from test_backend_oracle import group, oracle_matrix, relative_error
 
 from catlayer import ProductDiagram, S
@@ -26,6 +28,7 @@ from catlayer.backend import (
 )
 from catlayer.diagrams import split
 from catlayer.plan import plan_layer
+from catlayer.testing.strategies import brauer_grood_diagrams, partition_diagrams
 
 #: (family, n) of each factor, in the oracle's names: S(3) × O(2), S(2) × SO(3) (cross products:
 #: free vertices in one factor), S(3) × Sp(2), O(1, 2) × S(2), S(2) × S(3), and two products with
@@ -152,6 +155,55 @@ def test_a_layer_reduces_once_per_distinct_pair_of_bottom_halves():
                 split(d, free_singletons=g.free_singletons).bottom for g, d in zip(G.factors, p.factors, strict=True)
             )
     assert shared
+
+
+@given(
+    st.integers(1, 3),
+    partition_diagrams(max_size=4),
+    brauer_grood_diagrams(2, max_size=4),
+    st.integers(0, 3),
+    st.permutations(range(4)),
+    st.booleans(),
+)
+def test_random_pairs_with_any_strides(n, d, e, batch, order, reverse):
+    """S(n) × SO(2) on random pairs, with inputs laid out in memory in any axis order (and reversed)."""
+    spec = (("partition", n), ("special_orthogonal", 2))
+    G = product_group(spec)
+    p = ProductDiagram(d, e)
+    in_shape = (batch, *shape(G, p.dom))
+    rank = len(in_shape)
+    perm = [a for a in order if a < rank] + list(range(4, rank))
+    base = np.random.default_rng(n).standard_normal(tuple(in_shape[a] for a in perm))
+    x = np.transpose(base, np.argsort(perm))
+    if reverse and rank > 1:
+        x = x[:, ::-1]
+        ref_x = np.ascontiguousarray(x)
+    else:
+        ref_x = x
+    assert x.shape == in_shape
+    ref = (ref_x.reshape(batch, int(np.prod(in_shape[1:]))) @ oracle_product(spec, p).T).reshape(
+        (batch, *shape(G, p.cod))
+    )
+    assert relative_error(apply(G, p, x), ref) <= TOLERANCE[np.float64]
+
+
+def test_three_factors():
+    G = S(2) * group("orthogonal", 2) * group("special_orthogonal", 2)
+    rng = np.random.default_rng(8)
+    for k, l in [((1, 1, 1), (1, 1, 1)), ((2, 0, 1), (0, 2, 1)), ((1, 1, 2), (1, 1, 0))]:
+        diagrams = G.spanning_set(k, l)
+        W = rng.standard_normal((2, 2, len(diagrams)))
+        X = rng.standard_normal((3, 2, *shape(G, k)))
+        ref = (X.reshape(3, -1) @ dense_layer_matrix(G, diagrams, W).T).reshape((3, 2, *shape(G, l)))
+        assert relative_error(apply_layer(G, diagrams, W, X), ref) <= 1e-12
+        for p in diagrams:
+            want = np.kron(np.kron(*(dense_matrix(g, d) for g, d in zip(G.factors[:2], p.factors[:2], strict=True))),
+                           dense_matrix(G.factors[2], p.factors[2]))  # fmt: skip
+            assert np.array_equal(G.functor(p).to_numpy(), want)
+            assert (
+                relative_error(apply(G, p, X[:, 0]), (X[:, 0].reshape(3, -1) @ want.T).reshape(ref[:, 0].shape))
+                <= 1e-12
+            )
 
 
 def test_strided_and_empty_inputs():
