@@ -25,6 +25,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 import sympy
 
 from .diagrams import Combination, Diagram
@@ -470,7 +471,9 @@ def _axis_shape(sizes: tuple[int, ...], orders: tuple[int, ...]) -> tuple[int, .
     return tuple(n for n, a in zip(sizes, orders, strict=True) for _ in range(a))
 
 
-def _kron_order(sizes: tuple[int, ...], first: tuple[int, ...], second: tuple[int, ...]):
+def _kron_order(
+    sizes: tuple[int, ...], first: tuple[int, ...], second: tuple[int, ...]
+) -> tuple[tuple[int, ...], list[int]]:
     """For the Kronecker product of a map of type ``first`` with one of type ``second``: the axes'
     shape in Kronecker order (all of the first map's axes, then the second's, each factor-major)
     and the permutation taking them to the product's order (per factor: the first map's axes,
@@ -514,7 +517,9 @@ class ProductMap(EquivariantMap):
     __slots__ = ()
 
     @classmethod
-    def image(cls, group, subject, basis: str = "diagram") -> ProductMap:
+    def image(
+        cls, group: ProductGroup, subject: ProductDiagram | ProductCombination, basis: str = "diagram"
+    ) -> ProductMap:
         """The image of a product diagram or combination under ``group``'s functor."""
         if basis not in group.bases:
             raise ValueError(f"{group!r} has the bases {group.bases}, not {basis!r}")
@@ -599,7 +604,7 @@ class ProductMap(EquivariantMap):
         b = np.array(right.to_sympy().tolist(), dtype=object)
         return sympy.ImmutableMatrix(self._regroup(np.kron(a, b)).tolist())
 
-    def to_numpy(self, dtype=np.float64) -> np.ndarray:
+    def to_numpy(self, dtype: npt.DTypeLike = np.float64) -> np.ndarray:
         if self._kind != "tensor" or np.issubdtype(np.dtype(dtype), np.integer):
             return super().to_numpy(dtype)
         dtype = np.dtype(dtype)
