@@ -16,6 +16,8 @@ from .diagrams import (
     Factorisation,
     PartitionCategory,
     PartitionDiagram,
+    ProductCategory,
+    ProductCombination,
     ProductDiagram,
     factorise,
 )
@@ -36,6 +38,8 @@ __all__ = [
     "O",
     "PartitionCategory",
     "PartitionDiagram",
+    "ProductCategory",
+    "ProductCombination",
     "ProductDiagram",
     "ProductGroup",
     "S",

@@ -10,6 +10,10 @@
   functor laws read ``F(d >> e) == F(d) >> F(e)`` and ``F(d @ e) == F(d) @ F(e)``;
   ``==`` is exact.
 
+For a product group G × H (docs/conventions.md §10) ``(G * H).functor(p)`` returns a
+:class:`ProductMap`: the same interface on tensors whose axes are the first factor's, then the
+second's; its matrix is ``np.kron(F_G(d), F_H(e))`` for a pair p = (d, e).
+
 The entries of each image come from the group (:meth:`catlayer.groups.Group.entries`), which
 owns its functor's entry formula (docs/conventions.md lists them for every family).
 """
@@ -21,15 +25,17 @@ from fractions import Fraction
 from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 import sympy
 
 from .diagrams import Combination, Diagram
+from .diagrams.product import ProductCombination, ProductDiagram
 from .memory import check_size
 
 if TYPE_CHECKING:
-    from .groups import Group
+    from .groups import Group, ProductGroup
 
-__all__ = ["EquivariantMap", "diagram_entries"]
+__all__ = ["EquivariantMap", "ProductMap", "diagram_entries"]
 
 
 _INT64_SAFE = 2**62
@@ -171,7 +177,7 @@ class EquivariantMap:
             raise ValueError(
                 f"cannot compose: the first map ends at {self._cod} tensor factors, the second starts at {other._dom}"
             )
-        return EquivariantMap(self._group, "compose", self._dom, other._cod, children=(self, other))
+        return type(self)(self._group, "compose", self._dom, other._cod, children=(self, other))
 
     def __rshift__(self, other):
         if not isinstance(other, EquivariantMap):
@@ -181,9 +187,7 @@ class EquivariantMap:
     def tensor(self, other: EquivariantMap) -> EquivariantMap:
         """Kronecker product: ``self`` on the leading tensor factors, ``other`` on the rest."""
         self._same_group(other, "tensor")
-        return EquivariantMap(
-            self._group, "tensor", self._dom + other._dom, self._cod + other._cod, children=(self, other)
-        )
+        return type(self)(self._group, "tensor", self._dom + other._dom, self._cod + other._cod, children=(self, other))
 
     def __matmul__(self, other):
         if not isinstance(other, EquivariantMap):
@@ -193,7 +197,7 @@ class EquivariantMap:
     def _linear(self, pairs) -> EquivariantMap:
         coefficients = tuple(c for c, _ in pairs)
         children = tuple(m for _, m in pairs)
-        return EquivariantMap(self._group, "linear", self._dom, self._cod, terms=coefficients, children=children)
+        return type(self)(self._group, "linear", self._dom, self._cod, terms=coefficients, children=children)
 
     def __add__(self, other):
         if not isinstance(other, EquivariantMap):
@@ -459,3 +463,234 @@ class EquivariantMap:
 
     def __str__(self) -> str:
         return f"{self._group!r}-equivariant map (R^{self._group.n})^⊗{self._dom} → (R^{self._group.n})^⊗{self._cod}"
+
+
+# -- products of groups ------------------------------------------------------------------------------
+def _axis_shape(sizes: tuple[int, ...], orders: tuple[int, ...]) -> tuple[int, ...]:
+    """The shape of a tensor of type ``orders``: (n_0,)·orders[0] + (n_1,)·orders[1] + …"""
+    return tuple(n for n, a in zip(sizes, orders, strict=True) for _ in range(a))
+
+
+def _kron_order(
+    sizes: tuple[int, ...], first: tuple[int, ...], second: tuple[int, ...]
+) -> tuple[tuple[int, ...], list[int]]:
+    """For the Kronecker product of a map of type ``first`` with one of type ``second``: the axes'
+    shape in Kronecker order (all of the first map's axes, then the second's, each factor-major)
+    and the permutation taking them to the product's order (per factor: the first map's axes,
+    then the second's)."""
+    shape: list[int] = []
+    mine: list[list[int]] = [[] for _ in sizes]
+    position = 0
+    for which in (first, second):
+        for f, (n, a) in enumerate(zip(sizes, which, strict=True)):
+            mine[f].append(list(range(position, position + a)))
+            shape += [n] * a
+            position += a
+    permutation = [axis for f in range(len(sizes)) for part in mine[f] for axis in part]
+    return tuple(shape), permutation
+
+
+class ProductMap(EquivariantMap):
+    """A lazy (G_1 × … × G_r)-equivariant map: the image of a product diagram or
+    :class:`~catlayer.diagrams.product.ProductCombination`, or a composite (``>>``), a tensor
+    product (``@``, componentwise: the factors' axes stay grouped by factor) or a linear
+    combination of such images. Build one with ``(G * H).functor(p)``; ``dom`` and ``cod`` are
+    order tuples and tensors have the axes (n_0,)·dom[0] + (n_1,)·dom[1] + … (docs/conventions.md §10).
+
+    The matrix of a pair (d, e) is ``np.kron(F_G(d), F_H(e))``; ``apply`` runs the numba plan of
+    the pair (the factors' halves side by side on disjoint axes).
+
+    >>> from catlayer import S, O, PartitionDiagram, BrauerDiagram, ProductDiagram
+    >>> G = S(3) * O(2)
+    >>> d, e = PartitionDiagram([[0], [1]], 1, 1), BrauerDiagram([[0, 1]], 1, 1)
+    >>> F = G.functor(ProductDiagram(d, e))
+    >>> F.shape, F.dom, F.cod
+    ((6, 6), (1, 1), (1, 1))
+    >>> bool((F.to_numpy() == np.kron(S(3).functor(d).to_numpy(), O(2).functor(e).to_numpy())).all())
+    True
+    >>> F >> F == G.functor(G.category.compose(ProductDiagram(d, e), ProductDiagram(d, e)))   # 3 · F
+    True
+    >>> (F @ F).dom, F.apply(np.ones((3, 2))).tolist()
+    ((2, 2), [[3.0, 3.0], [3.0, 3.0], [3.0, 3.0]])
+    """
+
+    __slots__ = ()
+
+    @classmethod
+    def image(
+        cls, group: ProductGroup, subject: ProductDiagram | ProductCombination, basis: str = "diagram"
+    ) -> ProductMap:
+        """The image of a product diagram or combination under ``group``'s functor."""
+        if basis not in group.bases:
+            raise ValueError(f"{group!r} has the bases {group.bases}, not {basis!r}")
+        if isinstance(subject, ProductDiagram):
+            group.check_diagram(subject)
+            return cls(group, "leaf", subject.dom, subject.cod, terms=((subject, sympy.Integer(1)),), basis=basis)
+        if isinstance(subject, ProductCombination):
+            terms = group.specialise(subject)
+            for p, _ in terms:
+                group.check_diagram(p)
+            return cls(group, "leaf", subject.dom, subject.cod, terms=terms, basis=basis)
+        raise TypeError(
+            f"the functor of a product group maps ProductDiagrams and ProductCombinations, not {type(subject).__name__}"
+        )
+
+    @property
+    def group(self) -> ProductGroup:
+        """The product group whose functor produced this map."""
+        return self._group
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        """The size of each factor's space."""
+        return tuple(self._group.n)
+
+    @property
+    def dom(self) -> tuple[int, ...]:
+        """The input orders, one per factor."""
+        return self._dom
+
+    @property
+    def cod(self) -> tuple[int, ...]:
+        """The output orders, one per factor."""
+        return self._cod
+
+    @property
+    def in_shape(self) -> tuple[int, ...]:
+        """The shape of an input tensor: (n_0,)·dom[0] + (n_1,)·dom[1] + …"""
+        return _axis_shape(self.sizes, self._dom)
+
+    @property
+    def out_shape(self) -> tuple[int, ...]:
+        """The shape of an output tensor."""
+        return _axis_shape(self.sizes, self._cod)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(Π n_f^{l_f}, Π n_f^{k_f}), the shape of the dense matrix."""
+        return math.prod(self.out_shape), math.prod(self.in_shape)
+
+    def tensor(self, other: EquivariantMap) -> ProductMap:
+        """Componentwise tensor product: in each factor, ``other``'s axes follow ``self``'s."""
+        self._same_group(other, "tensor")
+        dom = tuple(a + b for a, b in zip(self._dom, other._dom, strict=True))
+        cod = tuple(a + b for a, b in zip(self._cod, other._cod, strict=True))
+        return ProductMap(self._group, "tensor", dom, cod, children=(self, other))
+
+    def _regroup(self, kron: np.ndarray) -> np.ndarray:
+        """The Kronecker product of the two children's matrices with its rows and columns
+        permuted from Kronecker order to the product's order (factor by factor)."""
+        left, right = self._children
+        rows, row_perm = _kron_order(self.sizes, left._cod, right._cod)
+        cols, col_perm = _kron_order(self.sizes, left._dom, right._dom)
+        t = kron.reshape(rows + cols).transpose(row_perm + [len(rows) + c for c in col_perm])
+        return t.reshape(kron.shape)
+
+    def to_exact(self) -> tuple[np.ndarray, int]:
+        if self._kind != "tensor":
+            return super().to_exact()
+        rows, cols = self.shape
+        check_size(8 * rows * cols, f"an exact {rows} x {cols} matrix")
+        left, right = self._children
+        a1, q1 = left.to_exact()
+        a2, q2 = right.to_exact()
+        return self._regroup(_int_kron(a1, a2)), q1 * q2
+
+    def to_sympy(self) -> sympy.ImmutableMatrix:
+        if self._kind != "tensor" or self.is_rational():
+            return super().to_sympy()
+        left, right = self._children
+        a = np.array(left.to_sympy().tolist(), dtype=object)
+        b = np.array(right.to_sympy().tolist(), dtype=object)
+        return sympy.ImmutableMatrix(self._regroup(np.kron(a, b)).tolist())
+
+    def to_numpy(self, dtype: npt.DTypeLike = np.float64) -> np.ndarray:
+        if self._kind != "tensor" or np.issubdtype(np.dtype(dtype), np.integer):
+            return super().to_numpy(dtype)
+        dtype = np.dtype(dtype)
+        rows, cols = self.shape
+        check_size(dtype.itemsize * rows * cols, f"a dense {rows} x {cols} matrix of {dtype}")
+        left, right = self._children
+        return self._regroup(np.kron(left.to_numpy(dtype), right.to_numpy(dtype)))
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        """Apply to x of shape ``in_shape`` or (batch,) + ``in_shape`` without forming the matrix
+        (the numba backend, factor by factor on disjoint axes); integer input becomes float64.
+
+        >>> from catlayer import S, SO, PartitionDiagram, BrauerGroodDiagram, ProductDiagram
+        >>> cross = BrauerGroodDiagram([[0], [1], [2]], dom=2, cod=1)        # a × b in R^3
+        >>> F = (S(2) * SO(3)).functor(ProductDiagram(PartitionDiagram([[0, 1]], 1, 1), cross))
+        >>> x = np.zeros((2, 3, 3))
+        >>> x[0, 0, 1] = 1.0                                  # point 0 holds e_0 ⊗ e_1, point 1 zero
+        >>> F.apply(x).tolist()
+        [[0.0, 0.0, 1.0], [0.0, 0.0, 0.0]]
+        """
+        x = np.asarray(x)
+        if x.dtype.kind in "biu":
+            x = x.astype(np.float64)
+        shape = self.in_shape
+        if x.shape == shape:
+            return self._apply_batch(x[None])[0]
+        if x.ndim == len(shape) + 1 and x.shape[1:] == shape:
+            return self._apply_batch(x)
+        raise ValueError(
+            f"expected an array of shape {shape} or (batch,) + {shape} for a map of {self._group!r} from "
+            f"type {self._dom}, got {x.shape}"
+        )
+
+    def _apply_batch(self, x: np.ndarray) -> np.ndarray:
+        from .backend import apply, apply_layer
+
+        group, batch = self._group, x.shape[0]
+        if self._kind == "leaf":
+            terms = self._terms
+            if not terms:
+                return np.zeros((batch, *self.out_shape), dtype=np.result_type(x.dtype, np.float32))
+            if len(terms) == 1 and terms[0][1] == 1:
+                return apply(group, terms[0][0], x)
+            diagrams = tuple(d for d, _ in terms)
+            weights = np.array([float(c) for _, c in terms], dtype=x.dtype if x.dtype.kind == "f" else np.float64)
+            return apply_layer(group, diagrams, weights.reshape(1, 1, -1), x[:, None])[:, 0]
+        if self._kind == "compose":
+            first, second = self._children
+            return second._apply_batch(first._apply_batch(x))
+        if self._kind == "tensor":
+            left, right = self._children
+            sizes = self.sizes
+            in_shape, in_perm = _kron_order(sizes, left._dom, right._dom)
+            _, out_perm = _kron_order(sizes, left._cod, right._cod)
+            split = sum(left._dom)
+            # x's axes in Kronecker order: the left map's, then the right map's.
+            y = np.transpose(x, [0, *(1 + a for a in np.argsort(in_perm))])
+            lead = y.shape[1 : 1 + split]
+            y = right._apply_batch(np.ascontiguousarray(y).reshape((-1, *in_shape[split:])))
+            y = y.reshape((batch, *lead, *right.out_shape))
+            # the left map's input axes last, then apply it
+            tail = len(right.out_shape)
+            y = np.moveaxis(y, list(range(1, 1 + split)), list(range(1 + tail, 1 + tail + split)))
+            y = left._apply_batch(np.ascontiguousarray(y).reshape((-1, *in_shape[:split])))
+            y = y.reshape((batch, *right.out_shape, *left.out_shape))
+            head = len(left.out_shape)
+            y = np.moveaxis(y, list(range(1 + tail, 1 + tail + head)), list(range(1, 1 + head)))
+            # now in Kronecker order (left's outputs, then right's): regroup by factor
+            return np.ascontiguousarray(np.transpose(y, [0, *(1 + a for a in out_perm)]))
+        out = None
+        for c, child in zip(self._terms, self._children, strict=True):
+            part = float(c) * child._apply_batch(x)
+            out = part if out is None else out + part
+        return out
+
+    def __repr__(self) -> str:
+        group = f"({self._group!r})"
+        if self._kind == "leaf":
+            if len(self._terms) == 1 and self._terms[0][1] == 1:
+                return f"{group}.functor({self._terms[0][0]!r})"
+            body = ", ".join(f"{d!r}: {c}" for d, c in self._terms)
+            return f"{group}.functor(ProductCombination({{{body}}}, dom={self._dom}, cod={self._cod}))"
+        return super().__repr__()
+
+    def __str__(self) -> str:
+        def space(orders: tuple[int, ...]) -> str:
+            return " ⊗ ".join(f"(R^{n})^⊗{a}" for n, a in zip(self.sizes, orders, strict=True))
+
+        return f"{self._group!r}-equivariant map {space(self._dom)} → {space(self._cod)}"

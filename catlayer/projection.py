@@ -40,6 +40,7 @@ True
 
 from __future__ import annotations
 
+import itertools
 import math
 import sys
 from collections.abc import Sequence
@@ -52,7 +53,7 @@ import sympy
 
 from .bases import coarsenings
 from .diagrams import Diagram
-from .groups import Group
+from .groups import Group, ProductGroup
 from .groups.loops import same_row
 
 __all__ = [
@@ -103,7 +104,12 @@ def diagram_gram(group: Group, k: int, l: int) -> np.ndarray:
     [[3]]
     >>> diagram_gram(Sp(4), 2, 2).tolist()                  # the loops carry the ε signs
     [[16, -4, -4], [-4, 16, -4], [-4, -4, 16]]
+
+    For a product group it is the Kronecker product of the factors' Gram matrices (the solves
+    never form it: they go factor by factor).
     """
+    if isinstance(group, ProductGroup):
+        return _product_gram(group, k, l)
     _check_orders(k, l)
     size = len(group.basis(k, l))
     out = np.zeros((size, size), dtype=object)
@@ -174,6 +180,8 @@ def _accumulator(flat):
 
 def _pairings(group: Group, k: int, l: int, flat):
     """b[:, d] = ⟨F(d), M⟩ for every basis diagram d, for each row of ``flat`` (batch, n^(k+l))."""
+    if isinstance(group, ProductGroup):
+        return _product_pairings(group, k, l, flat)
     basis = group.basis(k, l)
     acc = _accumulator(flat)
     columns = []
@@ -205,6 +213,8 @@ def _pairings(group: Group, k: int, l: int, flat):
 
 def _synthesise(group: Group, k: int, l: int, coords, like):
     """Σ_d coords[:, d]·F(d), shaped and typed like ``like`` (batch, n^(k+l))."""
+    if isinstance(group, ProductGroup):
+        return _product_synthesise(group, k, l, coords, like)
     basis = group.basis(k, l)
     if _is_torch(like):
         out = like.new_zeros(like.shape)
@@ -263,6 +273,8 @@ def _bareiss_solve(gram: Sequence[Sequence[int]], rhs: np.ndarray) -> np.ndarray
 
 def _solve(group: Group, k: int, l: int, b):
     """The basis coordinates c (batch, D) of the projection, from the pairings b (batch, D)."""
+    if isinstance(group, ProductGroup):
+        return _product_solve(group, k, l, b)
     if not group.basis(k, l):
         return b
     if group.projects_in_orbit_basis:
@@ -321,11 +333,18 @@ class _Input:
     sympy_type: type | None = None
 
 
-def _read(group: Group, M, k: int, l: int) -> _Input:
+def _shapes(group: Group, k: int, l: int) -> tuple[tuple[int, int], tuple[int, ...], int, str]:
+    """(matrix shape, tensor shape, number of output axes, a description of the space of maps)."""
+    if isinstance(group, ProductGroup):
+        return _product_shapes(group, k, l)
     _check_orders(k, l)
     n = group.n
-    size = n ** (k + l)
-    matrix_shape, tensor_shape = (n**l, n**k), (n,) * (k + l)
+    return (n**l, n**k), (n,) * (k + l), l, f"(R^{n})^⊗{k} → (R^{n})^⊗{l}"
+
+
+def _read(group: Group, M, k: int, l: int) -> _Input:
+    matrix_shape, tensor_shape, _, what = _shapes(group, k, l)
+    size = math.prod(tensor_shape)
     if _is_torch(M):
         import torch
 
@@ -358,7 +377,7 @@ def _read(group: Group, M, k: int, l: int) -> _Input:
             raise TypeError(f"cannot project an array of dtype {array.dtype}")
     if shape not in (matrix_shape, tensor_shape) or flat.shape[1] != size:
         raise ValueError(
-            f"a map (R^{n})^⊗{k} → (R^{n})^⊗{l} is a {matrix_shape[0]} x {matrix_shape[1]} matrix or a tensor of "
+            f"a map {what} is a {matrix_shape[0]} x {matrix_shape[1]} matrix or a tensor of "
             f"shape {tensor_shape}; got shape {shape}"
         )
     if kind == "numpy" and not np.isfinite(flat).all():
@@ -483,8 +502,9 @@ def coefficients(group: Group, M, k: int, l: int, *, tolerance: float | None = N
 
 
 def _raise(group: Group, k: int, l: int, entry, flat: int, n: int, relative, bound) -> None:
-    index = tuple(int(i) for i in np.unravel_index(flat, (n,) * (k + l))) if k + l else ()
-    outputs, inputs = index[:l], index[l:]
+    _, tensor_shape, out_axes, _ = _shapes(group, k, l)
+    index = tuple(int(i) for i in np.unravel_index(flat, tensor_shape)) if tensor_shape else ()
+    outputs, inputs = index[:out_axes], index[out_axes:]
     where = f"({', '.join(map(str, outputs))} ; {', '.join(map(str, inputs))})"
     value = f"{entry:.3g}" if relative is not None else str(entry)
     size = f" (relative {relative:.3g} > tolerance {bound:.3g})" if relative is not None else ""
@@ -547,3 +567,133 @@ def dense_layer_coordinates(group: Group, weight, k: int, l: int, bias=None):
     if not bool(torch.isfinite(b).all()):
         raise ValueError("the bias has NaN or infinite entries")
     return coords, _coordinates(group, 0, l, b.reshape(c_out, rows).contiguous())
+
+
+# -- products of groups: everything factor by factor ----------------------------------------------------------
+# A map of a product group (docs/conventions.md §10) has the output axes of every factor, then
+# the input axes of every factor. Grouping each factor's output and input axes together makes it
+# a tensor with one axis of n_f^(k_f + l_f) entries per factor, in which F(d_1) ⊗ … ⊗ F(d_r) is an
+# outer product: pairings, solves (the Gram matrix is the Kronecker product of the factors') and
+# syntheses are the factors' own, applied along one axis at a time.
+def _product_orders(group: ProductGroup, k, l) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    return group.check_orders(k, l)
+
+
+def _product_shapes(group: ProductGroup, k, l) -> tuple[tuple[int, int], tuple[int, ...], int, str]:
+    k_, l_ = _product_orders(group, k, l)
+    sizes = group.require_sizes("a projection")
+    out_shape = tuple(n for n, a in zip(sizes, l_, strict=True) for _ in range(a))
+    in_shape = tuple(n for n, a in zip(sizes, k_, strict=True) for _ in range(a))
+
+    def space(orders):
+        return " ⊗ ".join(f"(R^{n})^⊗{a}" for n, a in zip(sizes, orders, strict=True))
+
+    return (
+        (math.prod(out_shape), math.prod(in_shape)),
+        out_shape + in_shape,
+        len(out_shape),
+        (f"{space(k_)} → {space(l_)}"),
+    )
+
+
+def _by_factor(group: ProductGroup, k, l) -> tuple[list[int], tuple[int, ...]]:
+    """The permutation of a map's axes (outputs, then inputs) that groups each factor's output
+    and input axes, and the sizes n_f^(l_f + k_f) of the groups."""
+    k_, l_ = _product_orders(group, k, l)
+    sizes = group.require_sizes("a projection")
+    out_start = list(itertools.accumulate(l_, initial=0))
+    in_start = list(itertools.accumulate(k_, initial=sum(l_)))
+    order: list[int] = []
+    for f in range(len(sizes)):
+        order += list(range(out_start[f], out_start[f] + l_[f]))
+        order += list(range(in_start[f], in_start[f] + k_[f]))
+    return order, tuple(n ** (a + c) for n, a, c in zip(sizes, k_, l_, strict=True))
+
+
+def _permute(x, axes):
+    return x.permute(*axes) if _is_torch(x) else x.transpose(axes)
+
+
+def _contiguous_rows(x, width: int):
+    """x as a C-contiguous (rows, width) array or tensor."""
+    if _is_torch(x):
+        return x.reshape(-1, width).contiguous()
+    return np.ascontiguousarray(x).reshape(-1, width)
+
+
+def _along_factors(group: ProductGroup, k, l, t, step):
+    """Apply ``step(factor group, k_f, l_f, rows)`` along axis 1 + f of t (batch, …) for every
+    factor f, one factor at a time: rows is t with that axis last, flattened to (−1, width)."""
+    k_, l_ = _product_orders(group, k, l)
+    for f, g in enumerate(group.factors):
+        moved = _permute(t, [a for a in range(t.ndim) if a != 1 + f] + [1 + f])
+        shape = tuple(moved.shape)
+        rows = step(g, k_[f], l_[f], _contiguous_rows(moved, shape[-1]))
+        moved = rows.reshape(*shape[:-1], rows.shape[-1])
+        t = _permute(moved, [*range(1 + f), moved.ndim - 1, *range(1 + f, moved.ndim - 1)])
+    return t
+
+
+def _product_dims(group: ProductGroup, k, l) -> tuple[int, ...]:
+    k_, l_ = _product_orders(group, k, l)
+    return tuple(len(g.basis(a, c)) for g, a, c in zip(group.factors, k_, l_, strict=True))
+
+
+def _product_pairings(group: ProductGroup, k, l, flat):
+    order, widths = _by_factor(group, k, l)
+    _, tensor_shape, _, _ = _product_shapes(group, k, l)
+    batch = flat.shape[0]
+    dims = _product_dims(group, k, l)
+    if math.prod(dims) == 0:
+        acc = _accumulator(flat)
+        if _is_torch(flat):
+            return flat.new_zeros((batch, 0), dtype=acc)
+        return np.zeros((batch, 0), dtype=acc)
+    t = _permute(flat.reshape(batch, *tensor_shape), [0, *(1 + a for a in order)]).reshape(batch, *widths)
+    t = _along_factors(group, k, l, t, _pairings)
+    return t.reshape(batch, -1)
+
+
+def _product_solve(group: ProductGroup, k, l, b):
+    dims = _product_dims(group, k, l)
+    if math.prod(dims) == 0:
+        return b
+    t = _along_factors(group, k, l, b.reshape(b.shape[0], *dims), _solve)
+    return t.reshape(b.shape[0], -1)
+
+
+def _product_synthesise(group: ProductGroup, k, l, coords, like):
+    order, _ = _by_factor(group, k, l)
+    _, tensor_shape, _, _ = _product_shapes(group, k, l)
+    batch = like.shape[0]
+    dims = _product_dims(group, k, l)
+    if math.prod(dims) == 0:
+        if _is_torch(like):
+            return like.new_zeros(like.shape)
+        out = np.zeros(like.shape, dtype=like.dtype)
+        if like.dtype == object:
+            out[...] = Fraction(0)
+        return out
+
+    def step(g, a, c, rows):
+        template = (
+            like.new_empty((rows.shape[0], g.n ** (a + c)))
+            if _is_torch(like)
+            else np.empty((rows.shape[0], g.n ** (a + c)), dtype=like.dtype)
+        )
+        return _synthesise(g, a, c, rows, template)
+
+    t = _along_factors(group, k, l, coords.reshape(batch, *dims), step)
+    # back from factor-grouped axes to the map's order (outputs, then inputs)
+    grouped = tuple(tensor_shape[a] for a in order)
+    t = _permute(t.reshape(batch, *grouped), [0, *(1 + a for a in np.argsort(order))])
+    return t.reshape(batch, -1) if _is_torch(t) else np.ascontiguousarray(t).reshape(batch, -1)
+
+
+def _product_gram(group: ProductGroup, k, l) -> np.ndarray:
+    k_, l_ = _product_orders(group, k, l)
+    group.require_sizes("the Gram matrix")
+    out = np.ones((1, 1), dtype=object)
+    for g, a, c in zip(group.factors, k_, l_, strict=True):
+        out = np.kron(out, diagram_gram(g, a, c))
+    return out

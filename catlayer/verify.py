@@ -19,8 +19,9 @@ import numpy as np
 import sympy
 
 from .diagrams import Combination, Diagram
+from .diagrams.product import ProductCombination, ProductDiagram
 from .functors import EquivariantMap
-from .groups import Generator, Group
+from .groups import Generator, Group, ProductGroup
 
 __all__ = ["EquivarianceReport", "FunctorLawReport", "check_equivariance", "check_functor_laws"]
 
@@ -325,7 +326,7 @@ def _act_suffix(group: Group, g: np.ndarray, t: np.ndarray, l: int, k: int) -> n
 def _describe(subject) -> str:
     if isinstance(subject, EquivariantMap):
         return repr(subject)
-    if isinstance(subject, (Diagram, Combination)):
+    if isinstance(subject, (Diagram, Combination, ProductDiagram, ProductCombination)):
         return str(subject)
     if isinstance(subject, sympy.MatrixBase):
         return f"exact {subject.shape[0]} x {subject.shape[1]} sympy matrix"
@@ -433,6 +434,12 @@ def check_equivariance(
       of the Lie algebra (differentiate at t = 0 for one direction, exponentiate for the other);
     * O(n) = SO(n) ⋊ {1, r} with r = diag(1, …, 1, −1): the Lie algebra plus the reflection.
 
+    **Product groups** G × H (docs/conventions.md §10): ``check_equivariance(G * H, M, k, l)`` with
+    order tuples k and l, or a product functor image alone. Exact input is proved on the union
+    of the factors' generators, each acting on its own factor's axes (identity, or zero for Lie
+    generators, on the others); float input is checked on random elements that visit every pair
+    of components; a failure names the factor and the element (see :mod:`catlayer.verify_products`).
+
     Exact complex entries (Gaussian rationals such as ``1 + 2*sympy.I``) are proved part by part:
     a real group commutes with M iff it commutes with its real and imaginary parts.
 
@@ -483,6 +490,10 @@ def check_equivariance(
             )
         declared = (subject.group, subject, subject.in_order, subject.out_order)
         return _check_module(*declared, tolerance, rng, samples, kwargs)
+    if isinstance(subject, ProductGroup) or (
+        isinstance(subject, EquivariantMap) and isinstance(subject.group, ProductGroup)
+    ):
+        return _check_product(subject, matrix, k, l, tolerance, rng, samples, kwargs)
     if isinstance(subject, Group) and _torch_module(matrix):
         if k is None or l is None:
             raise TypeError("check_equivariance(G, module, k, l) needs the module's orders k and l")
@@ -560,6 +571,30 @@ def check_equivariance(
     )
 
 
+def _check_product(subject, matrix, k, l, tolerance, rng, samples: int, kwargs) -> EquivarianceReport:
+    """check_equivariance for a product group (catlayer.verify_products)."""
+    from .verify_products import check_product_equivariance
+
+    if kwargs:
+        raise TypeError(f"unexpected keyword arguments {sorted(kwargs)}")
+    if isinstance(subject, EquivariantMap):
+        if matrix is not None:
+            raise TypeError("pass either a functor image alone or a group and a matrix")
+        group, matrix = None, subject
+    else:
+        group = subject
+        if matrix is None:
+            raise TypeError("check_equivariance(G, M, k, l) needs the matrix M")
+        if _torch_module(matrix):
+            raise TypeError(
+                "check_equivariance(G, module, k, l) checks modules of single groups; for a product group, "
+                "check the module itself (check_equivariance(layer)) or its dense matrix"
+            )
+    return check_product_equivariance(
+        group, matrix, k, l, tolerance=tolerance, rng=rng, samples=samples, description=_describe(matrix)
+    )
+
+
 def relabelling_orbits(group: Group, size: int, uses_levi_civita: bool = False) -> tuple[np.ndarray, str]:
     """One multi-index (row) of length ``size`` per orbit of the relabellings of the index values
     that fix the group's tables (pair form, Levi-Civita symbol and its weights), and a description
@@ -579,15 +614,25 @@ def relabelling_orbits(group: Group, size: int, uses_levi_civita: bool = False) 
     return group.relabelling_orbits(size, uses_levi_civita)
 
 
-def check_functor_laws(group: Group, d: Diagram | Combination, e: Diagram | Combination) -> FunctorLawReport:
+def check_functor_laws(
+    group: Group | ProductGroup,
+    d: Diagram | Combination | ProductDiagram | ProductCombination,
+    e: Diagram | Combination | ProductDiagram | ProductCombination,
+) -> FunctorLawReport:
     """Exactly check F(d then e) = F(d) >> F(e) (composition in ``group.category``, with its
-    δ^loops coefficients; only when d ends where e starts) and F(d ⊗ e) = F(d) @ F(e).
+    δ^loops coefficients; only when d ends where e starts) and F(d ⊗ e) = F(d) @ F(e). For a
+    product group, d and e are product diagrams (or combinations), composed and tensored
+    componentwise in the product category; ``@`` on the images keeps each factor's axes together.
 
     >>> from catlayer import Sp, BrauerDiagram
     >>> cap, cup = BrauerDiagram([[0, 1]], dom=0, cod=2), BrauerDiagram([[0, 1]], dom=2, cod=0)
     >>> report = check_functor_laws(Sp(4), cap, cup)             # the loop is −n = −4
     >>> bool(report), report.checked
     (True, ('composition: F(d >> e) == F(d) >> F(e)', 'tensor: F(d @ e) == F(d) @ F(e)'))
+    >>> from catlayer import S, ProductDiagram
+    >>> P = S(3) * Sp(4)
+    >>> bool(check_functor_laws(P, P.basis((1, 0), (1, 2))[0], P.basis((1, 2), (0, 0))[-1]))
+    True
     """
     category = group.category
     fd, fe = group.functor(d), group.functor(e)

@@ -18,13 +18,14 @@ k + l = 6, and random layers).
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ..diagrams.diagram import Diagram
-from ..groups import Group
+from ..groups import Group, ProductGroup
 from ..memory import check_size
 from ..plan import LayerPlan, plan_diagram, plan_layer
 from .kernels import DST_OFF, SRC_OFF, run_ops
@@ -42,11 +43,28 @@ CHUNK_BYTES = 3 * 2**20
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def check_group(G) -> Group:
-    """G itself, if it is a catlayer group (S(5), O(1, 3), …)."""
+def check_group(G) -> Group | ProductGroup:
+    """G itself, if it is a catlayer group (S(5), O(1, 3), …) or a product of groups of fixed
+    sizes (S(5) * O(3))."""
+    if isinstance(G, ProductGroup):
+        G.require_sizes("the numba backend")
+        return G
     if not isinstance(G, Group):
         raise TypeError(f"expected a catlayer group such as catlayer.S(5), got {type(G).__name__}"[:300])
     return G
+
+
+def _io_shape(G, orders) -> tuple[int, ...]:
+    """The shape of a tensor of order ``orders`` (an order tuple for a product group)."""
+    if isinstance(G, ProductGroup):
+        return tuple(n for n, a in zip(G.n, orders, strict=True) for _ in range(a))
+    return (G.n,) * orders
+
+
+def _what(G, orders, noun: str) -> str:
+    if isinstance(G, ProductGroup):
+        return f"{noun} of {G!r} of type {orders}"
+    return f"{noun} with k = {orders} inputs and n = {G.n}"
 
 
 def layer_plan(G, diagrams: Iterable[Diagram]) -> LayerPlan:
@@ -71,8 +89,8 @@ def _check_array(a, name: str) -> np.ndarray:
     return a
 
 
-def _shape_text(lead: Sequence[str], n: int, k: int) -> str:
-    parts = list(lead) + [str(n)] * k
+def _shape_text(lead: Sequence[str], shape: tuple[int, ...]) -> str:
+    parts = list(lead) + [str(n) for n in shape]
     return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
 
 
@@ -102,6 +120,11 @@ def apply(G, d: Diagram, x: np.ndarray) -> np.ndarray:
     strides (views, transposes, negative steps) without copying x. See the module docstring
     for the error bound.
 
+    For a product group G × H (docs/conventions.md §10) ``d`` is a
+    :class:`~catlayer.diagrams.product.ProductDiagram` of type k → l (order tuples) and x has
+    shape (batch,) + (n,)·k[0] + (m,)·k[1]: the first factor's axes first; the plan applies
+    each factor's diagram to its own axes.
+
     >>> import numpy as np
     >>> from catlayer import S, PartitionDiagram
     >>> G = S(3)
@@ -114,21 +137,27 @@ def apply(G, d: Diagram, x: np.ndarray) -> np.ndarray:
     >>> trace = PartitionDiagram([[0, 1]], dom=2, cod=0)
     >>> apply(G, trace, x)
     array([12.])
+    >>> from catlayer import O, BrauerDiagram, ProductDiagram
+    >>> P = S(3) * O(2)                                   # sum the points, keep the vector
+    >>> p = ProductDiagram(PartitionDiagram([[0]], dom=1, cod=0), BrauerDiagram([[0, 1]], dom=1, cod=1))
+    >>> apply(P, p, np.arange(6.0).reshape(1, 3, 2))
+    array([[6., 9.]])
     """
     n = check_group(G).n
     plan = plan_diagram(G, d)
     x = _check_array(x, "x")
-    k, l = d.dom, d.cod
-    if x.ndim != 1 + k or x.shape[1:] != (n,) * k:
+    in_shape, item_shape = _io_shape(G, d.dom), _io_shape(G, d.cod)
+    if x.shape[1:] != in_shape or x.ndim != 1 + len(in_shape):
         raise ValueError(
-            f"x must have shape {_shape_text(['batch'], n, k)} for a diagram with k = {k} inputs and "
-            f"n = {n}; got shape {x.shape}"
+            f"x must have shape {_shape_text(['batch'], in_shape)} for {_what(G, d.dom, 'a diagram')}; "
+            f"got shape {x.shape}"
         )
     batch = x.shape[0]
     program = single_program(plan, n)
-    out_shape = (batch,) + (n,) * l
+    out_shape = (batch, *item_shape)
+    out_size = math.prod(item_shape)
     check_size(
-        (batch * n**l + batch * program.scratch_size) * x.itemsize,
+        (batch * out_size + batch * program.scratch_size) * x.itemsize,
         f"apply: the output {out_shape} ({x.dtype}) and a workspace of {batch} x {program.scratch_size} entries",
     )
     y = np.empty(out_shape, dtype=x.dtype)
@@ -156,7 +185,8 @@ def apply_layer(G, diagrams: Sequence[Diagram], W: np.ndarray, X: np.ndarray) ->
     (batch, c_out) + (n,)*l, in X's dtype.
 
     W and X must have the same dtype (float32 or float64; no silent promotion). Shared work
-    (docs/conventions.md §7): each distinct bottom half is reduced once per (batch, input channel), the
+    (docs/conventions.md §7): each distinct bottom half (for a product group, each distinct tuple
+    of the factors' bottom halves, docs/conventions.md §10) is reduced once per (batch, input channel), the
     permuted and signed reduced tensors of each top pattern are stacked along the channel axis
     and mixed by one GEMM per chunk against the gathered weights (c_out, c_in·D), the batch
     folded into the columns, and each top pattern is expanded once. The batch is processed in
@@ -180,26 +210,27 @@ def apply_layer(G, diagrams: Sequence[Diagram], W: np.ndarray, X: np.ndarray) ->
         raise TypeError(
             f"W has dtype {W.dtype} but X has dtype {X.dtype}; pass both in the same dtype (e.g. W.astype(X.dtype))"
         )
-    k, l = plan.dom, plan.cod
+    in_shape, item_shape = _io_shape(G, plan.dom), _io_shape(G, plan.cod)
     if W.ndim != 3 or W.shape[2] != len(diagrams):
         raise ValueError(
             f"W must have shape (c_out, c_in, {len(diagrams)}) for {len(diagrams)} diagrams; got shape {W.shape}"
         )
-    if X.ndim != 2 + k or X.shape[2:] != (n,) * k:
+    if X.ndim != 2 + len(in_shape) or X.shape[2:] != in_shape:
         raise ValueError(
-            f"X must have shape {_shape_text(['batch', 'c_in'], n, k)} for diagrams with k = {k} inputs "
-            f"and n = {n}; got shape {X.shape}"
+            f"X must have shape {_shape_text(['batch', 'c_in'], in_shape)} for {_what(G, plan.dom, 'diagrams')}; "
+            f"got shape {X.shape}"
         )
     if X.shape[1] != W.shape[1]:
         raise ValueError(f"X has {X.shape[1]} input channels but W has {W.shape[1]} (W.shape[1] = c_in)")
     batch, c_in = X.shape[:2]
     c_out = W.shape[0]
     item = X.itemsize
-    out_shape = (batch, c_out) + (n,) * l
+    out_shape = (batch, c_out, *item_shape)
+    out_size = math.prod(item_shape)
     per_batch, _ = layer_sizes(plan, n, c_in, c_out)
     chunk = _chunk(batch, per_batch * item)
     check_size(
-        (batch * c_out * n**l + chunk * per_batch) * item,
+        (batch * c_out * out_size + chunk * per_batch) * item,
         f"apply_layer: the output {out_shape} ({X.dtype}) and a workspace of {chunk} x {per_batch} entries",
     )
     Y = np.empty(out_shape, dtype=X.dtype)
@@ -218,7 +249,6 @@ def apply_layer(G, diagrams: Sequence[Diagram], W: np.ndarray, X: np.ndarray) ->
     expand_args = (expand_ops, *expand_args[1:])
     gathered = np.take(W.reshape(c_out, -1), program.weight_index, axis=1)  # one gather for every group
     weights = [gathered[:, a:b] for a, b in itertools.pairwise(program.weight_start)]
-    out_size = n**l
     y_flat = Y.reshape(-1)
     for b0 in range(0, batch, chunk):
         size = min(chunk, batch - b0)

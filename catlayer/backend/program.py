@@ -7,6 +7,12 @@ closed blocks, free axes), matchings, signs and expansions, following the module
 strided), so every source offset that reads the input x is stored as a constant plus integer
 coefficients of x's axis strides, and :meth:`OpTable.bind` evaluates them per call.
 
+**Sizes.** A plan of a product group (docs/conventions.md §10) labels every axis, slot and closed
+block with its factor; an axis of factor f has the size n_f of that factor. So every table here
+is built from per-axis sizes (``sizes[factor]``; one factor of size n for a single group), every
+C-ordered tensor has mixed-radix strides, and the pair forms and Levi-Civita tables are read off
+the factor each block belongs to.
+
 Layout of a layer program (a chunk of ``chunk`` batch elements; all regions in one flat
 workspace, every reduced or mixed tensor C-ordered over its slots):
 
@@ -32,6 +38,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..groups.product import group_factors
 from ..plan import Expansion, LayerPlan, Reduction
 from .kernels import (
     ACCUMULATE,
@@ -77,8 +84,30 @@ class _Var:
     table: _Table | None = None
 
 
-def _c_strides(n: int, rank: int) -> tuple[int, ...]:
-    return tuple(n ** (rank - 1 - a) for a in range(rank))
+def _mixed_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """C-order strides of a tensor of the given shape (elements)."""
+    strides, stride = [], 1
+    for size in reversed(shape):
+        strides.append(stride)
+        stride *= size
+    return tuple(reversed(strides))
+
+
+def factor_sizes(n) -> tuple[int, ...]:
+    """The size of each factor: ``n`` is an int (one group) or a tuple (a product group)."""
+    return tuple(n) if isinstance(n, tuple) else (n,)
+
+
+def slot_shape(half: Reduction | Expansion, n) -> tuple[int, ...]:
+    """The shape of a reduced (or mixed) tensor: one axis per slot, of its factor's size."""
+    sizes = factor_sizes(n)
+    return tuple(sizes[f] for f in half.slot_factor)
+
+
+def axis_shape(axis_factor: tuple[int, ...], n) -> tuple[int, ...]:
+    """The shape of an input or output tensor from the factor of each axis."""
+    sizes = factor_sizes(n)
+    return tuple(sizes[f] for f in axis_factor)
 
 
 def _form_table(form: np.ndarray, k: int, in_axes: tuple[int, int] | None, out_strides: tuple[int, int] | None):
@@ -100,33 +129,41 @@ def _form_table(form: np.ndarray, k: int, in_axes: tuple[int, int] | None, out_s
 
 def reduction_vars(red: Reduction, group: Group, out_strides: tuple[int, ...]) -> list[_Var]:
     """Variables of the op that reduces x into a tensor whose slot j has stride out_strides[j]."""
-    k, n = red.dom, group.n
+    k = red.dom
+    factors = group_factors(group)
+    sizes = tuple(g.n for g in factors)
     variables: list[_Var] = []
     for j, axes in enumerate(red.slot_axes):
         if axes:
-            variables.append(_Var(n, 0, axes, out_strides[j]))
-    for block, form in zip(red.closed, red.closed_form, strict=True):
+            variables.append(_Var(sizes[red.slot_factor[j]], 0, axes, out_strides[j]))
+    for block, form, f in zip(red.closed, red.closed_form, red.closed_factor, strict=True):
         if form:
-            variables.append(_form_table(group.pair_form, k, (block[0], block[1]), None))
+            variables.append(_form_table(factors[f].pair_form, k, (block[0], block[1]), None))
         else:
-            variables.append(_Var(n, 0, block, 0))
-    f = red.num_free_slots
-    if f or red.free_axes:
-        if f + len(red.free_axes) != n:
+            variables.append(_Var(sizes[f], 0, block, 0))
+    # One Levi-Civita contraction per factor with free vertices: its free input axes are the next
+    # ones of free_axes, its free slots the next ones after the plain slots (module docstring of
+    # catlayer.plan).
+    next_axis, next_slot = 0, red.num_slots - red.num_free_slots
+    for f, num_axes, q in red.levi_civita:
+        n = sizes[f]
+        if num_axes + q != n:
             raise ValueError(
-                f"the Levi-Civita contraction needs n = {n} free vertices, the diagram has {f + len(red.free_axes)}"
+                f"the Levi-Civita contraction of {factors[f]!r} needs n = {n} free vertices, the diagram has "
+                f"{num_axes + q}"
             )
-        # The group's symbol, its input indices weighted (e.g. lowered by η for SO(p, q)).
-        perms, signs = group.levi_civita_nonzeros(f)
-        first_free_slot = red.num_slots - f
+        # The factor's symbol, its input indices weighted (e.g. lowered by η for SO(p, q)).
+        perms, signs = factors[f].levi_civita_nonzeros(q)
         in_coef = np.zeros((len(perms), k), dtype=np.int64)
-        for j, a in enumerate(red.free_axes):
-            in_coef[:, a] += perms[:, f + j]
+        for j, a in enumerate(red.free_axes[next_axis : next_axis + num_axes]):
+            in_coef[:, a] += perms[:, q + j]
         out = np.zeros(len(perms), dtype=np.int64)
-        for i in range(f):
-            out += perms[:, i] * out_strides[first_free_slot + i]
+        for i in range(q):
+            out += perms[:, i] * out_strides[next_slot + i]
         table = _Table(np.zeros(len(perms), dtype=np.int64), in_coef, out, signs)
         variables.append(_Var(len(perms), 0, (), 0, table))
+        next_axis += num_axes
+        next_slot += q
     return variables
 
 
@@ -135,27 +172,29 @@ def expansion_vars(exp: Expansion, group: Group, slot_in: list[tuple[int, tuple[
 
     ``slot_in[i]`` = (constant stride, input axes) of the source for expansion slot i.
     """
-    n = group.n
-    y_strides = _c_strides(n, exp.cod)
+    factors = group_factors(group)
+    sizes = tuple(g.n for g in factors)
+    y_strides = _mixed_strides(axis_shape(exp.axis_factor, sizes))
     variables: list[_Var] = []
     for i, axes in enumerate(exp.slot_axes):
         const, in_axes = slot_in[i]
-        variables.append(_Var(n, const, in_axes, sum(y_strides[a] for a in axes)))
-    for block, form in zip(exp.closed, exp.closed_form, strict=True):
+        variables.append(_Var(sizes[exp.slot_factor[i]], const, in_axes, sum(y_strides[a] for a in axes)))
+    for block, form, f in zip(exp.closed, exp.closed_form, exp.closed_factor, strict=True):
         if form:
             strides = (y_strides[block[0]], y_strides[block[1]])
-            variables.append(_form_table(group.pair_form, k, None, strides))
+            variables.append(_form_table(factors[f].pair_form, k, None, strides))
         else:
-            variables.append(_Var(n, 0, (), sum(y_strides[a] for a in block)))
+            variables.append(_Var(sizes[f], 0, (), sum(y_strides[a] for a in block)))
     return variables
 
 
 class OpTable:
     """A list of ops for one :func:`run_ops` call, built symbolically and packed by
-    :meth:`finalize`; :meth:`bind` then fills in x's strides and the dtype."""
+    :meth:`finalize`; :meth:`bind` then fills in x's strides and the dtype. ``in_shape`` is the
+    shape of one input item (its nominal C strides pick the loop order)."""
 
-    def __init__(self, n: int, k: int, src_is_x: bool):
-        self.n, self.k, self.src_is_x = n, k, src_is_x
+    def __init__(self, in_shape: tuple[int, ...], src_is_x: bool):
+        self.in_shape, self.k, self.src_is_x = tuple(in_shape), len(in_shape), src_is_x
         self._ops: list[tuple] = []
 
     def __len__(self) -> int:
@@ -175,19 +214,22 @@ class OpTable:
         self._ops.append((self._order(variables, prefer), code, src, dst, dst_size, float(scale)))
 
     def _bijective(self, variables, dst_size: int) -> bool:
+        """Whether the variables visit every element of the contiguous destination region once:
+        their (stride, size) pairs, sorted by stride, are the strides of a C-ordered tensor
+        (mixed radix: each stride is the previous one times its size) filling ``dst_size``."""
         if math.prod(v.size for v in variables) != dst_size:
             return False
         if any(v.table is not None and v.size > 1 for v in variables):
             return False
-        outs = sorted(v.out for v in variables if v.size > 1)
-        strides, stride = [], 1
-        while self.n > 1 and stride < dst_size:
-            strides.append(stride)
-            stride *= self.n
-        return outs == strides
+        expected = 1
+        for out, size in sorted((v.out, v.size) for v in variables if v.size > 1):
+            if out != expected:
+                return False
+            expected *= size
+        return expected == dst_size
 
     def _nominal_in(self, v: _Var) -> int:
-        xs = _c_strides(self.n, self.k)
+        xs = _mixed_strides(self.in_shape)
         return v.in_const + sum(xs[a] for a in v.in_axes)
 
     def _order(self, variables, prefer: str) -> list[_Var]:
@@ -346,14 +388,16 @@ class SingleProgram:
 
 
 @lru_cache(maxsize=1024)
-def single_program(plan: LayerPlan, n: int) -> SingleProgram:
+def single_program(plan: LayerPlan, n) -> SingleProgram:
+    """The program of a one-term plan; ``n`` is the group's size (a tuple for a product)."""
     red, exp = plan.reductions[0], plan.expansions[0]
     matching, sign = plan.matching[0], plan.sign[0]
-    k, l = plan.dom, plan.cod
-    out_size = n**l
+    k, l = plan.num_axes
+    in_shape = axis_shape(red.axis_factor, n)
+    out_size = math.prod(axis_shape(exp.axis_factor, n))
     if _is_view(red):
         slot_in = [(0, red.slot_axes[j]) for j in matching]
-        table = OpTable(n, k, src_is_x=True)
+        table = OpTable(in_shape, src_is_x=True)
         table.add(
             expansion_vars(exp, plan.group, slot_in, k),
             src=None,
@@ -364,9 +408,9 @@ def single_program(plan: LayerPlan, n: int) -> SingleProgram:
             prefer="out",
         )
         return SingleProgram(n, k, l, 0, None, table.finalize())
-    size = n**red.num_slots
-    rs = _c_strides(n, red.num_slots)
-    reduce = OpTable(n, k, src_is_x=True)
+    size = math.prod(slot_shape(red, n))
+    rs = _mixed_strides(slot_shape(red, n))
+    reduce = OpTable(in_shape, src_is_x=True)
     reduce.add(
         reduction_vars(red, plan.group, rs),
         src=None,
@@ -376,7 +420,7 @@ def single_program(plan: LayerPlan, n: int) -> SingleProgram:
         mode="write",
         prefer="in",
     )
-    expand = OpTable(n, k, src_is_x=False)
+    expand = OpTable(in_shape, src_is_x=False)
     slot_in = [(rs[j], ()) for j in matching]
     expand.add(
         expansion_vars(exp, plan.group, slot_in, k),
@@ -401,14 +445,14 @@ class GroupSpec:
 
     terms: tuple[int, ...]
     slots: int
-    size: int  # m = n ** slots
+    size: int  # m: the number of entries of the mixed tensor (n ** slots for one group)
     stack_off: int
     z_off: int
 
 
 @dataclass(frozen=True)
 class LayerProgram:
-    n: int
+    n: int | tuple[int, ...]
     k: int
     l: int
     c_in: int
@@ -425,13 +469,13 @@ class LayerProgram:
     expand: _PackedOps  # z -> output, grid (chunk, c_out); dst offset of batch 0 is 0
 
 
-def layer_sizes(plan: LayerPlan, n: int, c_in: int, c_out: int) -> tuple[int, int]:
+def layer_sizes(plan: LayerPlan, n, c_in: int, c_out: int) -> tuple[int, int]:
     """(workspace entries per batch element, number of materialised reductions): used to pick
     the chunk and to check the memory budget before anything is allocated."""
     materialised = _materialised(plan)
-    per_b = sum(c_in * n ** plan.reductions[r].num_slots for r in materialised)
+    per_b = sum(c_in * math.prod(slot_shape(plan.reductions[r], n)) for r in materialised)
     for e, terms in enumerate(plan.groups):
-        per_b += (c_in * len(terms) + c_out) * n ** plan.expansions[e].num_slots
+        per_b += (c_in * len(terms) + c_out) * math.prod(slot_shape(plan.expansions[e], n))
     return per_b, len(materialised)
 
 
@@ -449,19 +493,21 @@ def _expansion_order(plan: LayerPlan) -> list[int]:
 
 
 @lru_cache(maxsize=256)
-def layer_program(plan: LayerPlan, n: int, c_in: int, c_out: int, chunk: int) -> LayerProgram:
-    k, l = plan.dom, plan.cod
-    out_size = n**l
+def layer_program(plan: LayerPlan, n, c_in: int, c_out: int, chunk: int) -> LayerProgram:
+    """The program of a layer plan; ``n`` is the group's size (a tuple for a product)."""
+    k, l = plan.num_axes
+    in_shape = axis_shape(plan.reductions[0].axis_factor, n)
+    out_size = math.prod(axis_shape(plan.expansions[0].axis_factor, n))
     materialised = _materialised(plan)
 
     offset = 0
     scratch: dict[int, int] = {}
     for r in materialised:
         scratch[r] = offset
-        offset += chunk * c_in * n ** plan.reductions[r].num_slots
+        offset += chunk * c_in * math.prod(slot_shape(plan.reductions[r], n))
     groups = []
     for e, terms in enumerate(plan.groups):
-        m = n ** plan.expansions[e].num_slots
+        m = math.prod(slot_shape(plan.expansions[e], n))
         groups.append([terms, plan.expansions[e].num_slots, m, offset, -1])
         offset += chunk * c_in * len(terms) * m
     for g in groups:
@@ -474,13 +520,13 @@ def layer_program(plan: LayerPlan, n: int, c_in: int, c_out: int, chunk: int) ->
     ).reshape(-1)
     weight_start = tuple(itertools.accumulate((c_in * len(g.terms) for g in groups), initial=0))
 
-    reduce = OpTable(n, k, src_is_x=True)
-    copy = OpTable(n, k, src_is_x=False)
+    reduce = OpTable(in_shape, src_is_x=True)
+    copy = OpTable(in_shape, src_is_x=False)
     for r in materialised:
         red = plan.reductions[r]
-        m_r = n**red.num_slots
+        m_r = math.prod(slot_shape(red, n))
         reduce.add(
-            reduction_vars(red, plan.group, _c_strides(n, red.num_slots)),
+            reduction_vars(red, plan.group, _mixed_strides(slot_shape(red, n))),
             src=None,
             dst=(scratch[r], c_in * m_r, m_r),
             dst_size=m_r,
@@ -488,18 +534,19 @@ def layer_program(plan: LayerPlan, n: int, c_in: int, c_out: int, chunk: int) ->
             mode="write",
             prefer="in",
         )
-    for g in groups:
+    for e, g in enumerate(groups):
         d_e, m = len(g.terms), g.size
-        es = _c_strides(n, g.slots)
+        exp_shape = slot_shape(plan.expansions[e], n)
+        es = _mixed_strides(exp_shape)
         for position, t in enumerate(g.terms):
             dst = (g.stack_off + position * chunk * m, m, d_e * chunk * m)  # channel-major (c_in * D, chunk * m)
             r = plan.reduction_of[t]
             red = plan.reductions[r]
             matching = plan.matching[t]
             if r in scratch:
-                rs = _c_strides(n, red.num_slots)
-                m_r = n**red.num_slots
-                variables = [_Var(n, rs[matching[i]], (), es[i]) for i in range(g.slots)]
+                rs = _mixed_strides(slot_shape(red, n))
+                m_r = math.prod(slot_shape(red, n))
+                variables = [_Var(exp_shape[i], rs[matching[i]], (), es[i]) for i in range(g.slots)]
                 copy.add(
                     variables,
                     src=(scratch[r], c_in * m_r, m_r),
@@ -522,11 +569,11 @@ def layer_program(plan: LayerPlan, n: int, c_in: int, c_out: int, chunk: int) ->
                     prefer="in",
                 )
 
-    expand = OpTable(n, k, src_is_x=False)
+    expand = OpTable(in_shape, src_is_x=False)
     first = True
     for e in _expansion_order(plan):
         g = groups[e]
-        es = _c_strides(n, g.slots)
+        es = _mixed_strides(slot_shape(plan.expansions[e], n))
         slot_in = [(es[i], ()) for i in range(g.slots)]
         expand.add(
             expansion_vars(plan.expansions[e], plan.group, slot_in, k),

@@ -11,6 +11,11 @@
   becomes one index of a diagonal view of the (n,)*(l+k) tensor (a same-row pair of a group
   with a pair form two indices carrying it, the free vertices of an n-diagram indices carrying the Levi-Civita
   symbol), so building costs n^(#labels), and the memory guard is checked first.
+
+Product groups (docs/conventions.md §10): the plan executors read each axis', slot's and closed
+block's factor (its size, its pair form, its Levi-Civita symbol); the dense builders take the
+Kronecker product of the factors' dense matrices (first factor outermost), so they do not use
+plans either.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ..diagrams.diagram import Diagram
-from ..groups import Group
+from ..groups import Group, ProductGroup
+from ..groups.product import group_factors
 from ..memory import check_size
 from ..plan import Expansion, Reduction, plan_diagram
 
@@ -35,48 +41,53 @@ __all__ = [
 ]
 
 
-def reduce_reference(red: Reduction, group: Group, x: np.ndarray) -> np.ndarray:
-    """Step 1 of a plan: x of shape (batch,) + (n,)*k → (batch,) + (n,)*num_slots."""
+def reduce_reference(red: Reduction, group: Group | ProductGroup, x: np.ndarray) -> np.ndarray:
+    """Step 1 of a plan: x of shape (batch,) + (input axes) → (batch,) + (one axis per slot)."""
+    factors = group_factors(group)
     labels = list(red.axis_labels)
     operands: list = []
     fresh = red.num_slots + len(red.closed) + len(red.free_axes)
-    for c, (block, form) in enumerate(zip(red.closed, red.closed_form, strict=True)):
+    for c, (block, form, f) in enumerate(zip(red.closed, red.closed_form, red.closed_factor, strict=True)):
         if form:
             b = block[1]
             labels[b] = fresh
-            operands += [group.pair_form.astype(x.dtype), [red.num_slots + c, fresh]]
+            operands += [factors[f].pair_form.astype(x.dtype), [red.num_slots + c, fresh]]
             fresh += 1
-    f = red.num_free_slots
-    if f or red.free_axes:
-        free_slot_labels = list(range(red.num_slots - f, red.num_slots))
-        free_axis_labels = [labels[a] for a in red.free_axes]
-        symbol = group.levi_civita(f).astype(x.dtype)
+    # one Levi-Civita symbol per contraction: the next free slots and the next free input axes
+    next_axis, next_slot = 0, red.num_slots - red.num_free_slots
+    for f, num_axes, q in red.levi_civita:
+        free_slot_labels = list(range(next_slot, next_slot + q))
+        free_axis_labels = [labels[a] for a in red.free_axes[next_axis : next_axis + num_axes]]
+        symbol = factors[f].levi_civita(q).astype(x.dtype)
         operands += [symbol, free_slot_labels + free_axis_labels]
+        next_axis += num_axes
+        next_slot += q
     return np.einsum(x, [Ellipsis, *labels], *operands, [Ellipsis, *range(red.num_slots)])
 
 
-def expand_reference(exp: Expansion, group: Group, z: np.ndarray) -> np.ndarray:
-    """Step 3 of a plan: z of shape (batch,) + (n,)*num_slots → (batch,) + (n,)*l."""
-    n = group.n
+def expand_reference(exp: Expansion, group: Group | ProductGroup, z: np.ndarray) -> np.ndarray:
+    """Step 3 of a plan: z of shape (batch,) + (one axis per slot) → (batch,) + (output axes)."""
+    factors = group_factors(group)
+    sizes = [g.n for g in factors]
     batch = z.shape[0]
-    y = np.zeros((batch,) + (n,) * exp.cod, dtype=z.dtype)
+    y = np.zeros((batch, *(sizes[f] for f in exp.axis_factor)), dtype=z.dtype)
     axis_stride = y.strides[1:]
     shape, strides = [batch], [y.strides[0]]
-    for axes in exp.slot_axes:
-        shape.append(n)
+    for axes, f in zip(exp.slot_axes, exp.slot_factor, strict=True):
+        shape.append(sizes[f])
         strides.append(sum(axis_stride[a] for a in axes))
     value = z
     delta_blocks = []
-    for block, form in zip(exp.closed, exp.closed_form, strict=True):
+    for block, form, f in zip(exp.closed, exp.closed_form, exp.closed_factor, strict=True):
         if form:
             a, b = block
-            shape += [n, n]
+            shape += [sizes[f], sizes[f]]
             strides += [axis_stride[a], axis_stride[b]]
-            value = value[..., None, None] * group.pair_form.astype(z.dtype)
+            value = value[..., None, None] * factors[f].pair_form.astype(z.dtype)
         else:
-            delta_blocks.append(block)
-    for block in delta_blocks:
-        shape.append(n)
+            delta_blocks.append((block, f))
+    for block, f in delta_blocks:
+        shape.append(sizes[f])
         strides.append(sum(axis_stride[a] for a in block))
         value = value[..., None]
     as_strided(y, shape=shape, strides=strides)[...] = value
@@ -106,12 +117,13 @@ def apply_layer_reference(G, diagrams: Sequence[Diagram], W: np.ndarray, X: np.n
     from .execute import layer_plan
 
     plan = layer_plan(G, diagrams)
-    n = G.n
+    sizes = [g.n for g in group_factors(G)]
+    out_shape = tuple(sizes[f] for f in plan.expansions[0].axis_factor)
     batch, c_in = X.shape[:2]
-    Y = np.zeros((batch, W.shape[0]) + (n,) * plan.cod, dtype=X.dtype)
+    Y = np.zeros((batch, W.shape[0], *out_shape), dtype=X.dtype)
     flat = X.reshape((batch * c_in, *X.shape[2:]))
     for t in range(len(plan)):
-        term = _apply_term(plan, t, flat).reshape((batch, c_in) + (n,) * plan.cod)
+        term = _apply_term(plan, t, flat).reshape((batch, c_in, *out_shape))
         Y += np.einsum("oc,bc...->bo...", W[:, :, t], term)
     return Y
 
@@ -154,7 +166,12 @@ def dense_layer_matrix(G, diagrams: Sequence[Diagram], W: np.ndarray) -> np.ndar
     >>> dense_layer_matrix(G, G.category.hom(1, 1), np.array([[[1.0, 10.0]]]))
     array([[11., 10.],
            [10., 11.]])
+
+    For a product group, the term of a product diagram is the Kronecker product of its factors'
+    dense matrices (first factor outermost).
     """
+    if isinstance(G, ProductGroup):
+        return _dense_product_layer(G, diagrams, W)
     n = G.n
     diagrams = tuple(diagrams)
     c_out, c_in = W.shape[:2]
@@ -189,3 +206,24 @@ def dense_matrix(G, d: Diagram, dtype=np.float64) -> np.ndarray:
            [-1.,  0.]])
     """
     return dense_layer_matrix(G, (d,), np.ones((1, 1, 1), dtype=dtype))
+
+
+def _dense_product_layer(G: ProductGroup, diagrams: Sequence, W: np.ndarray) -> np.ndarray:
+    """Σ_t W[o, c, t] kron(F_1(d_t,1), …, F_r(d_t,r)) as a (c_out·rows, c_in·columns) matrix."""
+    G.require_sizes("a dense layer matrix")
+    diagrams = tuple(diagrams)
+    c_out, c_in = W.shape[:2]
+    k, l = diagrams[0].dom, diagrams[0].cod
+    rows = int(np.prod([g.n**c for g, c in zip(G.factors, l, strict=True)]))
+    cols = int(np.prod([g.n**a for g, a in zip(G.factors, k, strict=True)]))
+    check_size(c_out * c_in * rows * cols * W.itemsize, f"a dense layer matrix ({c_out}·{rows}) x ({c_in}·{cols})")
+    M = np.zeros((c_out, rows, c_in, cols), dtype=W.dtype)
+    for t, p in enumerate(diagrams):
+        G.check_diagram(p)
+        if (p.dom, p.cod) != (k, l):
+            raise ValueError(f"all diagrams must be {k} → {l}; {p!r} is not")
+        term = np.ones((1, 1), dtype=W.dtype)
+        for g, d in zip(G.factors, p.factors, strict=True):
+            term = np.kron(term, dense_matrix(g, d, W.dtype))
+        M += W[:, None, :, None, t] * term[None, :, None, :]
+    return M.reshape(c_out * rows, c_in * cols)

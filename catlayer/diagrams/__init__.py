@@ -11,7 +11,7 @@ from .categories import (
 from .combination import Combination
 from .diagram import BrauerDiagram, BrauerGroodDiagram, Diagram, PartitionDiagram
 from .factorisation import Factorisation, Split, factorise, split
-from .product import ProductDiagram
+from .product import ProductCategory, ProductCombination, ProductDiagram
 
 __all__ = [
     "BrauerCategory",
@@ -24,6 +24,8 @@ __all__ = [
     "Factorisation",
     "PartitionCategory",
     "PartitionDiagram",
+    "ProductCategory",
+    "ProductCombination",
     "ProductDiagram",
     "Split",
     "factorise",

@@ -8,6 +8,7 @@ import string
 from typing import TYPE_CHECKING
 
 from .diagram import Diagram
+from .product import ProductDiagram
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -29,8 +30,11 @@ def _letters(count: int) -> list[str]:
     return names[:count]
 
 
-def draw_ascii(d: Diagram) -> str:
-    """Top row over bottom row; each vertex shows the letter of its block."""
+def draw_ascii(d: Diagram | ProductDiagram) -> str:
+    """Top row over bottom row; each vertex shows the letter of its block (a product diagram:
+    its factors side by side)."""
+    if isinstance(d, ProductDiagram):
+        return d.draw_ascii()
     _check_diagram(d)
     names = _letters(len(d.blocks))
     top = " ".join(names[d.labels[v]] for v in range(d.cod))
@@ -39,11 +43,17 @@ def draw_ascii(d: Diagram) -> str:
     return f"top    : {top}\nbottom : {bottom}\nblocks : {legend}".rstrip()
 
 
-def draw(d: Diagram, path: str | os.PathLike[str] | None = None, ax: Axes | None = None) -> Figure | SubFigure:
+def draw(
+    d: Diagram | ProductDiagram, path: str | os.PathLike[str] | None = None, ax: Axes | None = None
+) -> Figure | SubFigure:
     """Draw ``d`` with matplotlib: vertices as dots on two rows, each block as curves joining
     consecutive vertices of the block (arcs within a row, straight lines between rows).
     Saves to ``path`` (format from its suffix, e.g. ``.png`` or ``.svg``) when given and
-    returns the figure."""
+    returns the figure. A product diagram is drawn as one panel per factor (no ``ax``)."""
+    if isinstance(d, ProductDiagram):
+        if ax is not None:
+            raise ValueError("a product diagram draws one panel per factor in a figure of its own: pass no ax")
+        return d.draw(path)
     _check_diagram(d)
     try:
         import matplotlib

@@ -16,7 +16,7 @@ indefinite orthogonal groups O(p, q), SO(p, q) (O(1, 3) is the Lorentz group).
 from .base import Generator, Group
 from .indefinite import IndefiniteOrthogonal, IndefiniteSpecialOrthogonal
 from .orthogonal import O
-from .product import ProductGroup
+from .product import FactorGenerator, ProductGroup
 from .special_orthogonal import SO
 from .symmetric import S
 from .symplectic import Sp, symplectic_sign
@@ -27,6 +27,7 @@ SO.register_indefinite(IndefiniteSpecialOrthogonal)
 
 __all__ = [
     "SO",
+    "FactorGenerator",
     "Generator",
     "Group",
     "IndefiniteOrthogonal",
