@@ -367,9 +367,10 @@ class TypedBilinear(EquivariantModule):
         inputs = [order_axes(_sum(a, b)) for a, b in self._pairs_used]
         outputs = [order_axes(c) for c in self._outputs]
         channels = [(self.out_type[key[2]], self.channels) for key in self._keys]
-        self._program = compile_program(
+        self._structure_args = (
             block_list, inputs, outputs, channels, list(self.fixed_sizes), list(self.maskable), reduce == "mean"
         )
+        self._program = compile_program(*self._structure_args)
         self._contractions = [
             _Contraction(half, *self._pairs_used[step.input])
             for half, step in zip(self._program.halves, self._program.reductions, strict=True)
@@ -381,6 +382,19 @@ class TypedBilinear(EquivariantModule):
             self.register_parameter(self._name(a, b, c), nn.Parameter(torch.empty(shape, **factory)))
         self._register_tables()
         self.reset_parameters()
+
+    def _certificate_structure(self) -> tuple[Any, ...]:
+        """What the program is compiled from (for the certificate: :mod:`catlayer.nn.verification`)."""
+        return self._structure_args
+
+    @staticmethod
+    def _block_orders(key: Any) -> tuple[Any, Any]:
+        """(input order a + b, output order c) of a block key (a, b, c)."""
+        return _sum(key[0], key[1]), key[2]
+
+    def _like(self) -> torch.Tensor:
+        return next(self.parameters())
+
 
     @staticmethod
     def _name(a: Any, b: Any, c: Any) -> str:
@@ -406,9 +420,9 @@ class TypedBilinear(EquivariantModule):
             self.register_buffer(f"_symbol_{f}_{q}", symbol, persistent=False)
         gather = program.gather
         for o in range(len(gather.sources)):
-            self.register_buffer(f"_cols_{o}", torch.tensor(gather.columns[o], dtype=torch.long, device=like.device), persistent=False)
+            self.register_buffer(f"_fwd_cols_{o}", torch.tensor(gather.columns[o], dtype=torch.long, device=like.device), persistent=False)
             for name, values in (("coef", gather.coefficients[o]), ("rcoef", gather.runtime_coefficients[o])):
-                self.register_buffer(f"_{name}_{o}", torch.tensor(values, dtype=like.dtype, device=like.device), persistent=False)
+                self.register_buffer(f"_fwd_{name}_{o}", torch.tensor(values, dtype=like.dtype, device=like.device), persistent=False)
 
     def _apply(self, fn: Any, recurse: bool = True) -> TypedBilinear:
         super()._apply(fn, recurse)
@@ -482,8 +496,8 @@ class TypedBilinear(EquivariantModule):
                         reduced[r] = reduced[r] * counts[f] ** -c
         tables = []
         for o in range(len(program.gather.sources)):
-            coef = getattr(self, f"_{'rcoef' if runtime else 'coef'}_{o}")
-            tables.append((getattr(self, f"_cols_{o}"), coef))
+            coef = getattr(self, f"_fwd_{'rcoef' if runtime else 'coef'}_{o}")
+            tables.append((getattr(self, f"_fwd_cols_{o}"), coef))
         weights = [self.weight(*key) for key in self._keys]
         gathered = gather_weights(weights, program.gather, tables)
         mixed = mix_units(program, reduced, gathered, forms, defer_identity=False)[0]

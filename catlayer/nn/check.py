@@ -1,23 +1,39 @@
 """Numeric equivariance check of a torch module on random group elements.
 
 The core of :func:`catlayer.testing.assert_equivariant` and of the forward part of
-``catlayer.verify.check_equivariance(layer)``: it compares f(ρ_k(g) x) with ρ_l(g) f(x) in
-float64 (by default) and, when they differ, names the output entries that do.
+``catlayer.verify.check_equivariance(module)``: it compares f(ρ(g) x) with ρ(g) f(x) in float64
+(by default) and, when they differ, names the output entries that do.
+
+* **Every component.** The elements always include one of each connected component of the group
+  (``num_components``; for a product, every combination of the factors' components), so a map
+  that is equivariant under SO(3) only fails an O(3) check whatever the seed.
+* **Per output order.** Each output order is compared at its own scale (the largest entry of
+  either side for that order): an order of size 1e9 cannot hide an O(1) error in another.
+* **Sizes and masks.** A group with a factor of any size (``S()``) is checked at several sizes,
+  each with padded samples (a mask with random valid indices, the padding filled with noise):
+  the group then acts on the whole padded index set and on the mask alike.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["ForwardCheck", "check_forward", "describe_element", "draw_elements"]
+from ..groups.product import group_factors
+from .core import order_axes
+
+__all__ = ["DEFAULT_SIZES", "ForwardCheck", "Mismatch", "check_forward", "describe_element", "draw_elements"]
 
 #: Default tolerance on the relative residual, by the dtype the check runs in.
 DEFAULT_TOLERANCE = {torch.float64: 1e-10, torch.float32: 1e-4, torch.float16: 1e-2, torch.bfloat16: 5e-2}
+#: The sizes at which a factor of any size (``S()``) is checked (each padded by 2).
+DEFAULT_SIZES = (1, 3, 6)
 
 
 @dataclass(frozen=True)
@@ -31,7 +47,7 @@ class Mismatch:
     transformed_input: float  # f(ρ(g) x) at this entry
     transformed_output: float  # ρ(g) f(x) at this entry
     element_name: str = ""  # the group element, e.g. "permutation [1, 0, 2]"
-    order: int | None = None  # the output order, for mixed-order (dict) outputs
+    order: Any = None  # the output order, for mixed-order (dict) outputs
 
     def __str__(self) -> str:
         where = f"order {self.order}, " if self.order is not None else ""
@@ -48,8 +64,9 @@ class ForwardCheck:
     """The outcome of :func:`check_forward`; truthy iff every entry is within tolerance.
 
     ``max_residual`` is the largest relative residual max|f(ρ(g)x) − ρ(g)f(x)| / scale over the
-    group elements, scale = max(|f(ρ(g)x)|, |ρ(g)f(x)|) for that element; an entry fails when its
-    difference exceeds ``tolerance · scale``. ``worst`` lists the largest failing entries.
+    group elements and output orders, scale = the largest entry of either side of that order for
+    that element; an entry fails when its difference exceeds ``tolerance · scale``. ``worst``
+    lists the largest failing entries; ``components`` the components the elements covered.
     """
 
     ok: bool
@@ -60,14 +77,18 @@ class ForwardCheck:
     num_bad: int
     worst: tuple[Mismatch, ...] = field(default=())
     dtype: str = "float64"
+    components: int = 1
+    sizes: tuple[Any, ...] = ()
 
     def __bool__(self) -> bool:
         return self.ok
 
-    def describe(self, what: str, group) -> str:
+    def describe(self, what: str, group: Any) -> str:
+        sizes = f" at sizes {', '.join(map(str, self.sizes))} (padded, masked)" if self.sizes else ""
         head = (
-            f"{what} checked numerically under {group!r} on {self.num_elements} random group element(s) "
-            f"in {self.dtype}: max relative residual {self.max_residual:.3g} (tolerance {self.tolerance:.3g})"
+            f"{what} checked numerically under {group!r} on {self.num_elements} random group element(s) covering "
+            f"{self.components} component(s){sizes} in {self.dtype}: max relative residual {self.max_residual:.3g} "
+            f"(tolerance {self.tolerance:.3g}, per output order)"
         )
         if self.ok:
             return head
@@ -76,21 +97,30 @@ class ForwardCheck:
         return "\n".join(lines)
 
 
-def draw_elements(group, num: int, seed: int | np.random.Generator | None) -> list[np.ndarray]:
-    """``num`` random elements of ``group`` from a seeded numpy generator."""
+def draw_elements(group: Any, num: int, seed: int | np.random.Generator | None) -> list[Any]:
+    """``num`` random elements of ``group`` from a seeded numpy generator, the first
+    ``group.num_components`` of them one per connected component (so at least that many)."""
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    return [np.asarray(group.random_element(rng), dtype=np.float64) for _ in range(num)]
+    components = max(1, int(getattr(group, "num_components", 1)))
+    out = []
+    for i in range(max(num, components)):
+        component = i if i < components else None
+        g = group.random_element(rng, component) if components > 1 else group.random_element(rng)
+        out.append(tuple(np.asarray(m, dtype=np.float64) for m in g) if isinstance(g, tuple) else np.asarray(g, dtype=np.float64))
+    return out
 
 
-def describe_element(g: np.ndarray) -> str:
+def describe_element(g: Any) -> str:
     """A group element in words: a permutation matrix as the permutation p with g e_i = e_{p(i)}
-    (and its cycles), any other matrix by its rounded entries.
+    (and its cycles), any other matrix by its rounded entries; a product element factor by factor.
 
     >>> describe_element(np.array([[0.0, 0, 1], [1, 0, 0], [0, 1, 0]]))
     'permutation [1, 2, 0] (cycles (0 1 2))'
     >>> describe_element(np.diag([1.0, -1.0]))
     'matrix [[1, 0], [0, -1]] (det -1)'
     """
+    if isinstance(g, tuple):
+        return " × ".join(f"({describe_element(m)})" for m in g)
     g = np.asarray(g, dtype=np.float64)
     n = g.shape[0]
     rounded = np.round(g)
@@ -128,36 +158,62 @@ def _module_device(module: torch.nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
+def _act(factors: tuple[Any, ...], g: Any, x: np.ndarray, order: Any) -> np.ndarray:
+    """ρ(g) on the trailing axes of x (a feature of this order), factor by factor."""
+    elements = g if isinstance(g, tuple) else (g,)
+    axes = order_axes(order)
+    start = x.ndim - len(axes)
+    for f, (group, m) in enumerate(zip(factors, elements, strict=True)):
+        mine = [start + a for a, ff in enumerate(axes) if ff == f]
+        if not mine:
+            continue
+        rest = [a for a in range(x.ndim) if a not in mine]
+        moved = np.transpose(x, rest + mine)
+        acted = np.asarray(group.act(m, moved, len(mine)) if group.n is not None else _permute(m, moved, len(mine)))
+        x = np.transpose(acted, np.argsort(rest + mine))
+    return x
+
+
+def _permute(m: np.ndarray, x: np.ndarray, count: int) -> np.ndarray:
+    for axis in range(x.ndim - count, x.ndim):
+        x = np.moveaxis(np.tensordot(m, x, axes=([1], [axis])), 0, axis)
+    return x
+
+
 def check_forward(
     module: torch.nn.Module,
-    group,
-    in_order,
-    out_order,
+    group: Any,
+    in_order: Any,
+    out_order: Any,
     *,
     in_channels: int | None = None,
-    elements: Iterable[np.ndarray] | None = None,
+    elements: Iterable[Any] | None = None,
     num_elements: int = 3,
     seed: int | np.random.Generator | None = 0,
     batch: int = 2,
     dtype: torch.dtype = torch.float64,
     tolerance: float | None = None,
     max_report: int = 5,
+    sizes: Sequence[int] | None = None,
 ) -> ForwardCheck:
-    """Compare f(ρ_k(g) x) with ρ_l(g) f(x) for random x ~ N(0, 1) of shape
-    (batch, in_channels) + (n,)*in_order and group elements g (``elements``, or
-    ``num_elements`` drawn with ``group.random_element`` from ``seed``).
+    """Compare f(ρ(g) x) with ρ(g) f(x) for random x ~ N(0, 1) of shape
+    (batch, in_channels) + axes(in_order) and group elements g (``elements``, or ``num_elements``
+    drawn with ``group.random_element`` from ``seed``, always one per connected component).
 
     ``in_order`` / ``out_order`` may also be feature types (dicts order → channels): the module
-    then maps a dict of tensors to a dict, and ``g`` acts on every order.
+    then maps a dict of tensors to a dict, and ``g`` acts on every order. For a group with a
+    factor of any size (``S()``) the check runs at every size of ``sizes`` (default
+    :data:`DEFAULT_SIZES`), each with two padded indices and a random mask passed to the module
+    (whose ``forward`` takes ``(features, mask)``).
 
-    The module runs on a copy converted to ``dtype`` (float64 by default; the module itself is
-    used when it already is) under ``torch.no_grad()``. A non-finite output entry (NaN, inf)
-    always fails; ``tolerance`` must be a finite number >= 0 and there must be at least one
-    group element and one input, so that a passing check has checked something.
+    The module runs on a copy converted to ``dtype`` (float64 by default; the module itself is used
+    when it already is) under ``torch.no_grad()``. A non-finite output entry (NaN, inf) always
+    fails; ``tolerance`` must be a finite number >= 0 and there must be at least one group element
+    and one input, so that a passing check has checked something.
     """
     typed = isinstance(in_order, Mapping)
     if typed:
-        in_type = {int(k): int(c) for k, c in in_order.items()}
+        in_type = dict(in_order)
     else:
         if in_channels is None:
             in_channels = getattr(module, "in_channels", None)
@@ -166,76 +222,138 @@ def check_forward(
         in_type = {in_order: in_channels}
     from ..verify import check_samples, check_tolerance
 
-    n = group.n
+    factors = group_factors(group)
     tolerance = check_tolerance(tolerance)
     tolerance = DEFAULT_TOLERANCE.get(dtype, 1e-4) if tolerance is None else tolerance
     batch = check_samples(batch, "batch")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    if elements is None:
-        gs = draw_elements(group, check_samples(num_elements, "num_elements"), rng)
-    else:
-        gs = list(elements)
-    if not gs:
-        raise ValueError("no group elements to check with: a check on no group element checks nothing")
+    variable = [f for f, g in enumerate(factors) if g.n is None]
+    size_list: list[tuple[int, ...] | None] = [None]
+    if variable:
+        size_list = [tuple(s if g.n is None else g.n for g in factors) for s in (sizes or DEFAULT_SIZES)]
     probe = module
     if any(t.dtype != dtype for t in [*module.parameters(), *module.buffers()] if t.is_floating_point()):
         probe = copy.deepcopy(module).to(dtype)
     device = _module_device(probe)
 
-    def run(x: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
+    def run(x: dict[Any, np.ndarray], mask: Any) -> dict[Any, np.ndarray]:
         tensors = {k: torch.as_tensor(v, dtype=dtype, device=device) for k, v in x.items()}
         with torch.no_grad():
-            y = probe(tensors) if typed else {out_order: probe(tensors[in_order])}
+            args: tuple[Any, ...] = (tensors,) if typed else (tensors[in_order],)
+            if mask is not None:
+                args += (mask,)
+            y = probe(*args) if typed else {out_order: probe(*args)}
         return {k: v.detach().to("cpu", torch.float64).numpy() for k, v in y.items()}
 
     candidates: list[tuple[float, Mismatch]] = []
-    max_residual, num_bad, num_entries = 0.0, 0, 0
-    for e, g in enumerate(gs):
-        g = np.asarray(g, dtype=np.float64)
-        name = describe_element(g)
-        x = {k: rng.standard_normal((batch, c) + (n,) * k) for k, c in in_type.items()}
-        lhs_all = run({k: np.asarray(group.act(g, v, k)) for k, v in x.items()})
-        rhs_all = {k: np.asarray(group.act(g, v, k)) for k, v in run(x).items()}
-        if typed and set(lhs_all) != set(out_order):
-            raise ValueError(f"the module returned orders {sorted(lhs_all)}, not {sorted(out_order)}")
-        scale = np.finfo(np.float64).tiny
-        for k in lhs_all:
-            for side in (lhs_all[k], rhs_all[k]):
-                scale = max(scale, float(np.max(np.abs(np.where(np.isfinite(side), side, 0)), initial=0.0)))
-        for k in lhs_all:
-            lhs, rhs = lhs_all[k], rhs_all[k]
-            if lhs.shape != rhs.shape:
-                raise ValueError(f"f(ρ(g)x) has shape {lhs.shape} but ρ(g)f(x) has shape {rhs.shape}")
-            with np.errstate(invalid="ignore"):
-                residual = np.abs(lhs - rhs)
-            residual = np.where(np.isfinite(residual), residual, np.inf)
-            bad = residual > tolerance * scale
-            num_entries += residual.size
-            num_bad += int(bad.sum())
-            if residual.size:
-                max_residual = max(max_residual, float(residual.max()) / scale)
-            flat_bad = np.flatnonzero(bad)
-            for flat in flat_bad[np.argsort(-residual.ravel()[flat_bad], kind="stable")][:max_report]:
-                idx = np.unravel_index(flat, residual.shape)
-                mismatch = Mismatch(
-                    e,
-                    int(idx[0]),
-                    int(idx[1]),
-                    tuple(int(i) for i in idx[2:]),
-                    float(lhs[idx]),
-                    float(rhs[idx]),
-                    name,
-                    k if typed else None,
-                )
-                candidates.append((float(residual[idx]) / scale, mismatch))
+    max_residual, num_bad, num_entries, count = 0.0, 0, 0, 0
+    components = max(1, int(getattr(group, "num_components", 1)))
+    for at in size_list:
+        padded = None if at is None else tuple(n + 2 if f in variable else n for f, n in enumerate(at))
+        if elements is None:
+            concrete = group if at is None else _at(group, factors, padded)
+            gs = draw_elements(concrete, check_samples(num_elements, "num_elements"), rng)
+        else:
+            gs = list(elements)
+        if not gs:
+            raise ValueError("no group elements to check with: a check on no group element checks nothing")
+        for g in gs:
+            e = count
+            count += 1
+            name = describe_element(g)
+            shape_sizes = [g_.n for g_ in factors] if padded is None else list(padded)
+            x = {
+                k: rng.standard_normal((batch, c) + tuple(shape_sizes[f] for f in order_axes(k)))
+                for k, c in in_type.items()
+            }
+            mask = None
+            masks_np = None
+            if padded is not None:
+                masks_np = []
+                for f in variable:
+                    m = np.zeros((batch, padded[f]), dtype=bool)
+                    for b in range(batch):
+                        m[b, rng.choice(padded[f], size=at[f], replace=False)] = True
+                    masks_np.append(m)
+                mask = _masks(masks_np, variable, len(factors), device)
+            lhs_all = run({k: _act(factors, g, v, k) for k, v in x.items()}, _moved(mask, masks_np, g, variable, len(factors), device))
+            rhs_all = {k: _act(factors, g, v, k) for k, v in run(x, mask).items()}
+            if typed and set(lhs_all) != set(out_order):
+                raise ValueError(f"the module returned orders {sorted(lhs_all)}, not {sorted(out_order)}")
+            for k in lhs_all:
+                lhs, rhs = lhs_all[k], rhs_all[k]
+                if lhs.shape != rhs.shape:
+                    raise ValueError(f"f(ρ(g)x) has shape {lhs.shape} but ρ(g)f(x) has shape {rhs.shape}")
+                scale = np.finfo(np.float64).tiny
+                for side in (lhs, rhs):
+                    scale = max(scale, float(np.max(np.abs(np.where(np.isfinite(side), side, 0)), initial=0.0)))
+                with np.errstate(invalid="ignore"):
+                    residual = np.abs(lhs - rhs)
+                residual = np.where(np.isfinite(residual), residual, np.inf)
+                bad = residual > tolerance * scale
+                num_entries += residual.size
+                num_bad += int(bad.sum())
+                if residual.size:
+                    max_residual = max(max_residual, float(residual.max()) / scale)
+                flat_bad = np.flatnonzero(bad)
+                for flat in flat_bad[np.argsort(-residual.ravel()[flat_bad], kind="stable")][:max_report]:
+                    idx = np.unravel_index(flat, residual.shape)
+                    mismatch = Mismatch(
+                        e,
+                        int(idx[0]),
+                        int(idx[1]),
+                        tuple(int(i) for i in idx[2:]),
+                        float(lhs[idx]),
+                        float(rhs[idx]),
+                        name + (f" at sizes {at}" if at is not None else ""),
+                        k if typed else None,
+                    )
+                    candidates.append((float(residual[idx]) / scale, mismatch))
     candidates.sort(key=lambda item: -item[0])
     return ForwardCheck(
         ok=num_bad == 0,
         max_residual=max_residual,
         tolerance=tolerance,
-        num_elements=len(gs),
+        num_elements=count,
         num_entries=num_entries,
         num_bad=num_bad,
         worst=tuple(m for _, m in candidates[:max_report]),
         dtype=str(dtype).replace("torch.", ""),
+        components=components,
+        sizes=tuple(s for s in size_list if s is not None),
     )
+
+
+def _at(group: Any, factors: tuple[Any, ...], sizes: tuple[int, ...]) -> Any:
+    fixed = [g if g.n is not None else g.at(n) for g, n in zip(factors, sizes, strict=True)]
+    if len(fixed) == 1:
+        return fixed[0]
+    from ..groups import ProductGroup
+
+    return ProductGroup(*fixed)
+
+
+def _masks(masks: list[np.ndarray], variable: list[int], count: int, device: torch.device) -> Any:
+    tensors = [torch.as_tensor(m, device=device) for m in masks]
+    if count == 1 or len(variable) == 1 and True:
+        if len(variable) == 1:
+            return tensors[0]
+    out: list[Any] = [None] * count
+    for f, t in zip(variable, tensors, strict=True):
+        out[f] = t
+    return tuple(out)
+
+
+def _moved(mask: Any, masks: list[np.ndarray] | None, g: Any, variable: list[int], count: int, device: torch.device) -> Any:
+    """The masks under g: a permutation of the indices moves the mask with them."""
+    if mask is None or masks is None:
+        return None
+    elements = g if isinstance(g, tuple) else (g,)
+    moved = []
+    for f, m in zip(variable, masks, strict=True):
+        p = np.asarray(elements[f])
+        moved.append((m.astype(np.float64) @ p.T) > 0.5)
+    return _masks(moved, variable, count, device)
+
+
+_ = math

@@ -385,6 +385,14 @@ class EquivariantModule(nn.Module):
             out.append(flat)
         return tuple(out)
 
+    # -- verification ---------------------------------------------------------------------------
+    def _catlayer_check_equivariance(self, **kwargs: Any) -> Any:
+        """The hook of ``catlayer.verify.check_equivariance(module)``: certificates of the linear
+        and bilinear parts, rules of the others, numeric check of the forward."""
+        from .network_check import check_network
+
+        return check_network(self, **kwargs)
+
     # -- identity in state_dict -----------------------------------------------------------------
     def _identity(self) -> dict[str, Any]:
         """What a state_dict must match: the family of each factor (S(n) and S() are one

@@ -235,6 +235,15 @@ class TypedLinear(EquivariantModule):
             bias_adjoint=bias_adjoint,
         )
 
+    def _certificate_structure(self) -> tuple[Any, ...]:
+        """What the program is compiled from (for the certificate: :mod:`catlayer.nn.verification`)."""
+        return self._structure()
+
+    @staticmethod
+    def _block_orders(key: Any) -> tuple[Any, Any]:
+        """(input order, output order) of a block key."""
+        return key[0], key[1]
+
     def _channels(self) -> tuple[tuple[int, int], ...]:
         return tuple((self.out_type[l], self.in_type[k]) for k, l in self._block_keys)
 
@@ -294,7 +303,8 @@ class TypedLinear(EquivariantModule):
         like = self._like()
         for name, (value, kind) in self._table_arrays().items():
             dtype = torch.long if kind == "long" else like.dtype
-            self.register_buffer(name, torch.as_tensor(np.asarray(value)).to(device=like.device, dtype=dtype), persistent=False)
+            table = torch.tensor(np.array(value), dtype=dtype, device=like.device)
+            self.register_buffer(name, table, persistent=False)
 
     def _apply(self, fn: Any, recurse: bool = True) -> TypedLinear:
         # The tables are constants of the group, not state: rebuild them exactly on the parameters'
@@ -712,12 +722,6 @@ class TypedLinear(EquivariantModule):
             return "plan"
         dense, plan = self.dense_cost().seconds(device.type), self.plan_cost().seconds(device.type)
         return "dense" if dense < plan else "plan"
-
-    # -- verification --------------------------------------------------------------------------
-    def _catlayer_check_equivariance(self, **kwargs: Any) -> Any:
-        from .network_check import check_network
-
-        return check_network(self, **kwargs)
 
 
 class _swapped:

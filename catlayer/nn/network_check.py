@@ -1,83 +1,32 @@
-"""``check_equivariance(network)``: every linear and bilinear part proved exactly, every
-nonlinearity justified by its rule, the composition justified, and the forward pass checked
-numerically.
+"""``check_equivariance(module)`` for catlayer's torch modules: every linear and bilinear part
+certified exactly (:func:`catlayer.nn.verification.certify_module`), every nonlinearity justified
+by its rule, every composition by its structure, and the forward pass checked numerically
+(:func:`catlayer.nn.check.check_forward`: every component of the group, each output order at its
+own scale, several sizes with padding for ``S()``).
 
-Each linear block k → l of a :class:`~catlayer.nn.TypedLinear` (and each bias, and each block of
-an :class:`~catlayer.nn.InvariantPooling`) is the map of an :class:`~catlayer.nn.EquivariantLinear`
-with the same diagrams and weights, and each bilinear block (a, b) → c is, on x ⊗ y, the map of an
-``EquivariantLinear`` from order a + b to order c (zero weight on the diagrams not used); each
-such layer is checked with the layer-level :func:`catlayer.verify.check_equivariance` (an exact
-proof of its diagram images on the group's generators plus a numeric check of its forward).
-A bilinear map B(x, y) = M(x ⊗ y) is equivariant when M is, since ρ_{a+b}(g)(x ⊗ y) =
-ρ_a(g)x ⊗ ρ_b(g)y. Submodules without a rule make the report fail: nothing is vouched for blindly.
+Submodules without a rule make the report fail: nothing is vouched for blindly.
 """
 
 from __future__ import annotations
 
-import dataclasses
+from typing import Any
 
 import numpy as np
-import torch
 from torch import nn
 
 from .bilinear import TypedBilinear
 from .check import check_forward
-from .features import type_str
-from .linear import EquivariantLinear
-from .pooling import InvariantPooling
-from .programs import diagram_scales
-from .typed_linear import TypedLinear
+from .core import type_str
+from .linear import EquivariantLinear, TypedLinear
+from .verification import certify_module
 
-__all__ = ["check_network", "linear_parts"]
+__all__ = ["check_network"]
 
 
-def _report(*args, **kwargs):
+def _report(**kwargs: Any) -> Any:
     from ..verify import EquivarianceReport
 
-    return EquivarianceReport(*args, **kwargs)
-
-
-def _proxy(group, k: int, l: int, weight: torch.Tensor, diagrams, bias=None) -> EquivariantLinear:
-    """An EquivariantLinear k → l (float64) whose weight on ``group.basis(k, l)`` is ``weight``
-    placed at the positions of ``diagrams`` and exactly zero elsewhere: the layer-level check then
-    certifies the whole parameterisation and checks this combination numerically."""
-    c_out, c_in = weight.shape[0], weight.shape[1]
-    # The plan: the network's parts run plans (catlayer.nn.programs), never a dense matrix.
-    layer = EquivariantLinear(group, k, l, c_in, c_out, bias=bias is not None, dtype=torch.float64, execution="plan")
-    position = {d: i for i, d in enumerate(layer.diagrams)}
-    with torch.no_grad():
-        layer.weight.zero_()
-        for t, d in enumerate(diagrams):
-            layer.weight[:, :, position[d]] = weight[:, :, t].to(torch.float64)
-        if bias is not None:
-            layer.bias.copy_(bias.to(torch.float64))
-    return layer
-
-
-def linear_parts(module: nn.Module) -> list[tuple[str, EquivariantLinear]]:
-    """(description, equivalent EquivariantLinear) for every linear or bilinear part of a catlayer
-    layer (weights scaled as the layer applies them)."""
-    group, n = module.group, module.n
-    parts = []
-    if isinstance(module, TypedLinear):
-        for (k, l), diagrams in module.blocks.items():
-            scales = torch.tensor(diagram_scales(module._plans[f"{k}_{l}"], n), dtype=torch.float64)
-            weight = module.weight(k, l).detach().to(torch.float64) * scales
-            parts.append((f"linear block {k} → {l}", _proxy(group, k, l, weight, diagrams)))
-        for l, diagrams in module.bias_diagrams.items():
-            zero = torch.zeros(module.out_type[l], 1, len(diagrams), dtype=torch.float64)
-            parts.append((f"bias of order {l}", _proxy(group, 0, l, zero, diagrams, module.bias(l).detach())))
-    elif isinstance(module, TypedBilinear):
-        for (a, b, c), diagrams in module.blocks.items():
-            scales = torch.tensor(diagram_scales(module._plans[(a, b, c)], n), dtype=torch.float64)
-            weight = module.weight(a, b, c).detach().to(torch.float64) * scales
-            parts.append((f"bilinear block {a} × {b} → {c}, on x ⊗ y", _proxy(group, a + b, c, weight, diagrams)))
-    elif isinstance(module, InvariantPooling):
-        for k, diagrams in module.diagrams.items():
-            scales = torch.tensor(diagram_scales(module._plans[k], n), dtype=torch.float64)
-            picks = getattr(module, f"_picks_{k}").detach().to(torch.float64) * scales
-            parts.append((f"pooling of order {k}", _proxy(group, k, 0, picks, diagrams)))
-    return parts
+    return EquivarianceReport(**kwargs)
 
 
 class _Paired(nn.Module):
@@ -89,22 +38,23 @@ class _Paired(nn.Module):
         self.bilinear = bilinear
         self.group = bilinear.group
         self.in_type = {k: 2 * c for k, c in bilinear.in_type.items()}
-        self.out_type = {c: bilinear.out_type[c] for c in sorted({key[2] for key in bilinear.blocks})}
+        self.out_type = dict(bilinear.out_type)
 
-    def forward(self, features):
+    def forward(self, features: dict[Any, Any], mask: Any = None) -> dict[Any, Any]:
         half = self.bilinear.channels
         x = {k: v[:, :half] for k, v in features.items()}
         y = {k: v[:, half:] for k, v in features.items()}
-        return self.bilinear.run(x, y)
+        return self.bilinear(x, y, mask)
 
 
 def _structure_rule(module: nn.Module) -> str | None:
-    from .mlp import EquivariantMLP, _Block
+    from .mlp import EquivariantMLP, _Activation, _Block
 
     if isinstance(module, EquivariantMLP):
         return (
-            "embed, residual blocks and head are composed; a residual adds two equivariant maps with a fixed "
-            "scalar: sums and compositions of equivariant maps are equivariant"
+            "embedding, residual blocks and head are composed; a residual adds two equivariant maps with a fixed "
+            "scalar; the size inputs and scales are invariant (the number of valid indices): sums, products with "
+            "invariants and compositions of equivariant maps are equivariant"
         )
     if isinstance(module, _Block):
         return (
@@ -112,12 +62,14 @@ def _structure_rule(module: nn.Module) -> str | None:
             "nonlinearity's input and the two product factors; the nonlinearity's linear image and the "
             "products are added"
         )
+    if isinstance(module, _Activation):
+        return "a nonlinearity (its rule is checked as its part)"
     if isinstance(module, (nn.ModuleList, nn.ModuleDict, nn.Sequential)) or type(module) is nn.Module:
         return "a container: its parts are checked one by one"
     return None
 
 
-def _types(module: nn.Module):
+def _types(module: nn.Module) -> Any:
     if isinstance(module, TypedBilinear):
         return _Paired(module)
     if hasattr(module, "in_type") and hasattr(module, "out_type"):
@@ -135,16 +87,16 @@ def check_network(
     module: nn.Module,
     *,
     tolerance: float | None = None,
-    rng=None,
+    rng: Any = None,
     samples: int = 3,
     batch: int = 2,
-    prove: bool = True,
-):
-    """Check a catlayer network (any module built from catlayer.nn parts): returns an
-    :class:`~catlayer.verify.EquivarianceReport` whose parts are, in module order, the layer-level
-    report of every linear and bilinear block (exact proof of the diagram images + numeric
-    forward), one report per nonlinearity and container stating its rule, and finally the numeric
-    check of the whole forward (``samples`` random group elements, float64). Truthy when all hold.
+    prove: Any = "auto",
+) -> Any:
+    """Check a catlayer module or network: returns an :class:`~catlayer.verify.EquivarianceReport`
+    whose parts are, in module order, the exact certificate of every linear and bilinear part, one
+    report per nonlinearity and composition stating its rule, and finally the numeric check of the
+    whole forward (``samples`` random group elements, at least one per component, float64). Truthy
+    when all hold; ``exact`` is False (the forward is checked numerically).
 
     >>> from catlayer import S
     >>> from catlayer.nn import EquivariantMLP
@@ -155,6 +107,11 @@ def check_network(
     >>> print(str(report).splitlines()[0])
     EquivariantMLP S(3) {2: 1} → {0: 1} under S(3): equivariant (numeric, not a proof)
     """
+    from ..verify import check_samples, check_tolerance
+
+    tolerance = check_tolerance(tolerance)
+    samples = check_samples(samples)
+    batch = check_samples(batch, "batch")
     group = getattr(module, "group", None)
     if group is None:
         group = next((m.group for m in module.modules() if hasattr(m, "group")), None)
@@ -162,105 +119,119 @@ def check_network(
         raise ValueError(f"{type(module).__name__} has no catlayer part: nothing says which group to check")
     generator = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     probe = _types(module)
-    from ..verify import check_equivariance
-
     parts = []
     proved = rules = 0
     for name, sub in module.named_modules():
         label = name or type(module).__name__
-        if isinstance(sub, (TypedLinear, TypedBilinear, InvariantPooling)):
-            reports = [
-                (
-                    what,
-                    check_equivariance(
-                        layer, tolerance=tolerance, rng=generator, samples=samples, batch=batch, prove=prove
-                    ),
-                )
-                for what, layer in linear_parts(sub)
-            ]
-            parts.append(_summary(group, f"{label}: {type(sub).__name__}", reports))
-            proved += len(reports)
-        elif isinstance(sub, EquivariantLinear):
-            report = check_equivariance(sub, tolerance=tolerance, rng=generator, samples=samples, prove=prove)
-            parts.append(dataclasses.replace(report, subject=f"{label}: {report.subject}"))
-            proved += 1
+        if isinstance(sub, (TypedLinear, TypedBilinear)):
+            report = certify_module(sub, prove, generator)
+            if report is not None:
+                parts.append(_relabel(report, f"{label}: {report.subject}"))
+                proved += 1
         elif hasattr(sub, "equivariance_rule"):
             holds, why = sub.equivariance_rule()
             parts.append(
                 _report(
-                    holds,
-                    True,
-                    repr(group),
-                    f"{label}: {type(sub).__name__}",
-                    (why,),
-                    None if holds else why,
-                    None,
-                    None,
+                    ok=holds,
+                    exact=True,
+                    group=repr(group),
+                    subject=f"{label}: {type(sub).__name__}",
+                    checked=(why,),
+                    failure=None if holds else why,
+                    max_residual=None,
+                    tolerance=None,
                 )
             )
             rules += 1
         elif (why := _structure_rule(sub)) is not None:
             if sub is module or not isinstance(sub, (nn.ModuleList, nn.ModuleDict)):
                 parts.append(
-                    _report(True, True, repr(group), f"{label}: {type(sub).__name__}", (why,), None, None, None)
+                    _report(
+                        ok=True,
+                        exact=True,
+                        group=repr(group),
+                        subject=f"{label}: {type(sub).__name__}",
+                        checked=(why,),
+                        failure=None,
+                        max_residual=None,
+                        tolerance=None,
+                    )
                 )
                 rules += 1
-        elif not list(sub.children()) and not list(sub.parameters(recurse=False)) and _is_identity_like(sub):
+        elif isinstance(sub, nn.Identity) or isinstance(sub, _Paired):
             continue
         else:
             why = f"no equivariance rule for {type(sub).__name__}: check it separately"
-            parts.append(_report(False, False, repr(group), f"{label}: {type(sub).__name__}", (), why, None, None))
+            parts.append(
+                _report(
+                    ok=False,
+                    exact=False,
+                    group=repr(group),
+                    subject=f"{label}: {type(sub).__name__}",
+                    checked=(),
+                    failure=why,
+                    max_residual=None,
+                    tolerance=None,
+                )
+            )
+    if isinstance(module, EquivariantLinear):  # plain tensors in and out
+        orders: tuple[Any, Any] = (module.in_order, module.out_order)
+    else:
+        orders = (probe.in_type, probe.out_type)
     forward = check_forward(
         probe,
         group,
-        probe.in_type,
-        probe.out_type,
+        *orders,
         num_elements=samples,
         seed=generator,
         batch=batch,
         tolerance=tolerance,
     )
-    subject = f"{type(module).__name__} {group!r} {type_str(probe.in_type)} → {type_str(probe.out_type)}"
-    parts.append(
-        _report(
-            forward.ok,
-            False,
-            repr(group),
-            f"forward of {subject}",
-            (f"{forward.num_elements} random elements of {group!r}, {batch} random inputs each, in {forward.dtype}",),
-            None if forward.ok else forward.describe("the forward pass", group),
-            forward.max_residual,
-            forward.tolerance,
-        )
+    if isinstance(module, EquivariantLinear):
+        subject = repr(module)
+    else:
+        subject = f"{type(module).__name__} {group!r} {type_str(probe.in_type)} → {type_str(probe.out_type)}"
+    numeric = _report(
+        ok=forward.ok,
+        exact=False,
+        group=repr(group),
+        subject=f"forward of {subject}",
+        checked=(forward.describe("the forward pass", group).split(": max")[0],),
+        failure=None if forward.ok else forward.describe("the forward pass", group),
+        max_residual=forward.max_residual,
+        tolerance=forward.tolerance,
+        method=f"numeric check on random group elements in {forward.dtype}, not a proof",
     )
+    parts.append(numeric)
     ok = all(p.ok for p in parts)
     failure = next((f"{p.subject}: {p.failure}" for p in parts if not p.ok), None)
     checked = (
-        f"{proved} linear/bilinear parts: exact proof of their diagram images"
-        + ("" if prove else " skipped (prove=False)")
-        + " and numeric check of their forward",
+        (f"{proved} linear/bilinear parts: exact certificate of their parameterisation" if prove is not False else "parameterisation: not certified (prove=False)"),
         f"{rules} nonlinearities and compositions: equivariant by the rule stated",
-        f"forward of the whole network: numeric check on {forward.num_elements} random group elements",
+        f"forward of the whole module: numeric check on {forward.num_elements} random group elements",
     )
+    certified = all(p.ok for p in parts if p.exact)
     return _report(
-        ok, False, repr(group), subject, checked, failure, forward.max_residual, forward.tolerance, parts=tuple(parts)
+        ok=ok,
+        exact=False,
+        group=repr(group),
+        subject=subject,
+        checked=checked,
+        failure=failure,
+        max_residual=forward.max_residual,
+        tolerance=forward.tolerance,
+        parts=tuple(parts),
+        method=(
+            "exact certificate of the parameterisation + numeric check of the forward"
+            if prove is not False
+            else "numeric check of the forward only; parameterisation not certified (prove=False)"
+        ),
+        negative="NOT certified" if forward.ok and not certified else "NOT equivariant",
     )
 
 
-def _summary(group, subject: str, reports: list) -> object:
-    """One report for a layer's parts: a line per part, the first failure in full."""
-    lines, failure, worst = [], None, 0.0
-    for what, report in reports:
-        residual = report.max_residual if report.max_residual is not None else float("nan")
-        verdict = "diagram images proved exactly, forward checked" if report else "FAILED"
-        lines.append(f"{what}: {verdict} (max relative residual {residual:.3g})")
-        worst = max(worst, residual) if residual == residual else worst
-        if not report and failure is None:
-            failure = f"{what}: {report.failure}"
-    tolerance = reports[0][1].tolerance if reports else None
-    ok = all(report.ok for _, report in reports)
-    return _report(ok, False, repr(group), subject, tuple(lines), failure, worst, tolerance)
+def _relabel(report: Any, subject: str) -> Any:
+    import dataclasses
 
+    return dataclasses.replace(report, subject=subject)
 
-def _is_identity_like(module: nn.Module) -> bool:
-    return isinstance(module, nn.Identity)

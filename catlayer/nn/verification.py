@@ -29,7 +29,6 @@ formula on every pattern is agreement at every n.
 
 from __future__ import annotations
 
-import itertools
 import math
 from typing import Any
 
@@ -39,10 +38,8 @@ import torch
 from ..diagrams.product import ProductDiagram
 from ..memory import check_size
 from ..plan import LayerPlan, plan_layer
-from .compile import Block, Program, compile_adjoint, compile_program
+from .compile import compile_adjoint, compile_program
 from .core import order_axes
-from .function import PlanSpec, Tables, plan_forward
-from .run import Forms
 
 __all__ = ["DENSE_LIMIT", "PROVE_MODES", "certify_module"]
 
@@ -93,18 +90,6 @@ def certificate_sizes(module: Any, k: Any, l: Any) -> tuple[int, ...]:
     for f, g in enumerate(module.factors):
         out.append(g.n if g.n is not None else max(1, ka.count(f) + la.count(f)))
     return tuple(out)
-
-
-def _fixed(module: Any, sizes: tuple[int, ...]) -> Any:
-    """The module's group with every factor of any size at the given size."""
-    factors = [g if g.n is not None else g.at(n) for g, n in zip(module.factors, sizes, strict=True)]
-    return factors[0] if len(factors) == 1 else factors[0].__class__.__mul__(factors[0], factors[1]) if len(factors) == 2 else _product(factors)
-
-
-def _product(factors: list[Any]) -> Any:
-    from ..groups import ProductGroup
-
-    return ProductGroup(*factors)
 
 
 def _factors_of(d: Any) -> tuple[Any, ...]:
@@ -210,90 +195,73 @@ def _orbits(factors: tuple[Any, ...], diagrams: tuple[Any, ...], k: Any, l: Any)
     return out, "; ".join(words)
 
 
-# -- running a module's program exactly ----------------------------------------------------------
-class _ExactProgram:
-    """A module's program recompiled with unit coefficients (signs only), run in float64 with the
-    group's exact tables: on one-hot inputs and integer weights every value is an integer."""
+# -- running a module's code exactly --------------------------------------------------------------
+def _twin(module: Any, key: Any, sizes: tuple[int, ...], outputs: int, bias: bool = False) -> Any:
+    """A float64 twin of one block of ``module``: the same class of layer, the same diagrams, the
+    group at the certificate's sizes, ``reduce="sum"`` (unit coefficients: every value of a
+    one-hot run is then an integer) and ``outputs`` output channels, one input channel."""
+    from .bilinear import TypedBilinear
+    from .linear import TypedLinear
 
-    def __init__(self, module: Any, sizes: tuple[int, ...]) -> None:
-        self.module, self.sizes = module, sizes
-        structure = list(module._certificate_structure())
-        structure[4] = list(sizes)
-        structure[5] = [False] * len(sizes)
-        structure[6] = False
-        self.structure = structure
-        self.program = compile_program(*structure)
-        adjoint = compile_adjoint(*structure)
-        self.spec = PlanSpec(self.program, adjoint, tuple(structure[3]), tuple(len(b.plan) for b in structure[0]))
-        self.forms = self._forms()
-
-    def _forms(self) -> Forms:
-        factors = self.module.factors
-        program = self.program
-        form = {f: torch.tensor(np.asarray(factors[f].pair_form), dtype=torch.float64) for f in program.uses_forms}
-        eye = {f: torch.eye(self.sizes[f], dtype=torch.float64) for f in program.uses_diagonals}
-        lc = {}
-        for key in program.levi_civita_keys:
-            table = np.ones((1, 1))
-            for f, _, q in key:
-                n = self.sizes[f]
-                symbol = np.asarray(factors[f].at(n).levi_civita(q) if factors[f].n is None else factors[f].levi_civita(q))
-                table = np.kron(table, symbol.reshape(n**q, n ** (n - q)).T)
-            lc[key] = torch.tensor(table, dtype=torch.float64)
-        return Forms(self.sizes, form, eye, lc)
-
-    def run(self, inputs: list[torch.Tensor], weights: list[torch.Tensor]) -> list[torch.Tensor]:
-        gather = self.program.gather
-        forward = tuple(
-            None
-            if gather.trivial(o, False)
-            else (torch.tensor(gather.columns[o], dtype=torch.long), torch.tensor(gather.coefficients[o], dtype=torch.float64))
-            for o in range(len(gather.sources))
-        )
-        tables = Tables(self.forms, forward, (), (), {})
-        with torch.no_grad():
-            return plan_forward(self.spec, inputs, weights, tables)
+    factors = tuple(g if g.n is not None else g.at(n) for g, n in zip(module.factors, sizes, strict=True))
+    group = _fixed_group(factors)
+    options = {"reduce": "sum", "dtype": torch.float64}
+    if isinstance(module, TypedBilinear):
+        a, b, c = key
+        twin = TypedBilinear(group, {a: 1, b: 1}, {c: outputs}, module.diagram_choice, pairs=[(a, b)], **options)
+        if twin.blocks[key] != module.blocks[key]:
+            raise ValueError(f"the twin of bilinear block {key} has other diagrams")
+        return twin
+    k, l = key
+    twin = TypedLinear(group, {k: 1}, {l: outputs}, bias=bias, execution="plan", **options)
+    if twin.blocks[key] != module.blocks[key]:
+        raise ValueError(f"the twin of block {key} has other diagrams")
+    return twin
 
 
-def _block_entries(exact: _ExactProgram, b: int, weights: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Σ_t weights[r, t]·E_t[x] computed by the program (block b alone, all other weights 0) at each
-    multi-index x (rows of ``points``: output indices then input indices), for integer weights
-    (R, D): one-hot input columns in chunks. Shape (R, P); checked to be integers."""
-    module, sizes = exact.module, exact.sizes
-    blocks = exact.structure[0]
-    block = blocks[b]
-    inputs_axes, outputs_axes = exact.structure[1], exact.structure[2]
-    in_axes, out_axes = inputs_axes[block.input], outputs_axes[block.output]
-    in_shape = tuple(sizes[f] for f in in_axes)
+def _block_entries(module: Any, key: Any, sizes: tuple[int, ...], weights: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Σ_t weights[r, t]·F(d_t)[x] as the module's code computes it (a float64 twin of the block,
+    run on one-hot inputs) at each multi-index x (rows of ``points``: output indices, then input
+    indices; for a bilinear block the inputs are x's then y's, factor by factor as in its
+    diagrams). Shape (R, P); checked to be integers."""
+    from .bilinear import TypedBilinear
+
+    count = len(weights)
+    twin = _twin(module, key, sizes, count)
+    with torch.no_grad():
+        getattr(twin, next(name for name, _ in twin.named_parameters())).copy_(torch.as_tensor(weights, dtype=torch.float64).unsqueeze(1))
+    k, l = module._block_orders(key)
+    out_axes, in_axes = order_axes(l), order_axes(k)
     out_shape = tuple(sizes[f] for f in out_axes)
-    l = len(out_axes)
+    la = len(out_axes)
     rows = math.prod(out_shape)
-    strides = [math.prod(out_shape[a + 1 :]) for a in range(l)]
-    row_of = points[:, :l] @ np.asarray(strides, dtype=np.int64) if l else np.zeros(len(points), dtype=np.int64)
-    inputs = points[:, l:].reshape(len(points), len(in_axes))
+    strides = [math.prod(out_shape[a + 1 :]) for a in range(la)]
+    row_of = points[:, :la] @ np.asarray(strides, dtype=np.int64) if la else np.zeros(len(points), dtype=np.int64)
+    inputs = points[:, la:].reshape(len(points), len(in_axes))
     columns, column_of = np.unique(inputs, axis=0, return_inverse=True)
     column_of = column_of.reshape(-1)
-    count = len(weights)
-    per_column = max(1, math.prod(in_shape)) * 4 + 4 * count * rows + 2 * sum(
-        math.prod(sizes[f] for f in step.slot_factor) * len(exact.program.terms[e]) for e, step in enumerate(exact.program.expansions)
-    )
+    per_column = 8 * (math.prod(sizes[f] for f in in_axes) + 4 * count * rows + 1)
     check_size(8 * per_column, f"one one-hot column of the certificate of {module!r}")
     step = max(1, min(len(columns), _CHUNK_ELEMENTS // per_column))
     values = np.zeros((count, len(points)), dtype=np.int64)
-    w = torch.as_tensor(weights, dtype=torch.float64).unsqueeze(1)
+    bilinear = isinstance(module, TypedBilinear)
     for c0 in range(0, len(columns), step):
         chunk = columns[c0 : c0 + step]
-        xs = []
-        for i, axes in enumerate(inputs_axes):
-            shape = (len(chunk), 1) + tuple(sizes[f] for f in axes)
+        if bilinear:
+            x, y = _one_hot_pair(key, chunk, sizes)
+            xs = {key[0]: x, key[1]: torch.zeros_like(y)}
+            ys = {key[0]: torch.zeros_like(x), key[1]: y}
+            xs[key[0]], ys[key[1]] = x, y
+            with torch.no_grad():
+                out = twin(xs, ys)[l]
+        else:
+            shape = (len(chunk), 1) + tuple(sizes[f] for f in in_axes)
             x = torch.zeros(shape, dtype=torch.float64)
-            if i == block.input:
-                index = torch.as_tensor(chunk).T
-                x[(torch.arange(len(chunk)), 0, *index)] = 1
-            xs.append(x)
-        ws = [w if bb == b else torch.zeros(count, 1, len(blocks[bb].plan), dtype=torch.float64) for bb in range(len(blocks))]
-        outputs = exact.run(xs, ws)
-        out = outputs[block.output].reshape(len(chunk), count, rows)
+            index = torch.as_tensor(chunk).T
+            x[(torch.arange(len(chunk)), 0, *index)] = 1
+            with torch.no_grad():
+                out = twin({k: x})[l]
+        out = out.reshape(len(chunk), count, rows)
         mine = np.flatnonzero((column_of >= c0) & (column_of < c0 + len(chunk)))
         picked = out[torch.as_tensor(column_of[mine] - c0), :, torch.as_tensor(row_of[mine])].T.numpy()
         rounded = np.rint(picked)
@@ -301,6 +269,50 @@ def _block_entries(exact: _ExactProgram, b: int, weights: np.ndarray, points: np
             raise ArithmeticError(f"the one-hot evaluation of {module!r} gave non-integer values: it is not exact")
         values[:, mine] = rounded.astype(np.int64)
     return values
+
+
+def _one_hot_pair(key: Any, chunk: np.ndarray, sizes: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    """One-hot x and y whose product x ⊗ y is one-hot at each column of ``chunk`` (the diagram's
+    input indices: per factor, x's then y's)."""
+    a, b, _ = key
+    ca = a if isinstance(a, tuple) else (a,)
+    cb = b if isinstance(b, tuple) else (b,)
+    x_cols, y_cols = [], []
+    start = 0
+    for fa, fb in zip(ca, cb, strict=True):
+        x_cols += list(range(start, start + fa))
+        y_cols += list(range(start + fa, start + fa + fb))
+        start += fa + fb
+    xa, ya = order_axes(a), order_axes(b)
+    x = torch.zeros((len(chunk), 1) + tuple(sizes[f] for f in xa), dtype=torch.float64)
+    y = torch.zeros((len(chunk), 1) + tuple(sizes[f] for f in ya), dtype=torch.float64)
+    rows = torch.arange(len(chunk))
+    x[(rows, 0, *torch.as_tensor(chunk[:, x_cols]).T)] = 1
+    y[(rows, 0, *torch.as_tensor(chunk[:, y_cols]).T)] = 1
+    return x, y
+
+
+def _bias_entries(module: Any, l: Any, sizes: tuple[int, ...], count: int) -> np.ndarray:
+    """The images of the bias diagrams of order l as the module's code computes them (a float64
+    twin with zero weights and one-hot biases, on a zero input), (D, entries)."""
+    k = next(kk for kk, ll in module.blocks if ll == l)
+    if isinstance(k, tuple) and len(k) == 3:  # a bilinear key: no bias
+        raise ValueError("bilinear modules have no bias")
+    twin = _twin(module, (k, l), sizes, count, bias=True)
+    with torch.no_grad():
+        for name, p in twin.named_parameters():
+            p.copy_(torch.eye(count, dtype=torch.float64) if name.startswith("bias") else torch.zeros_like(p))
+        shape = (1, 1) + tuple(sizes[f] for f in order_axes(k))
+        masks = None
+        if not order_axes(k) and any(g.n is None for g in module.factors):
+            masks = tuple(torch.ones(1, n, dtype=torch.bool) if g.n is None else None for g, n in zip(module.factors, sizes, strict=True))
+            masks = masks[0] if len(masks) == 1 else masks
+        out = twin({k: torch.zeros(shape, dtype=torch.float64)}, masks)[l]
+    values = out.reshape(count, -1).numpy()
+    rounded = np.rint(values)
+    if not np.array_equal(rounded, values):
+        raise ArithmeticError("the bias gave non-integer values: it is not exact")
+    return rounded.astype(np.int64)
 
 
 def _spot(points: np.ndarray, l: int) -> np.ndarray:
@@ -354,17 +366,13 @@ def _structure_failures(module: Any) -> list[str]:
     gather = program.gather
     for o in range(len(gather.sources)):
         for prefix, values in (("coef", gather.coefficients[o]), ("rcoef", gather.runtime_coefficients[o])):
-            buffer = getattr(module, f"_{_prefix(module)}{prefix}_{o}", None)
+            buffer = getattr(module, f"_fwd_{prefix}_{o}", None)
             if buffer is None:
                 continue
             expected = torch.tensor(values, dtype=torch.float64).to(like.dtype)
             if not torch.equal(buffer.detach().cpu(), expected.cpu()):
                 failures.append(f"the module's coefficients of output {o} are not sign × mean scale of its diagrams")
     return failures
-
-
-def _prefix(module: Any) -> str:
-    return "fwd_" if hasattr(module, "_adjoint") else ""
 
 
 def _dense_failures(module: Any) -> list[str]:
@@ -431,9 +439,7 @@ def certify_module(module: Any, prove: Any = "auto", rng: np.random.Generator | 
     if getattr(module, "_dense", None) is not None:
         failures += _dense_failures(module)
         checked.append("the dense execution's tables equal the entry formula of F(d) at every entry")
-    if module.prove_mode_blocks() is None if hasattr(module, "prove_mode_blocks") else False:
-        pass
-    for b, (key, diagrams) in enumerate(blocks):
+    for key, diagrams in blocks:
         k, l = module._block_orders(key)
         sizes = certificate_sizes(module, k, l)
         factors = tuple(g if g.n is not None else g.at(n) for g, n in zip(module.factors, sizes, strict=True))
@@ -443,7 +449,6 @@ def certify_module(module: Any, prove: Any = "auto", rng: np.random.Generator | 
         if mode is None:
             return None
         modes.add(mode)
-        exact = _ExactProgram(module, _program_sizes(module, sizes))
         la = len(order_axes(l))
         where = f"block {key}" + (f" at n = {sizes}" if any(g.n is None for g in module.factors) else "")
         if mode == "dense":
@@ -454,7 +459,7 @@ def certify_module(module: Any, prove: Any = "auto", rng: np.random.Generator | 
             size = len(order_axes(k)) + la
             shape = tuple(sizes[f] for f in order_axes(l) + order_axes(k))
             points = np.indices(shape).reshape(size, entries).T.astype(np.int64)
-            values = _block_entries(exact, b, np.eye(len(diagrams), dtype=np.int64), points)
+            values = _block_entries(module, key, sizes, np.eye(len(diagrams), dtype=np.int64), points)
             expected = _formula(factors, diagrams, k, l, points)
             for t, d in enumerate(diagrams):
                 failure = _mismatch(f"{where}, diagram {t} {d}: the program computes", values[t], expected[t], points, la)
@@ -473,7 +478,7 @@ def certify_module(module: Any, prove: Any = "auto", rng: np.random.Generator | 
             failures += [failure] if failure else []
         spot = _spot(points, la)
         weights = rng.integers(1, 2**20, size=(1, len(diagrams)))
-        got = _block_entries(exact, b, weights, points[spot])[0]
+        got = _block_entries(module, key, sizes, weights, points[spot])[0]
         failure = _mismatch(f"{where}: the program with integer weights computes", got, weights[0] @ formula[:, spot], points[spot], la)
         failures += [failure] if failure else []
         checked.append(
@@ -482,13 +487,15 @@ def certify_module(module: Any, prove: Any = "auto", rng: np.random.Generator | 
             f"{len(spot)} of them"
         )
     for l, diagrams in getattr(module, "bias_diagrams", {}).items():
-        sizes = certificate_sizes(module, _zero(module), l)
+        # At the size of a block into l (its twin carries the bias): every pattern of l indices occurs.
+        k = next(kk for kk, ll in module.blocks if ll == l)
+        sizes = certificate_sizes(module, k, l)
         factors = tuple(g if g.n is not None else g.at(n) for g, n in zip(module.factors, sizes, strict=True))
         shape = tuple(sizes[f] for f in order_axes(l))
         count = math.prod(shape)
         check_size(8 * (len(shape) + 1) * count * len(diagrams), f"the bias images of {module!r}")
         points = np.indices(shape).reshape(len(shape), count).T.astype(np.int64)
-        got = _bias_entries(module, l, _program_sizes(module, sizes), len(diagrams))
+        got = _bias_entries(module, l, sizes, len(diagrams))
         expected = _formula(factors, diagrams, _zero(module), l, points)
         for t, d in enumerate(diagrams):
             failure = _mismatch(f"bias of order {l}, diagram {t} {d}: the module computes", got[t], expected[t], points, len(shape))
@@ -538,72 +545,4 @@ def _image(group: Any, d: Any) -> Any:
     return group.functor(d)
 
 
-def _program_sizes(module: Any, sizes: tuple[int, ...]) -> tuple[int, ...]:
-    """Sizes for every factor: the certificate's for factors of any size, fixed ones otherwise."""
-    return tuple(g.n if g.n is not None else n for g, n in zip(module.factors, sizes, strict=True))
 
-
-def _bias_entries(module: Any, l: Any, sizes: tuple[int, ...], count: int) -> np.ndarray:
-    """The images of the bias diagrams of order l as the module computes them (its bias program,
-    with one-hot bias weights, exactly), (D, entries)."""
-    program = module._bias_program
-    o = module._outputs.index(l)
-    steps = [e for e, s in enumerate(program.expansions) if s.output == o]
-    shape = tuple(sizes[f] for f in order_axes(l))
-    total = math.prod(shape)
-    out = np.zeros((count, total), dtype=np.int64)
-    exact = _ExactBias(module, sizes)
-    for e in steps:
-        b, t = module._bias_index[e]
-        value = exact.image(e, t)
-        out[t] = value
-    return out
-
-
-class _ExactBias:
-    """The bias program of a module, run exactly (float64, the group's tables, unit weights)."""
-
-    def __init__(self, module: Any, sizes: tuple[int, ...]) -> None:
-        from .run import run_expansions
-
-        self.module, self.sizes, self.run_expansions = module, sizes, run_expansions
-        program = module._bias_program
-        factors = module.factors
-        lc = {}
-        for key in program.levi_civita_keys:
-            table = np.ones((1, 1))
-            for f, _, q in key:
-                n = sizes[f]
-                symbol = np.asarray(factors[f].levi_civita(q))
-                table = np.kron(table, symbol.reshape(n**q, n ** (n - q)).T)
-            lc[key] = torch.tensor(table, dtype=torch.float64)
-        form = {f: torch.tensor(np.asarray(factors[f].pair_form), dtype=torch.float64) for f in program.uses_forms}
-        eye = {f: torch.eye(sizes[f], dtype=torch.float64) for f in program.uses_diagonals}
-        self.forms = Forms(sizes, form, eye, lc)
-
-    def image(self, e: int, t: int) -> np.ndarray:
-        program = self.module._bias_program
-        step = program.expansions[e]
-        start = program.gather.group_columns[e][0]
-        sign = program.gather.coefficients[step.output][start]
-        ((reduction, _),) = program.terms[e]
-        z = torch.full((1, 1, 1), float(sign), dtype=torch.float64)
-        red = program.reductions[reduction]
-        if red.uses_levi_civita:
-            z = z * self.forms.levi_civita[red.levi_civita].reshape(1, 1, -1)
-        mixed: list[Any] = [None] * len(program.expansions)
-        for other in range(len(program.expansions)):
-            if program.expansions[other].output == step.output:
-                mixed[other] = torch.zeros((1, 1, math.prod(self.sizes[f] for f in program.expansions[other].slot_factor)), dtype=torch.float64)
-        mixed[e] = z
-        with torch.no_grad():
-            out = self.run_expansions(program, mixed, self.forms)[step.output]
-        values = out.reshape(-1).numpy()
-        rounded = np.rint(values)
-        if not np.array_equal(rounded, values):
-            raise ArithmeticError("the bias program gave non-integer values: it is not exact")
-        del t
-        return rounded.astype(np.int64)
-
-
-_ = (Block, Program, itertools, _fixed)
