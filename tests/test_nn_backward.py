@@ -17,9 +17,8 @@ from catlayer import SO, O, S, Sp
 from catlayer.memory import AllocationTooLarge, set_memory_budget
 from catlayer.nn import EquivariantLinear
 from catlayer.nn.dense import REFERENCE_BATCH
-from catlayer.nn.function import plan_forward
 from catlayer.verify import check_equivariance
-from tests.test_nn_linear import CASES, _dense_reference, _ids, _random_layer
+from tests.test_nn_linear import CASES, _dense_reference, _ids, _random_layer, scales
 
 #: CASES plus order 3 in and out, 0 → 0 excluded (no non-constant layer), and the SO(1, 2) /
 #: SO(2, 1) layers whose bottom halves carry free (Levi-Civita) axes weighted by η.
@@ -63,12 +62,14 @@ def test_gradcheck_adjoint_plan(case):
     assert torch.autograd.gradcheck(f, (x, *params))
 
 
+@pytest.mark.parametrize("reduce", ["sum", "mean"])
 @pytest.mark.parametrize("case", GRAD_CASES, ids=_ids)
-def test_input_and_weight_gradients_from_the_dense_functor_images(case):
+def test_input_and_weight_gradients_from_the_dense_functor_images(case, reduce):
     """∂L/∂x = Mᵀ g with M the dense matrix of the functor images, and ∂L/∂W[o, c, d] =
-    Σ_batch g[o]ᵀ F_d x[c]: both from tests/test_nn_linear.py's independent references."""
+    Σ_batch g[o]ᵀ F_d x[c] (F_d divided by its sizes for means): both from
+    tests/test_nn_linear.py's independent references."""
     group, k, l = case
-    layer = _random_layer(group, k, l, c_in=3, c_out=2)
+    layer = _random_layer(group, k, l, c_in=3, c_out=2, reduce=reduce)
     batch = 3
     x = _x(layer, batch=batch, requires_grad=True)
     y = layer(x)
@@ -79,6 +80,7 @@ def test_input_and_weight_gradients_from_the_dense_functor_images(case):
     g_flat = g.detach().reshape(batch, -1).numpy()
     np.testing.assert_allclose(grads[0].reshape(batch, -1).numpy(), g_flat @ matrix, rtol=1e-10, atol=1e-10)
     images = np.stack([group.functor(d).to_numpy() for d in layer.diagrams])  # (D, n^l, n^k)
+    images = images * scales(layer)[:, None, None]
     xs = x.detach().reshape(batch, layer.in_channels, -1).numpy()
     gs = g_flat.reshape(batch, layer.out_channels, -1)
     expected = np.einsum("boi,dij,bcj->ocd", gs, images, xs)
@@ -95,9 +97,7 @@ def test_adjoint_gradients_equal_autograd_of_the_forward(case):
     grad = torch.randn_like(y)
     params = [x, layer.weight] + ([layer.bias] if layer.bias is not None else [])
     ours = torch.autograd.grad(y, params, grad)
-    terms = layer._bias_mixed(layer.bias) if layer.bias is not None else []
-    spec = layer._spec if terms else layer._spec_without_bias
-    plain = plan_forward(spec, x, layer.weight, layer._tables(), terms)
+    (plain,) = layer.plain_outputs(layer.check_inputs({k: x}))
     assert plain.grad_fn.name() != "PlanFunctionBackward"
     torch.testing.assert_close(plain, y, rtol=1e-12, atol=1e-12)
     for a, b in zip(ours, torch.autograd.grad(plain, params, grad), strict=True):
@@ -179,7 +179,7 @@ def test_dense_matrix_follows_weights_state_dict_and_dtype():
     same()
     dense.float()
     plan.float()
-    assert dense._patterns.dtype == torch.float32
+    assert dense._patterns_0.dtype == torch.float32
     same()
     again = pickle.loads(pickle.dumps(dense))
     assert again.execution == "dense"
@@ -209,7 +209,7 @@ def test_dense_layer_is_certified_and_guarded():
     assert report, report
     assert any("dense execution's tables" in line for line in report.parts[0].checked)
     with torch.no_grad():
-        layer._patterns[0, 0] += 1  # a corrupted table is caught
+        layer._patterns_0[0, 0] += 1  # a corrupted table is caught
     assert not check_equivariance(layer, rng=0)
     small = _random_layer(S(3), 2, 2, execution="dense")
     set_memory_budget(2**16)
@@ -274,10 +274,8 @@ def test_in_place_accumulation_equals_the_functional_forward(case):
     layer = _random_layer(group, k, l, c_in=3, c_out=2)
     x = _x(layer, batch=3)
     x_before, w_before = x.clone(), layer.weight.detach().clone()
-    terms = layer._bias_mixed(layer.bias) if layer.bias is not None else []
-    spec = layer._spec if terms else layer._spec_without_bias
     # The plain forward with parameters that require grad: out-of-place ops, recorded by autograd.
-    functional = plan_forward(spec, x, layer.weight, layer._tables(), terms)
+    (functional,) = layer.plain_outputs(layer.check_inputs({k: x}))
     assert functional.grad_fn is not None and functional.grad_fn.name() != "PlanFunctionBackward"
     with torch.no_grad():
         first, second = layer(x), layer(x)

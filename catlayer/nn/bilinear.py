@@ -381,11 +381,17 @@ class TypedBilinear(EquivariantModule):
             shape = (self.out_type[c], self.channels, len(chosen))
             self.register_parameter(self._name(a, b, c), nn.Parameter(torch.empty(shape, **factory)))
         self._register_tables()
+        self._register_identity()
         self.reset_parameters()
 
     def _certificate_structure(self) -> tuple[Any, ...]:
         """What the program is compiled from (for the certificate: :mod:`catlayer.nn.verification`)."""
         return self._structure_args
+
+    def _fresh(self) -> TypedBilinear:
+        return TypedBilinear(
+            self.group, self.in_type, self.out_type, self.diagram_choice, list(self.pairs), reduce=self.reduce, dtype=torch.float64
+        )
 
     @staticmethod
     def _block_orders(key: Any) -> tuple[Any, Any]:
@@ -456,8 +462,7 @@ class TypedBilinear(EquivariantModule):
         """The products of x and y (dicts order → tensor, see the class docstring)."""
         call = self.check_inputs(x, mask)
         other = self.check_inputs(y, mask)
-        if other.batch_shape != call.batch_shape or other.sizes != call.sizes:
-            raise ValueError(f"{type(self).__name__}: x and y need the same batch shape and sizes")
+        _same(self, call, other)
         return call.restore(self.run(call, other.features))
 
     def run(self, call: Call, y: dict[Any, torch.Tensor]) -> dict[Any, torch.Tensor]:
@@ -510,6 +515,14 @@ class TypedBilinear(EquivariantModule):
                     t = t * keep
             out[c] = t
         return out
+
+
+def _same(module: Any, x: Call, y: Call) -> None:
+    """x and y of a product need one batch shape and one size per factor."""
+    bx = next(iter(x.features.values())).shape[0]
+    by = next(iter(y.features.values())).shape[0]
+    if x.batch_shape != y.batch_shape or bx != by or x.sizes != y.sizes:
+        raise ValueError(f"{type(module).__name__}: x and y need the same batch shape and sizes")
 
 
 def _check_pairs(pairs: Any, in_type: dict[Any, int], num_factors: int) -> tuple[tuple[Any, Any], ...]:
@@ -595,6 +608,5 @@ class EquivariantBilinear(TypedBilinear):
         a, b, c = self.left_order, self.right_order, self.out_order
         xs = self.check_inputs({a: x}, mask, {a: self.channels})
         ys = self.check_inputs({b: y}, mask, {b: self.channels})
-        if xs.batch_shape != ys.batch_shape or xs.sizes != ys.sizes:
-            raise ValueError(f"{type(self).__name__}: x and y need the same batch shape and sizes")
+        _same(self, xs, ys)
         return xs.restore(self.run(xs, ys.features))[c]

@@ -312,10 +312,10 @@ class EquivariantModule(nn.Module):
 
     def _check_dtype(self, x: torch.Tensor, like: torch.Tensor | None, what: str) -> None:
         name = type(self).__name__
-        if not x.dtype.is_floating_point:
+        if not (x.dtype.is_floating_point or x.dtype.is_complex):
             raise TypeError(
                 f"{name}: {what} is {x.dtype}; catlayer modules compute in floating point: convert it first "
-                f"(e.g. x.float())"
+                f"(e.g. x.to({like.dtype if like is not None else torch.get_default_dtype()}))"
             )
         if like is not None:
             if x.dtype != like.dtype:
@@ -394,29 +394,54 @@ class EquivariantModule(nn.Module):
         return check_network(self, **kwargs)
 
     # -- identity in state_dict -----------------------------------------------------------------
-    def _identity(self) -> dict[str, Any]:
-        """What a state_dict must match: the family of each factor (S(n) and S() are one
-        family: their weights mean the same diagrams) and the reduction."""
-        return {"group": tuple(_family(g) for g in self.factors), "reduce": self.reduce}
+    def _identity(self) -> str:
+        """What a state_dict must match: the family of each factor (S(n) and S() are one family:
+        their weights mean the same diagrams) and the reduction."""
+        return "*".join(_family(g) for g in self.factors) + "|" + self.reduce
 
-    def get_extra_state(self) -> dict[str, Any]:
-        return {"catlayer": self._identity(), "group_repr": repr(self.group)}
+    def _register_identity(self) -> None:
+        """The group's identity as a persistent uint8 buffer ``_group`` (a tensor, so that every
+        tracer and exporter takes the module as it is), checked by :meth:`_load_from_state_dict`."""
+        like = next(self.parameters(), None)
+        device = like.device if like is not None and like.device.type != "meta" else None
+        data = torch.tensor(list(self._identity().encode()), dtype=torch.uint8, device=device)
+        self.register_buffer("_group", data, persistent=True)
 
-    def set_extra_state(self, state: Any) -> None:
-        if not isinstance(state, Mapping) or "catlayer" not in state:
-            raise ValueError(f"{type(self).__name__}: this state_dict was not saved by a catlayer module")
-        mine = self._identity()
-        theirs = state["catlayer"]
-        if theirs.get("group") != mine["group"]:
-            raise ValueError(
-                f"{type(self).__name__}: the state_dict was saved for the group {state.get('group_repr')}, this module "
-                f"is for {self.group!r}: the weights are coefficients of another family's diagrams"
-            )
-        if theirs.get("reduce") != mine["reduce"]:
-            raise ValueError(
-                f"{type(self).__name__}: the state_dict was saved with reduce={theirs.get('reduce')!r}, this module "
-                f"has reduce={mine['reduce']!r}: the same weights would compute another function"
-            )
+    def _apply(self, fn: Any, recurse: bool = True) -> Any:
+        super()._apply(fn, recurse)
+        if "_group" in self._buffers:
+            self._register_identity()  # rebuilt: ``to_empty`` leaves garbage in buffers
+        return self
+
+    def _load_from_state_dict(
+        self,
+        state_dict: dict[str, Any],
+        prefix: str,
+        local_metadata: Any,
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
+        key = prefix + "_group"
+        if "_group" in self._buffers and key in state_dict:
+            theirs = bytes(state_dict[key].to("cpu", torch.uint8).tolist()).decode(errors="replace")
+            mine = self._identity()
+            if theirs != mine:
+                group, reduce = theirs.rsplit("|", 1) if "|" in theirs else (theirs, "?")
+                mine_group, mine_reduce = mine.rsplit("|", 1)
+                if group != mine_group:
+                    raise ValueError(
+                        f"{type(self).__name__} ({prefix or 'the module'}): the state_dict was saved for the group family "
+                        f"{group}, this module is for {self.group!r} ({mine_group}): the weights are coefficients of "
+                        f"another family's diagrams"
+                    )
+                raise ValueError(
+                    f"{type(self).__name__} ({prefix or 'the module'}): the state_dict was saved with reduce={reduce!r}, "
+                    f"this module has reduce={mine_reduce!r}: the same weights would compute another function"
+                )
+            state_dict[key] = self._buffers["_group"]
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
 
 
 def _family(group: Group) -> str:

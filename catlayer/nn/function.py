@@ -67,12 +67,16 @@ class Tables:
     def flat(self) -> tuple[list[torch.Tensor], Any]:
         """All tensors in a list and a key to rebuild the tables from it (:meth:`rebuild`)."""
         tensors: list[torch.Tensor] = []
+        seen: dict[int, int] = {}
 
         def put(t: torch.Tensor | None) -> int:
+            # Each tensor once (an autograd Function traced by dynamo refuses duplicate inputs).
             if t is None:
                 return -1
-            tensors.append(t)
-            return len(tensors) - 1
+            if id(t) not in seen:
+                seen[id(t)] = len(tensors)
+                tensors.append(t)
+            return seen[id(t)]
 
         def pairs(items: tuple[Any, ...]) -> tuple[Any, ...]:
             return tuple(None if item is None else tuple(put(t) for t in item) for item in items)
@@ -175,6 +179,8 @@ class PlanFunction(torch.autograd.Function):
                         stacked.contract = reduced[members[0]]
             if any(need_x):
                 grad_x = run_expansions(adjoint, mixed, forms, scales=tables.scales)
+                # An input that no block reads gets no gradient term: zero.
+                grad_x = [torch.zeros_like(x) if g is None else g for g, x in zip(grad_x, inputs, strict=True)]
             if any(need_w):
                 grad_w = weight_gradients(adjoint, stacks, reduced, tables.gradient, spec.channels, spec.block_sizes)
         grad_bias: list[Any] = [None] * num_bias

@@ -171,6 +171,15 @@ class TypedLinear(EquivariantModule):
         for l, diagrams in self.bias_diagrams.items():
             param = nn.Parameter(torch.empty(self.out_type[l], len(diagrams), **factory))
             self.register_parameter(self._bias_name(l), param)
+        # Static shapes of the dense path (fixed sizes only), read in the forward without arithmetic
+        # on generators (which torch.compile does not trace).
+        self._axes_of: dict[Any, tuple[int, ...]] = {}
+        self._entries_of: dict[Any, int] = {}
+        if all(size is not None for size in self.fixed_sizes):
+            for order in [*self._inputs, *self._outputs]:
+                axes = tuple(int(self.fixed_sizes[f]) for f in order_axes(order))  # type: ignore[arg-type]
+                self._axes_of[order] = axes
+                self._entries_of[order] = math.prod(axes)
         self._dense: dict[str, Any] | None = None
         self._dense_cache: tuple[Any, Any] | None = None
         self._sizes_cache: dict[Any, int] = {}
@@ -182,6 +191,8 @@ class TypedLinear(EquivariantModule):
             self._require_fixed("execution='dense'")
             self._dense = self._dense_tables()
             self._register_tables()
+        if self._parameters:
+            self._register_identity()
         self.reset_parameters()
 
     def _structure(self) -> tuple[Any, ...]:
@@ -238,6 +249,18 @@ class TypedLinear(EquivariantModule):
     def _certificate_structure(self) -> tuple[Any, ...]:
         """What the program is compiled from (for the certificate: :mod:`catlayer.nn.verification`)."""
         return self._structure()
+
+    def _fresh(self) -> TypedLinear:
+        """The same layer built anew in float64 (for the certificate: every table recomputed)."""
+        return TypedLinear(
+            self.group,
+            self.in_type,
+            self.out_type,
+            bias=bool(self.bias_diagrams),
+            reduce=self.reduce,
+            execution=self.execution,
+            dtype=torch.float64,
+        )
 
     @staticmethod
     def _block_orders(key: Any) -> tuple[Any, Any]:
@@ -353,7 +376,12 @@ class TypedLinear(EquivariantModule):
         return [self.weight_of(k, l) for k, l in self._block_keys]
 
     def _biases(self) -> list[torch.Tensor]:
-        return [b for l in self.bias_diagrams if (b := self.bias_of(l)) is not None]
+        out = []
+        for l in self.bias_diagrams:
+            bias = self.bias_of(l)
+            if bias is not None:
+                out.append(bias)
+        return out
 
     def extra_repr(self) -> str:
         blocks = ", ".join(f"{k}→{l}: {len(d)}" for (k, l), d in self.blocks.items())
@@ -378,9 +406,15 @@ class TypedLinear(EquivariantModule):
         """Whether this call scales means at run time (masks, or sizes only known now)."""
         return self.reduce == "mean" and (call.masked or any(s is None for s in self.fixed_sizes))
 
-    def _outputs_of(self, call: Call) -> list[torch.Tensor]:
+    def plain_outputs(self, call: Call) -> list[torch.Tensor]:
+        """The plan's outputs through the plain functional forward, never the adjoint plan's
+        autograd Function (what tracers see; autograd then differentiates the ops themselves):
+        a twin of the forward for tests and for the certificate."""
+        return self._outputs_of(call, plain=True)
+
+    def _outputs_of(self, call: Call, plain: bool = False) -> list[torch.Tensor]:
         runtime = self._runtime(call)
-        if self._dense is not None and not runtime:
+        if self._dense is not None and not runtime and not plain:
             return self._dense_outputs(call)
         inputs = [call.features[k] for k in self._inputs]
         if call.masked:
@@ -390,7 +424,7 @@ class TypedLinear(EquivariantModule):
         tables = self._tables(call, runtime, inputs[0])
         bias_terms = self._bias_terms(tables)
         weights = self._weights()
-        if _needs_gradient([*inputs, *weights, *bias_terms]):
+        if not plain and _needs_gradient([*inputs, *weights, *bias_terms]):
             tensors, key = tables.flat()
             counts = (len(inputs), len(weights), len(bias_terms))
             outputs = list(PlanFunction.apply(self._spec, key, counts, *inputs, *weights, *bias_terms, *tensors))
@@ -565,10 +599,9 @@ class TypedLinear(EquivariantModule):
         return self._gather_dense()
 
     def _gather_dense(self) -> tuple[torch.Tensor, torch.Tensor]:
-        sizes = self.fixed_sizes
         like = self._like()
-        rows_of = {l: self.out_type[l] * math.prod(sizes[f] for f in order_axes(l)) for l in self._outputs}  # type: ignore[misc]
-        cols_of = {k: self.in_type[k] * math.prod(sizes[f] for f in order_axes(k)) for k in self._inputs}  # type: ignore[misc]
+        rows_of = {l: self.out_type[l] * self._entries_of[l] for l in self._outputs}
+        cols_of = {k: self.in_type[k] * self._entries_of[k] for k in self._inputs}
         pieces: dict[tuple[Any, Any], torch.Tensor] = {}
         for b, (k, l) in enumerate(self._block_keys):
             w = self.weight_of(k, l) * getattr(self, f"_scale_{b}")
@@ -591,9 +624,11 @@ class TypedLinear(EquivariantModule):
     def _cached_dense(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The gathered matrix, kept while the weights are unchanged and nothing records a
         gradient (inference); rebuilt on every call otherwise (training, tracing)."""
+        if not _eager() or torch._C._are_functorch_transforms_active():
+            return self._gather_dense()
         params = list(self.parameters())
         recording = torch.is_grad_enabled() and any(p.requires_grad for p in params)
-        if recording or not _eager() or torch._C._are_functorch_transforms_active():
+        if recording:
             return self._gather_dense()
         key = tuple((p.data_ptr(), p._version, p.device, p.dtype) for p in params)
         if self._dense_cache is None or self._dense_cache[0] != key:
@@ -604,13 +639,10 @@ class TypedLinear(EquivariantModule):
     def _dense_outputs(self, call: Call) -> list[torch.Tensor]:
         features = call.features
         batch = features[self._inputs[0]].shape[0]
-        parts = [features[k].reshape(batch, -1) for k in self._inputs]
+        parts = [features[k].flatten(1) for k in self._inputs]
         x = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
         if _eager():
-            per_sample = 2 * x.shape[1] + 2 * sum(
-                self.out_type[l] * math.prod(self.fixed_sizes[f] for f in order_axes(l))  # type: ignore[misc]
-                for l in self._outputs
-            )
+            per_sample = 2 * x.shape[1] + 2 * sum(self.out_type[l] * self._entries_of[l] for l in self._outputs)
             check_size(
                 batch * per_sample * x.element_size() + self._dense_bytes(),
                 lambda: f"the dense forward of {type(self).__name__}({self.group!r}, ...) on a batch of {batch}",
@@ -619,9 +651,8 @@ class TypedLinear(EquivariantModule):
         y = torch.nn.functional.linear(x, matrix, bias)
         out, start = [], 0
         for l in self._outputs:
-            axes = tuple(self.fixed_sizes[f] for f in order_axes(l))
-            size = self.out_type[l] * math.prod(axes)  # type: ignore[arg-type]
-            out.append(y.narrow(1, start, size).reshape((batch, self.out_type[l]) + axes))  # type: ignore[operator]
+            size = self.out_type[l] * self._entries_of[l]
+            out.append(y.narrow(1, start, size).reshape((batch, self.out_type[l]) + self._axes_of[l]))
             start += size
         return out
 
@@ -889,6 +920,19 @@ class EquivariantLinear(TypedLinear):
 
     def _weight_name(self, k: Any, l: Any) -> str:
         return "weight"
+
+    def _fresh(self) -> EquivariantLinear:
+        return EquivariantLinear(
+            self.group,
+            self.in_order,
+            self.out_order,
+            self.in_channels,
+            self.out_channels,
+            bias=bool(self.bias_diagrams),
+            reduce=self.reduce,
+            execution=self.execution,
+            dtype=torch.float64,
+        )
 
     def _bias_name(self, l: Any) -> str:
         return "bias"

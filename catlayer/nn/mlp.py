@@ -305,6 +305,8 @@ class EquivariantMLP(EquivariantModule):
         else:
             self.register_parameter("size_exponent", None)
         self.residual_scale = 1.0 / math.sqrt(max(depth, 1))
+        if self.size_exponent is not None:
+            self._register_identity()
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

@@ -205,11 +205,18 @@ def check_network(
     parts.append(numeric)
     ok = all(p.ok for p in parts)
     failure = next((f"{p.subject}: {p.failure}" for p in parts if not p.ok), None)
-    checked = (
-        (f"{proved} linear/bilinear parts: exact certificate of their parameterisation" if prove is not False else "parameterisation: not certified (prove=False)"),
-        f"{rules} nonlinearities and compositions: equivariant by the rule stated",
-        f"forward of the whole module: numeric check on {forward.num_elements} random group elements",
-    )
+    lines = []
+    if prove is False:
+        lines.append("parameterisation: not certified (prove=False)")
+    elif proved:
+        lines.append(
+            "parameterisation: exact certificate per block"
+            + (f" of each of the {proved} linear and bilinear parts" if proved > 1 or rules else "")
+        )
+    if rules:
+        lines.append(f"{rules} nonlinearities and compositions: equivariant by the rule stated")
+    lines.append(f"forward: numeric check on {forward.num_elements} random group elements in {forward.dtype}")
+    checked = tuple(lines)
     certified = all(p.ok for p in parts if p.exact)
     return _report(
         ok=ok,

@@ -332,6 +332,8 @@ class NormNonlinearity(_Nonlinearity):
                 name = f"bias_{_key(k)}"
                 self._bias_names[k] = name
                 self.register_parameter(name, nn.Parameter(torch.zeros(c, device=device, dtype=dtype)))
+        if self._bias_names:
+            self._register_identity()
 
     def reset_parameters(self) -> None:
         with torch.no_grad():

@@ -78,6 +78,7 @@ class InvariantPooling(TypedLinear):
         for k, l in list(self.blocks):
             name = self._weight_name(k, l)
             del self._parameters[name]
+        self._buffers.pop("_group", None)  # nothing learned: no identity to check
         self._register_picks()
 
     def _register_picks(self) -> None:
@@ -105,15 +106,12 @@ class InvariantPooling(TypedLinear):
         if any(self._weight_name(k, l) in self._buffers for k, l in self.blocks):
             self._register_picks()
 
+    def _fresh(self) -> InvariantPooling:
+        return InvariantPooling(self.group, self.in_type, reduce=self.reduce, dtype=torch.float64)
+
     def reset_parameters(self) -> None:
         """Nothing to learn: rebuild the constant tables and picks."""
         self._register_tables()
-
-    def get_extra_state(self) -> Any:
-        return None
-
-    def set_extra_state(self, state: Any) -> None:
-        return None
 
     def extra_repr(self) -> str:
         counts = ", ".join(f"{k}: {len(d)}" for k, d in self.diagrams.items())

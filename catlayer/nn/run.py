@@ -135,8 +135,11 @@ def gather_weights(weights: Sequence[torch.Tensor], gather: Gather, tables: Sequ
     """The mixing matrix of every expansion group, from the block weights (c_out, c_in, D)
     (pass them transposed for an adjoint program). ``tables[o]`` is (columns, coefficients) of
     output o as tensors, or None when its gather is trivial."""
-    gathered = []
+    gathered: list[Any] = []
     for o, blocks in enumerate(gather.sources):
+        if not blocks:  # an output no block writes (in an adjoint: an input no output reads)
+            gathered.append(None)
+            continue
         parts = [weights[b].permute(0, 2, 1).reshape(weights[b].shape[0], -1) for b in blocks]
         w = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
         if tables[o] is not None:
@@ -317,6 +320,8 @@ def weight_gradients(
     gather = adjoint.gather
     out: list[Any] = [None] * len(channels)
     for i, sources in enumerate(gather.sources):
+        if not sources:
+            continue
         mine = [e for e, o in enumerate(gather.group_output) if o == i]
         mine.sort(key=lambda e: gather.group_columns[e][0])
         parts = [blocks[e] for e in mine]
@@ -402,7 +407,7 @@ def run_expansions(
     scales: dict[int, torch.Tensor] | None = None,
 ) -> list[torch.Tensor]:
     """Expand each mixed tensor onto its output (B, c_out) + axes and sum: one new tensor per
-    output of the program.
+    output of the program (None for an output that no expansion writes).
 
     ``extra`` holds further (step, tensor) pairs (the bias expansions) whose tensors have batch
     size 1. ``scales[e]`` multiplies mixed tensor e first (an adjoint program's means).
@@ -424,10 +429,13 @@ def run_expansions(
     default CPU allocator, page faults; with one group, the group is added onto the matmul's
     result (no copy of C).
     """
-    outputs = []
+    outputs: list[Any] = []
     for o in range(len(program.outputs)):
         mine = [e for e in program.output_expansions(o)]
         extras = [(step, z) for step, z in extra if step.output == o]
+        if not mine and not extras:  # nothing writes this output (an adjoint's unread input)
+            outputs.append(None)
+            continue
         outputs.append(_expand_output(program, o, mine, mixed, forms, extras, scales))
         for e in mine:
             mixed[e] = None  # free the mixed tensors early

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from ..diagrams.product import ProductDiagram
+from ..groups.product import group_factors
 from ..memory import check_size
 from ..plan import LayerPlan, plan_layer
 from .compile import compile_adjoint, compile_program
@@ -328,51 +329,41 @@ def _spot(points: np.ndarray, l: int) -> np.ndarray:
 
 # -- the module's own tables ---------------------------------------------------------------------
 def _structure_failures(module: Any) -> list[str]:
-    """Part 2: the module's plans, programs and tables against their recomputation."""
+    """Part 2: the module's plans, programs and every table against a fresh build of the same
+    module (everything recompiled from its diagrams and the group's forms, in float64, then
+    rounded once to the module's dtype)."""
     failures = []
     group = module.group
     for key, diagrams in module.blocks.items():
         if module._plans[key] != plan_layer(group, diagrams):
             failures.append(f"the plan of block {key} is not the one of its diagrams")
-    structure = module._certificate_structure()
-    if module._program != compile_program(*structure):
+    fresh = module._fresh()
+    if module._program != fresh._program:
         failures.append("the module's program is not the one compiled from its diagrams")
-    adjoint = getattr(module, "_adjoint", None)
-    if adjoint is not None and adjoint != compile_adjoint(*structure):
+    if getattr(module, "_adjoint", None) != getattr(fresh, "_adjoint", None):
         failures.append("the module's adjoint program is not the one compiled from its diagrams")
     like = module._like()
-    for f, g in enumerate(module.factors):
-        table = getattr(module, f"_form_{f}", None)
-        if table is not None and not torch.equal(table.detach().cpu().double(), torch.tensor(np.asarray(g.pair_form), dtype=torch.float64)):
-            failures.append(f"the module's pair-form table of factor {f} is not the pair form of {g!r}")
-        eye = getattr(module, f"_eye_{f}", None)
-        if eye is not None and not torch.equal(eye.detach().cpu().double(), torch.eye(g.n, dtype=torch.float64)):
-            failures.append(f"the module's identity table of factor {f} is not I_{g.n}")
-    for i, key in enumerate(getattr(module, "_lc_keys", ())):
-        table = getattr(module, f"_lc_{i}")
-        expected = np.ones((1, 1))
-        for f, _, q in key:
-            g = module.factors[f]
-            n = g.n
-            index = np.indices((n,) * n).reshape(n, n**n).T  # free slots first, then the free axes
-            symbol = _levi_civita_at(index)
-            if g.free_weights is not None:
-                symbol = symbol * np.prod(g.free_weights[index[:, q:]], axis=1, dtype=np.int64)
-            expected = np.kron(expected, symbol.reshape(n**q, n ** (n - q)).T)
-        if not torch.equal(table.detach().cpu().double(), torch.tensor(expected, dtype=torch.float64)):
-            failures.append(f"the module's Levi-Civita table {key} is not the (weighted) symbol")
-    # Coefficients: sign × the mean scales, rounded once to the module's dtype.
-    program = module._program
-    gather = program.gather
-    for o in range(len(gather.sources)):
-        for prefix, values in (("coef", gather.coefficients[o]), ("rcoef", gather.runtime_coefficients[o])):
-            buffer = getattr(module, f"_fwd_{prefix}_{o}", None)
-            if buffer is None:
-                continue
-            expected = torch.tensor(values, dtype=torch.float64).to(like.dtype)
-            if not torch.equal(buffer.detach().cpu(), expected.cpu()):
-                failures.append(f"the module's coefficients of output {o} are not sign × mean scale of its diagrams")
+    mine = dict(module.named_buffers())
+    theirs = dict(fresh.named_buffers())
+    if set(mine) != set(theirs):
+        failures.append(f"the module's tables are not those of its diagrams: {sorted(set(mine) ^ set(theirs))}")
+    for name in sorted(set(mine) & set(theirs)):
+        expected = theirs[name].to(like.dtype) if theirs[name].is_floating_point() else theirs[name]
+        if not torch.equal(mine[name].detach().cpu(), expected.cpu()):
+            failures.append(f"the module's table {name} is not the one compiled from its diagrams and {_what(name, module)}")
     return failures
+
+
+def _what(name: str, module: Any) -> str:
+    """What a table holds, for a failure message."""
+    if name.startswith("_form_"):
+        f = int(name.rsplit("_", 1)[1])
+        return f"the pair form of {group_factors(module.group)[f]!r}"
+    if name.startswith("_lc_") or name.startswith("_symbol_"):
+        return "the group's (weighted) Levi-Civita symbol"
+    if "coef" in name:
+        return "the sign × mean scale of each diagram"
+    return "the group's tables"
 
 
 def _dense_failures(module: Any) -> list[str]:
@@ -442,7 +433,7 @@ def certify_module(module: Any, prove: Any = "auto", rng: np.random.Generator | 
     for key, diagrams in blocks:
         k, l = module._block_orders(key)
         sizes = certificate_sizes(module, k, l)
-        factors = tuple(g if g.n is not None else g.at(n) for g, n in zip(module.factors, sizes, strict=True))
+        factors = tuple(g if g.n is not None else g.at(n) for g, n in zip(group_factors(group), sizes, strict=True))
         at = _fixed_group(factors)
         entries = math.prod(sizes[f] for f in order_axes(k) + order_axes(l))
         mode = _mode(prove, entries)
