@@ -4,7 +4,7 @@ O(3)-equivariant), with one training recipe; trained on N ≤ 12 points, tested 
 unseen sizes 13 ≤ N ≤ 20.
 
     python bench/bench_pointclouds.py            # 4000 training clouds, 60 epochs, batch 100
-    python bench/bench_pointclouds.py --quick    # 1000 training clouds, 8 epochs (~2 min per task)
+    python bench/bench_pointclouds.py --quick    # 1000 training clouds, 8 epochs (1–2 min in all)
     python bench/bench_pointclouds.py --tasks dipole --epochs 100 --threads 2
 
 Data (``point_clouds``; each sample independent): N uniform in [n_min, n_max]; positions

@@ -12,12 +12,13 @@ import numpy as np
 import pytest
 import torch
 
-from catlayer import O
+from catlayer import O, S
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 pointclouds = pytest.importorskip("bench_pointclouds")
 particles = pytest.importorskip("bench_particles")
 set_models = pytest.importorskip("set_models")
+emlp_products = pytest.importorskip("bench_emlp_products")
 
 ETA = np.diag([1.0, -1.0, -1.0, -1.0])
 
@@ -148,8 +149,6 @@ def test_events_have_the_advertised_lorentz_properties(events):
     np.testing.assert_allclose(speed, np.tanh(events["rapidity"]), atol=1e-9)
     squares = particles.minkowski(p, p)[mask]
     assert (squares > -1e-9).all() and (p[..., 0][mask] > 0).all()
-    # each signal event holds a pair of prongs at m_Y: some subset of particles has that mass; at least
-    # the invariant masses of all particles together are the heavy mass for both classes alike
 
 
 def lorentz_elements():
@@ -217,3 +216,18 @@ def test_random_orthogonal_covers_both_components():
     g = set_models.random_orthogonal(np.random.default_rng(0), 50)
     np.testing.assert_allclose(g @ g.transpose(0, 2, 1), np.broadcast_to(np.eye(3), g.shape), atol=1e-12)
     assert set(np.round(np.linalg.det(g)).astype(int)) == {-1, 1}
+
+
+def test_catlayer_side_of_the_emlp_comparison():
+    """catlayer's rows of bench/bench_emlp_products.py (no EMLP needed): exact dimensions at small N
+    (some S_N diagrams become dependent below N = a + c) and a dense basis that is equivariant."""
+    row = emlp_products.catlayer_row(4, (3, 1), (2, 1), 1)
+    assert row["dim"] == 51 and row["dense"].shape == (16 * 3 * 64 * 3, 51)
+    assert emlp_products.catlayer_row(5, (3, 1), (2, 1), 1)["dim"] == 52
+    row = emlp_products.catlayer_row(4, (1, 1), (1, 1), 1)
+    g = (S(4) * O(3)).random_element(0)
+    rho = np.kron(g[0], g[1])  # the action on (1, 1): S axis first
+    for column in row["dense"].T:
+        matrix = column.reshape(12, 12)
+        np.testing.assert_allclose(rho @ matrix, matrix @ rho, atol=1e-12)
+    assert emlp_products.factor_size(8, (3, 1), (2, 1)) == 8**5
