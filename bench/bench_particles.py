@@ -19,7 +19,7 @@ three-prong vs one-prong classification from the generator below.
 
 The canonical product diagram of (1, 1) × (1, 1) → (2, 0) is exactly the Minkowski dot product
 p_i·p_j (its weight is fixed to 1); pair features of type (2, 0) are Lorentz invariant, so any
-pointwise function of them is allowed (math.md §10). For a covariant output the head is
+pointwise function of them is allowed (docs/conventions.md §10). For a covariant output the head is
 ``EquivariantLinear(S(), 2, 1, width, 1)``, giving invariant weights c_i, and the output is
 Σ_i c_i p_i (PELICAN's momentum regression).
 
