@@ -80,7 +80,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from set_models import REFERENCE_SIZE, DeepSets, guard_backward, parameters, rmse, roc_auc, trim
+from set_models import REFERENCE_SIZE, DeepSets, parameters, rmse, roc_auc, trim
 from torch import nn
 from training import Run, plot, train
 
@@ -406,7 +406,6 @@ def main() -> None:
     args.epochs = args.epochs or (8 if args.quick else 40)
     args.train = args.train or (2000 if args.quick else 10000)
     args.evaluations = 8 if args.quick else 20
-    guarded = guard_backward()
     results = {}
     for task in args.tasks:
         print(f"{task} ({args.train} events, {args.epochs} epochs, batch {args.batch})", flush=True)
@@ -444,7 +443,6 @@ def main() -> None:
         "batch": args.batch,
         "seed": args.seed,
         "quick": args.quick,
-        "plain_autograd_workaround": guarded,
     }
     (RESULTS / "bench_particles.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))
     runs = {

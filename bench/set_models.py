@@ -88,37 +88,3 @@ def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
     return float((ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 
 
-def guard_backward() -> bool:
-    """Work around a bug of the current catlayer.nn, so that the benchmarks can train; returns
-    whether the workaround is active (it is printed and written to the JSON results).
-
-    The bug: the backward pass of a ``TypedLinear`` whose input has an order that reaches no
-    output order (e.g. ``TypedLinear(O(3), {0: 1, 1: 1}, {0: 1})``: no map from vectors to
-    scalars) fails with ``ValueError: torch.cat(): expected a non-empty list of Tensors`` in
-    ``catlayer/nn/run.py:gather_weights`` (the adjoint plan). Every ``EquivariantMLP`` on
-    ``S() * O(3)`` or ``S() * O(1, 3)`` has such a head (hidden order (0, 1) into an invariant
-    output). The workaround makes ``TypedLinear`` differentiate its forward torch ops with plain
-    autograd (the path catlayer itself takes under export and tracing) instead of its adjoint
-    plan: the same gradients, possibly at another speed. It is applied only when the bug is
-    present, so it disappears once catlayer is fixed.
-    """
-    import catlayer.nn.linear as linear
-    from catlayer import O
-    from catlayer.nn import TypedLinear
-
-    if getattr(linear, "_bench_guarded", False):
-        return True
-    layer = TypedLinear(O(3), {0: 1, 1: 1}, {0: 1})
-    try:
-        layer({0: torch.randn(2, 1), 1: torch.randn(2, 1, 3)})[0].sum().backward()
-        return False
-    except ValueError as error:
-        if "non-empty list" not in str(error):
-            raise
-    linear._needs_gradient = lambda tensors: False
-    linear._bench_guarded = True
-    print(
-        "note: catlayer.nn's adjoint backward fails when an input order reaches no output order; "
-        "training with plain autograd through TypedLinear instead (bench/set_models.py:guard_backward)"
-    )
-    return True
