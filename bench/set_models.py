@@ -1,6 +1,5 @@
 """Shared parts of the set benchmarks (bench/bench_pointclouds.py, bench/bench_particles.py):
-padded batches with masks, a DeepSets baseline, error measures, the ROC AUC, and a guard for a
-known catlayer.nn training bug.
+padded batches with masks, a DeepSets baseline, error measures and the ROC AUC.
 
 Padded batches: a batch of sets of different sizes is stored as arrays ``(B, N_max, …)`` with
 a bool mask ``(B, N_max)`` (True on each sample's valid points); padded entries are zero.
@@ -86,5 +85,3 @@ def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
             start = stop
     positives, negatives = labels.sum(), (~labels).sum()
     return float((ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * negatives))
-
-

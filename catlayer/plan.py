@@ -96,12 +96,9 @@ class Reduction:
         return tuple(self.axis_factor[block[0]] for block in self.closed)
 
     def summed(self, factor: int) -> int:
-        """How many closed blocks of ``factor`` this reduction sums over (each is one summed
-        index: a mean divides by the factor's size once per block)."""
-        return sum(1 for f, form in zip(self.closed_factor, self.closed_form, strict=True) if f == factor and not form)
-
-    def contracted(self, factor: int) -> int:
-        """How many closed blocks of ``factor`` it contracts (summed or paired with a form)."""
+        """How many closed blocks of ``factor`` this reduction sums over, a pair contracted with
+        its group's form included (each is one summed index: a mean divides by the factor's size
+        once per block)."""
         return sum(1 for f in self.closed_factor if f == factor)
 
     @property

@@ -50,8 +50,10 @@ def _close(a, b, tol=1e-12):
 
 
 def test_both_execution_paths_are_covered():
-    assert all(m.dense for m in _model(CASES[1]).modules() if isinstance(m, TypedLinear))
-    assert not all(m.dense for m in _model(CASES[4]).modules() if isinstance(m, TypedLinear))
+    """The cost model picks dense for some parts of these networks and the plan for others, so the
+    tests below run both."""
+    executions = {m.execution for case in CASES for m in _model(case).modules() if isinstance(m, TypedLinear)}
+    assert executions == {"dense", "plan"}
 
 
 @pytest.mark.parametrize("case", CASES[:3] + CASES[4:], ids=_ids)
@@ -112,7 +114,11 @@ def test_deepcopy_pickle_state_dict(case):
     assert not torch.equal(fresh(x)[first], model(x)[first])
     fresh.load_state_dict(model.state_dict())
     _close(fresh(x), model(x), tol=0)
-    assert all(not name.startswith("_") and "._" not in name for name in model.state_dict())
+    # Weights and biases, plus the group identity every part with weights checks on load.
+    assert all(
+        name.split(".")[-1] == "_group" or ("._" not in name and not name.startswith("_"))
+        for name in model.state_dict()
+    )
 
 
 def test_bilinear_pickles():

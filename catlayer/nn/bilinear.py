@@ -219,7 +219,9 @@ class _Contraction:
         self.operands = tuple(operands)
         self.equation = ",".join(terms[o] for o in operands) + "->ab" + "".join(slots)
 
-    def __call__(self, x: torch.Tensor, y: torch.Tensor, forms: Forms, symbols: dict[tuple[int, int], torch.Tensor]) -> torch.Tensor:
+    def __call__(
+        self, x: torch.Tensor, y: torch.Tensor, forms: Forms, symbols: dict[tuple[int, int], torch.Tensor]
+    ) -> torch.Tensor:
         # Non-negative axes only: the TorchScript ONNX exporter writes movedim(-1, ...) as an
         # invalid Transpose permutation.
         for axis, f in self.form_x:
@@ -357,7 +359,9 @@ class TypedBilinear(EquivariantModule):
                     f"output order {c} of {type_str(self.out_type)} would always be zero"
                 )
         self.blocks = blocks
-        self._plans: dict[tuple[Any, Any, Any], LayerPlan] = {key: plan_layer(self.group, d) for key, d in blocks.items()}
+        self._plans: dict[tuple[Any, Any, Any], LayerPlan] = {
+            key: plan_layer(self.group, d) for key, d in blocks.items()
+        }
         self._outputs = list(self.out_type)
         self._pairs_used = [p for p in self.pairs if any(key[:2] == p for key in blocks)]
         self._keys = list(blocks)
@@ -368,7 +372,13 @@ class TypedBilinear(EquivariantModule):
         outputs = [order_axes(c) for c in self._outputs]
         channels = [(self.out_type[key[2]], self.channels) for key in self._keys]
         self._structure_args = (
-            block_list, inputs, outputs, channels, list(self.fixed_sizes), list(self.maskable), reduce == "mean"
+            block_list,
+            inputs,
+            outputs,
+            channels,
+            list(self.fixed_sizes),
+            list(self.maskable),
+            reduce == "mean",
         )
         self._program = compile_program(*self._structure_args)
         self._contractions = [
@@ -390,7 +400,13 @@ class TypedBilinear(EquivariantModule):
 
     def _fresh(self) -> TypedBilinear:
         return TypedBilinear(
-            self.group, self.in_type, self.out_type, self.diagram_choice, list(self.pairs), reduce=self.reduce, dtype=torch.float64
+            self.group,
+            self.in_type,
+            self.out_type,
+            self.diagram_choice,
+            list(self.pairs),
+            reduce=self.reduce,
+            dtype=torch.float64,
         )
 
     @staticmethod
@@ -400,7 +416,6 @@ class TypedBilinear(EquivariantModule):
 
     def _like(self) -> torch.Tensor:
         return next(self.parameters())
-
 
     @staticmethod
     def _name(a: Any, b: Any, c: Any) -> str:
@@ -415,20 +430,34 @@ class TypedBilinear(EquivariantModule):
         program = self._program
         forms = set(program.uses_forms) | {f for c in self._contractions for _, f in (*c.form_x, *c.form_y)}
         for f in sorted(forms):
-            self.register_buffer(f"_form_{f}", torch.tensor(np.asarray(self.factors[f].pair_form), dtype=like.dtype, device=like.device), persistent=False)
+            self.register_buffer(
+                f"_form_{f}",
+                torch.tensor(np.asarray(self.factors[f].pair_form), dtype=like.dtype, device=like.device),
+                persistent=False,
+            )
         for f in program.uses_diagonals:
             if self.factors[f].n is not None:
-                self.register_buffer(f"_eye_{f}", torch.eye(self.factors[f].n, dtype=like.dtype, device=like.device), persistent=False)
+                self.register_buffer(
+                    f"_eye_{f}", torch.eye(self.factors[f].n, dtype=like.dtype, device=like.device), persistent=False
+                )
         for f, q in self._symbols:
             group = self.factors[f]
             check_size(8 * group.n**group.n, f"the Levi-Civita symbol of {group!r}")
-            symbol = torch.tensor(np.asarray(group.levi_civita(q), dtype=np.float64), dtype=like.dtype, device=like.device)
+            symbol = torch.tensor(
+                np.asarray(group.levi_civita(q), dtype=np.float64), dtype=like.dtype, device=like.device
+            )
             self.register_buffer(f"_symbol_{f}_{q}", symbol, persistent=False)
         gather = program.gather
         for o in range(len(gather.sources)):
-            self.register_buffer(f"_fwd_cols_{o}", torch.tensor(gather.columns[o], dtype=torch.long, device=like.device), persistent=False)
+            self.register_buffer(
+                f"_fwd_cols_{o}",
+                torch.tensor(gather.columns[o], dtype=torch.long, device=like.device),
+                persistent=False,
+            )
             for name, values in (("coef", gather.coefficients[o]), ("rcoef", gather.runtime_coefficients[o])):
-                self.register_buffer(f"_fwd_{name}_{o}", torch.tensor(values, dtype=like.dtype, device=like.device), persistent=False)
+                self.register_buffer(
+                    f"_fwd_{name}_{o}", torch.tensor(values, dtype=like.dtype, device=like.device), persistent=False
+                )
 
     def _apply(self, fn: Any, recurse: bool = True) -> TypedBilinear:
         super()._apply(fn, recurse)
@@ -458,7 +487,9 @@ class TypedBilinear(EquivariantModule):
         text += f"diagrams={self.diagram_choice!r} {{{blocks}}}"
         return text + (f", reduce={self.reduce!r}" if self.reduce != "mean" else "")
 
-    def forward(self, x: dict[Any, torch.Tensor], y: dict[Any, torch.Tensor], mask: Any = None) -> dict[Any, torch.Tensor]:
+    def forward(
+        self, x: dict[Any, torch.Tensor], y: dict[Any, torch.Tensor], mask: Any = None
+    ) -> dict[Any, torch.Tensor]:
         """The products of x and y (dicts order → tensor, see the class docstring)."""
         call = self.check_inputs(x, mask)
         other = self.check_inputs(y, mask)
@@ -531,11 +562,15 @@ def _check_pairs(pairs: Any, in_type: dict[Any, int], num_factors: int) -> tuple
     out = []
     for pair in pairs:
         if not isinstance(pair, (list, tuple)) or len(pair) != 2:
-            raise ValueError(f"each pair must be (a, b), two orders of in_type {type_str(in_type)}; got {short_repr(pair)}")
+            raise ValueError(
+                f"each pair must be (a, b), two orders of in_type {type_str(in_type)}; got {short_repr(pair)}"
+            )
         a, b = (tuple(o) if isinstance(o, list) else o for o in pair)
         for o in (a, b):
             if o not in in_type:
-                raise ValueError(f"pair ({a}, {b}) uses the order {short_repr(o)}, missing from in_type {type_str(in_type)}")
+                raise ValueError(
+                    f"pair ({a}, {b}) uses the order {short_repr(o)}, missing from in_type {type_str(in_type)}"
+                )
         out.append((a, b))
     del num_factors
     return tuple(out)

@@ -106,7 +106,11 @@ def draw_elements(group: Any, num: int, seed: int | np.random.Generator | None) 
     for i in range(max(num, components)):
         component = i if i < components else None
         g = group.random_element(rng, component) if components > 1 else group.random_element(rng)
-        out.append(tuple(np.asarray(m, dtype=np.float64) for m in g) if isinstance(g, tuple) else np.asarray(g, dtype=np.float64))
+        out.append(
+            tuple(np.asarray(m, dtype=np.float64) for m in g)
+            if isinstance(g, tuple)
+            else np.asarray(g, dtype=np.float64)
+        )
     return out
 
 
@@ -263,7 +267,7 @@ def check_forward(
             name = describe_element(g)
             shape_sizes = [g_.n for g_ in factors] if padded is None else list(padded)
             x = {
-                k: rng.standard_normal((batch, c) + tuple(shape_sizes[f] for f in order_axes(k)))
+                k: rng.standard_normal((batch, c, *tuple(shape_sizes[f] for f in order_axes(k))))
                 for k, c in in_type.items()
             }
             mask = None
@@ -276,7 +280,10 @@ def check_forward(
                         m[b, rng.choice(padded[f], size=at[f], replace=False)] = True
                     masks_np.append(m)
                 mask = _masks(masks_np, variable, len(factors), device)
-            lhs_all = run({k: _act(factors, g, v, k) for k, v in x.items()}, _moved(mask, masks_np, g, variable, len(factors), device))
+            lhs_all = run(
+                {k: _act(factors, g, v, k) for k, v in x.items()},
+                _moved(mask, masks_np, g, variable, len(factors), device),
+            )
             rhs_all = {k: _act(factors, g, v, k) for k, v in run(x, mask).items()}
             if typed and set(lhs_all) != set(out_order):
                 raise ValueError(f"the module returned orders {sorted(lhs_all)}, not {sorted(out_order)}")
@@ -335,7 +342,7 @@ def _at(group: Any, factors: tuple[Any, ...], sizes: tuple[int, ...]) -> Any:
 
 def _masks(masks: list[np.ndarray], variable: list[int], count: int, device: torch.device) -> Any:
     tensors = [torch.as_tensor(m, device=device) for m in masks]
-    if count == 1 or len(variable) == 1 and True:
+    if count == 1 or (len(variable) == 1 and True):
         if len(variable) == 1:
             return tensors[0]
     out: list[Any] = [None] * count
@@ -344,7 +351,9 @@ def _masks(masks: list[np.ndarray], variable: list[int], count: int, device: tor
     return tuple(out)
 
 
-def _moved(mask: Any, masks: list[np.ndarray] | None, g: Any, variable: list[int], count: int, device: torch.device) -> Any:
+def _moved(
+    mask: Any, masks: list[np.ndarray] | None, g: Any, variable: list[int], count: int, device: torch.device
+) -> Any:
     """The masks under g: a permutation of the indices moves the mask with them."""
     if mask is None or masks is None:
         return None

@@ -545,7 +545,15 @@ def compile_program(
     reductions, order = _reduction_steps([(i, _bottom(r, num_factors)) for i, r in halves], num_factors, mean)
     expansions = tuple(_expansion_step(_top(e), o, num_factors, False) for o, e in tops)
     return _assemble(
-        tuple(inputs), tuple(outputs), reductions, order, expansions, terms, list(channels), sources, tuple(r for _, r in halves)
+        tuple(inputs),
+        tuple(outputs),
+        reductions,
+        order,
+        expansions,
+        terms,
+        list(channels),
+        sources,
+        tuple(r for _, r in halves),
     )
 
 
@@ -595,5 +603,13 @@ def compile_adjoint(
     expansions = tuple(_expansion_step(_bottom(r, num_factors), i, num_factors, mean) for i, r in bottoms)
     flipped = [(c_in, c_out) for c_out, c_in in channels]
     return _assemble(
-        tuple(outputs), tuple(inputs), reductions, order, expansions, terms, flipped, sources, tuple(e for _, e in halves)
+        tuple(outputs),
+        tuple(inputs),
+        reductions,
+        order,
+        expansions,
+        terms,
+        flipped,
+        sources,
+        tuple(e for _, e in halves),
     )

@@ -430,18 +430,20 @@ class EquivariantModule(nn.Module):
             if theirs != mine:
                 group, reduce = theirs.rsplit("|", 1) if "|" in theirs else (theirs, "?")
                 mine_group, mine_reduce = mine.rsplit("|", 1)
+                where = f"{type(self).__name__} ({prefix or 'the module'})"
                 if group != mine_group:
                     raise ValueError(
-                        f"{type(self).__name__} ({prefix or 'the module'}): the state_dict was saved for the group family "
-                        f"{group}, this module is for {self.group!r} ({mine_group}): the weights are coefficients of "
-                        f"another family's diagrams"
+                        f"{where}: the state_dict was saved for the group family {group}, this module is for "
+                        f"{self.group!r} ({mine_group}): the weights are coefficients of another family's diagrams"
                     )
                 raise ValueError(
-                    f"{type(self).__name__} ({prefix or 'the module'}): the state_dict was saved with reduce={reduce!r}, "
-                    f"this module has reduce={mine_reduce!r}: the same weights would compute another function"
+                    f"{where}: the state_dict was saved with reduce={reduce!r}, this module has "
+                    f"reduce={mine_reduce!r}: the same weights would compute another function"
                 )
             state_dict[key] = self._buffers["_group"]
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
 
 
 def _family(group: Group) -> str:

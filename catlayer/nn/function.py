@@ -209,7 +209,7 @@ def _like(
         for b, (c_out, _) in enumerate(spec.channels)
         if spec.program.gather.sources[o] and b in spec.program.gather.sources[o]
     )
-    shape = (inputs[0].shape[0], channels) + tuple(forms.sizes[f] for f in spec.program.outputs[o])
+    shape = (inputs[0].shape[0], channels, *tuple(forms.sizes[f] for f in spec.program.outputs[o]))
     return weights[0].new_zeros(shape)
 
 

@@ -235,7 +235,9 @@ class TypedLinear(EquivariantModule):
         steps = program.expansions
         sources = tuple(self._program.expansions.index(s) if s in self._program.expansions else -1 for s in steps)
         # Reduction i of the bias adjoint is the transpose of bias expansion i (same keys, same order).
-        bias_adjoint = compile_adjoint(blocks, [()], outputs, channels, sizes, runtime, False) if min(sources) < 0 else None
+        bias_adjoint = (
+            compile_adjoint(blocks, [()], outputs, channels, sizes, runtime, False) if min(sources) < 0 else None
+        )
         self._spec = PlanSpec(
             self._program,
             self._adjoint,
@@ -611,7 +613,9 @@ class TypedLinear(EquivariantModule):
         rows = []
         biases = []
         for o, l in enumerate(self._outputs):
-            blocks = [pieces[(k, l)] if (k, l) in pieces else like.new_zeros(rows_of[l], cols_of[k]) for k in self._inputs]
+            blocks = [
+                pieces[(k, l)] if (k, l) in pieces else like.new_zeros(rows_of[l], cols_of[k]) for k in self._inputs
+            ]
             rows.append(blocks[0] if len(blocks) == 1 else torch.cat(blocks, dim=1))
             bias = self.bias_of(l)
             if bias is not None:
@@ -661,7 +665,7 @@ class TypedLinear(EquivariantModule):
         sizes = [s if s is not None else 16 for s in self.fixed_sizes]
         like = self._like()
         return {
-            k: torch.empty((batch, c) + tuple(sizes[f] for f in order_axes(k)), dtype=like.dtype)
+            k: torch.empty((batch, c, *tuple(sizes[f] for f in order_axes(k))), dtype=like.dtype)
             for k, c in self.in_type.items()
         }
 
@@ -724,7 +728,9 @@ class TypedLinear(EquivariantModule):
             rows = []
             for l in self._outputs:
                 blocks = [
-                    pieces[(k, l)] if (k, l) in pieces else x.new_zeros(self.out_type[l] * entries(l), self.in_type[k] * entries(k))
+                    pieces[(k, l)]
+                    if (k, l) in pieces
+                    else x.new_zeros(self.out_type[l] * entries(l), self.in_type[k] * entries(k))
                     for k in self._inputs
                 ]
                 rows.append(blocks[0] if len(blocks) == 1 else torch.cat(blocks, dim=1))
@@ -732,7 +738,10 @@ class TypedLinear(EquivariantModule):
             extra = tensors[len(self._block_keys) :]
             bias = None
             if biases:
-                parts = [torch.matmul(bb, basis).reshape(-1) for bb, basis in zip(extra[: len(biases)], extra[len(biases) :], strict=True)]
+                parts = [
+                    torch.matmul(bb, basis).reshape(-1)
+                    for bb, basis in zip(extra[: len(biases)], extra[len(biases) :], strict=True)
+                ]
                 bias = parts[0] if len(parts) == 1 and len(self._outputs) == 1 else None
             return torch.nn.functional.linear(x, matrix, bias)
 
@@ -797,8 +806,12 @@ def _images(layer: TypedLinear, plan: LayerPlan, k: Any, l: Any) -> Any:
     images F(d) (signed, no mean scale) with ternary weights applied to one-hot inputs."""
     sizes = layer.fixed_sizes
     axes_in, axes_out = order_axes(k), order_axes(l)
-    program = compile_program([Block(0, 0, plan)], [axes_in], [axes_out], [(1, 1)], list(sizes), [False] * len(sizes), False)
-    adjoint = compile_adjoint([Block(0, 0, plan)], [axes_in], [axes_out], [(1, 1)], list(sizes), [False] * len(sizes), False)
+    program = compile_program(
+        [Block(0, 0, plan)], [axes_in], [axes_out], [(1, 1)], list(sizes), [False] * len(sizes), False
+    )
+    adjoint = compile_adjoint(
+        [Block(0, 0, plan)], [axes_in], [axes_out], [(1, 1)], list(sizes), [False] * len(sizes), False
+    )
     spec = PlanSpec(program, adjoint, ((1, 1),), (len(plan),))
     cols = math.prod(sizes[f] for f in axes_in)  # type: ignore[misc]
     forms = _exact_forms(layer, sizes, program)
@@ -811,7 +824,7 @@ def _images(layer: TypedLinear, plan: LayerPlan, k: Any, l: Any) -> Any:
         x = torch.zeros(stop - start, cols, dtype=torch.float64)
         x[:, start:stop] = torch.eye(stop - start, dtype=torch.float64)
         with torch.no_grad():
-            (out,) = plan_forward(spec, [x.reshape((stop - start, 1) + shape_in)], [weights], tables)
+            (out,) = plan_forward(spec, [x.reshape((stop - start, 1, *shape_in))], [weights], tables)
         return out.reshape(stop - start, weights.shape[0], -1).numpy()
 
     return images
@@ -823,7 +836,10 @@ def _standalone_tables(program: Program, forms: Forms) -> Tables:
     forward = tuple(
         None
         if gather.trivial(o, False)
-        else (torch.tensor(gather.columns[o], dtype=torch.long), torch.tensor(gather.coefficients[o], dtype=torch.float64))
+        else (
+            torch.tensor(gather.columns[o], dtype=torch.long),
+            torch.tensor(gather.coefficients[o], dtype=torch.float64),
+        )
         for o in range(len(gather.sources))
     )
     return Tables(forms, forward, (), (), {})
@@ -840,8 +856,12 @@ def _bias_images(layer: TypedLinear, plan: LayerPlan, l: Any, rows: int) -> np.n
     """The images of the 0 → l diagrams of ``plan`` as a (D, rows) float64 array (signed)."""
     sizes = layer.fixed_sizes
     axes = order_axes(l)
-    program = compile_program([Block(0, 0, plan)], [()], [axes], [(len(plan), 1)], list(sizes), [False] * len(sizes), False)
-    adjoint = compile_adjoint([Block(0, 0, plan)], [()], [axes], [(len(plan), 1)], list(sizes), [False] * len(sizes), False)
+    program = compile_program(
+        [Block(0, 0, plan)], [()], [axes], [(len(plan), 1)], list(sizes), [False] * len(sizes), False
+    )
+    adjoint = compile_adjoint(
+        [Block(0, 0, plan)], [()], [axes], [(len(plan), 1)], list(sizes), [False] * len(sizes), False
+    )
     spec = PlanSpec(program, adjoint, ((len(plan), 1),), (len(plan),))
     forms = _exact_forms(layer, sizes, program)
     weights = torch.eye(len(plan), dtype=torch.float64).unsqueeze(1)
@@ -984,20 +1004,20 @@ class EquivariantLinear(TypedLinear):
         if self._dense is None:
             self._dense = self._dense_tables()
             self._register_tables()
-        patterns = getattr(self, "_patterns_0") * getattr(self, "_scale_0")[:, None]
-        index = torch.as_tensor(getattr(self, "_gather_0")).reshape(rows, self.in_channels, cols)[:, 0] % patterns.shape[1]
+        patterns = self._patterns_0 * self._scale_0[:, None]
+        index = torch.as_tensor(self._gather_0).reshape(rows, self.in_channels, cols)[:, 0] % patterns.shape[1]
         return patterns[:, index]
 
     def bias_tensor(self) -> torch.Tensor:
         """The bias as a (c_out,) + axes(l) tensor (zeros when the layer has no bias). Fixed sizes."""
         self._require_fixed("bias_tensor()")
-        shape = (self.out_channels,) + tuple(self.fixed_sizes[f] for f in order_axes(self.out_order))
+        shape = (self.out_channels, *tuple(self.fixed_sizes[f] for f in order_axes(self.out_order)))
         if self.bias is None:
             return self.weight.new_zeros(shape)  # type: ignore[arg-type]
         if self._dense is None:
             self._dense = self._dense_tables()
             self._register_tables()
-        return torch.matmul(self.bias, getattr(self, "_bias_basis_0")).reshape(shape)  # type: ignore[arg-type]
+        return torch.matmul(self.bias, self._bias_basis_0).reshape(shape)  # type: ignore[arg-type]
 
     def to_dense(self) -> nn.Linear:
         """A plain ``torch.nn.Linear`` equal to this layer on flattened tensors.
@@ -1021,7 +1041,9 @@ class EquivariantLinear(TypedLinear):
         check_size(self._dense_bytes(), f"the dense matrix of {self!r}")
         with torch.no_grad():
             matrix, bias = self.dense_matrix()
-        linear = nn.Linear(matrix.shape[1], matrix.shape[0], bias=self.bias is not None, device=like.device, dtype=like.dtype)
+        linear = nn.Linear(
+            matrix.shape[1], matrix.shape[0], bias=self.bias is not None, device=like.device, dtype=like.dtype
+        )
         with torch.no_grad():
             linear.weight.copy_(matrix)
             if self.bias is not None:
@@ -1065,7 +1087,9 @@ class EquivariantLinear(TypedLinear):
             device = weight.device if device is None else device
             dtype = (weight.dtype if weight.is_floating_point() else None) if dtype is None else dtype
         c_out, c_in = coords.shape[0], coords.shape[1]
-        layer = cls(group, in_order, out_order, c_in, c_out, bias=bias is not None, reduce=reduce, device=device, dtype=dtype)
+        layer = cls(
+            group, in_order, out_order, c_in, c_out, bias=bias is not None, reduce=reduce, device=device, dtype=dtype
+        )
         # The layer applies weight_t · scale_t · F(d_t): divide the coordinates by the scales.
         plan = layer._plans[(layer.in_order, layer.out_order)]
         scale = []

@@ -16,8 +16,8 @@ Architecture (all parts equivariant; ``check_equivariance(model)`` checks them o
 * ``products``: :class:`~catlayer.nn.TypedBilinear` on the canonical product diagrams between
   all hidden orders (matrix products of PPGN for graphs, dot/outer products and, for SO(3),
   cross products for point clouds), channel by channel between two linear projections u, v of
-  h. The embedding has products of the input with itself too: that is how invariants (Gram
-  entries, Minkowski products) arise from vectors, which no linear map reaches.
+  h. The embedding takes products of the input with itself for the hidden orders no linear map
+  reaches: that is how invariants (Gram entries, Minkowski products) arise from vectors.
 * ``hidden`` (default, :func:`default_hidden_type`): every order up to the largest input or
   output order (per factor, for a product) that the input reaches by a linear map or a product,
   64 invariant channels and 4–16 channels of each other order (fewer when it has many entries).
@@ -41,8 +41,8 @@ import torch
 from torch import nn
 
 from ..diagrams.validation import short_repr
-from .bilinear import TypedBilinear, canonical_products
 from ..groups.product import group_factors
+from .bilinear import TypedBilinear, canonical_products
 from .core import Call, EquivariantModule, feature_type, order_axes, output_mask, type_str
 from .linear import TypedLinear, _zero_order
 from .nonlinear import GatedNonlinearity, NormNonlinearity, PointwiseNonlinearity
@@ -56,7 +56,7 @@ _NOMINAL_SIZE = 8
 def _orders_upto(top: tuple[int, ...]) -> list[tuple[int, ...]]:
     out: list[tuple[int, ...]] = [()]
     for t in top:
-        out = [o + (i,) for o in out for i in range(t + 1)]
+        out = [(*o, i) for o in out for i in range(t + 1)]
     return out
 
 
@@ -72,7 +72,9 @@ def _sum(a: Any, b: Any) -> Any:
     return tuple(x + y for x, y in zip(a, b, strict=True)) if isinstance(a, tuple) else a + b
 
 
-def default_hidden_type(group: Any, in_type: Any, out_type: Any, width: int = 64, tensor_width: int = 16) -> dict[Any, int]:
+def default_hidden_type(
+    group: Any, in_type: Any, out_type: Any, width: int = 64, tensor_width: int = 16
+) -> dict[Any, int]:
     """Every order up to the largest input or output order (componentwise for a product) that the
     input reaches by a linear map or by a product of two input features; ``width`` invariant
     channels, and for another order the power of two closest below 256 / (its entries) (n^k; a
@@ -103,31 +105,24 @@ def default_hidden_type(group: Any, in_type: Any, out_type: Any, width: int = 64
         if order == zero:
             out[order] = width
             continue
-        entries = math.prod((g.n if g.n is not None else _NOMINAL_SIZE) for g in (factors[f] for f in order_axes(order)))
+        entries = math.prod(
+            (g.n if g.n is not None else _NOMINAL_SIZE) for g in (factors[f] for f in order_axes(order))
+        )
         channels = 2 ** max(0, math.floor(math.log2(max(256 / entries, 1))))
         out[order] = max(4, min(tensor_width, channels))
     return dict(sorted(out.items()))
 
 
-class _Activation(EquivariantModule):
-    """The block's nonlinearity (see the module docstring), as one module."""
-
-    def __init__(self, group: Any, hidden: dict[Any, int], nonlinearity: str, function: Any) -> None:
-        super().__init__()
-        if nonlinearity == "norm":
-            self.inner: Any = NormNonlinearity(group, hidden, function=function)
-        elif nonlinearity == "pointwise":
-            self.inner = PointwiseNonlinearity(group, hidden, function=function)
-        else:
-            self.inner = GatedNonlinearity(group, hidden, function=function, pointwise=nonlinearity == "auto")
-        self._open(group, self.inner.in_type, self.inner.out_type)
-
-    def forward(self, features: dict[Any, torch.Tensor], mask: Any = None) -> dict[Any, torch.Tensor]:
-        return self.inner(features, mask)
-
-    def run(self, call: Call) -> dict[Any, torch.Tensor]:
-        out: dict[Any, torch.Tensor] = self.inner.run(call)
-        return out
+def _activation(group: Any, hidden: dict[Any, int], nonlinearity: str, function: Any) -> EquivariantModule:
+    """The block's nonlinearity (see the module docstring): with "auto", entrywise where every
+    order is invariant or acted on by permutations only, gated where none is, both otherwise."""
+    factors = group_factors(group)
+    permuted = [all(factors[f].acts_by_permutations for f in order_axes(k)) for k in hidden]
+    if nonlinearity == "norm":
+        return NormNonlinearity(group, hidden, function=function)
+    if nonlinearity == "pointwise" or (nonlinearity == "auto" and all(permuted)):
+        return PointwiseNonlinearity(group, hidden, function=function)
+    return GatedNonlinearity(group, hidden, function=function, pointwise=nonlinearity == "auto")
 
 
 class _Block(nn.Module):
@@ -137,14 +132,13 @@ class _Block(nn.Module):
         self, group: Any, hidden: dict[Any, int], nonlinearity: str, function: Any, product_width: int, factory: Any
     ) -> None:
         super().__init__()
-        self.act = _Activation(group, hidden, nonlinearity, function)
+        self.act = _activation(group, hidden, nonlinearity, function)
         act_in = self.act.in_type
         orders = list(hidden)
         self.product_orders = tuple(
             k
             for k in orders
-            if product_width
-            and any(canonical_products(group, min(k, j), max(k, j), c) for j in orders for c in orders)
+            if product_width and any(canonical_products(group, min(k, j), max(k, j), c) for j in orders for c in orders)
         )
         mix_type = dict(act_in)
         for k in self.product_orders:
@@ -164,7 +158,11 @@ class _Block(nn.Module):
     def forward(self, h: dict[Any, torch.Tensor], call: Call) -> dict[Any, torch.Tensor]:
         a = self.mix.run(_with(call, h))
         act_in = {k: a[k][:, :c] for k, c in self.act_channels.items()}
-        y = self.out.run(_with(call, self.act.run(_with(call, act_in))))
+        if isinstance(self.act, EquivariantModule):
+            activated = self.act.run(_with(call, act_in))
+        else:  # a module put here by hand: its own forward
+            activated = self.act(act_in)
+        y = self.out.run(_with(call, activated))
         if self.products is not None:
             w = self.product_width
             start = {k: self.act_channels.get(k, 0) for k in self.product_orders}
@@ -248,7 +246,9 @@ class EquivariantMLP(EquivariantModule):
         if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
             raise ValueError(f"depth must be an int >= 0, got {short_repr(depth)}")
         if nonlinearity not in ("auto", "pointwise", "gated", "norm"):
-            raise ValueError(f"nonlinearity must be 'auto', 'pointwise', 'gated' or 'norm', got {short_repr(nonlinearity)}")
+            raise ValueError(
+                f"nonlinearity must be 'auto', 'pointwise', 'gated' or 'norm', got {short_repr(nonlinearity)}"
+            )
         any_size = any(g.n is None for g in self.factors)
         self.size_input = any_size if size_input is None else bool(size_input)
         self.size_scaling = any_size if size_scaling is None else bool(size_scaling)
@@ -275,10 +275,10 @@ class EquivariantMLP(EquivariantModule):
         linear = {**factory, "execution": execution}
         reached = {l: c for l, c in self.hidden.items() if any(group.basis(k, l) for k in self._embed_type)}
         self.embed = TypedLinear(group, self._embed_type, reached, **linear) if reached else None
+        # Products of the input with itself only where no linear map reaches (e.g. invariants of
+        # vectors): a quadratic term elsewhere would only add growth at initialisation.
         products = {
-            l: c
-            for l, c in self.hidden.items()
-            if _reachable(group, tuple(self._embed_type), l)
+            l: c for l, c in self.hidden.items() if l not in reached and _reachable(group, tuple(self._embed_type), l)
         }
         self.embed_products = None
         self.embed_square = None
@@ -286,9 +286,17 @@ class EquivariantMLP(EquivariantModule):
             # Products of two linear projections of the input with itself (channel by channel).
             width = max(self._embed_type.values())
             self._embed_width = width
-            self.embed_square = TypedLinear(group, self._embed_type, {k: 2 * width for k in self._embed_type}, bias=False, **linear)
-            self.embed_products = TypedBilinear(group, {k: width for k in self._embed_type}, products, "canonical", **factory)
-        missing = [l for l in self.hidden if l not in reached and (self.embed_products is None or l not in self.embed_products.out_type)]
+            self.embed_square = TypedLinear(
+                group, self._embed_type, {k: 2 * width for k in self._embed_type}, bias=False, **linear
+            )
+            self.embed_products = TypedBilinear(
+                group, {k: width for k in self._embed_type}, products, "canonical", **factory
+            )
+        missing = [
+            l
+            for l in self.hidden
+            if l not in reached and (self.embed_products is None or l not in self.embed_products.out_type)
+        ]
         if missing:
             raise ValueError(
                 f"the hidden orders {missing} of {type_str(self.hidden)} are reached neither by a linear map nor by a "

@@ -48,7 +48,7 @@ class _Paired(nn.Module):
 
 
 def _structure_rule(module: nn.Module) -> str | None:
-    from .mlp import EquivariantMLP, _Activation, _Block
+    from .mlp import EquivariantMLP, _Block
 
     if isinstance(module, EquivariantMLP):
         return (
@@ -62,8 +62,6 @@ def _structure_rule(module: nn.Module) -> str | None:
             "nonlinearity's input and the two product factors; the nonlinearity's linear image and the "
             "products are added"
         )
-    if isinstance(module, _Activation):
-        return "a nonlinearity (its rule is checked as its part)"
     if isinstance(module, (nn.ModuleList, nn.ModuleDict, nn.Sequential)) or type(module) is nn.Module:
         return "a container: its parts are checked one by one"
     return None
@@ -241,4 +239,3 @@ def _relabel(report: Any, subject: str) -> Any:
     import dataclasses
 
     return dataclasses.replace(report, subject=subject)
-

@@ -97,8 +97,9 @@ def preserves_euclidean_norm(group: Any) -> bool:
 
 
 def _acting(module: EquivariantModule, order: Any) -> tuple[Any, ...]:
-    """The factors with an axis in a feature of this order."""
-    return tuple(module.factors[f] for f in sorted(set(order_axes(order))))
+    """The factors of the module's group with an axis in a feature of this order."""
+    factors = group_factors(module.group)
+    return tuple(factors[f] for f in sorted(set(order_axes(order))))
 
 
 def _invariant(order: Any) -> bool:
@@ -378,4 +379,3 @@ class NormNonlinearity(_Nonlinearity):
             gate = _call(self.gate_function, norm + getattr(self, self._bias_names[k]))
             out[k] = x * gate.reshape(gate.shape + (1,) * len(axes))
         return out
-

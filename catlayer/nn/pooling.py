@@ -71,7 +71,13 @@ class InvariantPooling(TypedLinear):
                     f"of vectors): use TypedBilinear(..., out_type={{{zero}: ...}}), or leave order {k} out"
                 )
             self.diagrams[k] = basis
-        self._open(group, ftype, {zero: sum(ftype[k] * len(d) for k, d in self.diagrams.items())}, reduce=reduce, execution="plan")
+        self._open(
+            group,
+            ftype,
+            {zero: sum(ftype[k] * len(d) for k, d in self.diagrams.items())},
+            reduce=reduce,
+            execution="plan",
+        )
         self._build(False, device, dtype)
         # The weights are constant picks: output channel (k, i, t) reads input channel i through
         # diagram t. They are buffers (rebuilt with the tables), not parameters.

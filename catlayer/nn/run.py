@@ -506,7 +506,7 @@ def _expand_output(
         # Some axis is still a broadcast: materialise, taking batch and channel sizes from the
         # first batch-sized mixed tensor (the layer's own terms always include one).
         batch_like = next((mixed[e] for e in mine if isinstance(mixed[e], torch.Tensor)), like)
-        out = out.expand((batch_like.shape[0], out.shape[1]) + out_sizes).contiguous()
+        out = out.expand((batch_like.shape[0], out.shape[1], *out_sizes)).contiguous()
     return out
 
 

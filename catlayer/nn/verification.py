@@ -39,7 +39,6 @@ from ..diagrams.product import ProductDiagram
 from ..groups.product import group_factors
 from ..memory import check_size
 from ..plan import LayerPlan, plan_layer
-from .compile import compile_adjoint, compile_program
 from .core import order_axes
 
 __all__ = ["DENSE_LIMIT", "PROVE_MODES", "certify_module"]
@@ -220,7 +219,9 @@ def _twin(module: Any, key: Any, sizes: tuple[int, ...], outputs: int, bias: boo
     return twin
 
 
-def _block_entries(module: Any, key: Any, sizes: tuple[int, ...], weights: np.ndarray, points: np.ndarray) -> np.ndarray:
+def _block_entries(
+    module: Any, key: Any, sizes: tuple[int, ...], weights: np.ndarray, points: np.ndarray
+) -> np.ndarray:
     """Σ_t weights[r, t]·F(d_t)[x] as the module's code computes it (a float64 twin of the block,
     run on one-hot inputs) at each multi-index x (rows of ``points``: output indices, then input
     indices; for a bilinear block the inputs are x's then y's, factor by factor as in its
@@ -230,7 +231,9 @@ def _block_entries(module: Any, key: Any, sizes: tuple[int, ...], weights: np.nd
     count = len(weights)
     twin = _twin(module, key, sizes, count)
     with torch.no_grad():
-        getattr(twin, next(name for name, _ in twin.named_parameters())).copy_(torch.as_tensor(weights, dtype=torch.float64).unsqueeze(1))
+        getattr(twin, next(name for name, _ in twin.named_parameters())).copy_(
+            torch.as_tensor(weights, dtype=torch.float64).unsqueeze(1)
+        )
     k, l = module._block_orders(key)
     out_axes, in_axes = order_axes(l), order_axes(k)
     out_shape = tuple(sizes[f] for f in out_axes)
@@ -256,7 +259,7 @@ def _block_entries(module: Any, key: Any, sizes: tuple[int, ...], weights: np.nd
             with torch.no_grad():
                 out = twin(xs, ys)[l]
         else:
-            shape = (len(chunk), 1) + tuple(sizes[f] for f in in_axes)
+            shape = (len(chunk), 1, *tuple(sizes[f] for f in in_axes))
             x = torch.zeros(shape, dtype=torch.float64)
             index = torch.as_tensor(chunk).T
             x[(torch.arange(len(chunk)), 0, *index)] = 1
@@ -285,8 +288,8 @@ def _one_hot_pair(key: Any, chunk: np.ndarray, sizes: tuple[int, ...]) -> tuple[
         y_cols += list(range(start + fa, start + fa + fb))
         start += fa + fb
     xa, ya = order_axes(a), order_axes(b)
-    x = torch.zeros((len(chunk), 1) + tuple(sizes[f] for f in xa), dtype=torch.float64)
-    y = torch.zeros((len(chunk), 1) + tuple(sizes[f] for f in ya), dtype=torch.float64)
+    x = torch.zeros((len(chunk), 1, *tuple(sizes[f] for f in xa)), dtype=torch.float64)
+    y = torch.zeros((len(chunk), 1, *tuple(sizes[f] for f in ya)), dtype=torch.float64)
     rows = torch.arange(len(chunk))
     x[(rows, 0, *torch.as_tensor(chunk[:, x_cols]).T)] = 1
     y[(rows, 0, *torch.as_tensor(chunk[:, y_cols]).T)] = 1
@@ -303,10 +306,13 @@ def _bias_entries(module: Any, l: Any, sizes: tuple[int, ...], count: int) -> np
     with torch.no_grad():
         for name, p in twin.named_parameters():
             p.copy_(torch.eye(count, dtype=torch.float64) if name.startswith("bias") else torch.zeros_like(p))
-        shape = (1, 1) + tuple(sizes[f] for f in order_axes(k))
+        shape = (1, 1, *tuple(sizes[f] for f in order_axes(k)))
         masks = None
         if not order_axes(k) and any(g.n is None for g in module.factors):
-            masks = tuple(torch.ones(1, n, dtype=torch.bool) if g.n is None else None for g, n in zip(module.factors, sizes, strict=True))
+            masks = tuple(
+                torch.ones(1, n, dtype=torch.bool) if g.n is None else None
+                for g, n in zip(module.factors, sizes, strict=True)
+            )
             masks = masks[0] if len(masks) == 1 else masks
         out = twin({k: torch.zeros(shape, dtype=torch.float64)}, masks)[l]
     values = out.reshape(count, -1).numpy()
@@ -350,7 +356,9 @@ def _structure_failures(module: Any) -> list[str]:
     for name in sorted(set(mine) & set(theirs)):
         expected = theirs[name].to(like.dtype) if theirs[name].is_floating_point() else theirs[name]
         if not torch.equal(mine[name].detach().cpu(), expected.cpu()):
-            failures.append(f"the module's table {name} is not the one compiled from its diagrams and {_what(name, module)}")
+            failures.append(
+                f"the module's table {name} is not the one compiled from its diagrams and {_what(name, module)}"
+            )
     return failures
 
 
@@ -386,7 +394,9 @@ def _dense_failures(module: Any) -> list[str]:
         expected = _formula(module.factors, diagrams, k, l, points)
         for t, d in enumerate(diagrams):
             got = np.rint(patterns[t][index.reshape(-1)]).astype(np.int64)
-            failure = _mismatch(f"block {k} → {l}, diagram {t} {d}: the dense tables give", got, expected[t], points, len(order_axes(l)))
+            failure = _mismatch(
+                f"block {k} → {l}, diagram {t} {d}: the dense tables give", got, expected[t], points, len(order_axes(l))
+            )
             failures += [failure] if failure else []
     return failures
 
@@ -453,7 +463,9 @@ def certify_module(module: Any, prove: Any = "auto", rng: np.random.Generator | 
             values = _block_entries(module, key, sizes, np.eye(len(diagrams), dtype=np.int64), points)
             expected = _formula(factors, diagrams, k, l, points)
             for t, d in enumerate(diagrams):
-                failure = _mismatch(f"{where}, diagram {t} {d}: the program computes", values[t], expected[t], points, la)
+                failure = _mismatch(
+                    f"{where}, diagram {t} {d}: the program computes", values[t], expected[t], points, la
+                )
                 failures += [failure] if failure else []
             checked.append(
                 f"{where}: each of the {_count(len(diagrams), 'image')} proved equivariant on the generators, and the "
@@ -470,12 +482,14 @@ def certify_module(module: Any, prove: Any = "auto", rng: np.random.Generator | 
         spot = _spot(points, la)
         weights = rng.integers(1, 2**20, size=(1, len(diagrams)))
         got = _block_entries(module, key, sizes, weights, points[spot])[0]
-        failure = _mismatch(f"{where}: the program with integer weights computes", got, weights[0] @ formula[:, spot], points[spot], la)
+        failure = _mismatch(
+            f"{where}: the program with integer weights computes", got, weights[0] @ formula[:, spot], points[spot], la
+        )
         failures += [failure] if failure else []
         checked.append(
-            f"{where}: the plan of each of the {_count(len(diagrams), 'diagram')}, read exactly, equals the entry formula "
-            f"at one multi-index per orbit of {how} (so at every entry); the program spot-checked exactly at "
-            f"{len(spot)} of them"
+            f"{where}: the plan of each of the {_count(len(diagrams), 'diagram')}, read exactly, equals the entry "
+            f"formula at one multi-index per orbit of {how} (so at every entry); the program spot-checked exactly "
+            f"at {len(spot)} of them"
         )
     for l, diagrams in getattr(module, "bias_diagrams", {}).items():
         # At the size of a block into l (its twin carries the bias): every pattern of l indices occurs.
@@ -489,11 +503,20 @@ def certify_module(module: Any, prove: Any = "auto", rng: np.random.Generator | 
         got = _bias_entries(module, l, sizes, len(diagrams))
         expected = _formula(factors, diagrams, _zero(module), l, points)
         for t, d in enumerate(diagrams):
-            failure = _mismatch(f"bias of order {l}, diagram {t} {d}: the module computes", got[t], expected[t], points, len(shape))
+            failure = _mismatch(
+                f"bias of order {l}, diagram {t} {d}: the module computes", got[t], expected[t], points, len(shape)
+            )
             failures += [failure] if failure else []
         checked.append(f"the bias of order {l}: the module's bias terms equal F(d) at all {count} entries")
-    method = "exact certificate per block (" + ", ".join(sorted(modes)) + "): functor theorem, " + (
-        "program = F(d) at every entry" if modes == {"dense"} else "plan = F(d) at every relabelling orbit, program checked exactly"
+    method = (
+        "exact certificate per block ("
+        + ", ".join(sorted(modes))
+        + "): functor theorem, "
+        + (
+            "program = F(d) at every entry"
+            if modes == {"dense"}
+            else "plan = F(d) at every relabelling orbit, program checked exactly"
+        )
     )
     counts = _count(sum(len(d) for _, d in blocks), "diagram")
     return EquivarianceReport(
@@ -534,6 +557,3 @@ def _image(group: Any, d: Any) -> Any:
             matrix = np.kron(matrix, np.asarray(a, dtype=object))
         return matrix
     return group.functor(d)
-
-
-
