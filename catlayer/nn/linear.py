@@ -699,8 +699,8 @@ class TypedLinear(EquivariantModule):
         tables are built). Fixed sizes only.
 
         >>> from catlayer import S
-        >>> EquivariantLinear(S(8), 3, 3, 1, 1, execution="plan").dense_cost().ops  # scale, matmul, gather, GEMM
-        4
+        >>> EquivariantLinear(S(8), 3, 3, 1, 1, execution="plan").dense_cost().ops  # scale, matmul, gather, bias, GEMM
+        5
         """
         self._require_fixed("dense_cost()")
         sizes = self.fixed_sizes

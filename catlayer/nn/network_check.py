@@ -103,7 +103,7 @@ def check_network(
     >>> bool(report), report.exact
     (True, False)
     >>> print(str(report).splitlines()[0])
-    EquivariantMLP S(3) {2: 1} → {0: 1} under S(3): equivariant (numeric, not a proof)
+    EquivariantMLP S(3) {2: 1} → {0: 1} under S(3): equivariant (exact certificate of the parameterisation + numeric check of the forward)
     """
     from ..verify import check_samples, check_tolerance
 
