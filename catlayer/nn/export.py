@@ -9,6 +9,7 @@ running or unpickling it needs no catlayer import.
 from __future__ import annotations
 
 import copy
+import operator
 
 import torch
 from torch.export.graph_signature import InputKind
@@ -53,6 +54,24 @@ def _as_method(target) -> str | None:
     return name if target._overloadname == "default" and hasattr(torch.Tensor, name) else None
 
 
+def _guard_shape(graph: torch.fx.Graph, placeholder: torch.fx.Node, node: torch.fx.Node) -> None:
+    """Refuse inputs whose fixed sizes differ from the exported ones (``torch.export`` keeps these
+    checks outside its graph, so a bare graph would compute numbers for any size): one
+    ``torch._assert`` per static axis, and one on the number of axes. Dynamic axes (the batch, or
+    the size of ``S()``) are not checked."""
+    value = node.meta.get("val")
+    if not isinstance(value, torch.Tensor):
+        return
+    rank = graph.call_method("dim", (placeholder,))
+    ok = graph.call_function(operator.eq, (rank, value.dim()))
+    graph.call_function(torch._assert, (ok, f"{node.name} must have {value.dim()} axes"))
+    for axis, size in enumerate(value.shape):
+        if isinstance(size, int):
+            got = graph.call_method("size", (placeholder, axis))
+            ok = graph.call_function(operator.eq, (got, size))
+            graph.call_function(torch._assert, (ok, f"axis {axis} of {node.name} must have size {size}"))
+
+
 def plain_module(program: torch.export.ExportedProgram) -> torch.fx.GraphModule:
     """The graph of ``program`` as a picklable ``torch.fx.GraphModule`` with one tensor input
     and one tensor output; parameters, buffers and constants become frozen attributes. Symbolic
@@ -67,6 +86,7 @@ def plain_module(program: torch.export.ExportedProgram) -> torch.fx.GraphModule:
             spec = specs[node.name]
             if spec.kind == InputKind.USER_INPUT:
                 env[node] = graph.placeholder(node.name)
+                _guard_shape(graph, env[node], node)
                 continue
             if spec.kind == InputKind.PARAMETER or (spec.kind == InputKind.BUFFER and spec.persistent):
                 tensor = program.state_dict[spec.target]
