@@ -105,13 +105,15 @@ class TensorInterface(nn.Module):
         axis 0 of every input one dynamic batch size, and every axis of a factor of any size (or
         that takes a mask) one dynamic size per factor.
 
-        A batch (or size) of 1 in the example is specialised by ``torch.export`` (a size-1 axis
-        broadcasts), so give examples with at least 2 samples and 2 indices."""
-        batch = torch.export.Dim("batch") if batch is None else batch
-        sizes = {
-            f: (size if size is not None else torch.export.Dim(f"n{f}" if self.num_factors > 1 else "n"))
-            for f in self.variable
-        }
+        The dimensions have a minimum of 2: ``torch.export`` specialises an axis of size 1 in the
+        example (a size-1 axis broadcasts), which would otherwise fix the batch at 1 without a word
+        (and onnxruntime then refuses other batch sizes); with the minimum, an example with one
+        sample (or one index) is refused by the exporter instead. Give at least 2 of each."""
+        batch = torch.export.Dim("batch", min=2) if batch is None else batch
+        sizes = {}
+        for f in self.variable:
+            name = f"n{f}" if self.num_factors > 1 else "n"
+            sizes[f] = size if size is not None else torch.export.Dim(name, min=2)
         specs = []
         for _ in range(self.dict_inputs):
             for k in self.in_type:
