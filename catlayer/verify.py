@@ -348,15 +348,20 @@ def _check_module(group: Group, module, k: int, l: int, tolerance, rng, samples:
     batch = check_samples(kwargs.pop("batch", 2), "batch")
     if kwargs:
         raise TypeError(f"unexpected keyword arguments {sorted(kwargs)} for a module")
-    for name, value in (("in_order k", k), ("out_order l", l)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-            raise ValueError(f"declare the module's {name} as an int >= 0, got {value!r}")
+    typed = isinstance(k, dict) and isinstance(l, dict)
+    if not typed:
+        for name, value in (("in_order k", k), ("out_order l", l)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer, tuple)):
+                raise ValueError(
+                    f"declare the module's {name} as an order (an int >= 0, or a tuple for a product) or both "
+                    f"orders as feature types (dicts order -> channels), got {value!r}"
+                )
     generator = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     forward = check_forward(
         module,
         group,
-        int(k),
-        int(l),
+        k if typed or isinstance(k, tuple) else int(k),
+        l if typed or isinstance(l, tuple) else int(l),
         in_channels=in_channels,
         num_elements=samples,
         seed=generator,
@@ -490,14 +495,14 @@ def check_equivariance(
             )
         declared = (subject.group, subject, subject.in_order, subject.out_order)
         return _check_module(*declared, tolerance, rng, samples, kwargs)
+    if isinstance(subject, (Group, ProductGroup)) and _torch_module(matrix):
+        if k is None or l is None:
+            raise TypeError("check_equivariance(G, module, k, l) needs the module's orders k and l")
+        return _check_module(subject, matrix, k, l, tolerance, rng, samples, kwargs)
     if isinstance(subject, ProductGroup) or (
         isinstance(subject, EquivariantMap) and isinstance(subject.group, ProductGroup)
     ):
         return _check_product(subject, matrix, k, l, tolerance, rng, samples, kwargs)
-    if isinstance(subject, Group) and _torch_module(matrix):
-        if k is None or l is None:
-            raise TypeError("check_equivariance(G, module, k, l) needs the module's orders k and l")
-        return _check_module(subject, matrix, k, l, tolerance, rng, samples, kwargs)
     if kwargs:
         raise TypeError(f"unexpected keyword arguments {sorted(kwargs)}")
     if isinstance(subject, EquivariantMap):

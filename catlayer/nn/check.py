@@ -11,7 +11,8 @@ The core of :func:`catlayer.testing.assert_equivariant` and of the forward part 
   either side for that order): an order of size 1e9 cannot hide an O(1) error in another.
 * **Sizes and masks.** A group with a factor of any size (``S()``) is checked at several sizes,
   each with padded samples (a mask with random valid indices, the padding filled with noise):
-  the group then acts on the whole padded index set and on the mask alike.
+  the group then acts on the whole padded index set and on the mask alike; and new noise in the
+  padding must leave the outputs on the valid indices as they were.
 """
 
 from __future__ import annotations
@@ -284,7 +285,34 @@ def check_forward(
                 {k: _act(factors, g, v, k) for k, v in x.items()},
                 _moved(mask, masks_np, g, variable, len(factors), device),
             )
-            rhs_all = {k: _act(factors, g, v, k) for k, v in run(x, mask).items()}
+            plain = run(x, mask)
+            rhs_all = {k: _act(factors, g, v, k) for k, v in plain.items()}
+            if masks_np is not None:
+                # The padded entries must not matter: new noise there leaves the valid outputs as they were.
+                renoised = run({k: _renoise(v, k, masks_np, variable, rng) for k, v in x.items()}, mask)
+                for k in plain:
+                    valid = _axes_mask(k, masks_np, variable, plain[k].shape)
+                    with np.errstate(invalid="ignore"):
+                        leak = np.abs(np.where(valid, renoised[k] - plain[k], 0))
+                    leak = np.where(np.isfinite(leak), leak, np.inf)
+                    scale = float(np.max(np.abs(np.where(valid, plain[k], 0)), initial=0))
+                    scale = max(np.finfo(np.float64).tiny, scale)
+                    bad = leak > tolerance * scale
+                    num_entries += leak.size
+                    if bad.any():
+                        num_bad += int(bad.sum())
+                        idx = np.unravel_index(int(np.argmax(leak)), leak.shape)
+                        mismatch = Mismatch(
+                            count - 1,
+                            int(idx[0]),
+                            int(idx[1]),
+                            tuple(int(i) for i in idx[2:]),
+                            float(renoised[k][idx]),
+                            float(plain[k][idx]),
+                            f"other values in the padding (at sizes {at}): the output depends on padded entries",
+                            k if typed else None,
+                        )
+                        candidates.append((float(leak[idx]) / scale, mismatch))
             if typed and set(lhs_all) != set(out_order):
                 raise ValueError(f"the module returned orders {sorted(lhs_all)}, not {sorted(out_order)}")
             for k in lhs_all:
@@ -329,6 +357,28 @@ def check_forward(
         components=components,
         sizes=tuple(s for s in size_list if s is not None),
     )
+
+
+def _axes_mask(order: Any, masks: list[np.ndarray], variable: list[int], shape: tuple[int, ...]) -> np.ndarray:
+    """Where a feature of this order (shape (B, C) + axes) has every masked axis valid."""
+    keep = np.ones(shape, dtype=bool)
+    axes = order_axes(order)
+    start = len(shape) - len(axes)
+    for a, f in enumerate(axes):
+        if f in variable:
+            m = masks[variable.index(f)]
+            view = [m.shape[0]] + [1] * (len(shape) - 1)
+            view[start + a] = m.shape[1]
+            keep = keep & m.reshape(view)
+    return keep
+
+
+def _renoise(
+    x: np.ndarray, order: Any, masks: list[np.ndarray], variable: list[int], rng: np.random.Generator
+) -> np.ndarray:
+    """x with new noise (of another scale) in every entry that touches a padded index."""
+    keep = _axes_mask(order, masks, variable, x.shape)
+    return np.where(keep, x, 7.0 * rng.standard_normal(x.shape))
 
 
 def _at(group: Any, factors: tuple[Any, ...], sizes: tuple[int, ...]) -> Any:

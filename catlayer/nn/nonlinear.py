@@ -31,7 +31,7 @@ from torch import nn
 
 from ..diagrams.validation import short_repr
 from ..groups.product import group_factors
-from .core import Call, EquivariantModule, feature_type, order_axes, output_mask, type_str
+from .core import Call, EquivariantModule, feature_type, masked, order_axes, output_mask, type_str
 
 __all__ = [
     "GatedNonlinearity",
@@ -115,12 +115,16 @@ class _Nonlinearity(EquivariantModule, ABC):
         return call.restore(self.run(call))
 
     def run(self, call: Call) -> dict[Any, torch.Tensor]:
-        out = self._apply_to(call)
-        if call.masked:
-            for k, y in out.items():
-                keep = output_mask(call.masks, order_axes(k), y.dim())
-                if keep is not None:
-                    out[k] = y * keep
+        if not call.masked:
+            return self._apply_to(call)
+        # Padded entries are replaced by 0 before the function (whatever they held, NaN included)
+        # and the outputs there set back to 0 after it (f(0) need not be 0).
+        features = {k: masked(x, call.masks, order_axes(k)) for k, x in call.features.items()}
+        out = self._apply_to(Call(features, call.batch_shape, call.sizes, call.masks))
+        for k, y in out.items():
+            keep = output_mask(call.masks, order_axes(k), y.dim())
+            if keep is not None:
+                out[k] = torch.where(keep, y, torch.zeros((), dtype=y.dtype, device=y.device))
         return out
 
     @abstractmethod
