@@ -18,9 +18,9 @@ from fractions import Fraction
 import numpy as np
 import sympy
 
-from .diagrams import Combination, Diagram
-from .functors import EquivariantMap
-from .groups import Generator, Group
+from ..diagrams import Combination, Diagram
+from ..functors import EquivariantMap
+from ..groups import Generator, Group
 
 __all__ = ["EquivarianceReport", "FunctorLawReport", "check_equivariance", "check_functor_laws"]
 
@@ -341,7 +341,7 @@ def _torch_module(x) -> bool:
 
 def _check_module(group: Group, module, k: int, l: int, tolerance, rng, samples: int, kwargs) -> EquivarianceReport:
     """The forward of an arbitrary torch module, numerically (it has no diagrams to certify)."""
-    from .nn.check import check_forward
+    from ..nn.check import check_forward
 
     in_channels = kwargs.pop("in_channels", None)
     batch = check_samples(kwargs.pop("batch", 2), "batch")
@@ -473,7 +473,7 @@ def check_equivariance(
         missing = [a for a in ("group", "in_order", "out_order") if not hasattr(subject, a)]
         if len(missing) == 3 and any(hasattr(m, "group") for m in subject.modules()):
             # a network of catlayer parts: check it part by part
-            from .nn.network_check import check_network
+            from ..nn.network_check import check_network
 
             return check_network(subject, tolerance=tolerance, rng=rng, samples=samples, **kwargs)
         if missing:
@@ -602,3 +602,9 @@ def check_functor_laws(group: Group, d: Diagram | Combination, e: Diagram | Comb
     if failure is None and not group.functor(product) == (fd @ fe):
         failure = f"tensor: F(d @ e) != F(d) @ F(e), with d @ e = {product}"
     return FunctorLawReport(failure is None, repr(group), f"d = {d}, e = {e}", tuple(checked), failure)
+
+
+# prove_module: proofs of arbitrary torch modules (torch is imported inside the function only).
+from .prove import Counterexample, ProofReport, prove_module  # noqa: E402
+
+__all__ += ["Counterexample", "ProofReport", "prove_module"]
