@@ -232,7 +232,9 @@ class Expr:
         return tuple(tuple(a.kind for a in d) for d in self.dims)
 
     def replace(self, dims=None, terms=None) -> Expr:
-        return Expr(self.dims if dims is None else dims, self.terms if terms is None else terms, self.suspect, self.broken)
+        return Expr(
+            self.dims if dims is None else dims, self.terms if terms is None else terms, self.suspect, self.broken
+        )
 
     # -- retyping ------------------------------------------------------------------------------------
     def retype(self, d: int, i: int, kind: object) -> Expr:
@@ -288,7 +290,7 @@ class Expr:
         """Every FLEX atom becomes PLAIN (nothing decided its role)."""
         e = self
         for d, atoms in enumerate(self.dims):
-            for i, a in enumerate(atoms):
+            for i, _a in enumerate(atoms):
                 if e.dims[d][i].kind == FLEX:
                     e = e.retype(d, i, PLAIN)
         return e
@@ -566,7 +568,20 @@ def contract(operands: list[tuple[Expr, tuple[str, ...]]], out_labels: tuple[str
         term = simplify(term.with_out(out))
         if term is not None:
             terms.append(term)
-    return _repair(Expr([atoms_of[c] for c in out_labels], terms))
+    result = Expr(
+        [atoms_of[c] for c in out_labels],
+        terms,
+        earliest(*(e.suspect for e in exprs)),
+        earliest(*(e.broken for e in exprs)),
+    )
+    return _repair(result)
+
+
+def earliest(*culprits):
+    """The culprit of the earliest op (by its ``order``) among those given, or None: suspects and
+    breaks travel with every value computed from the value they mark."""
+    present = [c for c in culprits if c is not None]
+    return min(present, key=lambda c: getattr(c, "order", 0)) if present else None
 
 
 def _repair(e: Expr) -> Expr:
@@ -580,9 +595,9 @@ def _repair(e: Expr) -> Expr:
                 for term in e.terms:
                     v = term.out[d][i]
                     k = join(k, PLAIN if v is None else term.kinds[v])
-                if k != FLEX and (k != a.kind or any(
-                    (PLAIN if t.out[d][i] is None else t.kinds[t.out[d][i]]) != k for t in e.terms
-                )):
+                if k != FLEX and (
+                    k != a.kind or any((PLAIN if t.out[d][i] is None else t.kinds[t.out[d][i]]) != k for t in e.terms)
+                ):
                     e = e.retype(d, i, k)
                     changed = True
         if not changed:
@@ -599,7 +614,7 @@ def add(exprs: list[Expr]) -> Expr:
     for e, dl in zip(exprs, dim_lists, strict=True):
         e = broadcast_to(e, dl, atoms)
         terms += e.terms
-    return _repair(Expr(atoms, terms))
+    return _repair(Expr(atoms, terms, earliest(*(e.suspect for e in exprs)), earliest(*(e.broken for e in exprs))))
 
 
 def broadcast_to(e: Expr, dim_list: list[int], atoms: list[tuple[Atom, ...]]) -> Expr:
@@ -734,7 +749,7 @@ def diagonal(e: Expr, d1: int, d2: int) -> Expr:
     others = [d for d in range(e.ndim) if d not in (d1, d2)]
     labels = [chr(97 + i) for i in range(e.ndim)]
     labels[d2] = labels[d1]
-    out = tuple(labels[d] for d in others) + (labels[d1],)
+    out = (*tuple(labels[d] for d in others), labels[d1])
     return contract([(e, tuple(labels))], out)
 
 
@@ -894,7 +909,7 @@ def _einsum_flex(arrays, flex):
     letters: dict = {}
     next_letter = iter("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
     specs, keep_vars, keep_letters = [], [], []
-    for a, vs in arrays:
+    for _a, vs in arrays:
         spec = ""
         for v in vs:
             if v is None:
@@ -921,7 +936,7 @@ def _normalised_slices(a: np.ndarray, f_axes: list[int]) -> list[np.ndarray]:
     other = [i for i in range(a.ndim) if i not in f_axes]
     moved = np.moveaxis(a, f_axes + other, list(range(a.ndim)))
     inner = moved.shape[: len(f_axes)]
-    flat = moved.reshape(inner + (-1,))
+    flat = moved.reshape((*inner, -1))
     seen, out = set(), []
     for j in range(flat.shape[-1]):
         s = flat[..., j]
@@ -989,7 +1004,6 @@ class _UF:
 def _check_network(tops, bottoms, pieces, group, leaf_names) -> Verdict:
     """One factor's network: ends on the output (tops) and on leaves (bottoms), constant slices
     (pieces: (variables, array)). Structural reading first, dense proof as the fallback."""
-    n = int(group.n)
     uf = _UF()
     nodes = []  # (kind, variables, array): kind in "form", "eps", "opaque"
     for vs, s in pieces:
@@ -1165,7 +1179,7 @@ def _structural(roots, ends, nodes, node_ids, comp_tops, comp_bottoms, group) ->
         parity = None
         free = []
     else:
-        form, good, consistent = _form_properties(group)
+        _, good, consistent = _form_properties(group)
         if not good or not consistent:
             return None
         # every variable joins exactly two ends: follow paths through forms and ε nodes
@@ -1419,9 +1433,9 @@ def simplify(term: Term) -> Term | None:
         arrays = [consts[c] for c in members]
         touches = any(v in internal for _, vs in arrays for v in vs)
         if touches:
-            size = math.prod(
-                s for a, vs in arrays for s, v in zip(a.shape, vs, strict=True) if v is None
-            ) * math.prod({v: term.sizes[v] for _, vs in arrays for v in vs if v is not None and v not in internal}.values())
+            size = math.prod(s for a, vs in arrays for s, v in zip(a.shape, vs, strict=True) if v is None) * math.prod(
+                {v: term.sizes[v] for _, vs in arrays for v in vs if v is not None and v not in internal}.values()
+            )
             if size <= SIMPLIFY_LIMIT:
                 a, vs = _einsum_flex(arrays, internal)
                 changed = True

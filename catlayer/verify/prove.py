@@ -166,7 +166,11 @@ def _check_axes(axes, tensors, count):
     if axes is None:
         raise TypeError("pass axes: one tuple per input tensor with None or a factor index per dimension")
     axes = list(axes)
-    if len(axes) == len(tensors[0].shape) if len(tensors) == 1 and axes and not isinstance(axes[0], (tuple, list)) else False:
+    if (
+        len(axes) == len(tensors[0].shape)
+        if len(tensors) == 1 and axes and not isinstance(axes[0], (tuple, list))
+        else False
+    ):
         axes = [tuple(axes)]
     if len(axes) != len(tensors):
         raise ValueError(f"axes has {len(axes)} entries for {len(tensors)} input tensors (one tuple per tensor)")
@@ -277,7 +281,7 @@ def prove_module(
         try:
             ep = torch.export.export(module, args, strict=False)
             trace_error = None
-        except Exception as error:  # noqa: BLE001 - any tracing failure makes the proof undecided
+        except Exception as error:
             ep, trace_error = None, f"{type(error).__name__}: {str(error).splitlines()[0][:300] if str(error) else ''}"
 
     culprit, out_atoms, inferred = None, None, None
@@ -314,7 +318,7 @@ def prove_module(
             try:
                 outs = ip.run(ep.graph, env)
                 run_error = None
-            except Exception as error:  # noqa: BLE001 - an internal failure must not become a proof
+            except Exception as error:
                 if os.environ.get("CATLAYER_PROVE_DEBUG"):
                     raise
                 outs, run_error = None, f"{type(error).__name__}: {error}"
@@ -335,10 +339,12 @@ def prove_module(
                 if given is not None:
                     try:
                         e = _apply_roles(e, given[j])
-                    except Exception as error:  # noqa: BLE001
+                    except Exception as error:
                         culprit = ip.earliest(
                             culprit,
-                            Culprit(10**9, "output", f"output {j}", None, f"the output cannot have the given axes: {error}"),
+                            Culprit(
+                                10**9, "output", f"output {j}", None, f"the output cannot have the given axes: {error}"
+                            ),
                         )
                 settled, verdict = decide(e, groups, ip.leaf_names)
                 out_atoms.append(tuple(tuple((a.kind, a.size) for a in d) for d in settled.dims))
@@ -359,16 +365,44 @@ def prove_module(
     proved = culprit is None
     check = None
     if out_atoms is not None and (confirm or not proved):
-        check = _numeric(module, args, roles, out_atoms, groups, train, samples, rng, tolerance)
+        check = _numeric(
+            module, args, roles, out_atoms, groups, train, samples, rng, tolerance, fixed_roles=output_axes is not None
+        )
     if proved:
         if check is not None and check[0] is not None:
             return ProofReport(
-                False, False, "undecided", group_name, subject, None, None,
+                False,
+                False,
+                "undecided",
+                group_name,
+                subject,
+                None,
+                None,
                 "the rules proved the module but the numeric check found a counterexample: a rule is wrong "
-                "(please report this)", check[0], inferred_t, tracer, check[1], ops, out_atoms,
+                "(please report this)",
+                check[0],
+                inferred_t,
+                tracer,
+                check[1],
+                ops,
+                out_atoms,
             )
-        return ProofReport(True, True, "proved", group_name, subject, None, None, None, None, inferred_t, tracer,
-                           check[1] if check else None, ops, out_atoms)
+        return ProofReport(
+            True,
+            True,
+            "proved",
+            group_name,
+            subject,
+            None,
+            None,
+            None,
+            None,
+            inferred_t,
+            tracer,
+            check[1] if check else None,
+            ops,
+            out_atoms,
+        )
     counterexample = check[0] if check else None
     numeric = check[1] if check else "not run: the output axes are unknown (pass output_axes=)"
     status = "refuted" if counterexample is not None else "undecided"
@@ -376,8 +410,22 @@ def prove_module(
     reason = culprit.reason
     if not culprit.has_rule and status == "undecided":
         reason = f"{reason}; an op without a rule is never proved (the numeric check is evidence only)"
-    return ProofReport(False, False, status, group_name, subject, node, culprit.source, reason, counterexample,
-                       inferred_t, tracer, numeric, ops, out_atoms)
+    return ProofReport(
+        False,
+        False,
+        status,
+        group_name,
+        subject,
+        node,
+        culprit.source,
+        reason,
+        counterexample,
+        inferred_t,
+        tracer,
+        numeric,
+        ops,
+        out_atoms,
+    )
 
 
 def _plain_atom(size):
@@ -472,6 +520,88 @@ def _act_roles(t, roles, elements):
     return t
 
 
+def _compare(y, yg, reading, element, tol, floor=1e-9):
+    """(largest relative residual, output, index, f(g·x) there, g·f(x) there) over the outputs."""
+    import torch
+
+    best = (0.0, 0, (), 0.0, 0.0)
+    for j, (a, b) in enumerate(zip(y, yg, strict=True)):
+        if not isinstance(a, torch.Tensor):
+            continue
+        atoms = reading[j] if j < len(reading) else None
+        ga = _act_atoms(a.to(torch.float64), atoms, element)
+        fb = b.to(torch.float64)
+        if ga.shape != fb.shape:
+            continue
+        both_nan = torch.isnan(ga) & torch.isnan(fb)
+        same_inf = torch.isinf(ga) & torch.isinf(fb) & (ga == fb)
+        diff = torch.where(both_nan | same_inf, torch.zeros_like(ga), (ga - fb).abs())
+        diff = torch.where(torch.isnan(diff), torch.full_like(diff, math.inf), diff)
+        finite = torch.cat([ga[torch.isfinite(ga)].abs().reshape(-1), fb[torch.isfinite(fb)].abs().reshape(-1)])
+        # an absolute floor: outputs that are zero up to rounding (e.g. a centred softmax summed)
+        # must not make rounding noise look like a counterexample
+        scale = max(float(finite.max()) if finite.numel() else 0.0, floor)
+        residual = float(diff.max()) / scale if diff.numel() else 0.0
+        if residual > best[0]:
+            flat = int(torch.argmax(diff.reshape(-1)))
+            index = tuple(int(i) for i in np.unravel_index(flat, tuple(diff.shape)))
+            best = (residual, j, index, float(fb.reshape(-1)[flat]), float(ga.reshape(-1)[flat]))
+    return best
+
+
+def _alternative_readings(out_atoms, groups, limit: int = 32):
+    """The inferred reading of the output axes first, then the others where each axis that is one
+    atom (or plain) of length n_f is read as plain or as an axis of factor f."""
+    from .network import PLAIN
+
+    per_axis = []
+    for atoms in out_atoms:
+        if atoms is None:
+            per_axis.append([None])
+            continue
+        for dim in atoms:
+            options = [dim]
+            size = math.prod(s for _, s in dim) if dim else 1
+            if len(dim) <= 1 and size > 1:
+                for cand in [((PLAIN, size),)] + [((f, size),) for f, g in enumerate(groups) if int(g.n) == size]:
+                    if cand not in options:
+                        options.append(cand)
+            per_axis.append(options)
+    shapes = [len(atoms) if atoms is not None else None for atoms in out_atoms]
+    out = []
+    for combo in itertools.product(*per_axis):
+        reading, k = [], 0
+        for count in shapes:
+            if count is None:
+                reading.append(None)
+                k += 1
+            else:
+                reading.append(tuple(combo[k : k + count]))
+                k += count
+        out.append(tuple(reading))
+        if len(out) >= limit:
+            break
+    return out
+
+
+def _roles_of_atoms(reading) -> tuple:
+    from .network import PLAIN
+
+    out = []
+    for atoms in reading:
+        if atoms is None:
+            out.append(None)
+            continue
+        roles = []
+        for dim in atoms:
+            kinds = [None if k in (PLAIN, None) else k for k, _ in dim]
+            roles.append(
+                None if not any(k is not None for k in kinds) else kinds[0] if len(kinds) == 1 else tuple(kinds)
+            )
+        out.append(tuple(roles))
+    return tuple(out)
+
+
 def _act_atoms(t, atoms, elements):
     """g applied to a tensor whose axes are the given atoms ((kind, size) per atom)."""
     from .network import PLAIN
@@ -497,8 +627,13 @@ def _act_atoms(t, atoms, elements):
     return t
 
 
-def _numeric(module, args, roles, out_atoms, groups, train, samples, rng, tolerance):
-    """Look for a counterexample: (Counterexample or None, description)."""
+def _numeric(module, args, roles, out_atoms, groups, train, samples, rng, tolerance, fixed_roles=False):
+    """Look for a counterexample: (Counterexample or None, description).
+
+    The counterexample is for the inferred output axes; unless ``fixed_roles`` (axes given by the
+    user), it is only reported when every other plausible reading of the output axes (each axis
+    of length n_f read as plain or as an axis of factor f) fails too, so that a refutation never
+    rests on a wrong guess of the output roles."""
     import torch
     from torch.utils import _pytree as pytree
 
@@ -509,7 +644,7 @@ def _numeric(module, args, roles, out_atoms, groups, train, samples, rng, tolera
     try:
         probe = copy.deepcopy(module).double()
         dtype = torch.float64
-    except Exception:  # noqa: BLE001
+    except Exception:
         probe = module
     flat, spec = pytree.tree_flatten(args)
 
@@ -528,7 +663,7 @@ def _numeric(module, args, roles, out_atoms, groups, train, samples, rng, tolera
 
     try:
         run(base)
-    except Exception:  # noqa: BLE001 - the module may not run in float64: use its own dtype
+    except Exception:
         probe, dtype = module, None
         base = [convert(x) for x in flat]
     tol = tolerance if tolerance is not None else (1e-6 if dtype == torch.float64 else 1e-3)
@@ -545,9 +680,16 @@ def _numeric(module, args, roles, out_atoms, groups, train, samples, rng, tolera
     components = [range(max(1, int(getattr(g, "num_components", 1)))) for g in groups]
     for combo in itertools.product(*components):
         for _ in range(samples):
-            candidates.append([np.asarray(g.random_element(rng, component=c), dtype=np.float64)
-                               for g, c in zip(groups, combo, strict=True)])
+            candidates.append(
+                [
+                    np.asarray(g.random_element(rng, component=c), dtype=np.float64)
+                    for g, c in zip(groups, combo, strict=True)
+                ]
+            )
     tensor_positions = [i for i, x in enumerate(base) if isinstance(x, torch.Tensor)]
+    readings = [tuple(out_atoms)] if fixed_roles else _alternative_readings(out_atoms, groups)
+    alive = [True] * len(readings)
+    found = None
     worst = 0.0
     tried = 0
     for trial, element in enumerate(candidates):
@@ -562,42 +704,49 @@ def _numeric(module, args, roles, out_atoms, groups, train, samples, rng, tolera
         try:
             y = run(values)
             yg = run(transformed)
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:
             return None, f"the module failed on a transformed input: {type(error).__name__}: {error}"[:300]
         tried += 1
-        for j, (a, b) in enumerate(zip(y, yg, strict=True)):
-            if not isinstance(a, torch.Tensor):
+        for r, reading in enumerate(readings):
+            if not alive[r]:
                 continue
-            atoms = out_atoms[j] if j < len(out_atoms) else None
-            ga = _act_atoms(a.to(torch.float64), atoms, element)
-            fb = b.to(torch.float64)
-            if ga.shape != fb.shape:
-                continue
-            both_nan = torch.isnan(ga) & torch.isnan(fb)
-            same_inf = torch.isinf(ga) & torch.isinf(fb) & (ga == fb)
-            diff = torch.where(both_nan | same_inf, torch.zeros_like(ga), (ga - fb).abs())
-            diff = torch.where(torch.isnan(diff), torch.full_like(diff, math.inf), diff)
-            finite = torch.cat([ga[torch.isfinite(ga)].abs().reshape(-1), fb[torch.isfinite(fb)].abs().reshape(-1)])
-            scale = max(float(finite.max()) if finite.numel() else 0.0, 1e-300)
-            residual = float(diff.max()) / scale if diff.numel() else 0.0
-            worst = max(worst, residual)
-            if residual > tol:
-                flat_index = int(torch.argmax(diff.reshape(-1)))
-                index = tuple(int(i) for i in np.unravel_index(flat_index, tuple(diff.shape)))
-                name = describe_element(element[0]) if len(element) == 1 else " × ".join(map(describe_element, element))
-                return (
-                    Counterexample(
-                        element[0] if len(element) == 1 else tuple(element),
-                        tuple(pytree.tree_unflatten(values, spec)),
-                        j,
-                        index,
-                        float(fb.reshape(-1)[flat_index]),
-                        float(ga.reshape(-1)[flat_index]),
-                        residual,
-                        name,
-                    ),
-                    f"counterexample found on group element #{trial} (relative residual {residual:.3g} > {tol:.3g})",
-                )
+            failure = _compare(y, yg, reading, element, tol, 1e-7 if dtype == torch.float64 else 1e-3)
+            if r == 0:
+                worst = max(worst, failure[0])
+            if failure[0] > tol:
+                alive[r] = False
+                if r == 0 and found is None:
+                    found = (trial, element, values, failure)
+        if not any(alive):
+            break
+    if found is not None and not any(alive):
+        trial, element, values, (residual, j, index, lhs, rhs) = found
+        name = describe_element(element[0]) if len(element) == 1 else " × ".join(map(describe_element, element))
+        return (
+            Counterexample(
+                element[0] if len(element) == 1 else tuple(element),
+                tuple(pytree.tree_unflatten(values, spec)),
+                j,
+                index,
+                lhs,
+                rhs,
+                residual,
+                name,
+            ),
+            f"counterexample found on group element #{trial} (relative residual {residual:.3g} > {tol:.3g})"
+            + (
+                ""
+                if fixed_roles or len(readings) == 1
+                else f"; no other reading of the output axes ({len(readings) - 1} tried) is consistent either"
+            ),
+        )
+    if found is not None:
+        other = readings[alive.index(True)]
+        return None, (
+            f"the inferred output axes fail numerically (relative residual {found[3][0]:.3g}), but the reading "
+            f"{_roles_of_atoms(other)} passes on {tried} group elements: the module may be equivariant with "
+            "those output axes (numeric evidence, not a proof; pass output_axes= to test a reading)"
+        )
     precision = "float64" if dtype == torch.float64 else "the module's dtype"
     return None, (
         f"no counterexample on {tried} group elements (generators and random elements of every component) in "

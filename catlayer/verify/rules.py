@@ -271,7 +271,11 @@ class Interpreter:
 
     def culprit(self, reason: str, has_rule: bool = True) -> Culprit:
         node = self.current_outer or self.current
-        op = op_name(node.target) if node is not None and node.op == "call_function" else str(getattr(node, "target", "?"))
+        op = (
+            op_name(node.target)
+            if node is not None and node.op == "call_function"
+            else str(getattr(node, "target", "?"))
+        )
         if self.current_outer is not None and self.current is not None and self.current is not self.current_outer:
             inner = op_name(self.current.target) if self.current.op == "call_function" else ""
             if inner and inner != op:
@@ -295,9 +299,11 @@ class Interpreter:
             if node.op == "placeholder":
                 continue
             if node.op == "output":
-                return [self._lookup(a, env) for a in node.args[0]] if isinstance(node.args[0], (list, tuple)) else [
-                    self._lookup(node.args[0], env)
-                ]
+                return (
+                    [self._lookup(a, env) for a in node.args[0]]
+                    if isinstance(node.args[0], (list, tuple))
+                    else [self._lookup(node.args[0], env)]
+                )
             if node.op == "get_attr":
                 raise Unsupported(f"get_attr {node.target}")
             if self.current_outer is None:
@@ -308,7 +314,7 @@ class Interpreter:
             env[node] = self.call(node, args, kwargs)
         return []
 
-    def _lookup(self, a, env):  # noqa: D102
+    def _lookup(self, a, env):
         if isinstance(a, torch.fx.Node):
             return env[a]
         if isinstance(a, (list, tuple)):
@@ -440,14 +446,13 @@ class Interpreter:
             for i, a in enumerate(atoms):
                 if a.kind != FLEX:
                     continue
-                if any(
-                    t.out[d][i] is not None and any(t.out[d][i] in vs for _, vs in t.consts) for t in out.terms
-                ):
+                if any(t.out[d][i] is not None and any(t.out[d][i] in vs for _, vs in t.consts) for t in out.terms):
                     positions.append((d, i))
         if not positions or len(positions) > 4:
             return out
-        options = [[PLAIN] + [f for f, g in enumerate(self.groups) if int(g.n) == out.dims[d][i].size]
-                   for d, i in positions]
+        options = [
+            [PLAIN] + [f for f, g in enumerate(self.groups) if int(g.n) == out.dims[d][i].size] for d, i in positions
+        ]
         if all(len(o) == 1 for o in options):
             return out
         valid = []
@@ -500,7 +505,7 @@ class Interpreter:
         fn = decomposition_table.get(target)
         if fn is None:
             fn = _implicit_decomposition(target)
-        if fn is None or self.current_outer is not None and target is getattr(self.current_outer, "target", None):
+        if fn is None or (self.current_outer is not None and target is getattr(self.current_outer, "target", None)):
             raise _NoRule(f"no rule for {op_name(target)}")
         return self._run_decomposition(node, fn, args, kwargs)
 
@@ -653,22 +658,76 @@ def _factor_name(ip: Interpreter, f) -> str:
     return repr(ip.groups[f]) if len(ip.groups) == 1 else f"factor {f} ({ip.groups[f]!r})"
 
 
-def nonlinear(ip: Interpreter, node, operands: list, out_dims_fn, what: str, linear_in=None):
+def strip_broadcasts(e: Expr) -> Expr:
+    """e with every axis that is a pure broadcast (undecided atoms whose index touches nothing
+    but that output position, in every term: an ``expand`` of a size-1 axis) made size 1."""
+    dims = list(e.dims)
+    terms = list(e.terms)
+    for d, atoms in enumerate(e.dims):
+        if not atoms or any(a.kind != FLEX for a in atoms):
+            continue
+        pure = True
+        for t in terms:
+            for v in t.out[d]:
+                if v is None or sum(w == v for vs in t.out for w in vs) != 1:
+                    pure = False
+                elif any(v in vs for _, vs in t.leaves) or any(v in vs for _, vs in t.consts):
+                    pure = False
+        if pure:
+            dims[d] = ()
+            terms = [t.with_out([o if k != d else () for k, o in enumerate(t.out)]) for t in terms]
+    return Expr(dims, terms, e.suspect, e.broken, e.valid)
+
+
+def nonlinear(ip: Interpreter, node, operands: list, out_dims_fn, what: str, linear_in=None, strip=True, shape=None):
     """The common part of every nonlinear rule: decide the operands, check that every group axis
     they carry belongs to a factor acting by permutations (or, for ``linear_in``, that the other
     operands are constant along the non-permutation axes), and return a new leaf with the atoms
-    ``out_dims_fn(aligned atoms)``."""
+    ``out_dims_fn(aligned atoms)``.
+
+    ``strip``: operands' pure broadcast axes are taken out first and the result is broadcast
+    again along them (a function applied entry by entry, or symmetrically along an axis, of a
+    value constant along an axis is constant along it), so a broadcast keeps its undecided role;
+    ``shape``: the output shape to broadcast back to (the node's, by default)."""
     exprs = [as_expr(o) for o in operands]
+    if strip:
+        exprs = [strip_broadcasts(e) for e in exprs]
     broken = ip.earliest(*(e.broken for e in exprs))
-    ndim, lists = _broadcast_lists(exprs)
+    out = _nonlinear(ip, node, exprs, out_dims_fn, what, linear_in, broken)
+    if strip:
+        target = shape
+        if target is None:
+            meta = _meta(node)
+            target = tuple(int(x) for x in meta.shape) if isinstance(meta, torch.Tensor) else None
+        if target is not None and len(target) == out.ndim and out.shape != tuple(target):
+            if all(a == b or a == 1 for a, b in zip(out.shape, target, strict=True)):
+                out = N.expand(out, tuple(target))
+    return out
+
+
+def _nonlinear(ip, node, exprs, out_dims_fn, what, linear_in, broken):
+    _, lists = _broadcast_lists(exprs)
     settled, atoms, culprit = materialise(ip, exprs, lists)
     bad = _nonpermutation(ip, [a for s in settled for a in s.dims])
     out_dims = out_dims_fn(atoms)
     if bad and linear_in is not None:
-        # linear in the operands linear_in: the others must not vary along non-permutation axes
+        # linear in the operands linear_in (where / masked_fill): the others must not vary along
+        # the non-permutation axes, and every linear operand must carry those axes itself (a
+        # constant broadcast along a vector axis is not a vector) unless it is zero
         others = [s for j, s in enumerate(settled) if j not in linear_in]
         if not _nonpermutation(ip, [a for s in others for a in s.dims]):
-            bad = []
+            needed = [
+                (m, p)
+                for m, slot in enumerate(atoms)
+                for p, a in enumerate(slot)
+                if a.kind not in (PLAIN, FLEX) and not ip.permutation[a.kind]
+            ]
+            carried = all(
+                not settled[j].terms or all(lists[j][m] >= 0 and settled[j].dims[lists[j][m]] for m, _ in needed)
+                for j in linear_in
+            )
+            if carried:
+                bad = []
     if bad:
         names = ", ".join(_factor_name(ip, f) for f in bad)
         c = ip.culprit(f"{what} on an axis acted on by {names}, which does not act by permutations")
@@ -691,8 +750,21 @@ def rule(*names):
     return register
 
 
-@rule("clone", "contiguous", "alias", "detach", "lift_fresh_copy", "alias_copy", "detach_copy", "positive",
-      "resolve_conj", "resolve_neg", "neg", "_conj", "conj")
+@rule(
+    "clone",
+    "contiguous",
+    "alias",
+    "detach",
+    "lift_fresh_copy",
+    "alias_copy",
+    "detach_copy",
+    "positive",
+    "resolve_conj",
+    "resolve_neg",
+    "neg",
+    "_conj",
+    "conj",
+)
 def rule_identity(ip, node, p):
     return as_expr(p["self"])
 
@@ -714,8 +786,14 @@ def rule_copy(ip, node, p):
     return N.expand(as_expr(p["src"]), _shape(node))
 
 
-@rule("_assert_tensor_metadata", "_assert_scalar", "sym_constrain_range_for_size", "sym_constrain_range",
-      "_assert_async", "_functional_assert_async")
+@rule(
+    "_assert_tensor_metadata",
+    "_assert_scalar",
+    "sym_constrain_range_for_size",
+    "sym_constrain_range",
+    "_assert_async",
+    "_functional_assert_async",
+)
 def rule_assert(ip, node, p):
     return None
 
@@ -813,12 +891,11 @@ def rule_repeat(ip, node, p):
             shape = list(y.shape)
             shape[d] = r
             y = N.expand(y, tuple(shape))
-            x = N.reshape(y, tuple(x.shape[:d]) + (r * x.shape[d],) + tuple(x.shape[d + 1 :]))
+            x = N.reshape(y, (*tuple(x.shape[:d]), r * x.shape[d], *tuple(x.shape[d + 1 :])))
     return x
 
 
-LAYOUT = {rule_identity, rule_reshape, rule_permute, rule_transpose, rule_t, rule_movedim, rule_unsqueeze,
-          rule_squeeze}
+LAYOUT = {rule_identity, rule_reshape, rule_permute, rule_transpose, rule_t, rule_movedim, rule_unsqueeze, rule_squeeze}
 
 
 # -- constant maps along one axis --------------------------------------------------------------------------
@@ -986,7 +1063,9 @@ def rule_cat(ip, node, p):
                 parts += t.parts if isinstance(t, Blocks) else [as_expr(t)]
             return Blocks(d, parts)
         if all(isinstance(t, Blocks) for t in pieces) and _same_partition(pieces):
-            inner = [rule_cat(ip, node, {**p, "tensors": [t.parts[k] for t in pieces]}) for k in range(len(pieces[0].parts))]
+            inner = [
+                rule_cat(ip, node, {**p, "tensors": [t.parts[k] for t in pieces]}) for k in range(len(pieces[0].parts))
+            ]
             return Blocks(pieces[0].dim, inner)
     tensors = [as_expr(t) for t in pieces]
     total = out_shape[d]
@@ -995,8 +1074,10 @@ def rule_cat(ip, node, p):
         for t in tensors:
             dims = list(t.dims)
             dims[d] = (Atom(PLAIN, total),) if total != 1 else ()
-            terms = [term.with_out([o if k != d else ((None,) if total != 1 else ()) for k, o in enumerate(term.out)])
-                     for term in t.terms]
+            terms = [
+                term.with_out([o if k != d else ((None,) if total != 1 else ()) for k, o in enumerate(term.out)])
+                for term in t.terms
+            ]
             parts.append(Expr(dims, terms, t.suspect, t.broken))
         return N.add(parts)
     return Blocks(d, tensors)
@@ -1011,7 +1092,9 @@ def _value_shape(v) -> tuple[int, ...]:
 def _same_partition(values) -> bool:
     first = values[0]
     return all(
-        isinstance(v, Blocks) and v.dim == first.dim and [b[1] - b[0] for b in v.bounds()] == [b[1] - b[0] for b in first.bounds()]
+        isinstance(v, Blocks)
+        and v.dim == first.dim
+        and [b[1] - b[0] for b in v.bounds()] == [b[1] - b[0] for b in first.bounds()]
         for v in values
     )
 
@@ -1029,8 +1112,17 @@ def rule_stack(ip, node, p):
     return rule_cat(ip, node, fake)
 
 
-@rule("split", "split_with_sizes", "split_copy", "split_with_sizes_copy", "unsafe_split", "chunk", "tensor_split",
-      "unbind", "unbind_copy")
+@rule(
+    "split",
+    "split_with_sizes",
+    "split_copy",
+    "split_with_sizes_copy",
+    "unsafe_split",
+    "chunk",
+    "tensor_split",
+    "unbind",
+    "unbind_copy",
+)
 def rule_split(ip, node, p):
     x = as_expr(p["self"])
     d = _dim(p.get("dim", 0), x.ndim)
@@ -1085,9 +1177,9 @@ def rule_diagonal(ip, node, p):
 def _general_diagonal(x, d1, d2, offset, out_shape):
     # a constant D[out, a, b] over both axes: flatten them into one axis and use a dim map
     others = [d for d in range(x.ndim) if d not in (d1, d2)]
-    y = N.permute(x, others + [d1, d2])
+    y = N.permute(x, [*others, d1, d2])
     a, b = x.shape[d1], x.shape[d2]
-    y = N.reshape(y, tuple(y.shape[: len(others)]) + (a * b,))
+    y = N.reshape(y, (*tuple(y.shape[: len(others)]), a * b))
     length = out_shape[-1]
     m = np.zeros((length, a * b))
     for j in range(length):
@@ -1179,8 +1271,19 @@ def rule_index_add(ip, node, p):
     return N.add([base, _embed(src, d, base.shape[d], idx)])
 
 
-@rule("fill", "zero", "zeros_like", "ones_like", "full_like", "new_zeros", "new_ones", "new_full", "empty_like",
-      "new_empty", "fill_")
+@rule(
+    "fill",
+    "zero",
+    "zeros_like",
+    "ones_like",
+    "full_like",
+    "new_zeros",
+    "new_ones",
+    "new_full",
+    "empty_like",
+    "new_empty",
+    "fill_",
+)
 def rule_fill(ip, node, p):
     meta = _meta(node)
     shape = tuple(int(s) for s in meta.shape)
@@ -1240,7 +1343,9 @@ def rule_div(ip, node, p):
 
 def reciprocal(ip, node, b):
     """1/b as a nonlinear pointwise function of b alone."""
-    return nonlinear(ip, node, [b], lambda atoms: atoms, "the reciprocal (a division by a computed tensor)")
+    return nonlinear(
+        ip, node, [b], lambda atoms: atoms, "the reciprocal (a division by a computed tensor)", shape=_value_shape(b)
+    )
 
 
 @rule("square")
@@ -1299,9 +1404,9 @@ def _matmul(a: Expr, b: Expr) -> Expr:
         b, squeeze_b = N.unsqueeze(b, 1), True
     batch = max(a.ndim, b.ndim) - 2
     bl = _labels(batch, 3)
-    la = bl[batch - (a.ndim - 2) :] + ("a", "b")
-    lb = bl[batch - (b.ndim - 2) :] + ("b", "c")
-    out = N.contract([(a, la), (b, lb)], bl + ("a", "c"))
+    la = (*bl[batch - (a.ndim - 2) :], "a", "b")
+    lb = (*bl[batch - (b.ndim - 2) :], "b", "c")
+    out = N.contract([(a, la), (b, lb)], (*bl, "a", "c"))
     if squeeze_b:
         out = N.squeeze(out, [out.ndim - 1])
     if squeeze_a:
@@ -1361,8 +1466,9 @@ def rule_einsum(ip, node, p):
     specs = lhs.split(",")
     used = set(c for c in equation if c.isalpha())
     free = iter(c for c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ" if c not in used)
-    ell_rank = max((e.ndim - len(s.replace("...", "")) for s, e in zip(specs, operands, strict=True) if "..." in s),
-                   default=0)
+    ell_rank = max(
+        (e.ndim - len(s.replace("...", "")) for s, e in zip(specs, operands, strict=True) if "..." in s), default=0
+    )
     ell = tuple(next(free) for _ in range(ell_rank))
     labelled = []
     for s, e in zip(specs, operands, strict=True):
@@ -1384,6 +1490,28 @@ def rule_einsum(ip, node, p):
     else:
         out = tuple(rhs)
     return N.contract(labelled, out)
+
+
+@rule("linalg_cross", "cross")
+def rule_cross(ip, node, p):
+    """a × b along an axis of length 3: ε_ijk a_j b_k with the Levi-Civita constant (a morphism
+    of SO(3)'s category, not of O(3)'s)."""
+    a, b = as_expr(p["self"]), as_expr(p["other"])
+    nd = max(a.ndim, b.ndim)
+    d = p.get("dim")
+    d = _dim(-1 if d is None else d, nd)
+    from ..forms import levi_civita
+
+    eps = N.const_expr(levi_civita(3).astype(np.float64))
+    labels = list(_labels(nd))
+    la = tuple(labels[nd - a.ndim :])
+    lb = list(labels[nd - b.ndim :])
+    la = list(la)
+    la[d - (nd - a.ndim)] = "J"
+    lb[d - (nd - b.ndim)] = "K"
+    out = list(labels)
+    out[d] = "I"
+    return N.contract([(eps, ("I", "J", "K")), (a, tuple(la)), (b, tuple(lb))], tuple(out))
 
 
 @rule("tensordot")
@@ -1408,11 +1536,12 @@ def rule_convolution(ip, node, p):
     if isinstance(padding, str):
         padding = [0] * spatial if padding == "valid" else None
     padding = _expand_param(padding, spatial) if padding is not None else None
-    dilation = _expand_param(p.get("dilation", 1), spatial)
     out_shape = _shape(node)
     w = w.settle()
     if w.dims and any(a.kind != PLAIN for d in w.dims for a in d):
-        raise Conflict("a convolution kernel computed from the input")
+        raise Conflict("a convolution kernel with an axis acted on by a group")
+    if not N.check_expr(w, ip.groups, ip.leaf_names).ok:
+        raise Unsupported("a convolution kernel computed from the input that is not invariant")
     dims = [x.dims[0], (Atom(PLAIN, out_shape[1]),) if out_shape[1] != 1 else ()]
     for k in range(spatial):
         atoms = x.dims[2 + k]
@@ -1421,8 +1550,11 @@ def rule_convolution(ip, node, p):
         if plain:
             dims.append((Atom(PLAIN, out_shape[2 + k]),) if out_shape[2 + k] != 1 else ())
             continue
-        if kernel != 1 or stride[k] != 1 or (padding is None or padding[k] != 0) or (
-            p.get("transposed") and any(_expand_param(p.get("output_padding", 0), spatial))
+        if (
+            kernel != 1
+            or stride[k] != 1
+            or (padding is None or padding[k] != 0)
+            or (p.get("transposed") and any(_expand_param(p.get("output_padding", 0), spatial)))
         ):
             raise Unsupported(
                 f"a convolution with kernel {kernel}, stride {stride[k]} or padding along an axis acted on by "
@@ -1438,7 +1570,7 @@ def rule_convolution(ip, node, p):
             for k in range(spatial)
         ]
         terms.append(t.with_out(out))
-    result = Expr(dims, terms, x.suspect, x.broken)
+    result = Expr(dims, terms, N.earliest(x.suspect, w.suspect), N.earliest(x.broken, w.broken))
     if bias is not None:
         b = as_expr(bias)
         b = N.reshape(b, (1, out_shape[1]) + (1,) * spatial)
@@ -1481,7 +1613,9 @@ def rule_masked_fill(ip, node, p):
     return nonlinear(ip, node, operands, lambda atoms: atoms, "masked_fill", linear_in={0, 2})
 
 
-def _reduce_rule(what, order_dependent=False, outputs=1):
+def _reduce_rule(what, order_dependent=False, outputs=1, indices=False):
+    """A reduction; ``indices``: its second output holds positions along the reduced axes."""
+
     def fn(ip, node, p):
         x = as_expr(p["self"] if "self" in p else p["input"])
         dims = p.get("dim", None)
@@ -1494,28 +1628,55 @@ def _reduce_rule(what, order_dependent=False, outputs=1):
             if order_dependent:
                 for d in reduced:
                     if any(a.kind not in (PLAIN,) for a in atoms[d]):
-                        raise Unsupported(f"{what} along an axis acted on by a group depends on the order of its entries")
+                        raise Unsupported(
+                            f"{what} along an axis acted on by a group depends on the order of its entries"
+                        )
             return [() if d in reduced else atoms[d] for d in range(len(atoms)) if keep or d not in reduced]
 
-        out = nonlinear(ip, node, [x], out_dims, what)
-        return tuple([out] + [_second_leaf(ip, node, out, i) for i in range(1, outputs)]) if outputs > 1 else out
+        shape = tuple(int(s) for s in _meta(node)[0].shape) if outputs > 1 else None
+        out = nonlinear(ip, node, [x], out_dims, what, shape=shape)
+        along = indices and any(a.kind not in (PLAIN, FLEX) for d in reduced for a in x.dims[d])
+        return tuple([out] + [_second_leaf(ip, node, out, i, along) for i in range(1, outputs)]) if outputs > 1 else out
 
     return fn
 
 
-def _second_leaf(ip, node, first: Expr, i):
+def _second_leaf(ip, node, first: Expr, i, positions_along=None):
+    """The other outputs of a multi-output op, with the first output's roles. ``positions_along``:
+    this output holds positions (indices) along those input axes; positions along a group axis
+    are not equivariant values, so the output is then marked as broken."""
     meta = _meta(node)[i]
     shape = tuple(int(s) for s in meta.shape)
+    broken = first.broken
+    if positions_along:
+        broken = ip.earliest(
+            broken,
+            ip.culprit(f"output {i} of {op_name(node.target)} holds positions along an axis acted on by a group"),
+        )
     if shape == first.shape:
-        return ip.leaf(f"{node.name}[{i}]", first.dims, broken=first.broken)
-    return ip.leaf(f"{node.name}[{i}]", [(Atom(PLAIN, s),) if s != 1 else () for s in shape], broken=first.broken)
+        return ip.leaf(f"{node.name}[{i}]", first.dims, broken=broken)
+    return ip.leaf(f"{node.name}[{i}]", [(Atom(PLAIN, s),) if s != 1 else () for s in shape], broken=broken)
 
 
-for _name in ("amax", "amin", "logsumexp", "prod", "any", "all", "var", "std", "nanmean", "nansum", "count_nonzero",
-              "norm", "frobenius_norm", "nuclear_norm"):
+for _name in (
+    "amax",
+    "amin",
+    "logsumexp",
+    "prod",
+    "any",
+    "all",
+    "var",
+    "std",
+    "nanmean",
+    "nansum",
+    "count_nonzero",
+    "norm",
+    "frobenius_norm",
+    "nuclear_norm",
+):
     RULES[_name] = _reduce_rule(_name)
-RULES["max.dim"] = _reduce_rule("max", outputs=2)
-RULES["min.dim"] = _reduce_rule("min", outputs=2)
+RULES["max.dim"] = _reduce_rule("max", outputs=2, indices=True)
+RULES["min.dim"] = _reduce_rule("min", outputs=2, indices=True)
 RULES["max.default"] = _reduce_rule("max")
 RULES["min.default"] = _reduce_rule("min")
 RULES["var_mean"] = _reduce_rule("var_mean", outputs=2)
@@ -1523,9 +1684,9 @@ RULES["std_mean"] = _reduce_rule("std_mean", outputs=2)
 RULES["aminmax"] = _reduce_rule("aminmax", outputs=2)
 RULES["argmax"] = _reduce_rule("argmax", order_dependent=True)
 RULES["argmin"] = _reduce_rule("argmin", order_dependent=True)
-RULES["median.dim"] = _reduce_rule("median", order_dependent=True, outputs=2)
-RULES["mode"] = _reduce_rule("mode", order_dependent=True, outputs=2)
-RULES["kthvalue"] = _reduce_rule("kthvalue", order_dependent=True, outputs=2)
+RULES["median.dim"] = _reduce_rule("median", outputs=2, indices=True)
+RULES["mode"] = _reduce_rule("mode", outputs=2, indices=True)
+RULES["kthvalue"] = _reduce_rule("kthvalue", outputs=2, indices=True)
 
 
 @rule("linalg_vector_norm")
@@ -1539,7 +1700,7 @@ def rule_vector_norm(ip, node, p):
         out_labels = tuple(c for i, c in enumerate(labels) if i not in dims)
         sq = N.contract([(x, labels), (x, labels)], out_labels)
         sq = ip.finish(sq, [x])
-        out = nonlinear(ip, node, [sq], lambda atoms: atoms, "the square root of a sum of squares")
+        out = nonlinear(ip, node, [sq], lambda atoms: atoms, "the square root of a sum of squares", shape=sq.shape)
         if keep:
             for d in sorted(dims):
                 out = N.unsqueeze(out, d)
@@ -1557,7 +1718,8 @@ def _along_rule(what, order_dependent=False, outputs=1):
                 raise Unsupported(f"{what} along an axis acted on by a group depends on the order of its entries")
             return atoms
 
-        out = nonlinear(ip, node, [x], out_dims, what)
+        shape = tuple(int(s) for s in _meta(node)[0].shape) if outputs > 1 else None
+        out = nonlinear(ip, node, [x], out_dims, what, strip=not order_dependent, shape=shape)
         return tuple([out] + [_second_leaf(ip, node, out, i) for i in range(1, outputs)]) if outputs > 1 else out
 
     return fn
@@ -1587,7 +1749,8 @@ def _norm_rule(what, weight_names, channel_axis=None, outputs=1):
             if channel_axis is not None:
                 w = N.reshape(w, (1, w.shape[0]) + (1,) * (x.ndim - 2))
             operands.append(w)
-        out = nonlinear(ip, node, operands, lambda atoms: atoms, what)
+        shape = tuple(int(s) for s in _meta(node)[0].shape) if outputs > 1 else None
+        out = nonlinear(ip, node, operands, lambda atoms: atoms, what, shape=shape)
         if outputs == 1:
             return out
         return tuple([out] + [_second_leaf(ip, node, out, i) for i in range(1, outputs)])
@@ -1619,7 +1782,7 @@ def rule_sdpa(ip, node, p):
         raise _NoRule("grouped-query attention")
     nd = q.ndim
     batch = _labels(nd - 2)
-    scores = N.contract([(q, batch + ("L", "E")), (k, batch + ("S", "E"))], batch + ("L", "S"))
+    scores = N.contract([(q, (*batch, "L", "E")), (k, (*batch, "S", "E"))], (*batch, "L", "S"))
     scores = ip.finish(scores, [q, k])
     L, S = q.shape[-2], k.shape[-2]
     mask = p.get("attn_mask")
@@ -1630,19 +1793,25 @@ def rule_sdpa(ip, node, p):
         mask_dtype = mask.value.dtype
     if mask is not None:
         if mask_dtype == torch.bool:
-            scores = nonlinear(ip, node, [mask, scores, -math.inf], lambda atoms: atoms, "the attention mask",
-                               linear_in={1, 2})
+            scores = nonlinear(
+                ip,
+                node,
+                [mask, scores, -math.inf],
+                lambda atoms: atoms,
+                "the attention mask",
+                linear_in={1, 2},
+                shape=scores.shape,
+            )
         else:
             scores = ip.finish(N.add([scores, as_expr(mask)]), [scores])
-    weights = nonlinear(ip, node, [scores], lambda atoms: atoms, "the softmax of attention")
-    out = N.contract([(weights, batch + ("L", "S")), (v, batch + ("S", "F"))], batch + ("L", "F"))
+    weights = nonlinear(ip, node, [scores], lambda atoms: atoms, "the softmax of attention", shape=scores.shape)
+    out = N.contract([(weights, (*batch, "L", "S")), (v, (*batch, "S", "F"))], (*batch, "L", "F"))
     return out
 
 
 def _meta_dtype(n):
     m = _meta(n) if isinstance(n, torch.fx.Node) else None
     return getattr(m, "dtype", None)
-
 
 
 # -- block-structured values -----------------------------------------------------------------------------------
@@ -1783,12 +1952,18 @@ def matmul_any(a, b):
             rng = list(range(start, stop))
             ak = a.parts[k] if ref is a else slice_any(a, ca, rng)
             bk = b.parts[k] if ref is b else slice_any(b, cb, rng)
-            if isinstance(ak, Blocks) and ak.dim == ca or isinstance(bk, Blocks) and bk.dim == cb:
+            if (isinstance(ak, Blocks) and ak.dim == ca) or (isinstance(bk, Blocks) and bk.dim == cb):
                 raise _Fallback
             products.append(matmul_any(ak, bk))
         del axis
         return add_any(products)
-    out_nd = max(a_nd, b_nd) if a_nd > 1 and b_nd > 1 else (b_nd - 1 if a_nd == 1 else a_nd - 1) if a_nd != b_nd or a_nd > 1 else 0
+    out_nd = (
+        max(a_nd, b_nd)
+        if a_nd > 1 and b_nd > 1
+        else (b_nd - 1 if a_nd == 1 else a_nd - 1)
+        if a_nd != b_nd or a_nd > 1
+        else 0
+    )
     if isinstance(a, Blocks):
         if a_nd < 2 or a.dim != a_nd - 2:
             raise _Fallback
@@ -1860,8 +2035,18 @@ def _blocks_rule(ip, node, rule, p):
         return tuple(outs)
     if rule in (rule_cat, rule_stack):
         return rule(ip, node, p)
-    if rule in (rule_add, rule_mul, rule_div, rule_pointwise, rule_where, rule_masked_fill, rule_square, rule_pow,
-                rule_addcmul, rule_addcdiv):
+    if rule in (
+        rule_add,
+        rule_mul,
+        rule_div,
+        rule_pointwise,
+        rule_where,
+        rule_masked_fill,
+        rule_square,
+        rule_pow,
+        rule_addcmul,
+        rule_addcdiv,
+    ):
         keys = [k for k, v in p.items() if _is_tensorish(v) or isinstance(v, Blocks)]
 
         def fn(es):
