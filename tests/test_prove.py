@@ -68,30 +68,41 @@ def elements(group, count=4, seed=3):
 
 
 # -- third-party modules -----------------------------------------------------------------------------
-def ops_2_to_2(inputs, dim):
-    """The 15 basis ops of the IGN 2 → 2 layer (each normalised as in the public code)."""
+def tile(x, axis, copies, how):
+    """``copies`` copies of x along a new axis: by ``repeat`` or, as the public IGN port does, by
+    concatenating unsqueezed copies."""
+    if how == "repeat":
+        reps = [1] * (x.dim() + 1)
+        reps[axis] = copies
+        return x.unsqueeze(axis).repeat(*reps)
+    return torch.cat([x.unsqueeze(axis) for _ in range(copies)], dim=axis)
+
+
+def ops_2_to_2(inputs, dim, how):
+    """The 15 basis ops of the IGN 2 → 2 layer (N x D x m x m), mean-normalised."""
     diag_part = torch.diagonal(inputs, dim1=2, dim2=3)
     sum_diag_part = torch.sum(diag_part, dim=2, keepdim=True)
     sum_of_rows = torch.sum(inputs, dim=3)
     sum_of_cols = torch.sum(inputs, dim=2)
     sum_all = torch.sum(sum_of_rows, dim=2)
-    op1 = torch.diag_embed(diag_part)
-    op2 = torch.diag_embed(sum_diag_part.repeat(1, 1, dim))
-    op3 = torch.diag_embed(sum_of_rows)
-    op4 = torch.diag_embed(sum_of_cols)
-    op5 = torch.diag_embed(sum_all.unsqueeze(2).repeat(1, 1, dim))
-    op6 = sum_of_cols.unsqueeze(3).repeat(1, 1, 1, dim)
-    op7 = sum_of_rows.unsqueeze(3).repeat(1, 1, 1, dim)
-    op8 = sum_of_cols.unsqueeze(2).repeat(1, 1, dim, 1)
-    op9 = sum_of_rows.unsqueeze(2).repeat(1, 1, dim, 1)
-    op10 = inputs
-    op11 = torch.transpose(inputs, 2, 3)
-    op12 = diag_part.unsqueeze(3).repeat(1, 1, 1, dim)
-    op13 = diag_part.unsqueeze(2).repeat(1, 1, dim, 1)
-    op14 = sum_diag_part.unsqueeze(3).repeat(1, 1, dim, dim)
-    op15 = sum_all.unsqueeze(2).unsqueeze(3).repeat(1, 1, dim, dim)
-    ops = [op1, op2, op3, op4, op5, op6, op7, op8, op9, op10, op11, op12, op13, op14, op15]
-    for i in (1, 2, 3, 5, 6, 7, 8, 13):  # the ops that sum over one index: mean normalisation
+    ops = [
+        torch.diag_embed(diag_part),
+        torch.diag_embed(tile(sum_diag_part[..., 0], 2, dim, how)),
+        torch.diag_embed(sum_of_rows),
+        torch.diag_embed(sum_of_cols),
+        torch.diag_embed(tile(sum_all, 2, dim, how)),
+        tile(sum_of_cols, 3, dim, how),
+        tile(sum_of_rows, 3, dim, how),
+        tile(sum_of_cols, 2, dim, how),
+        tile(sum_of_rows, 2, dim, how),
+        inputs,
+        torch.transpose(inputs, 2, 3),
+        tile(diag_part, 3, dim, how),
+        tile(diag_part, 2, dim, how),
+        tile(tile(sum_diag_part[..., 0], 2, dim, how), 3, dim, how),
+        tile(tile(sum_all, 2, dim, how), 3, dim, how),
+    ]
+    for i in (1, 2, 3, 5, 6, 7, 8, 13):  # the ops that sum over one index: means
         ops[i] = ops[i] / dim
     for i in (4, 14):
         ops[i] = ops[i] / dim**2
@@ -99,15 +110,16 @@ def ops_2_to_2(inputs, dim):
 
 
 class Layer2to2(nn.Module):
-    def __init__(self, input_depth, output_depth):
+    def __init__(self, input_depth, output_depth, how="cat"):
         super().__init__()
+        self.how = how
         self.coeffs = nn.Parameter(torch.randn(input_depth, output_depth, 15) * 0.3)
         self.diag_bias = nn.Parameter(torch.randn(1, output_depth, 1, 1))
         self.all_bias = nn.Parameter(torch.randn(1, output_depth, 1, 1))
 
     def forward(self, inputs):  # N x D x m x m
         m = inputs.size(3)
-        ops_out = torch.stack(ops_2_to_2(inputs, m), dim=2)
+        ops_out = torch.stack(ops_2_to_2(inputs, m, self.how), dim=2)
         output = torch.einsum("dsb,ndbij->nsij", self.coeffs, ops_out)
         mat_diag_bias = torch.eye(inputs.size(3)).unsqueeze(0).unsqueeze(0) * self.diag_bias
         return output + self.all_bias + mat_diag_bias
@@ -191,8 +203,9 @@ def check_proved(report, module=None, group=None, inputs=None, axes=None):
         assert worst < 1e-7, (worst, str(report))
 
 
-def test_ign_layer_2_to_2():
-    module = Layer2to2(3, 4).eval()
+@pytest.mark.parametrize("how", ["cat", "repeat"])
+def test_ign_layer_2_to_2(how):
+    module = Layer2to2(3, 4, how).eval()
     x = torch.randn(2, 3, 5, 5)
     report = prove_module(module, S(5), (x,), axes=[(None, None, 0, 0)])
     check_proved(report, module, S(5), (x,), [(None, None, 0, 0)])
@@ -239,6 +252,42 @@ def test_transformer_encoder_layer_and_attention_on_sets():
     report = prove_module(attention, S(5), (x, x, x), axes=[(None, 0, None)] * 3)
     check_proved(report)
     assert report.output_axes == ((None, 0, None), (None, 0, 0))  # output and attention weights
+
+
+class PaddedEncoder(nn.Module):
+    """Two pre-norm GELU transformer layers on padded sets with a key padding mask."""
+
+    def __init__(self):
+        super().__init__()
+        layer = nn.TransformerEncoderLayer(8, 2, 16, batch_first=True, norm_first=True, activation="gelu")
+        self.encoder = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+
+    def forward(self, x, padding):
+        return self.encoder(x, src_key_padding_mask=padding)
+
+
+class EmbeddedPositions(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.positions = nn.Embedding(5, 8)
+        self.layer = nn.TransformerEncoderLayer(8, 2, 16, batch_first=True)
+
+    def forward(self, x):
+        with torch.no_grad():  # a region export wraps in a higher-order op
+            index = torch.arange(x.shape[1])
+        return self.layer(x + self.positions(index))
+
+
+def test_transformer_with_padding_mask_and_positional_embedding():
+    x = torch.randn(2, 5, 8)
+    padding = torch.zeros(2, 5, dtype=torch.bool)
+    padding[0, 3:] = True
+    report = prove_module(PaddedEncoder(), S(5), (x, padding), axes=[(None, 0, None), (None, 0)])
+    check_proved(report)
+    assert report.output_axes == ((None, 0, None),)
+    report = prove_module(EmbeddedPositions(), S(5), (x,), axes=[(None, 0, None)])
+    assert report.status == "refuted" and report.node.startswith("aten.add.Tensor"), str(report)
+    assert "self.positions(index)" in report.source
 
 
 def test_catlayer_networks():

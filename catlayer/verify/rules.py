@@ -253,7 +253,8 @@ class Interpreter:
     """Abstract interpretation of a graph (see the module docstring). ``groups``: the factor
     groups; ``permutation``: per factor, whether it acts by permutation matrices."""
 
-    def __init__(self, groups, permutation):
+    def __init__(self, groups, permutation, owner=None):
+        self.owner = owner  # the graph module whose attributes get_attr reads (HOP bodies)
         self.groups = list(groups)
         self.permutation = list(permutation)
         self.leaf_names: dict[int, str] = {}
@@ -262,6 +263,7 @@ class Interpreter:
         self.current = None  # the node being interpreted (for culprits)
         self.current_outer = None  # the graph node whose decomposition is being interpreted
         self.ops_seen: set[str] = set()
+        self._cse: dict = {}  # the same op on the same values gives the same value (copies in a cat)
 
     # -- leaves and culprits ---------------------------------------------------------------------
     def leaf(self, name: str, dims, suspect=None, broken=None) -> Expr:
@@ -305,13 +307,23 @@ class Interpreter:
                     else [self._lookup(node.args[0], env)]
                 )
             if node.op == "get_attr":
-                raise Unsupported(f"get_attr {node.target}")
+                value = self.owner
+                for part in str(node.target).split("."):
+                    value = getattr(value, part, None)
+                env[node] = _wrap(value) if isinstance(value, torch.Tensor) else value
+                continue
             if self.current_outer is None:
                 self.order += 1
             self.current = node
             args = self._lookup(node.args, env)
             kwargs = self._lookup(node.kwargs, env)
+            key = _cse_key(node.target, args, kwargs)
+            if key is not None and key in self._cse:
+                env[node] = self._cse[key][0]
+                continue
             env[node] = self.call(node, args, kwargs)
+            if key is not None:
+                self._cse[key] = (env[node], args, kwargs)  # the arguments keep their ids alive
         return []
 
     def _lookup(self, a, env):
@@ -328,11 +340,22 @@ class Interpreter:
         if target is __import__("operator").getitem:
             container, index = args
             return container[index]
+        if isinstance(target, torch._ops.HigherOrderOperator) and target.name() in (
+            "wrap_with_set_grad_enabled",
+            "wrap_with_autocast",
+        ):
+            # a region under torch.no_grad() / autocast: its body computes the same values
+            body_index = 1 if target.name() == "wrap_with_set_grad_enabled" else 4
+            body = args[body_index]
+            if isinstance(body, torch.fx.GraphModule):
+                return self._run_body(body, args[body_index + 1 :])
         if not isinstance(target, torch._ops.OpOverload):
             name = getattr(target, "__name__", str(target))
             return self.broken_value(node, f"no rule for the Python call {name}", has_rule=False)
         name = op_name(target)
         self.ops_seen.add(name)
+        if target._schema.is_mutable:
+            return self.broken_value(node, f"no rule for the in-place op {name}", has_rule=False)
         inputs = list(_flatten((args, kwargs)))
         self._inputs = inputs
         if not any(isinstance(v, (Expr, Blocks)) for v in inputs):
@@ -360,7 +383,11 @@ class Interpreter:
             p = bind(target, args, kwargs)
             out = rule(self, node, p)
             return self.finish(out, inputs, layout=rule in LAYOUT)
-        except Unsupported as error:
+        except Exception as error:  # a failing rule only leaves this op unproved
+            if not isinstance(error, Unsupported):
+                return self.broken_value(
+                    node, f"the rule for {name} failed ({type(error).__name__}: {str(error)[:120]})", has_rule=False
+                )
             reason = str(error)
             if isinstance(error, Conflict):
                 named = [self.describe_operand(v) for v in inputs if isinstance(v, (Expr, Const))]
@@ -377,6 +404,17 @@ class Interpreter:
             name = self.leaf_names.get(v.terms[0].leaves[0][0], "")
             return f"{name} {_roles_text(v)}".strip()
         return f"a tensor {_roles_text(v)}"
+
+    def _run_body(self, body, values):
+        placeholders = [n for n in body.graph.nodes if n.op == "placeholder"]
+        if len(placeholders) != len(values):
+            raise _NoRule("a wrapped region with unexpected arguments")
+        owner, self.owner = self.owner, body
+        try:
+            outs = self.run(body.graph, dict(zip(placeholders, values, strict=True)))
+        finally:
+            self.owner = owner
+        return tuple(outs)
 
     def fold(self, node, target, args, kwargs):
         """Evaluate an op whose tensor inputs are all constants (or that creates a tensor)."""
@@ -561,6 +599,30 @@ def _roles_text(e: Expr) -> str:
         kinds = ["·" if a.kind == PLAIN else "?" if a.kind == FLEX else str(a.kind) for a in atoms]
         parts.append("".join(kinds) if kinds else "1")
     return "[" + ", ".join(parts) + "]"
+
+
+def _cse_key(target, args, kwargs):
+    """A key identifying a deterministic op applied to given values (by identity), or None."""
+    if not isinstance(target, torch._ops.OpOverload) or torch.Tag.nondeterministic_seeded in target.tags:
+        return None
+
+    def key(v):
+        if isinstance(v, (Expr, Blocks, Const)):
+            return ("value", id(v))
+        if isinstance(v, (list, tuple)):
+            return (type(v).__name__, *(key(x) for x in v))
+        if isinstance(v, dict):
+            return ("dict", *((k, key(x)) for k, x in sorted(v.items())))
+        if isinstance(
+            v, (int, float, bool, str, type(None), torch.dtype, torch.device, torch.layout, torch.memory_format)
+        ):
+            return ("const", type(v).__name__, repr(v))
+        raise TypeError
+
+    try:
+        return (target, key(args), key(kwargs))
+    except TypeError:
+        return None
 
 
 def _is_leaf(e: Expr) -> bool:
@@ -1056,6 +1118,8 @@ def rule_cat(ip, node, p):
     nd = len(out_shape)
     d = _dim(p.get("dim", 0), nd)
     pieces = [t for t in p["tensors"] if (_is_tensorish(t) or isinstance(t, Blocks)) and len(_value_shape(t)) == nd]
+    if len(pieces) > 1 and all(t is pieces[0] for t in pieces) and isinstance(pieces[0], Expr):
+        return _tile(pieces[0], d, len(pieces))
     if any(isinstance(t, Blocks) for t in pieces):
         if all(not isinstance(t, Blocks) or t.dim == d for t in pieces):
             parts = []
@@ -1099,10 +1163,26 @@ def _same_partition(values) -> bool:
     )
 
 
+def _tile(x: Expr, d: int, copies: int) -> Expr:
+    """``copies`` copies of x concatenated along axis d: a broadcast index in front of the axis's
+    atoms (the same value at every copy), as ``repeat`` does."""
+    y = N.unsqueeze(x, d)
+    shape = list(y.shape)
+    shape[d] = copies
+    y = N.expand(y, tuple(shape))
+    out = list(x.shape)
+    out[d] = copies * x.shape[d]
+    return N.reshape(y, tuple(out))
+
+
 @rule("stack")
 def rule_stack(ip, node, p):
-    tensors = [as_expr(t) for t in p["tensors"]]
     d = p.get("dim", 0)
+    if len(p["tensors"]) > 1 and all(t is p["tensors"][0] for t in p["tensors"]) and isinstance(p["tensors"][0], Expr):
+        x = p["tensors"][0]
+        d = _dim(d, x.ndim + 1)
+        return _tile(N.unsqueeze(x, d), d, len(p["tensors"]))
+    tensors = [as_expr(t) for t in p["tensors"]]
     nd = tensors[0].ndim + 1
     d = _dim(d, nd)
     parts = [N.unsqueeze(t, d) for t in tensors]
