@@ -392,6 +392,25 @@ class Fn(nn.Module):
         return self.fn(self, *xs)
 
 
+def _write_first(m, x):
+    y = x.clone()
+    y[:, 0] = 0.0
+    return y
+
+
+def _scale_view(m, x):
+    y = x.clone()
+    view = y[:, :2]
+    view.mul_(2.0)
+    return y
+
+
+def _zero_diagonal(m, x):
+    y = x.clone()
+    y.diagonal(dim1=1, dim2=2).zero_()
+    return y.relu()
+
+
 ETA = torch.diag(torch.tensor([1.0, -1.0, -1.0, -1.0]))
 J4 = torch.tensor([[0.0, 1, 0, 0], [-1, 0, 0, 0], [0, 0, 0, 1], [0, 0, -1, 0]])
 EPS = torch.zeros(3, 3, 3)
@@ -506,6 +525,28 @@ CASES = [
         [(None, None, 0)],
         "refuted",
     ),
+    (
+        "O13: metric as a vector",
+        O(1, 3),
+        lambda m, v: (v * m.b0 * v).sum(-1),
+        (torch.tensor([1.0, -1, -1, -1]),),
+        [(2, 4)],
+        [(None, 0)],
+        "proved",
+    ),
+    (
+        "O13: wrong signature",
+        O(1, 3),
+        lambda m, v: (v * m.b0 * v).sum(-1),
+        (torch.tensor([1.0, 1, -1, -1]),),
+        [(2, 4)],
+        [(None, 0)],
+        "refuted",
+    ),
+    ("S: in-place relu", S(5), lambda m, x: x.clone().relu_() + 1, (), [(2, 5, 3)], [(None, 0, None)], "proved"),
+    ("S: write at a fixed position", S(5), _write_first, (), [(2, 5, 3)], [(None, 0, None)], "refuted"),
+    ("S: write through a view", S(5), _scale_view, (), [(2, 5, 3)], [(None, 0, None)], "refuted"),
+    ("S: write on the diagonal", S(4), _zero_diagonal, (), [(2, 4, 4)], [(None, 0, 0)], "proved"),
     (
         "O: norm gate",
         O(3),

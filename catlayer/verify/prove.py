@@ -11,11 +11,17 @@
 **How.** The module is traced with ``torch.export.export`` (non-strict), in eval mode by default:
 the tracer runs the Python code on fake tensors, so control flow on shapes and flags, dict
 inputs, shape checks and library layers (``nn.MultiheadAttention``, ``einsum``, catlayer's
-executor) are seen through, and the result is a functional ATen graph (in-place writes and
-views resolved) with shapes, the source line of every node and the list of parameters, buffers
-and constants. ``torch.fx.symbolic_trace`` was not chosen: it stops at Python control flow on
-values, keeps module calls opaque and gives no shapes. Every node is then interpreted by the
-rules of :mod:`catlayer.verify.rules` over the tensor networks of
+executor) are seen through, and the result is an ATen graph with shapes, the source line of
+every node and the list of parameters, buffers and constants. Export's graph keeps high-level ops
+(``linear``, ``einsum``, ``layer_norm``, ``scaled_dot_product_attention``), which have rules of
+their own, so the graph stays small and the reported op is the one the user wrote; when it still
+holds in-place ops, they are functionalised (``run_decompositions({})``, which keeps
+the ops), and an op with no rule is decomposed on the spot with ATen's own decomposition.
+``torch.fx.symbolic_trace`` was not chosen: it stops at Python control flow on values, keeps
+module calls opaque, gives no shapes and leaves in-place writes and views as they are;
+``make_fx`` is as fast but gives neither the parameter/buffer signature nor functionalisation.
+
+Every node is then interpreted by the rules of :mod:`catlayer.verify.rules` over the tensor networks of
 :mod:`catlayer.verify.network`: each tensor axis is a tuple of atomic indices, each either not
 acted on or an index of one group factor; linear and multilinear segments are tensor networks
 decided exactly against the group's category and functor, nonlinear ops are accepted by rule
@@ -25,9 +31,11 @@ decided exactly against the group's category and functor, nonlinear ops are acce
 confirmed numerically (``confirm=True``), which can only veto it (a disagreement is reported as
 undecided and would be a bug in a rule). ``"refuted"`` only with a numeric counterexample: a
 group element g and an input x with f(g·x) ≠ g·f(x), found on elements of every connected
-component (and the exact group generators). ``"undecided"`` otherwise: an op without a rule, a
-network too large to decide, or a rule that fails while no counterexample was found; the
-numeric check is then reported as numeric evidence, never as a proof.
+component (and the exact group generators), and only when every plausible reading of the output
+axes fails (the inferred roles can be wrong once a rule has failed); the first op that breaks is
+named with its source line. ``"undecided"`` otherwise: an op without a rule, a network too large
+to decide, or a rule that fails while no counterexample was found; the numeric check is then
+reported as numeric evidence, never as a proof.
 
 **Scope of a proof.** It holds for every value of the parameters (a learned tensor is never an
 invariant constant) with the buffers and constants as they are, for inputs of the traced shapes
@@ -90,7 +98,8 @@ class ProofReport:
     the output axes, one tuple per output tensor and one entry per axis: None (not acted on),
     the factor acting on it, or a tuple of roles when the axis is several atoms merged by a
     reshape (e.g. ``(None, 0)`` for an axis of size batch·n). ``numeric``: what the numeric check
-    did. ``ops``: the ATen ops of the traced graph.
+    did. ``ops``: the ATen ops of the traced graph. ``output_atoms`` (internal): the inferred
+    atoms (role, size) of every output axis, used to act on the outputs.
     """
 
     ok: bool

@@ -443,6 +443,8 @@ class Interpreter:
             return out
         if _is_leaf(out):
             return out
+        if any(out is v for v in inputs):
+            out = out.replace()  # an op that returns its input: never write into the input's value
         ins = [v for v in inputs if isinstance(v, Expr)]
         sources = [v for v in inputs if isinstance(v, (Expr, Blocks))]
         broken = self.earliest(out.broken, *(v.broken for v in sources))
