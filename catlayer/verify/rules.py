@@ -1624,6 +1624,12 @@ def rule_convolution(ip, node, p):
         raise Conflict("a convolution kernel with an axis acted on by a group")
     if not N.check_expr(w, ip.groups, ip.leaf_names).ok:
         raise Unsupported("a convolution kernel computed from the input that is not invariant")
+    # the channels are mixed by the (learned) kernel: they must not be acted on by a group
+    for i, a in enumerate(x.dims[1]):
+        if a.kind == FLEX:
+            x = x.retype(1, i, PLAIN)
+        elif a.kind != PLAIN:
+            raise Conflict(f"a convolution mixes the channel axis, which is acted on by {_factor_name(ip, a.kind)}")
     dims = [x.dims[0], (Atom(PLAIN, out_shape[1]),) if out_shape[1] != 1 else ()]
     for k in range(spatial):
         atoms = x.dims[2 + k]
@@ -1822,6 +1828,13 @@ def _norm_rule(what, weight_names, channel_axis=None, outputs=1):
 
     def fn(ip, node, p):
         x = as_expr(p["input"])
+        if what == "group_norm" and x.ndim > 1:
+            # statistics over blocks of channels: the channel axis must not be permuted
+            for i, a in enumerate(x.dims[1]):
+                if a.kind == FLEX:
+                    x = x.retype(1, i, PLAIN)
+                elif a.kind != PLAIN:
+                    raise Conflict(f"group_norm pools blocks of the channel axis, which is acted on by {a.kind}")
         operands = [x]
         for name in weight_names:
             w = p.get(name)
