@@ -682,6 +682,28 @@ def test_adversarial(case):
         assert report.counterexample is not None and report.node
 
 
+def test_type_embeddings_and_random_ops():
+    class Typed(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed, self.out = nn.Embedding(7, 4), nn.Linear(4, 2)
+
+        def forward(self, types, x):  # integer types per element, features per element
+            return self.out(torch.relu(self.embed(types) + x)).sum(1)
+
+    types, x = torch.randint(0, 7, (2, 5)), torch.randn(2, 5, 4)
+    report = prove_module(Typed(), S(5), (types, x), axes=[(None, 0), (None, 0, None)])
+    check_proved(report)
+    assert report.output_axes == ((None, None),)
+
+    class Dropout(nn.Module):
+        def forward(self, x):
+            return nn.functional.dropout(x, 0.5, training=True)
+
+    report = prove_module(Dropout(), S(5), (x,), axes=[(None, 0, None)])
+    assert not report and report.node.startswith("aten.dropout") and "random" in report.reason
+
+
 def test_learned_parameter_on_a_group_axis_is_never_proved():
     """A positional encoding that happens to be zero now is still a learned tensor on the set
     axis: not proved (the proof must hold for every value of the weights), and no counterexample

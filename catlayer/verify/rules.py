@@ -364,6 +364,8 @@ class Interpreter:
                 return folded
         packet = target.overloadpacket.__name__
         rule = RULES.get(f"{packet}.{target._overloadname}") or RULES.get(packet)
+        if rule is None and torch.Tag.nondeterministic_seeded in target.tags:
+            return self.broken_value(node, f"{name} is random: no rule (trace in eval mode)", has_rule=False)
         if rule is None and torch.Tag.pointwise in target.tags:
             rule = rule_pointwise
         try:
@@ -1572,6 +1574,21 @@ def rule_einsum(ip, node, p):
     else:
         out = tuple(rhs)
     return N.contract(labelled, out)
+
+
+@rule("embedding")
+def rule_embedding(ip, node, p):
+    """A lookup of rows of a table by integer indices: a function of each index on its own, so
+    the indices' group axes must act by permutations; the table must not lie along a group axis
+    (a learned table) and must be invariant when it is computed."""
+    table = as_expr(p["weight"]).settle()
+    if any(a.kind != PLAIN for d in table.dims for a in d):
+        raise Conflict("an embedding table with an axis acted on by a group")
+    if not N.check_expr(table, ip.groups, ip.leaf_names).ok:
+        raise Unsupported("an embedding table computed from the input that is not invariant")
+    width = table.shape[-1]
+    extra = (Atom(PLAIN, width),) if width != 1 else ()
+    return nonlinear(ip, node, [p["indices"]], lambda atoms: [*atoms, extra], "an embedding lookup", shape=_shape(node))
 
 
 @rule("linalg_cross", "cross")
