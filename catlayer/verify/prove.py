@@ -725,7 +725,9 @@ def _numeric(module, args, roles, out_atoms, groups, train, samples, rng, tolera
         if trial % 2 == 1:  # every other trial: fresh random values for the floating inputs
             for i in tensor_positions:
                 if values[i].is_floating_point():
-                    values[i] = torch.as_tensor(rng.standard_normal(tuple(values[i].shape)), dtype=values[i].dtype)
+                    values[i] = torch.as_tensor(
+                        rng.standard_normal(tuple(values[i].shape)), dtype=values[i].dtype, device=values[i].device
+                    )
         transformed = list(values)
         for i, r in zip(tensor_positions, roles, strict=True):
             transformed[i] = _act_roles(values[i], r, element)
