@@ -1366,7 +1366,6 @@ def rule_index_add(ip, node, p):
     "new_full",
     "empty_like",
     "new_empty",
-    "fill_",
 )
 def rule_fill(ip, node, p):
     meta = _meta(node)
@@ -1465,7 +1464,7 @@ def rule_lerp(ip, node, p):
     return N.add([as_expr(p["self"]), _broadcast_contract([p["end"], w]), _broadcast_contract([p["self"], w])])
 
 
-@rule("sum", "mean", "nansum_never")
+@rule("sum", "mean")
 def rule_sum(ip, node, p):
     x = as_expr(p["self"])
     dims = p.get("dim")
@@ -1498,7 +1497,7 @@ def _matmul(a: Expr, b: Expr) -> Expr:
     return out
 
 
-@rule("mm", "bmm", "matmul", "mv", "dot", "vdot", "inner_never")
+@rule("mm", "bmm", "matmul", "mv", "dot", "vdot")
 def rule_matmul(ip, node, p):
     a = as_expr(p["self"])
     b = as_expr(p.get("other", p.get("mat2", p.get("vec", p.get("tensor")))))
