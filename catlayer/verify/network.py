@@ -760,10 +760,8 @@ def diag_embed(e: Expr, d1: int, d2: int) -> Expr:
     if d1 > d2:
         d1, d2 = d2, d1
     last = e.ndim - 1
-    src = [d for d in range(e.ndim - 1)]
-    dims, terms_out = [], []
     order = []
-    it = iter(src)
+    it = iter(range(e.ndim - 1))
     for d in range(nd):
         if d in (d1, d2):
             order.append(last)
@@ -771,7 +769,6 @@ def diag_embed(e: Expr, d1: int, d2: int) -> Expr:
             order.append(next(it))
     dims = [e.dims[o] for o in order]
     terms = [t.with_out([t.out[o] for o in order]) for t in e.terms]
-    del terms_out
     return Expr(dims, terms, e.suspect, e.broken)
 
 

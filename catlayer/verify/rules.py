@@ -1930,10 +1930,6 @@ class _Fallback(Exception):
     """A block-structured value that an op cannot treat block by block."""
 
 
-def _bounds_of(v, d):
-    return v.bounds() if isinstance(v, Blocks) and v.dim == d else None
-
-
 def permute_any(v, order):
     if isinstance(v, Blocks):
         order = [o % v.ndim for o in order]
@@ -2057,7 +2053,6 @@ def matmul_any(a, b):
     ca, cb = a_nd - 1, (0 if b_nd == 1 else b_nd - 2)
     if (isinstance(a, Blocks) and a.dim == ca) or (isinstance(b, Blocks) and b.dim == cb):
         ref = a if isinstance(a, Blocks) and a.dim == ca else b
-        axis = ca if ref is a else cb
         products = []
         for k, (start, stop) in enumerate(ref.bounds()):
             rng = list(range(start, stop))
@@ -2066,7 +2061,6 @@ def matmul_any(a, b):
             if (isinstance(ak, Blocks) and ak.dim == ca) or (isinstance(bk, Blocks) and bk.dim == cb):
                 raise _Fallback
             products.append(matmul_any(ak, bk))
-        del axis
         return add_any(products)
     out_nd = (
         max(a_nd, b_nd)
