@@ -29,10 +29,10 @@ import math
 import numpy as np
 import sympy
 
-from .diagrams.product import ProductCombination, ProductDiagram
-from .functors import EquivariantMap, ProductMap
-from .groups.product import FactorGenerator, ProductGroup
-from .verify import (
+from ..diagrams.product import ProductCombination, ProductDiagram
+from ..functors import EquivariantMap, ProductMap
+from ..groups.product import FactorGenerator, ProductGroup
+from . import (
     _INT64_SAFE,
     DEFAULT_TOLERANCE,
     EquivarianceReport,

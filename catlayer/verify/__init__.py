@@ -18,10 +18,10 @@ from fractions import Fraction
 import numpy as np
 import sympy
 
-from .diagrams import Combination, Diagram
-from .diagrams.product import ProductCombination, ProductDiagram
-from .functors import EquivariantMap
-from .groups import Generator, Group, ProductGroup
+from ..diagrams import Combination, Diagram
+from ..diagrams.product import ProductCombination, ProductDiagram
+from ..functors import EquivariantMap
+from ..groups import Generator, Group, ProductGroup
 
 __all__ = ["EquivarianceReport", "FunctorLawReport", "check_equivariance", "check_functor_laws"]
 
@@ -342,7 +342,7 @@ def _torch_module(x) -> bool:
 
 def _check_module(group: Group, module, k: int, l: int, tolerance, rng, samples: int, kwargs) -> EquivarianceReport:
     """The forward of an arbitrary torch module, numerically (it has no diagrams to certify)."""
-    from .nn.check import check_forward
+    from ..nn.check import check_forward
 
     in_channels = kwargs.pop("in_channels", None)
     batch = check_samples(kwargs.pop("batch", 2), "batch")
@@ -443,7 +443,7 @@ def check_equivariance(
     order tuples k and l, or a product functor image alone. Exact input is proved on the union
     of the factors' generators, each acting on its own factor's axes (identity, or zero for Lie
     generators, on the others); float input is checked on random elements that visit every pair
-    of components; a failure names the factor and the element (see :mod:`catlayer.verify_products`).
+    of components; a failure names the factor and the element (see :mod:`catlayer.verify.products`).
 
     Exact complex entries (Gaussian rationals such as ``1 + 2*sympy.I``) are proved part by part:
     a real group commutes with M iff it commutes with its real and imaginary parts.
@@ -485,7 +485,7 @@ def check_equivariance(
         missing = [a for a in ("group", "in_order", "out_order") if not hasattr(subject, a)]
         if len(missing) == 3 and any(hasattr(m, "group") for m in subject.modules()):
             # a network of catlayer parts: check it part by part
-            from .nn.network_check import check_network
+            from ..nn.network_check import check_network
 
             return check_network(subject, tolerance=tolerance, rng=rng, samples=samples, **kwargs)
         if missing:
@@ -577,8 +577,8 @@ def check_equivariance(
 
 
 def _check_product(subject, matrix, k, l, tolerance, rng, samples: int, kwargs) -> EquivarianceReport:
-    """check_equivariance for a product group (catlayer.verify_products)."""
-    from .verify_products import check_product_equivariance
+    """check_equivariance for a product group (catlayer.verify.products)."""
+    from .products import check_product_equivariance
 
     if kwargs:
         raise TypeError(f"unexpected keyword arguments {sorted(kwargs)}")
@@ -652,3 +652,9 @@ def check_functor_laws(
     if failure is None and not group.functor(product) == (fd @ fe):
         failure = f"tensor: F(d @ e) != F(d) @ F(e), with d @ e = {product}"
     return FunctorLawReport(failure is None, repr(group), f"d = {d}, e = {e}", tuple(checked), failure)
+
+
+# prove_module: proofs of arbitrary torch modules (torch is imported inside the function only).
+from .prove import Counterexample, ProofReport, prove_module  # noqa: E402
+
+__all__ += ["Counterexample", "ProofReport", "prove_module"]
