@@ -4,7 +4,7 @@ matrix, and the conventional 15-map S_n layer.
     python bench/bench_nn.py            # full run (tens of minutes)
     python bench/bench_nn.py --quick    # smaller sizes, fewer rounds
 
-Prints four tables and writes bench/results/bench_nn.json and bench/results/bench_nn.png. Every
+Prints five tables and writes bench/results/bench_nn.json and bench/results/bench_nn.png. Every
 candidate of a row is timed in the same run, interleaved round by round; the reported time is the
 median over rounds of the mean time per call (the JSON also holds the minima). No assertions:
 targets are reported, not enforced.
@@ -21,6 +21,9 @@ targets are reported, not enforced.
 3. **Scaling**: S_n 2 → 2 (32 → 32, batch 8) and 3 → 3 (1 → 1, batch 8) forward time against n,
    with the exponent of a least-squares fit of log t on log n.
 4. **Conventional**: S_n 2 → 2 against the 15-map layer (as in Maron et al.'s graph networks).
+5. **Dense inference**: a dense layer in eval mode keeps its gathered matrix while the weights
+   are unchanged, against the plain ``linear`` with the same matrix (issue 17's target: S(8)
+   3 → 3 at batch 32 no slower than the plain matmul).
 The bilinear layers against PPGN's batched matmul are in ``bench/bench_bilinear.py``.
 
 With the default glibc allocator every fresh large tensor costs page faults (the dominant cost
@@ -43,7 +46,6 @@ import torch
 
 from catlayer import O, S, Sp
 from catlayer.nn import EquivariantLinear
-from catlayer.nn.executor import mixing_shapes
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -147,9 +149,18 @@ def _ms(seconds: float | None) -> str:
     return "      —" if seconds is None else f"{seconds * 1e3:7.2f}"
 
 
+def _mixing_shapes(layer: EquivariantLinear) -> list[tuple[int, int]]:
+    """(K, n^slots) of each expansion group's channel-mixing matmul: K = D_e·c_in stacked channels."""
+    program = layer._program
+    return [
+        (len(terms) * layer.in_channels, layer.n ** len(step.slot_factor))
+        for terms, step in zip(program.terms, program.expansions, strict=True)
+    ]
+
+
 def _irreducible(layer: EquivariantLinear, batch: int) -> tuple[dict, torch.Tensor]:
     """Both irreducible kernels for the layer's largest channel mixing, and a stacked input."""
-    width, size = max(mixing_shapes(layer._program, layer.in_channels), key=lambda shape: shape[0] * shape[1])
+    width, size = max(_mixing_shapes(layer), key=lambda shape: shape[0] * shape[1])
     kernels = {
         "irreducible": Irreducible(layer.out_channels, width),
         "irreducible_bmm": Irreducible(layer.out_channels, width, True),
@@ -223,6 +234,35 @@ def bench_small(configs, rounds, min_time) -> list[dict]:
         print(
             f"{name:>14} {group.n:>4} {c:>3} | {auto.execution:>5} {_ms(stats['plan']['median'])}"
             f" {_ms(stats['dense']['median'])} | {_ms(model[0]):>10} {_ms(model[1])}"
+        )
+    return rows
+
+
+def bench_dense_inference(configs, rounds, min_time) -> list[dict]:
+    print("\n5. Dense inference: the gathered matrix is kept while the weights are unchanged (target: ≤ 1× matmul)")
+    header = f"{'layer':>14} {'n':>4} {'c':>3} {'B':>3} | {'layer':>7} {'matmul':>7} {'ratio':>5}"
+    print(header + "\n" + "-" * len(header))
+    rows = []
+    for group, k, l, c, batch in configs:
+        torch.manual_seed(0)
+        layer = EquivariantLinear(group, k, l, c, c, execution="dense").eval()
+        x = _input(layer, batch)
+        linear = layer.to_dense()
+        flat = x.reshape(batch, -1)
+
+        def plain(linear=linear, flat=flat):
+            return torch.nn.functional.linear(flat, linear.weight, linear.bias)
+
+        with torch.no_grad():
+            stats = _time_interleaved({"layer": lambda: layer(x), "matmul": plain}, rounds, min_time)
+        ratio = stats["layer"]["median"] / stats["matmul"]["median"]
+        rows.append(
+            {"group": repr(group), "k": k, "l": l, "channels": c, "batch": batch, "stats": stats, "ratio": ratio}
+        )
+        name = f"{group!r} {k}→{l}"
+        print(
+            f"{name:>14} {group.n:>4} {c:>3} {batch:>3} | {_ms(stats['layer']['median'])} "
+            f"{_ms(stats['matmul']['median'])} {ratio:5.2f}"
         )
     return rows
 
@@ -340,6 +380,7 @@ def main(argv=None) -> None:
         small = [(S(8), 3, 3, 1, 32), (S(6), 3, 3, 1, 32), (S(8), 2, 2, 16, 32), (S(16), 2, 2, 16, 32)]
         scaling = [(2, (32, 64, 128), 32, 8), (3, (8, 16, 24), 1, 8)]
         conventional = (16, 32, 64)
+        dense = [(S(8), 3, 3, 1, 32)]
     else:
         rounds, min_time = 7, 0.3
         ratios = [(S(n), 2, 2, c, 32) for c in (16, 32) for n in (32, 64, 128)]
@@ -348,6 +389,7 @@ def main(argv=None) -> None:
         small += [(S(n), 2, 2, 16, 32) for n in (4, 8, 12, 16, 24)] + [(O(n), 4, 4, 1, 32) for n in (3, 4, 6, 8)]
         scaling = [(2, (32, 64, 128, 256, 512), 32, 8), (3, (8, 16, 24, 32, 48, 64), 1, 8)]
         conventional = (16, 32, 64, 128)
+        dense = [(S(8), 3, 3, 1, 32), (S(6), 3, 3, 2, 32), (S(12), 2, 2, 4, 32), (O(4), 4, 4, 1, 32)]
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}"
         f"{', malloc tuned' if args.malloc_tune else ''}"
@@ -356,6 +398,7 @@ def main(argv=None) -> None:
     small_rows = bench_small(small, rounds, min_time)
     scaling_rows = [bench_scaling(k, ns, c, batch, rounds, min_time) for k, ns, c, batch in scaling]
     conventional_rows = bench_conventional(conventional, 16, 32, rounds, min_time)
+    dense_rows = bench_dense_inference(dense, rounds, min_time)
     args.out.mkdir(parents=True, exist_ok=True)
     meta = {
         "torch": torch.__version__,
@@ -367,6 +410,7 @@ def main(argv=None) -> None:
     }
     result = {"meta": meta, "ratios": ratio_rows, "small": small_rows, "scaling": scaling_rows}
     result["conventional"] = conventional_rows
+    result["dense_inference"] = dense_rows
     (args.out / "bench_nn.json").write_text(json.dumps(result, indent=1))
     plot(scaling_rows, conventional_rows, args.out / "bench_nn.png")
     print(f"\nwrote {args.out / 'bench_nn.json'} and {args.out / 'bench_nn.png'}")
