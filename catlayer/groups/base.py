@@ -613,6 +613,19 @@ class Group(ABC):
         """
         return _basis(self, check_order(k, "k"), check_order(l, "l"))
 
+    def basis_contains(self, d: Diagram) -> bool:
+        """Whether d is one of ``basis(d.dom, d.cod)``, without listing the basis when the spanning
+        set is a basis (a family may answer faster still: S_n counts blocks).
+
+        >>> from catlayer import O, BrauerDiagram
+        >>> O(3).basis_contains(BrauerDiagram([[0, 1]], dom=0, cod=2))
+        True
+        """
+        self.check_diagram(d)
+        if self._spanning_is_basis(d.dom, d.cod):
+            return True
+        return d in _basis_set(self, d.dom, d.cod)
+
     def _select_basis(self, k: int, l: int) -> tuple[Diagram, ...]:
         spanning = self.spanning_set(k, l)
         if not spanning or self._spanning_is_basis(k, l):
@@ -768,3 +781,8 @@ def _signs_differ(first: DiagramCategory, second: DiagramCategory) -> bool:
 @lru_cache(maxsize=256)
 def _basis(group: Group, k: int, l: int) -> tuple[Diagram, ...]:
     return group._select_basis(k, l)
+
+
+@lru_cache(maxsize=64)
+def _basis_set(group: Group, k: int, l: int) -> frozenset[Diagram]:
+    return frozenset(group.basis(k, l))

@@ -307,6 +307,11 @@ class ProductGroup:
         k_, l_ = self.check_orders(k, l)
         return _product(tuple(g.basis(a, c) for g, a, c in zip(self._factors, k_, l_, strict=True)))
 
+    def basis_contains(self, d: ProductDiagram) -> bool:
+        """Whether d is in ``basis(d.dom, d.cod)``: every factor's diagram is in its factor's basis."""
+        self.check_diagram(d)
+        return all(g.basis_contains(e) for g, e in zip(self._factors, d.factors, strict=True))
+
     def basis_empty_reason(self, k: Sequence[int], l: Sequence[int]) -> str | None:
         """Why Hom is zero (the first factor whose Hom is zero, and why), or None.
 

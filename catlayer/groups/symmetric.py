@@ -110,6 +110,16 @@ class S(Group):
             return S(shape[0]).act(g, x, order)
         return super().act(g, x, order)
 
+    def basis_contains(self, d: Diagram) -> bool:
+        """Whether d is in ``basis(d.dom, d.cod)``: at most n blocks (any d for ``S()``).
+
+        >>> from catlayer import PartitionDiagram
+        >>> S(2).basis_contains(PartitionDiagram([[0], [1], [2]], dom=2, cod=1))
+        False
+        """
+        self.check_diagram(d)
+        return self._n is None or len(d.blocks) <= self._n
+
     def _dimension(self, power: int) -> int:
         return symmetric_dimension(self._n, power)
 

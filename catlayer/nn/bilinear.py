@@ -29,6 +29,8 @@ by their number), and outputs are 0 wherever they touch a padded index.
 
 from __future__ import annotations
 
+import itertools
+from functools import lru_cache
 from typing import Any
 
 import torch
@@ -37,6 +39,7 @@ from torch import nn
 from ..diagrams import BrauerGroodDiagram, Diagram
 from ..diagrams.product import ProductDiagram
 from ..diagrams.validation import short_repr
+from ..groups.product import group_factors
 from ..memory import check_size
 from ..plan import LayerPlan, Reduction, plan_layer
 from .compile import Block, compile_program
@@ -92,8 +95,62 @@ def _sum(a: Any, b: Any) -> Any:
     return tuple(x + y for x, y in zip(a, b, strict=True)) if isinstance(a, tuple) else a + b
 
 
+def _row_blocks(rows: list[int], free: int) -> list[list[tuple[int, ...]]]:
+    """Every set partition of the vertices whose blocks touch each row (0 output, 1 x, 2 y) at most
+    once and have at least two vertices, except ``free`` singletons (0, or exactly n free vertices
+    of an SO(n) n-diagram, at most one per row); listed directly, never by filtering all partitions
+    (for 4 + 4 → 4 there are 4.2 million partitions, and a few hundred of these)."""
+    out: list[list[tuple[int, ...]]] = []
+
+    def grow(remaining: tuple[int, ...], blocks: list[tuple[int, ...]], singles: tuple[int, ...]) -> None:
+        if not remaining:
+            if len(singles) in (0, free) and (free or not singles):
+                out.append(sorted(blocks + [(v,) for v in singles]))
+            return
+        v, rest = remaining[0], remaining[1:]
+        others = [r for r in (0, 1, 2) if r != rows[v]]
+        choices: list[list[int | None]] = [[None] + [u for u in rest if rows[u] == r] for r in others]
+        for first in choices[0]:
+            for second in choices[1]:
+                partners = [u for u in (first, second) if u is not None]
+                if partners:
+                    block = tuple(sorted((v, *partners)))
+                    grow(tuple(u for u in rest if u not in partners), [*blocks, block], singles)
+        if free and len(singles) < free and all(rows[s] != rows[v] for s in singles):
+            grow(rest, blocks, (*singles, v))
+
+    grow(tuple(range(len(rows))), [], ())
+    return out
+
+
+def _factor_products(group: Any, a: int, b: int, c: int) -> list[Diagram]:
+    """The product diagrams (a + b → c) of one factor's category, in its basis."""
+    from ..diagrams import BrauerCategory, BrauerDiagram, BrauerGroodCategory, PartitionCategory, PartitionDiagram
+
+    rows = [0] * c + [1] * a + [2] * b
+    category = group.category
+    if isinstance(category, PartitionCategory):
+        kind: Any = PartitionDiagram
+        free, pairs_only = 0, False
+    elif isinstance(category, BrauerGroodCategory):
+        kind, free, pairs_only = BrauerGroodDiagram, group.n, True
+    elif isinstance(category, BrauerCategory):
+        kind, free, pairs_only = BrauerDiagram, 0, True
+    else:  # a category this enumeration does not know: filter its hom set
+        return [d for d in group.basis(a + b, c) if _is_product(d, a, b)]
+    out = []
+    for blocks in _row_blocks(rows, free if free <= 3 else 0):
+        if pairs_only and any(len(block) > 2 for block in blocks):
+            continue
+        d = kind(blocks, dom=a + b, cod=c)
+        if category.contains(d) and group.basis_contains(d):
+            out.append(d)
+    return sorted(out)
+
+
 def product_diagrams(group: Any, a: Any, b: Any, c: Any) -> tuple[Any, ...]:
-    """The product diagrams among ``group.basis(a + b, c)``.
+    """The product diagrams among ``group.basis(a + b, c)``, listed directly (for a product group,
+    the tuples of every factor's product diagrams).
 
     >>> from catlayer import S, SO
     >>> len(S(12).basis(4, 2)), len(product_diagrams(S(12), 2, 2, 2))
@@ -101,7 +158,16 @@ def product_diagrams(group: Any, a: Any, b: Any, c: Any) -> tuple[Any, ...]:
     >>> product_diagrams(SO(3), 1, 1, 1)                              # the cross product
     (BrauerGroodDiagram([[0], [1], [2]], dom=2, cod=1),)
     """
-    return tuple(d for d in group.basis(_sum(a, b), c) if is_product_diagram(d, a, b))
+    factors = group_factors(group)
+    if len(factors) == 1:
+        return _products_of(factors[0], a, b, c)
+    parts = [_products_of(g, x, y, z) for g, x, y, z in zip(factors, a, b, c, strict=True)]
+    return tuple(ProductDiagram(*combo) for combo in itertools.product(*parts))
+
+
+@lru_cache(maxsize=1024)
+def _products_of(group: Any, a: int, b: int, c: int) -> tuple[Diagram, ...]:
+    return tuple(_factor_products(group, a, b, c))
 
 
 def _signature(d: Diagram, a: int, b: int) -> tuple[tuple[int, ...], ...]:

@@ -189,11 +189,7 @@ def pattern_tables(images, num_diagrams: int, rows: int, cols: int, chunk: int) 
         block = np.asarray(images(start, min(cols, start + chunk)))  # (m, G, rows)
         keys[:, start : start + block.shape[0]] = np.rint(block).astype(np.int64).transpose(2, 0, 1)
     keys = keys.reshape(rows * cols, groups)
-    # Class ids column by column with 1-D uniques (np.unique(axis=0) sorts rows far slower).
-    inverse = np.zeros(rows * cols, dtype=np.int64)
-    for h in range(groups):
-        _, column = np.unique(keys[:, h], return_inverse=True)
-        _, inverse = np.unique(inverse * (int(column.max()) + 1) + column, return_inverse=True)
+    inverse = _classes(keys)
     representative = np.zeros(inverse.max() + 1, dtype=np.int64)
     representative[inverse] = np.arange(rows * cols)  # any entry of a class: its keys are the class's
     distinct = keys[representative]
@@ -207,6 +203,27 @@ def pattern_tables(images, num_diagrams: int, rows: int, cols: int, chunk: int) 
         if value.any():
             raise ValueError("basis image entries must be 0 or ±1 for the dense tables")
     return patterns, inverse.reshape(rows, cols).astype(np.int64)
+
+
+def _classes(keys: np.ndarray) -> np.ndarray:
+    """Class ids of the rows of ``keys`` (equal rows, equal ids), exactly. One sort of a 64-bit
+    fingerprint of each row (a random linear combination, wrapping) instead of one per column;
+    every class is then checked against its representative's row, and a fingerprint collision (a
+    chance of about rows² / 2^64) falls back to refining column by column."""
+    multipliers = np.random.default_rng(0).integers(1, 2**63 - 1, size=keys.shape[1], dtype=np.int64) | 1
+    with np.errstate(over="ignore"):
+        fingerprint = (keys * multipliers).sum(axis=1)
+    _, inverse = np.unique(fingerprint, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    representative = np.zeros(inverse.max() + 1, dtype=np.int64)
+    representative[inverse] = np.arange(len(keys))
+    if np.array_equal(keys, keys[representative[inverse]]):
+        return inverse
+    inverse = np.zeros(len(keys), dtype=np.int64)
+    for h in range(keys.shape[1]):
+        _, column = np.unique(keys[:, h], return_inverse=True)
+        _, inverse = np.unique(inverse * (int(column.max()) + 1) + column.reshape(-1), return_inverse=True)
+    return inverse.reshape(-1)
 
 
 def dense_gather(index: np.ndarray, in_channels: int, num_patterns: int) -> np.ndarray:

@@ -28,7 +28,9 @@ accumulated in place into tensors this module created (fewer passes, fewer fresh
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -385,18 +387,85 @@ def _factor(key: Any, step: ExpansionStep, like: torch.Tensor, forms: Forms) -> 
     return factor
 
 
-def _accumulate(sources: list[tuple[tuple[bool, ...], torch.Tensor]]) -> list[tuple[tuple[bool, ...], torch.Tensor]]:
-    """Sum broadcastable tensors cheaply: fold each into an accumulator whose full axes contain
-    its own (compact adds), largest patterns first. Returns the accumulators (pattern, sum)."""
-    accumulators: list[tuple[tuple[bool, ...], torch.Tensor]] = []
-    for pattern, tensor in sorted(sources, key=lambda item: -sum(item[0])):
-        for i, (acc_pattern, acc) in enumerate(accumulators):
-            if all(a or not p for a, p in zip(acc_pattern, pattern, strict=True)):
-                accumulators[i] = (acc_pattern, acc + tensor)
-                break
-        else:
-            accumulators.append((pattern, tensor))
-    return accumulators
+_Source = tuple[str, int]
+_Pattern = tuple[bool, ...]
+
+
+@dataclass(frozen=True)
+class _Assembly:
+    """How one output is assembled, read once off the static program (a forward only adds the
+    tensors): the deferred identity expansion, and per constant factor (None first, then by key)
+    the step that defines it and its accumulators, each a broadcast pattern and the sources summed
+    into it ("m", e: mixed tensor e; "x", i: extra term i), largest patterns first."""
+
+    deferred: int | None
+    groups: tuple[
+        tuple[Any, tuple[str, int], tuple[bool, ...], tuple[tuple[tuple[bool, ...], tuple[tuple[str, int], ...]], ...]],
+        ...,
+    ]
+
+
+_ASSEMBLIES: dict[int, dict[Any, Any]] = {}
+
+
+def _cache(program: Program) -> dict[Any, Any]:
+    """Static data derived from a program, kept as long as the program lives (keyed by identity:
+    hashing a program's nested tables on every call would cost more than deriving them)."""
+    key = id(program)
+    cache = _ASSEMBLIES.get(key)
+    if cache is None:
+        cache = _ASSEMBLIES[key] = {}
+        weakref.finalize(program, _ASSEMBLIES.pop, key, None)
+    return cache
+
+
+def _output_expansions(program: Program, o: int) -> tuple[int, ...]:
+    cache = _cache(program)
+    key = ("mine", o)
+    if key not in cache:
+        cache[key] = program.output_expansions(o)
+    return cache[key]  # type: ignore[no-any-return]
+
+
+def _assembly(program: Program, o: int, deferred: int | None, extras: tuple[ExpansionStep, ...]) -> _Assembly:
+    cache = _cache(program)
+    key = ("assembly", o, deferred, extras)
+    found = cache.get(key)
+    if found is not None:
+        return found  # type: ignore[no-any-return]
+    l = len(program.outputs[o])
+    groups: dict[Any, list[tuple[tuple[bool, ...], tuple[str, int]]]] = {}
+    definer: dict[Any, tuple[str, int]] = {}
+    for e in _output_expansions(program, o):
+        if e == deferred:
+            continue
+        step = program.expansions[e]
+        groups.setdefault(step.factor, []).append(((True, True, *step.view_shape), ("m", e)))
+        definer.setdefault(step.factor, ("m", e))
+    for i, step in enumerate(extras):
+        groups.setdefault(step.factor, []).append(((False, True, *step.view_shape), ("x", i)))
+        definer.setdefault(step.factor, ("x", i))
+    out = []
+    for factor in sorted(groups, key=lambda k: (k is not None, repr(k))):
+        factor_axes = set()
+        if factor is not None:
+            diagonals, eps_pairs = factor
+            factor_axes = {a for axes in diagonals for a in axes} | {a for pair in eps_pairs for a in pair}
+        factor_pattern = (False, False, *(a in factor_axes for a in range(l)))
+        # Fold each source into an accumulator whose full axes contain its own (compact adds),
+        # largest patterns first.
+        accumulators: list[tuple[tuple[bool, ...], list[tuple[str, int]]]] = []
+        for pattern, source in sorted(groups[factor], key=lambda item: -sum(item[0])):
+            for acc_pattern, members in accumulators:
+                if all(a or not p for a, p in zip(acc_pattern, pattern, strict=True)):
+                    members.append(source)
+                    break
+            else:
+                accumulators.append((pattern, [source]))
+        out.append((factor, definer[factor], factor_pattern, tuple((p, tuple(m)) for p, m in accumulators)))
+    assembly = _Assembly(deferred, tuple(out))
+    cache[key] = assembly
+    return assembly
 
 
 def run_expansions(
@@ -431,8 +500,8 @@ def run_expansions(
     """
     outputs: list[Any] = []
     for o in range(len(program.outputs)):
-        mine = [e for e in program.output_expansions(o)]
-        extras = [(step, z) for step, z in extra if step.output == o]
+        mine = _output_expansions(program, o)
+        extras = tuple((step, z) for step, z in extra if step.output == o)
         if not mine and not extras:  # nothing writes this output (an adjoint's unread input)
             outputs.append(None)
             continue
@@ -445,45 +514,49 @@ def run_expansions(
 def _expand_output(
     program: Program,
     o: int,
-    mine: list[int],
+    mine: tuple[int, ...],
     mixed: list[Any],
     forms: Forms,
-    extras: list[tuple[ExpansionStep, torch.Tensor]],
+    extras: tuple[tuple[ExpansionStep, torch.Tensor], ...],
     scales: dict[int, torch.Tensor] | None,
 ) -> torch.Tensor:
     axes = program.outputs[o]
     l = len(axes)
-    groups: dict[Any, list[tuple[tuple[bool, ...], torch.Tensor]]] = {}
-    deferred = None
+    deferred_e = next((e for e in mine if isinstance(mixed[e], Deferred)), None)
+    assembly = _assembly(program, o, deferred_e, tuple(step for step, _ in extras))
     like = None
-    for e in mine:
-        step, z = program.expansions[e], mixed[e]
-        if isinstance(z, Deferred):
-            deferred = z
-            continue
-        if scales and e in scales:
-            z = z * scales[e]
+
+    def source(kind: str, index: int) -> torch.Tensor:
+        nonlocal like
+        if kind == "x":
+            step, z = extras[index]
+        else:
+            step, z = program.expansions[index], mixed[index]
+            if scales and index in scales:
+                z = z * scales[index]
         like = z if like is None else like
-        pattern = (True, True, *step.view_shape)
-        groups.setdefault(step.factor, []).append((pattern, _compact(step, z, forms)))
-    for step, z in extras:
-        like = z if like is None else like
-        groups.setdefault(step.factor, []).append(((False, True, *step.view_shape), _compact(step, z, forms)))
+        return _compact(step, z, forms)
+
     # Plain broadcasts first (largest patterns first), then one multiply-add per factor.
     parts = []
-    for key in sorted(groups, key=lambda key: key is not None):
+    for key, (kind, index), factor_pattern, accumulators in assembly.groups:
+        sums = []
+        for pattern, members in accumulators:
+            acc = None
+            for member in members:
+                t = source(*member)
+                acc = t if acc is None else acc + t
+            sums.append((pattern, acc))
         factor = None
-        factor_pattern = (False,) * (2 + l)
         if key is not None:
-            sample = groups[key][0][1]
-            factor = _factor(key, _any_step(program, mine, extras, key), sample, forms)
-            factor_pattern = (False, False, *(s != 1 for s in factor.shape[2:]))
+            step = extras[index][0] if kind == "x" else program.expansions[index]
+            factor = _factor(key, step, sums[0][1], forms)
         diagonals = key[0] if key is not None and not key[1] else None  # δ only: a diagonal view serves
-        for pattern, acc in _accumulate(groups[key]):
+        for pattern, acc in sums:
             parts.append((tuple(a or f for a, f in zip(pattern, factor_pattern, strict=True)), acc, factor, diagonals))
-    del groups
     out_sizes = tuple(forms.sizes[f] for f in axes)
-    if deferred is not None:
+    if deferred_e is not None:
+        deferred = mixed[deferred_e]
         in_place = _in_place()
         spatial = [any(p[2 + a] for p, *_ in parts) for a in range(l)]
         summed_first = len(parts) >= 2 and all(spatial)
@@ -506,17 +579,9 @@ def _expand_output(
         # Some axis is still a broadcast: materialise, taking batch and channel sizes from the
         # first batch-sized mixed tensor (the layer's own terms always include one).
         batch_like = next((mixed[e] for e in mine if isinstance(mixed[e], torch.Tensor)), like)
+        assert batch_like is not None
         out = out.expand((batch_like.shape[0], out.shape[1], *out_sizes)).contiguous()
     return out
-
-
-def _any_step(
-    program: Program, mine: list[int], extras: list[tuple[ExpansionStep, torch.Tensor]], key: Any
-) -> ExpansionStep:
-    for e in mine:
-        if program.expansions[e].factor == key:
-            return program.expansions[e]
-    return next(step for step, _ in extras if step.factor == key)
 
 
 def _sum_parts(
