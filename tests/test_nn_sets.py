@@ -328,6 +328,7 @@ def test_a_module_that_reads_the_padding_fails_the_padded_check():
 # -- compile, export ---------------------------------------------------------------------------------------
 def test_compile_takes_a_new_n_without_failing():
     torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
     layer = EquivariantLinear(S(), 2, 2, 2, 2, execution="plan")
     compiled = torch.compile(layer, fullgraph=True)
     frames = []

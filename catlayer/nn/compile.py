@@ -19,7 +19,7 @@ compiled from the same plans with inputs and outputs swapped.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..plan import Expansion, LayerPlan, Reduction
@@ -203,6 +203,7 @@ class Program:
     identity: tuple[int | None, ...]
     gather: Gather
     halves: tuple[Any, ...] = ()
+    cache: dict[Any, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     @property
     def uses_forms(self) -> tuple[int, ...]:

@@ -28,7 +28,6 @@ accumulated in place into tensors this module created (fewer passes, fewer fresh
 from __future__ import annotations
 
 import math
-import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -405,18 +404,13 @@ class _Assembly:
     ]
 
 
-_ASSEMBLIES: dict[int, dict[Any, Any]] = {}
-
-
 def _cache(program: Program) -> dict[Any, Any]:
-    """Static data derived from a program, kept as long as the program lives (keyed by identity:
-    hashing a program's nested tables on every call would cost more than deriving them)."""
-    key = id(program)
-    cache = _ASSEMBLIES.get(key)
-    if cache is None:
-        cache = _ASSEMBLIES[key] = {}
-        weakref.finalize(program, _ASSEMBLIES.pop, key, None)
-    return cache
+    """Static data derived from a program, kept on the program (its ``cache``). Under a compiler
+    a fresh dict: the derivation is plain Python on constants, traced once, and nothing guards on
+    a cache's contents."""
+    if torch.compiler.is_compiling():
+        return {}
+    return program.cache
 
 
 def _output_expansions(program: Program, o: int) -> tuple[int, ...]:
