@@ -329,3 +329,34 @@ def test_ragged_linear_module_shares_the_parameters():
 def test_execution_errors(call, error, match):
     with pytest.raises(error, match=match):
         call(RaggedBatch([2, 3]))
+
+
+def test_a_batch_of_empty_samples():
+    ragged = RaggedBatch([0, 0])
+    for k, l in ORDERS:
+        layer = EquivariantLinear(S(), k, l, 2, 3)
+        x = torch.randn(ragged.num_rows(k), 2, requires_grad=True)
+        y = ragged_forward(layer, x, ragged)
+        assert y.shape == (ragged.num_rows(l), 3) and not bool(y.abs().sum())
+        y.sum().backward()
+        assert layer.weight.grad is not None and not bool(layer.weight.grad.abs().sum())
+
+
+def test_second_derivatives():
+    layer = EquivariantLinear(S(), 2, 2, 2, 2, dtype=torch.float64)
+    _randomise(layer)
+    ragged = RaggedBatch([2, 1, 3])
+    x = torch.randn(ragged.num_pairs, 2, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: ragged_forward(layer, t, ragged), (x,))
+    assert torch.autograd.gradgradcheck(lambda t: ragged_forward(layer, t, ragged) ** 2, (x,))
+
+
+def test_float32_agrees_with_the_padded_batch():
+    layer = EquivariantLinear(S(), 2, 2, 8, 8)
+    ragged = RaggedBatch([5, 9, 1, 7])
+    x = torch.randn(ragged.num_pairs, 8)
+    padded, mask = to_padded(x, ragged, order=2)
+    with torch.no_grad():
+        got, _ = to_padded(ragged_forward(layer, x, ragged), ragged, order=2)
+        expected = layer(padded, mask)
+    assert float((got - expected).abs().max() / expected.abs().max()) < 1e-5

@@ -47,6 +47,7 @@ True
 
 from __future__ import annotations
 
+import warnings
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -234,11 +235,12 @@ class RaggedBatch:
         """The global nodes (i, j) of each pair (2, Σ n²), sample by sample, row-major."""
 
         def build() -> torch.Tensor:
-            b = self.pair_batch
-            local = torch.arange(self.num_pairs, device=self.device) - self.pair_ptr[b]
-            n = self.sizes[b]
-            start = self.ptr[b]
-            return torch.stack((start + torch.div(local, n, rounding_mode="floor"), start + local % n))
+            n = self.sizes[self.batch]  # the size of each node's sample: its row's length
+            nodes = torch.arange(self.num_nodes, device=self.device)
+            rows = torch.repeat_interleave(nodes, n, output_size=self.num_pairs)
+            row_start = (torch.cumsum(n, 0) - n)[rows]  # the first pair of each pair's row
+            cols = torch.arange(self.num_pairs, device=self.device) - row_start + self.ptr[self.batch][rows]
+            return torch.stack((rows, cols))
 
         return self._cached("pair_index", build)
 
@@ -281,66 +283,73 @@ class RaggedBatch:
         if level == 0:
             return self.sample_index(0), ()
         if level == 1:
-            return self.batch, (torch.arange(self.num_nodes, device=self.device),)
+            return self.batch, (self._cached("nodes", lambda: torch.arange(self.num_nodes, device=self.device)),)
         return self.pair_batch, (self.pair_index[0], self.pair_index[1])
 
-    def _row(self, level: int, sample: torch.Tensor, nodes: Sequence[torch.Tensor]) -> torch.Tensor:
-        """The row of a ragged tensor with ``level`` node axes holding these (sample, nodes)."""
+    def _row(self, level: int, space: int, nodes: Sequence[torch.Tensor]) -> torch.Tensor:
+        """The row of a ragged tensor with ``level`` node axes holding, for each row of the
+        space of ``space`` node axes (:meth:`_space`), its sample and ``nodes``."""
+        sample = self._space(space)[0]
         if level == 0:
             return sample
         if level == 1:
             return nodes[0]
-        start = self.ptr[sample]
-        return self.pair_ptr[sample] + (nodes[0] - start) * self.sizes[sample] + (nodes[1] - start)
 
-    def _reduction_table(self, level: int, labels: tuple[int, ...], slots: int) -> tuple[str, Any]:
-        """How to reduce a tensor with ``level`` node axes labelled ``labels`` (a label < ``slots``
-        is a slot of the result, a larger one a block summed over) to a tensor with ``slots``
-        axes: ("same", None), ("gather", rows) or ("sum", (rows read or None, rows written))."""
+        def per_row() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            return self.pair_ptr[sample], self.ptr[sample], self.sizes[sample]
+
+        first_pair, first_node, size = self._cached(("per_row", space), per_row)
+        return first_pair + (nodes[0] - first_node) * size + (nodes[1] - first_node)
+
+    def _reduction_map(self, level: int, labels: tuple[int, ...], slots: int) -> _RowMap | None:
+        """The map reducing a tensor with ``level`` node axes labelled ``labels`` (a label <
+        ``slots`` is a slot of the result, a larger one a block summed over) to a tensor with
+        ``slots`` axes (None: the identity)."""
         key = ("reduce", level, labels, slots)
-        if key in self._cache:
-            return self._cache[key]
-        if labels == tuple(range(level)) and slots == level:
-            table: tuple[str, Any] = ("same", None)
-        else:
-            sample, nodes = self._space(level)
-            keep, first = _ties(labels, nodes)
-            target = self._row(slots, sample, [nodes[first[s]] for s in range(slots)])
-            source = torch.arange(target.numel(), device=self.device)
-            if keep is not None:
-                source, target = source[keep], target[keep]
-            if all(label < slots for label in labels):  # one input row per output row
-                rows = torch.empty(self.num_rows(slots), dtype=torch.long, device=self.device)
-                table = ("gather", rows.scatter_(0, target, source))
-            else:
-                table = ("sum", (None if keep is None else source, target))
-        self._cache[key] = table
-        return table
+        if key not in self._cache:
+            rowmap = None
+            if labels != tuple(range(level)) or slots != level:
+                nodes = self._space(level)[1]
+                keep, first = _ties(labels, nodes)
+                target = self._row(slots, level, [nodes[first[s]] for s in range(slots)])
+                source = torch.arange(target.numel(), device=self.device)
+                if keep is not None:
+                    source, target = source[keep], target[keep]
+                rowmap = _RowMap(target, source, self.num_rows(slots), self.num_rows(level))
+            self._cache[key] = rowmap
+        return self._cache[key]
 
-    def _expansion_table(self, slots: int, labels: tuple[int, ...], level: int) -> tuple[str, Any]:
-        """How to write a tensor with ``slots`` axes onto a tensor with ``level`` node axes
-        labelled ``labels`` (axes with one label share their node; a label ≥ ``slots`` is a
-        broadcast): ("same", None), ("gather", rows read) or ("embed", (rows written, rows read or
-        None)) for an output that is zero off the tied rows."""
+    def _expansion_map(self, slots: int, labels: tuple[int, ...], level: int) -> _RowMap | None:
+        """The map writing a tensor with ``slots`` axes onto a tensor with ``level`` node axes
+        labelled ``labels`` with no two axes alike (a broadcast along the axes labelled ≥
+        ``slots``, a permutation of the others; None: the identity)."""
         key = ("expand", slots, labels, level)
-        if key in self._cache:
-            return self._cache[key]
-        if labels == tuple(range(level)) and slots == level:
-            table: tuple[str, Any] = ("same", None)
-        else:
-            sample, nodes = self._space(level)
+        if key not in self._cache:
+            rowmap = None
+            if labels != tuple(range(level)) or slots != level:
+                nodes = self._space(level)[1]
+                keep, first = _ties(labels, nodes)
+                assert keep is None, "tied axes are an embedding"
+                source = self._row(slots, level, [nodes[first[s]] for s in range(slots)])
+                rowmap = _RowMap(None, source, self.num_rows(level), self.num_rows(slots))
+            self._cache[key] = rowmap
+        return self._cache[key]
+
+    def _embedding(self, slots: int, labels: tuple[int, ...], level: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Where a tensor with ``slots`` axes lands on a tensor with ``level`` node axes whose
+        axes with one label are tied (zero off them): (rows written, rows read or None for all,
+        in order)."""
+        key = ("embed", slots, labels, level)
+        if key not in self._cache:
+            nodes = self._space(level)[1]
             keep, first = _ties(labels, nodes)
-            source = self._row(slots, sample, [nodes[first[s]] for s in range(slots)])
-            if keep is None:
-                table = ("gather", source)
-            else:
-                written = torch.arange(source.numel(), device=self.device)[keep]
-                read = source[keep]
-                if torch.equal(read, torch.arange(self.num_rows(slots), device=self.device)):
-                    read = None
-                table = ("embed", (written, read))
-        self._cache[key] = table
-        return table
+            assert keep is not None, "an embedding ties some axes"
+            source = self._row(slots, level, [nodes[first[s]] for s in range(slots)])
+            written, read = torch.arange(source.numel(), device=self.device)[keep], source[keep]
+            if torch.equal(read, torch.arange(self.num_rows(slots), device=self.device)):
+                read = None
+            self._cache[key] = (written, read)
+        return self._cache[key]
 
     def _inverse_sizes(self, level: int, power: int, like: torch.Tensor) -> torch.Tensor:
         """n_b ** −power for the sample of each row, (rows, 1) in ``like``'s dtype (a sample with
@@ -375,6 +384,94 @@ def _ties(labels: tuple[int, ...], nodes: Sequence[torch.Tensor]) -> tuple[torch
         else:
             first[label] = axis
     return keep, first
+
+
+class _RowMap:
+    """A 0/1 matrix A (n_out × n_in) acting on the rows of a ragged tensor (n_in, C) ↦ A x, by its
+    cheapest form: a gather when every output row has one entry (``index_select``), an
+    embedding when it has at most one (zeros, then ``index_copy_``), else a product with A as a
+    sparse CSR matrix (segment sums: row and column sums, per-sample totals). Its transpose, the
+    backward, is built when first needed; :class:`_ApplyRowMap` differentiates through it."""
+
+    def __init__(self, out_rows: torch.Tensor | None, in_rows: torch.Tensor, n_out: int, n_in: int) -> None:
+        """A has a 1 at (out_rows[q], in_rows[q]) for each q; ``out_rows`` None: row q is in_rows[q]
+        (a gather)."""
+        self.shape = (n_out, n_in)
+        self.index: torch.Tensor | None = None
+        self.rows: torch.Tensor | None = None
+        self.crow: torch.Tensor | None = None
+        if out_rows is None:
+            out_rows = torch.arange(n_out, device=in_rows.device)
+            low = high = 1
+        else:
+            counts = torch.bincount(out_rows, minlength=n_out)
+            low, high = (int(v) for v in torch.aminmax(counts)) if n_out else (1, 1)
+        self.out_rows, self.in_rows = out_rows, in_rows
+        if low == high == 1:
+            self.kind = "gather"
+            if torch.equal(out_rows, torch.arange(n_out, device=out_rows.device)):
+                self.index = in_rows
+            else:
+                self.index = torch.empty(n_out, dtype=torch.long, device=out_rows.device).scatter_(0, out_rows, in_rows)
+        elif high <= 1:
+            self.kind = "embed"
+            self.rows, self.index = out_rows, in_rows
+        else:
+            self.kind = "sum"
+            self.crow = _offsets(counts)
+            ordered = out_rows.numel() < 2 or bool((out_rows[1:] >= out_rows[:-1]).all())
+            self.index = in_rows if ordered else in_rows[torch.argsort(out_rows, stable=True)]
+        self._matrices: dict[torch.dtype, torch.Tensor] = {}
+        self._transpose: _RowMap | None = None
+
+    def transpose(self) -> _RowMap:
+        if self._transpose is None:
+            self._transpose = _RowMap(self.in_rows, self.out_rows, self.shape[1], self.shape[0])
+            self._transpose._transpose = self
+        return self._transpose
+
+    def _matrix(self, dtype: torch.dtype) -> torch.Tensor:
+        if dtype not in self._matrices:
+            assert self.crow is not None and self.index is not None
+            values = torch.ones(self.index.numel(), dtype=dtype, device=self.index.device)
+            with warnings.catch_warnings():  # "sparse CSR support is in beta"
+                warnings.simplefilter("ignore")
+                self._matrices[dtype] = torch.sparse_csr_tensor(self.crow, self.index, values, self.shape)
+        return self._matrices[dtype]
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """A x, without autograd (see :func:`_apply`)."""
+        assert self.index is not None
+        if self.kind == "gather":
+            return x.index_select(0, self.index)
+        if self.kind == "embed":
+            return x.new_zeros((self.shape[0], x.shape[1])).index_copy_(0, self.rows, x.index_select(0, self.index))
+        return torch.mm(self._matrix(x.dtype), x.contiguous())
+
+
+class _ApplyRowMap(torch.autograd.Function):
+    """y = A x with x̄ = Aᵀ ȳ (itself differentiable: double backward works)."""
+
+    @staticmethod
+    def forward(x: torch.Tensor, rowmap: _RowMap) -> torch.Tensor:  # type: ignore[override]
+        return rowmap(x)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+        ctx.rowmap = inputs[1]
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+        return _apply(ctx.rowmap.transpose(), grad), None
+
+
+def _apply(rowmap: _RowMap | None, x: torch.Tensor) -> torch.Tensor:
+    """A x for a row map (None: the identity), differentiable."""
+    if rowmap is None:
+        return x
+    if torch.is_grad_enabled() and x.requires_grad:
+        return _ApplyRowMap.apply(x, rowmap)
+    return rowmap(x)
 
 
 def _check_mask(mask: object, what: str) -> torch.Tensor:
@@ -536,35 +633,54 @@ def _from_padded(x: Any, mask: torch.Tensor, ragged: RaggedBatch, positions: tor
 
 # -- native execution -------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class _Term:
-    """One diagram of a block: it reads reduction ``reduction`` of input order ``k``, permuted by
-    ``matching``; its weight is column ``column`` … + c_in of its output's gathered weights."""
+class _ReductionStep:
+    """Reduction i: the tensor ``source`` (−1: the input of order ``k``; else reduction
+    ``source``, already computed), with ``level`` node axes labelled ``labels``, reduced to
+    ``slots`` axes; a mean then divides by n ** ``extra`` (the blocks summed in this step)."""
 
     k: int
-    reduction: Reduction
-    matching: tuple[int, ...]
-    column: int
-    channels: int
-    sign: int
+    source: int
+    level: int
+    labels: tuple[int, ...]
+    slots: int
+    extra: int
+
+
+@dataclass(frozen=True)
+class _Placement:
+    """Where a top half writes its slots: ``parts`` partitions the output axes into the blocks of
+    the half (axes of one block are tied), ``reached`` lists the parts that receive a slot,
+    ``labels[s]`` is the position in ``reached`` of slot s's part (a permutation of the slots)."""
+
+    parts: tuple[tuple[int, ...], ...]
+    reached: tuple[int, ...]
+    labels: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class _Group:
+    """The diagrams of one top half into output ``output``: their mixing matrix is made of the
+    column runs ``runs`` ((start, stop, sign)) of the output's gathered weights."""
+
+    output: int
+    placement: _Placement
+    runs: tuple[tuple[int, int, int], ...]
 
 
 @dataclass(frozen=True)
 class _Structure:
-    """The static part of a layer's ragged execution, read off its plans once.
+    """The static part of a layer's ragged execution, read off its plans once (ints only).
 
-    ``reductions``: every (input order, bottom half) the layer reads, largest first (so that a
-    smaller one may be derived from a larger one already computed); ``units``: per stack of
-    permuted reductions, the (output order, top half, terms) groups it feeds (one matmul);
-    ``blocks[l]``: the blocks into output l with their column offsets in its gathered weights;
-    ``bias[l]``: (top half, diagram index, sign) per bias diagram of output l."""
+    ``reductions``: every (input order, bottom half) the layer reads, in computing order;
+    ``units``: per stack of permuted reductions ((reduction, permutation labels), …), the
+    groups it feeds, one matmul; ``blocks[l]``: the input orders of the blocks into output l, in
+    the column order of its gathered weights; ``bias[l]``: (placement, diagram, sign) per bias
+    diagram of output l."""
 
-    reductions: tuple[tuple[int, Reduction], ...]
-    units: tuple[
-        tuple[tuple[tuple[int, Reduction, tuple[int, ...]], ...], tuple[tuple[int, Expansion, tuple[_Term, ...]], ...]],
-        ...,
-    ]
-    blocks: dict[int, tuple[tuple[int, int], ...]]
-    bias: dict[int, tuple[tuple[Expansion, int, int], ...]]
+    reductions: tuple[_ReductionStep, ...]
+    units: tuple[tuple[tuple[tuple[int, tuple[int, ...]], ...], tuple[_Group, ...]], ...]
+    blocks: dict[int, tuple[int, ...]]
+    bias: dict[int, tuple[tuple[_Placement, int, int], ...]]
 
 
 _STRUCTURES: weakref.WeakKeyDictionary[TypedLinear, _Structure] = weakref.WeakKeyDictionary()
@@ -587,62 +703,6 @@ def _check_layer(layer: object) -> TypedLinear:
             f"{sorted(set(orders))}: pad the batch and pass a mask instead"
         )
     return layer
-
-
-def _structure(layer: TypedLinear) -> _Structure:
-    if layer in _STRUCTURES:
-        return _STRUCTURES[layer]
-    reductions: dict[tuple[int, Reduction], None] = {}
-    groups: dict[tuple[int, Expansion], list[_Term]] = {}
-    blocks: dict[int, list[tuple[int, int]]] = {}
-    for k, l in layer.blocks:
-        plan = layer._plans[(k, l)]
-        offset = sum(layer.in_type[kk] * len(layer.blocks[(kk, l)]) for kk, _ in blocks.get(l, []))
-        blocks.setdefault(l, []).append((k, offset))
-        c_in = layer.in_type[k]
-        for t in range(len(plan)):
-            reduction = plan.reductions[plan.reduction_of[t]]
-            reductions[(k, reduction)] = None
-            term = _Term(k, reduction, plan.matching[t], offset + t * c_in, c_in, plan.sign[t])
-            groups.setdefault((l, plan.expansions[plan.expansion_of[t]]), []).append(term)
-    units: dict[tuple[Any, ...], list[tuple[int, Expansion, tuple[_Term, ...]]]] = {}
-    for (l, expansion), terms in groups.items():
-        stack = tuple((term.k, term.reduction, term.matching) for term in terms)
-        units.setdefault(stack, []).append((l, expansion, tuple(terms)))
-    bias: dict[int, tuple[tuple[Expansion, int, int], ...]] = {}
-    for l, diagrams in layer.bias_diagrams.items():
-        plan = plan_layer(layer.group, diagrams)
-        bias[l] = tuple((plan.expansions[plan.expansion_of[t]], t, plan.sign[t]) for t in range(len(plan)))
-    order = sorted(reductions, key=lambda key: -key[1].num_slots)
-    structure = _Structure(
-        reductions=tuple(order),
-        units=tuple((stack, tuple(members)) for stack, members in units.items()),
-        blocks={l: tuple(b) for l, b in blocks.items()},
-        bias=bias,
-    )
-    _STRUCTURES[layer] = structure
-    return structure
-
-
-def _reduce(x: torch.Tensor, ragged: RaggedBatch, level: int, labels: tuple[int, ...], slots: int) -> torch.Tensor:
-    """Apply a reduction table (see :meth:`RaggedBatch._reduction_table`) to x (rows, C)."""
-    kind, table = ragged._reduction_table(level, labels, slots)
-    if kind == "same":
-        return x
-    if kind == "gather":
-        return x.index_select(0, table)
-    read, written = table
-    source = x if read is None else x.index_select(0, read)
-    return x.new_zeros((ragged.num_rows(slots), x.shape[1])).index_add_(0, written, source)
-
-
-def _expand(z: torch.Tensor, ragged: RaggedBatch, slots: int, labels: tuple[int, ...], level: int) -> torch.Tensor:
-    """Apply a broadcast (gather) table to z; embeddings are left to :func:`_assemble`."""
-    kind, table = ragged._expansion_table(slots, labels, level)
-    if kind == "same":
-        return z
-    assert kind == "gather"
-    return z.index_select(0, table)
 
 
 def _labels(reduction: Reduction) -> tuple[int, ...]:
@@ -671,31 +731,104 @@ def _derivation(source: Reduction, target: Reduction) -> tuple[int, ...] | None:
     return tuple(labels)
 
 
-def _reductions(
-    structure: _Structure, inputs: Mapping[int, torch.Tensor], ragged: RaggedBatch, mean: bool
-) -> dict[tuple[int, Reduction], torch.Tensor]:
-    """Every reduction the layer reads, each once, scaled for a mean; a reduction that is a
-    further reduction of a smaller one already computed is computed from it (the per-sample
-    totals from the row sums, the trace from the diagonal)."""
-    done: dict[tuple[int, Reduction], torch.Tensor] = {}
-    for k, target in structure.reductions:
-        best: tuple[int, tuple[int, ...], int] | None = None  # (level, labels, summed already)
-        x = inputs[k]
-        best_tensor = x
-        for (kk, source), tensor in done.items():
-            if kk != k or (best is not None and source.num_slots >= best[0]) or source.num_slots >= k:
+def _reduction_steps(needed: list[tuple[int, Reduction]]) -> tuple[tuple[_ReductionStep, ...], dict[Any, int]]:
+    """The reductions in computing order (more slots first), each read off the smallest reduced
+    tensor of its input it is a further reduction of (the per-sample totals from the row sums,
+    the trace from the diagonal), else off the input; and the index of each (order, half)."""
+    order = sorted(needed, key=lambda key: -key[1].num_slots)
+    steps: list[_ReductionStep] = []
+    for k, target in order:
+        best = _ReductionStep(k, -1, k, _labels(target), target.num_slots, target.summed(0))
+        for i, (kk, source) in enumerate(order[: len(steps)]):
+            if kk != k or source.num_slots >= best.level:
                 continue
             labels = _derivation(source, target)
             if labels is not None:
-                best, best_tensor = (source.num_slots, labels, source.summed(0)), tensor
-        if best is None:
-            best = (k, _labels(target), 0)
-        level, labels, summed = best
-        r = _reduce(best_tensor, ragged, level, labels, target.num_slots)
-        extra = target.summed(0) - summed
-        if mean and extra:
-            r = r * ragged._inverse_sizes(target.num_slots, extra, r)
-        done[(k, target)] = r
+                extra = target.summed(0) - source.summed(0)
+                best = _ReductionStep(k, i, source.num_slots, labels, target.num_slots, extra)
+        steps.append(best)
+    return tuple(steps), {key: i for i, key in enumerate(order)}
+
+
+def _placement(expansion: Expansion) -> _Placement:
+    parts = tuple(sorted(tuple(axes) for axes in (*expansion.slot_axes, *expansion.closed)))
+    part_of_slot = [parts.index(tuple(axes)) for axes in expansion.slot_axes]
+    reached = tuple(sorted(part_of_slot))
+    return _Placement(parts, reached, tuple(reached.index(p) for p in part_of_slot))
+
+
+def _runs(terms: list[tuple[int, int, int]]) -> tuple[tuple[int, int, int], ...]:
+    """Column runs (start, stop, sign) of terms (column, channels, sign): contiguous columns of
+    one sign merged."""
+    runs: list[list[int]] = []
+    for column, channels, sign in terms:
+        if runs and runs[-1][1] == column and runs[-1][2] == sign:
+            runs[-1][1] += channels
+        else:
+            runs.append([column, column + channels, sign])
+    return tuple((a, b, sign) for a, b, sign in runs)
+
+
+def _structure(layer: TypedLinear) -> _Structure:
+    if layer in _STRUCTURES:
+        return _STRUCTURES[layer]
+    needed: dict[tuple[int, Reduction], None] = {}
+    groups: dict[tuple[int, Expansion], list[tuple[tuple[int, Reduction], tuple[int, ...], tuple[int, int, int]]]] = {}
+    blocks: dict[int, list[int]] = {}
+    for k, l in layer.blocks:
+        plan = layer._plans[(k, l)]
+        offset = sum(layer.in_type[kk] * len(layer.blocks[(kk, l)]) for kk in blocks.get(l, []))
+        blocks.setdefault(l, []).append(k)
+        c_in = layer.in_type[k]
+        for t in range(len(plan)):
+            key = (k, plan.reductions[plan.reduction_of[t]])
+            needed[key] = None
+            term = (key, plan.matching[t], (offset + t * c_in, c_in, plan.sign[t]))
+            groups.setdefault((l, plan.expansions[plan.expansion_of[t]]), []).append(term)
+    steps, index = _reduction_steps(list(needed))
+    units: dict[tuple[Any, ...], list[_Group]] = {}
+    for (l, expansion), terms in groups.items():
+        # slot i of a permuted tensor is slot matching[i] of the reduced one: label its axes
+        stack = tuple((index[key], tuple(m.index(a) for a in range(len(m)))) for key, m, _ in terms)
+        units.setdefault(stack, []).append(_Group(l, _placement(expansion), _runs([c for _, _, c in terms])))
+    bias: dict[int, tuple[tuple[_Placement, int, int], ...]] = {}
+    for l, diagrams in layer.bias_diagrams.items():
+        plan = plan_layer(layer.group, diagrams)
+        bias[l] = tuple((_placement(plan.expansions[plan.expansion_of[t]]), t, plan.sign[t]) for t in range(len(plan)))
+    structure = _Structure(
+        reductions=steps,
+        units=tuple((stack, tuple(members)) for stack, members in units.items()),
+        blocks={l: tuple(b) for l, b in blocks.items()},
+        bias=bias,
+    )
+    _STRUCTURES[layer] = structure
+    return structure
+
+
+def _reduce(x: torch.Tensor, ragged: RaggedBatch, level: int, labels: tuple[int, ...], slots: int) -> torch.Tensor:
+    """Reduce x (rows, C) with ``level`` node axes labelled ``labels`` to ``slots`` axes (see
+    :meth:`RaggedBatch._reduction_map`)."""
+    return _apply(ragged._reduction_map(level, labels, slots), x)
+
+
+def _expand(z: torch.Tensor, ragged: RaggedBatch, slots: int, labels: tuple[int, ...], level: int) -> torch.Tensor:
+    """Broadcast z (rows, C) with ``slots`` axes onto ``level`` untied axes labelled ``labels``
+    (see :meth:`RaggedBatch._expansion_map`)."""
+    return _apply(ragged._expansion_map(slots, labels, level), z)
+
+
+def _reductions(
+    structure: _Structure, inputs: Mapping[int, torch.Tensor], ragged: RaggedBatch, mean: bool
+) -> list[torch.Tensor]:
+    """Every reduction the layer reads, each once, scaled for a mean (by the sizes of the
+    samples: n ** −c for c summed blocks)."""
+    done: list[torch.Tensor] = []
+    for step in structure.reductions:
+        x = inputs[step.k] if step.source < 0 else done[step.source]
+        r = _reduce(x, ragged, step.level, step.labels, step.slots)
+        if mean and step.extra:
+            r = r * ragged._inverse_sizes(step.slots, step.extra, r)
+        done.append(r)
     return done
 
 
@@ -703,84 +836,68 @@ def _gathered(layer: TypedLinear, structure: _Structure, l: int) -> torch.Tensor
     """The weights of every block into output l side by side: (c_out, Σ D·c_in), columns by
     block, then diagram, then input channel."""
     parts = []
-    for k, _ in structure.blocks[l]:
+    for k in structure.blocks[l]:
         w = layer.weight_of(k, l)
         parts.append(w.permute(0, 2, 1).reshape(w.shape[0], -1))
     return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
 
 
-def _group_weight(gathered: torch.Tensor, terms: tuple[_Term, ...]) -> torch.Tensor:
-    """The mixing matrix (c_out, Σ c_in) of one group: its terms' columns, signed (contiguous
-    columns of one sign are taken as one slice)."""
-    runs: list[list[int]] = []
-    for term in terms:
-        if runs and runs[-1][1] == term.column and runs[-1][2] == term.sign:
-            runs[-1][1] += term.channels
-        else:
-            runs.append([term.column, term.column + term.channels, term.sign])
+def _group_weight(gathered: torch.Tensor, runs: tuple[tuple[int, int, int], ...]) -> torch.Tensor:
+    """The mixing matrix (c_out, Σ c_in) of one group: its column runs, signed."""
     pieces = [gathered[:, a:b] if sign == 1 else gathered[:, a:b] * sign for a, b, sign in runs]
     return pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=1)
 
 
 def _mix(
-    layer: TypedLinear,
-    structure: _Structure,
-    reduced: dict[tuple[int, Reduction], torch.Tensor],
-    ragged: RaggedBatch,
-) -> dict[int, list[tuple[Expansion, torch.Tensor, bool]]]:
-    """Per output order, (top half, mixed tensor, whether it may be written into) for every
+    layer: TypedLinear, structure: _Structure, reduced: list[torch.Tensor], ragged: RaggedBatch
+) -> dict[int, list[tuple[_Placement, torch.Tensor, bool]]]:
+    """Per output order, (placement, mixed tensor, whether it may be written into) for every
     group: one matmul per stack."""
     gathered = {l: _gathered(layer, structure, l) for l in structure.blocks}
-    permuted: dict[tuple[int, Reduction, tuple[int, ...]], torch.Tensor] = {}
-    mixed: dict[int, list[tuple[Expansion, torch.Tensor, bool]]] = {l: [] for l in layer.out_type}
+    permuted: dict[tuple[int, tuple[int, ...]], torch.Tensor] = {}
+    mixed: dict[int, list[tuple[_Placement, torch.Tensor, bool]]] = {l: [] for l in layer.out_type}
     for stack, members in structure.units:
         parts = []
         for key in stack:
             if key not in permuted:
-                k, reduction, matching = key
-                r = len(matching)
-                # slot i of the result is slot matching[i] of the reduced tensor: label its axes
-                labels = tuple(matching.index(a) for a in range(r))
-                permuted[key] = _reduce(reduced[(k, reduction)], ragged, r, labels, r)
+                r, labels = key
+                permuted[key] = _reduce(reduced[r], ragged, len(labels), labels, len(labels))
             parts.append(permuted[key])
         stacked = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
-        weights = [_group_weight(gathered[l], terms) for l, _, terms in members]
+        weights = [_group_weight(gathered[group.output], group.runs) for group in members]
         w = weights[0] if len(weights) == 1 else torch.cat(weights, dim=0)
         z = torch.mm(stacked, w.t())
         start = 0
-        for (l, expansion, _), weight in zip(members, weights, strict=True):
+        for group, weight in zip(members, weights, strict=True):
             rows = weight.shape[0]
             # the product itself may be accumulated into (nothing saves it); a slice of it may not
-            mixed[l].append((expansion, z if len(members) == 1 else z[:, start : start + rows], len(members) == 1))
+            single = len(members) == 1
+            mixed[group.output].append((group.placement, z if single else z[:, start : start + rows], single))
             start += rows
     return mixed
 
 
 def _assemble(
-    ragged: RaggedBatch, level: int, items: list[tuple[Expansion, torch.Tensor, bool]], channels: int
+    ragged: RaggedBatch, level: int, items: list[tuple[_Placement, torch.Tensor, bool]], channels: int
 ) -> torch.Tensor:
-    """Σ of the expansions of ``items`` (top half, tensor with one axis per slot, whether this
+    """Σ of ``items`` (placement of a top half, tensor with one axis per slot, whether this
     function may write into it) on an output with ``level`` node axes.
 
-    The output axes tied by a half (a block of several axes) partition them; items with the same
-    partition are summed in a compact space with one axis per part: each is first permuted to the
-    canonical order of its slots, items reaching the same parts are added, an item reaching fewer
-    parts is broadcast into the smallest one reaching more (a sample's value onto nodes before
-    nodes onto pairs), and only then does anything reach the full size. A partition with fewer
-    parts than axes (a diagonal) is finally added onto the tied rows of the output."""
+    Items whose halves tie the same output axes (the same ``parts``) are summed in a compact space
+    with one axis per part: each is first permuted to the canonical order of its slots, items
+    reaching the same parts are added, an item reaching fewer parts is broadcast into the
+    smallest one reaching more (a sample's value onto nodes before nodes onto pairs), and only
+    then does anything reach the full size. A partition with fewer parts than axes (a diagonal)
+    is finally added onto the tied rows of the output."""
     groups: dict[tuple[tuple[int, ...], ...], dict[tuple[int, ...], list[Any]]] = {}
-    for expansion, z, owned in items:
-        parts = tuple(sorted(tuple(axes) for axes in (*expansion.slot_axes, *expansion.closed)))
-        part_of_slot = [parts.index(tuple(axes)) for axes in expansion.slot_axes]
-        reached = tuple(sorted(part_of_slot))
-        labels = tuple(reached.index(p) for p in part_of_slot)
-        t = _reduce(z, ragged, len(reached), labels, len(reached))
-        owned = owned or t is not z
-        accumulators = groups.setdefault(parts, {})
+    for placement, z, owned in items:
+        reached = placement.reached
+        t = _reduce(z, ragged, len(reached), placement.labels, len(reached))
+        accumulators = groups.setdefault(placement.parts, {})
         if reached in accumulators:
             _add(accumulators[reached], t)
         else:
-            accumulators[reached] = [t, owned]
+            accumulators[reached] = [t, owned or t is not z]
     compact: list[tuple[tuple[tuple[int, ...], ...], list[Any]]] = []
     for parts, accumulators in groups.items():
         for reached in sorted(accumulators, key=len):
@@ -793,9 +910,7 @@ def _assemble(
             _add(accumulators[into], _expand(z, ragged, len(reached), labels, len(into)))
         total: list[Any] | None = None
         for reached, (z, owned) in accumulators.items():
-            labels = tuple(
-                reached.index(p) if p in reached else len(reached) + i for i, p in enumerate(range(len(parts)))
-            )
+            labels = tuple(reached.index(p) if p in reached else len(reached) + p for p in range(len(parts)))
             t = _expand(z, ragged, len(reached), labels, len(parts))
             if total is None:
                 total = [t, owned or t is not z]
@@ -804,15 +919,14 @@ def _assemble(
         assert total is not None
         compact.append((parts, total))
     out: list[Any] | None = None
-    for parts, total in compact:  # the full partition (every axis its own part) first
+    for parts, total in compact:  # the partition of untied axes first
         if len(parts) == level:
             out = total
     for parts, (z, _) in compact:
         if len(parts) == level:
             continue
         labels = tuple(next(p for p, axes in enumerate(parts) if a in axes) for a in range(level))
-        kind, (written, read) = ragged._expansion_table(len(parts), labels, level)
-        assert kind == "embed"
+        written, read = ragged._embedding(len(parts), labels, level)
         source = z if read is None else z.index_select(0, read)
         if out is None:
             out = [z.new_zeros((ragged.num_rows(level), channels)), True]
@@ -887,9 +1001,9 @@ def ragged_forward(layer: TypedLinear | RaggedLinear, features: Any, ragged: Rag
         items = mixed.pop(l)
         bias = layer.bias_of(l)
         if bias is not None:
-            for expansion, t, sign in structure.bias[l]:
+            for placement, t, sign in structure.bias[l]:
                 value = bias[:, t] if sign == 1 else bias[:, t] * sign
-                items.append((expansion, value.unsqueeze(0).expand(ragged.num_samples, c_out), False))
+                items.append((placement, value.unsqueeze(0).expand(ragged.num_samples, c_out), False))
         y = _assemble(ragged, l, items, c_out)
         if l == 0:
             nonempty = ragged._nonempty(y)
