@@ -153,7 +153,9 @@ def peak_bytes(fn: Callable[[], Any]) -> int:
     return peak
 
 
-def _forward_backward(layer: torch.nn.Module, run: Callable[[torch.Tensor], torch.Tensor], x, g) -> Callable[[], None]:
+def _forward_backward(
+    layer: torch.nn.Module, run: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, g: torch.Tensor
+) -> Callable[[], None]:
     def call() -> None:
         for p in layer.parameters():
             p.grad = None
@@ -277,7 +279,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
         ax.axhline(1.0, color="k", lw=0.8)
         ax.set_xticks(positions)
         ax.set_xticklabels(labels, fontsize=8)
-        ax.set_title(f"{title} (> 1: ragged better)" if key else title)
+        ax.set_title(f"{title} (> 1: ragged better)")
         ax.legend(fontsize=7)
     fig.suptitle("EquivariantLinear(S(), k, l, c, c) on QM9-sized batches (CPU)")
     fig.tight_layout()

@@ -17,17 +17,29 @@ stores node features ``(num_nodes, C)``):
 mask); :func:`to_padded` and :func:`from_padded` convert features both ways (any masks, not
 only prefixes); :func:`ragged_forward` (or the module :class:`RaggedLinear`) runs an
 :class:`~catlayer.nn.EquivariantLinear` or :class:`~catlayer.nn.TypedLinear` of ``S()`` with
-orders ≤ 2 on a ragged batch without padding. It executes the layer's own plans
-(:mod:`catlayer.plan`): each bottom half (:class:`~catlayer.plan.Reduction`) and each top half
-(:class:`~catlayer.plan.Expansion`) is read as a labelling of tensor axes, and a small
-interpreter turns a labelling into an index table of the ragged layout: a gather (diagonal
-extraction, transposition, broadcast of a sample's value to its nodes or pairs, of a node's value
-to its row or column), a segment sum (``index_add_``: row and column sums, per-sample totals) or
-an embedding (onto the diagonal pairs i = j). Channels are mixed by one matrix product per group
-of diagrams sharing a top half, as the padded program does. The result on each sample equals the
-layer applied to that sample alone at its own n (``reduce="mean"`` divides each summed index by
-that n; ``"sum"`` applies the functor images exactly), which is also what the padded batch with
-masks computes; a sample with no node gives zeros.
+orders ≤ 2 on a ragged batch without padding.
+
+**Execution.** It runs the layer's own plans (:mod:`catlayer.plan`,
+docs/conventions.md §7): each bottom half (:class:`~catlayer.plan.Reduction`) and each top half
+(:class:`~catlayer.plan.Expansion`) is read as a labelling of tensor axes (a slot, or a closed
+block), and a small interpreter turns a labelling into a 0/1 matrix acting on the rows of the
+ragged layout, executed in its cheapest form: a gather (diagonal extraction, transposition, a
+sample's value broadcast to its nodes or pairs, a node's value to its row or column), a sparse
+CSR product (segment sums: row and column sums, per-sample totals) or an embedding (onto the
+diagonal pairs i = j); the backward applies the transposed matrix the same way. As in the padded
+program, each bottom half is reduced once (from a smaller reduction when it can: the totals from
+the row sums, the trace from the diagonal), channels are mixed by one matrix product per group
+of diagrams sharing a top half (groups stacking the same tensors share it), and the top halves
+are summed in compact form (a sample's value onto nodes before nodes onto pairs) before they
+reach the full size. The result on each sample equals the layer applied to that sample alone at
+its own n (``reduce="mean"`` divides each summed index by that n; ``"sum"`` applies the functor
+images exactly), which is also what the padded batch with masks computes (§11.3); a sample with
+no node gives zeros.
+
+The index tables depend only on the sizes: they are built on first use and kept by the
+:class:`RaggedBatch`, so one ragged batch serves every layer of a network. Products of groups,
+orders above 2, ``torch.compile`` / export and ``torch.func`` transforms are not supported here
+(the padded path with masks covers them).
 
 >>> import torch
 >>> from catlayer import S
@@ -346,9 +358,8 @@ class RaggedBatch:
             assert keep is not None, "an embedding ties some axes"
             source = self._row(slots, level, [nodes[first[s]] for s in range(slots)])
             written, read = torch.arange(source.numel(), device=self.device)[keep], source[keep]
-            if torch.equal(read, torch.arange(self.num_rows(slots), device=self.device)):
-                read = None
-            self._cache[key] = (written, read)
+            everything = torch.equal(read, torch.arange(self.num_rows(slots), device=self.device))
+            self._cache[key] = (written, None if everything else read)
         return self._cache[key]
 
     def _inverse_sizes(self, level: int, power: int, like: torch.Tensor) -> torch.Tensor:
@@ -445,6 +456,7 @@ class _RowMap:
         if self.kind == "gather":
             return x.index_select(0, self.index)
         if self.kind == "embed":
+            assert self.rows is not None
             return x.new_zeros((self.shape[0], x.shape[1])).index_copy_(0, self.rows, x.index_select(0, self.index))
         return torch.mm(self._matrix(x.dtype), x.contiguous())
 
@@ -453,7 +465,7 @@ class _ApplyRowMap(torch.autograd.Function):
     """y = A x with x̄ = Aᵀ ȳ (itself differentiable: double backward works)."""
 
     @staticmethod
-    def forward(x: torch.Tensor, rowmap: _RowMap) -> torch.Tensor:  # type: ignore[override]
+    def forward(x: torch.Tensor, rowmap: _RowMap) -> torch.Tensor:
         return rowmap(x)
 
     @staticmethod
@@ -461,7 +473,7 @@ class _ApplyRowMap(torch.autograd.Function):
         ctx.rowmap = inputs[1]
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
         return _apply(ctx.rowmap.transpose(), grad), None
 
 
@@ -490,8 +502,10 @@ def _check_ragged(ragged: object, what: str) -> RaggedBatch:
     return ragged
 
 
-def _check_features(x: object, ragged: RaggedBatch, order: int, what: str, channels: int | None = None) -> torch.Tensor:
-    """A ragged tensor of this order: (rows, C), floating, on the ragged batch's device."""
+def _check_features(
+    x: object, ragged: RaggedBatch, order: int, what: str, channels: int | None = None, floating: bool = True
+) -> torch.Tensor:
+    """A ragged tensor of this order: (rows, C) on the ragged batch's device (floating when asked)."""
     rows = ragged.num_rows(order)
     expected = ("(B, C)", "(Σ n, C)", "(Σ n², C)")[order]
     if not isinstance(x, torch.Tensor):
@@ -501,7 +515,7 @@ def _check_features(x: object, ragged: RaggedBatch, order: int, what: str, chann
         raise ValueError(
             f"{what}: order {order} must have shape {expected} = ({rows}, {c}) for {ragged!r}, got {tuple(x.shape)}"
         )
-    if not (x.dtype.is_floating_point or x.dtype.is_complex):
+    if floating and not (x.dtype.is_floating_point or x.dtype.is_complex):
         raise TypeError(f"{what}: order {order} is {x.dtype}; convert it to a floating dtype first")
     if x.device != ragged.device:
         raise ValueError(f"{what}: order {order} is on {x.device}, the ragged batch on {ragged.device}")
@@ -580,7 +594,7 @@ def to_padded(
 
 
 def _to_padded(x: Any, ragged: RaggedBatch, order: int, positions: torch.Tensor, n: int) -> torch.Tensor:
-    x = _check_features(x, ragged, order, "to_padded")
+    x = _check_features(x, ragged, order, "to_padded", floating=False)
     if order == 0:
         return x
     out = x.new_zeros((ragged.num_samples, x.shape[1]) + (n,) * order)
