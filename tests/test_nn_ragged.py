@@ -312,7 +312,11 @@ def test_ragged_linear_module_shares_the_parameters():
 @pytest.mark.parametrize(
     ("call", "error", "match"),
     [
-        (lambda r: ragged_forward(EquivariantLinear(O(3), 1, 1, 2, 2), torch.randn(5, 2), r), ValueError, "S\\(\\)"),
+        (
+            lambda r: ragged_forward(EquivariantLinear(O(3), 1, 1, 2, 2, execution="plan"), torch.randn(5, 2), r),
+            ValueError,
+            "S\\(\\)",
+        ),
         (
             lambda r: ragged_forward(EquivariantLinear(S() * O(3), (1, 0), (1, 0), 1, 1), torch.randn(5, 1), r),
             ValueError,
