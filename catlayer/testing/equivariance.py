@@ -63,7 +63,7 @@ def assert_equivariant(
     such tensors to a dict. The group, the orders or types and ``in_channels`` default to the
     module's attributes ``group``, ``in_type``/``out_type`` or ``in_order``/``out_order`` and
     ``in_channels`` (catlayer modules have them). The group elements are ``elements`` (e.g.
-    drawn by hypothesis with :func:`group_elements`), or ``num_elements`` drawn with
+    drawn by hypothesis with :func:`~catlayer.testing.group_elements`), or ``num_elements`` drawn with
     ``group.random_element`` from ``seed``; the inputs are drawn from ``seed`` too. The check runs
     on a copy of the module in ``dtype`` (float64 by default); an entry fails when it differs by
     more than ``tolerance`` (default 1e-10 in float64, 1e-4 in float32) times the largest entry of
