@@ -45,6 +45,15 @@ class EquivarianceReport:
     the largest residual entry and its multi-index (output indices ; input indices). ``parts``
     are the sub-reports of a layer (each says whether it is exact or numeric), ``method`` says
     how the verdict was reached and ``negative`` is the verdict printed when ``ok`` is False.
+
+    >>> from catlayer import S
+    >>> report = check_equivariance(S(3), np.arange(9).reshape(3, 3), 1, 1)
+    >>> bool(report), report.exact
+    (False, True)
+    >>> print(report)
+    3 x 3 int64 matrix under S(3): NOT equivariant (exact proof on the generators)
+      checked: group generator transposition (0 1)
+      failure: group generator transposition (0 1): largest entry of ρ_l(g)·M − M·ρ_k(g) is 4 at ...
     """
 
     ok: bool
@@ -83,7 +92,14 @@ class EquivarianceReport:
 
 @dataclass(frozen=True)
 class FunctorLawReport:
-    """The outcome of :func:`check_functor_laws`; truthy exactly when ``ok``."""
+    """The outcome of :func:`check_functor_laws`; truthy exactly when ``ok``.
+
+    >>> from catlayer import O, BrauerDiagram
+    >>> cap, cup = BrauerDiagram([[0, 1]], dom=0, cod=2), BrauerDiagram([[0, 1]], dom=2, cod=0)
+    >>> report = check_functor_laws(O(2), cap, cup)
+    >>> bool(report), report.checked
+    (True, ('composition: F(d >> e) == F(d) >> F(e)', 'tensor: F(d @ e) == F(d) @ F(e)'))
+    """
 
     ok: bool
     group: str
