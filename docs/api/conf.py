@@ -134,6 +134,10 @@ def _internal_or_external(app: Any, domain: Any, node: Any) -> bool:
     return root == "catlayer" and _module_of(target) not in DOCUMENTED
 
 
+#: Napoleon's docstring processor (set in ``setup``), run on everything but attributes.
+_napoleon: Any = None
+
+
 def _google_except_attributes(app: Any, what: str, name: str, obj: Any, options: Any, lines: list[str]) -> None:
     # catlayer's property docstrings are prose ("k: the number of input vertices"), not Google's
     # "type: description" form, which napoleon would read as a type named "k".
