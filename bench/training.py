@@ -2,7 +2,9 @@
 decay of the learning rate to 0 over all steps, test error recorded against training time.
 
 Training time counts the optimisation steps only (evaluations are excluded); both the wall
-time and the process CPU time are kept, since the machine may be shared.
+time and the process CPU time are kept, since the machine may be shared. Runs report progress
+as they go (epoch, step, time since the start, mean training loss of the epoch so far) at least
+every ``progress_every`` seconds, and at each evaluation.
 """
 
 from __future__ import annotations
@@ -46,10 +48,12 @@ def train(
     evaluations: int = 30,
     seed: int = 0,
     verbose: bool = True,
+    progress_every: float = 10.0,
 ) -> Run:
     """Train ``model`` with the recipe; ``loss_fn(model, x, y)`` is the training loss on a batch,
     ``test_error(model)`` the reported test error (called under no_grad at ``evaluations``
-    evenly spaced epochs and at the end)."""
+    evenly spaced epochs and at the end). With ``verbose``, a progress line at least every
+    ``progress_every`` seconds (checked after each step) and a line at each evaluation."""
     size = len(y_train) if not isinstance(y_train, dict) else len(next(iter(y_train.values())))
     steps_per_epoch = -(-size // batch)
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
@@ -57,17 +61,27 @@ def train(
     generator = torch.Generator().manual_seed(seed)
     run = Run(name, sum(p.numel() for p in model.parameters()))
     checkpoints = {max(1, round(epochs * (i + 1) / evaluations)) for i in range(evaluations)}
+    started = last_report = time.perf_counter()
     for epoch in range(1, epochs + 1):
         wall, cpu = time.perf_counter(), time.process_time()
         model.train()
         order = torch.randperm(size, generator=generator)
-        for start in range(0, size, batch):
+        loss_sum = torch.zeros((), dtype=torch.float64)
+        for step, start in enumerate(range(0, size, batch), 1):
             index = order[start : start + batch]
             loss = loss_fn(model, _take(x_train, index), _take(y_train, index))
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
             schedule.step()
+            loss_sum += loss.detach().to(loss_sum)
+            if verbose and time.perf_counter() - last_report >= progress_every:
+                last_report = time.perf_counter()
+                print(
+                    f"    {name:24s} epoch {epoch:4d}/{epochs}  step {step}/{steps_per_epoch}  "
+                    f"loss {float(loss_sum) / step:.4g}  ({last_report - started:.0f} s elapsed)",
+                    flush=True,
+                )
         run.wall += time.perf_counter() - wall
         run.cpu += time.process_time() - cpu
         if epoch in checkpoints:
@@ -76,8 +90,12 @@ def train(
                 error = float(test_error(model))
             run.history.append((run.wall, run.cpu, error))
             if verbose:
+                last_report = time.perf_counter()
                 print(
-                    f"    {name:24s} epoch {epoch:4d}  test {error:.4g}  ({run.wall:.0f} s wall, {run.cpu:.0f} s cpu)"
+                    f"    {name:24s} epoch {epoch:4d}/{epochs}  loss {float(loss_sum) / steps_per_epoch:.4g}  "
+                    f"test {error:.4g}  ({last_report - started:.0f} s elapsed; training {run.wall:.0f} s wall, "
+                    f"{run.cpu:.0f} s cpu)",
+                    flush=True,
                 )
     return run
 

@@ -1,13 +1,17 @@
 """A short tour of catlayer: ``python -m catlayer``.
 
 Diagrams and their categories, the planar factorisation, the functors to equivariant matrices
-with an exact equivariance proof, the matrix-free numba backend, a trainable torch layer and a
-whole equivariant network.
+with an exact equivariance proof, the matrix-free numba backend, a trainable torch layer, and
+whole equivariant networks for graphs of any size (``S()`` with masks) and point clouds
+(``S() * O(3)``). The picture of a diagram goes to a new temporary folder, whose path is printed;
+nothing is written to the working folder.
 """
 
 from __future__ import annotations
 
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import sympy
@@ -46,8 +50,8 @@ def diagrams_tour() -> None:
     print("output permutation:", f.output_permutation)
     print("planar = " + " ⊗ ".join(str(x).split(" : ")[0] for x in f.elementary))
     try:
-        path = "catlayer-diagram.png"
-        d.draw(path)
+        path = Path(tempfile.mkdtemp(prefix="catlayer-tour-")) / "diagram.png"
+        d.draw(str(path))
         print(f"drew the diagram to {path}")
     except ImportError:
         print("(install catlayer[draw] to draw diagrams with matplotlib)")
@@ -131,14 +135,33 @@ def torch_tour() -> None:
         print(f"  step {step}: loss {loss.item():.4f}")
     print("exact certificate of the layer + numeric check of its forward:", bool(check_equivariance(layer)))
 
-    from catlayer import O
-    from catlayer.nn import EquivariantMLP
+    networks_tour(torch)
 
-    net = EquivariantMLP(O(3), in_type={0: 5, 1: 5}, out_type={2: 1})
-    print(
-        f"a whole O(3) network, 5 scalars + 5 vectors -> a matrix ({sum(p.numel() for p in net.parameters())} "
-        f"weights): every part proved, forward checked: {bool(check_equivariance(net, rng=0))}"
-    )
+
+def networks_tour(torch) -> None:
+    from catlayer import O, S
+    from catlayer.nn import EquivariantMLP
+    from catlayer.verify import check_equivariance
+
+    _title("Graphs of any size: S() (S_n for every n) and a mask for padded batches")
+    torch.manual_seed(0)
+    sizes = torch.tensor([4, 7, 10, 6])
+    mask = torch.arange(10) < sizes[:, None]  # (graph, node): True on real nodes
+    A = (torch.rand(4, 10, 10) < 0.4).float().triu(1)
+    A = (A + A.transpose(1, 2)) * mask[:, :, None] * mask[:, None, :]
+    net = EquivariantMLP(S(), in_type={2: 1}, out_type={0: 1})  # adjacency matrix -> one number
+    y = net({2: A[:, None]}, mask)[0]
+    print(f"EquivariantMLP(S(), {{2: 1}} -> {{0: 1}}), hidden type {net.hidden}")
+    print(f"graphs of {sizes.tolist()} nodes, padded to 10 -> output {tuple(y.shape)}")
+    print("every part proved, forward checked at several sizes with padding:", bool(check_equivariance(net)))
+
+    _title("Point clouds: S() * O(3), one vector per point")
+    cloud = EquivariantMLP(S() * O(3), in_type={(1, 1): 1}, out_type={(0, 0): 1})
+    points = torch.randn(4, 10, 3) * mask[..., None]  # (cloud, point, xyz), 0 on padding
+    y = cloud({(1, 1): points[:, None]}, mask)[(0, 0)]
+    weights = sum(p.numel() for p in cloud.parameters())
+    print(f"hidden type {cloud.hidden} ({weights} weights), output {tuple(y.shape)}")
+    print("every part proved, forward checked:", bool(check_equivariance(cloud, rng=0)))
 
 
 def main() -> None:

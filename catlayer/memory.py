@@ -19,7 +19,14 @@ _budget: int | None = None
 
 
 class AllocationTooLarge(MemoryError, ValueError):
-    """A requested array would not fit in the memory budget."""
+    """A requested array would not fit in the memory budget (both a MemoryError and a ValueError).
+
+    >>> try:
+    ...     check_size(2**70, "a big array")
+    ... except AllocationTooLarge as error:
+    ...     print(isinstance(error, MemoryError), str(error).split(" needs")[0])
+    True a big array
+    """
 
 
 #: (time read, bytes): ``MemAvailable`` is re-read at most every this many seconds, so that a
@@ -65,7 +72,16 @@ def memory_budget() -> int:
 
 
 def set_memory_budget(num_bytes: int | None) -> None:
-    """Set the budget in bytes (``None`` restores the default)."""
+    """Set the budget in bytes (``None`` restores the default: the environment variable
+    ``CATLAYER_MEMORY_BUDGET``, else half the available memory).
+
+    >>> set_memory_budget(2**20)
+    >>> memory_budget()
+    1048576
+    >>> set_memory_budget(None)
+    >>> memory_budget() > 0
+    True
+    """
     global _budget
     if num_bytes is not None and (isinstance(num_bytes, bool) or int(num_bytes) <= 0):
         raise ValueError(f"the memory budget must be a positive number of bytes, got {num_bytes!r}")

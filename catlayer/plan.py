@@ -73,6 +73,15 @@ class Reduction:
     form, form[x_a, x_b] (else it sums over its diagonal); ``free_axes`` are the input axes that
     are free vertices. ``axis_factor`` / ``slot_factor`` give the factor of each input axis and
     slot, ``levi_civita`` the Levi-Civita contractions (see the module docstring).
+
+    >>> from catlayer import BrauerDiagram, PartitionDiagram, S, Sp
+    >>> d = PartitionDiagram([[0, 1], [2]], dom=2, cod=1)             # y_i = Σ_j x_ij
+    >>> r = plan_diagram(S(4), d).reductions[0]
+    >>> r.slot_axes, r.closed, r.closed_form, r.axis_labels
+    (((0,),), ((1,),), (False,), (0, 1))
+    >>> cup = BrauerDiagram([[0, 1]], dom=2, cod=0)                    # Sp: Σ_ab J_ab x_ab
+    >>> plan_diagram(Sp(2), cup).reductions[0].closed_form
+    (True,)
     """
 
     half: Diagram | ProductDiagram
@@ -115,6 +124,14 @@ class Expansion:
     ``slot_axes[i]`` lists the output axes that receive slot i (on their diagonal);
     ``closed`` lists the top-only blocks and ``closed_form`` which of them are pairs carrying
     their group's pair form; ``axis_factor`` / ``slot_factor`` as in :class:`Reduction`.
+
+    >>> from catlayer import PartitionDiagram, S
+    >>> x = plan_diagram(S(4), PartitionDiagram([[0, 1, 2]], dom=1, cod=2)).expansions[0]   # y_ii = x_i
+    >>> x.slot_axes, x.closed
+    (((0, 1),), ())
+    >>> x = plan_diagram(S(4), PartitionDiagram([[0], [1, 2]], dom=1, cod=2)).expansions[0]  # y_ij = x_j
+    >>> x.slot_axes, x.closed, x.axis_labels
+    (((1,),), ((0,),), (1, 0))
     """
 
     half: Diagram | ProductDiagram
@@ -271,6 +288,11 @@ class LayerPlan:
     ``groups[e]`` lists the diagrams expanded by expansion e (their permuted reductions are
     stacked on the channel axis and mixed by one matmul). For a product group, ``dom`` and
     ``cod`` are order tuples.
+
+    >>> from catlayer import S
+    >>> plan = plan_layer(S(5), S(5).basis(1, 1))           # the identity and x ↦ (Σ_j x_j)·1
+    >>> len(plan), plan.reduction_of, plan.expansion_of, plan.groups, plan.num_axes
+    (2, (0, 1), (0, 1), ((0,), (1,)), (1, 1))
     """
 
     group: Any

@@ -69,8 +69,16 @@ DEFAULT_TOLERANCE = {"float64": 1e-10, "complex128": 1e-10, "float32": 1e-4, "co
 
 
 class NotEquivariantError(ValueError):
-    """M is not in Hom_G: ``residual`` is the largest |M − P(M)| entry (exact or float), ``index``
-    its (output indices, input indices), ``relative`` the residual over max |M| (floats)."""
+    """M is not in Hom_G: ``residual`` is the largest entry of ``|M − P(M)|`` (exact or float),
+    ``index`` its (output indices, input indices), ``relative`` the residual over ``max|M|`` (floats).
+
+    >>> from catlayer import S
+    >>> try:
+    ...     S(3).coefficients(np.arange(9.0).reshape(3, 3), 1, 1)
+    ... except NotEquivariantError as error:
+    ...     print(error.residual, error.index, error.relative)
+    -4.0 ((0,), (0,)) 0.5
+    """
 
     def __init__(self, message: str, residual, index: tuple[tuple[int, ...], tuple[int, ...]], relative: float):
         super().__init__(message)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PATHS = ["catlayer", "tests", "bench", "proofs"]
+PATHS = ["catlayer", "tests", "bench", "proofs", "docs"]
 
 
 def _run(*args: str) -> None:

@@ -45,7 +45,16 @@ _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 def check_group(G) -> Group | ProductGroup:
     """G itself, if it is a catlayer group (S(5), O(1, 3), …) or a product of groups of fixed
-    sizes (S(5) * O(3))."""
+    sizes (S(5) * O(3)); a TypeError otherwise.
+
+    >>> from catlayer import S
+    >>> check_group(S(4))
+    S(4)
+    >>> check_group(4)
+    Traceback (most recent call last):
+    ...
+    TypeError: expected a catlayer group such as catlayer.S(5), got int
+    """
     if isinstance(G, ProductGroup):
         G.require_sizes("the numba backend")
         return G

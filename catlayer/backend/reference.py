@@ -113,7 +113,16 @@ def _apply_term(plan, t: int, x: np.ndarray) -> np.ndarray:
 
 def apply_layer_reference(G, diagrams: Sequence[Diagram], W: np.ndarray, X: np.ndarray) -> np.ndarray:
     """Reference for :func:`catlayer.backend.apply_layer`: Σ_t Σ_c W[o, c, t] F(d_t) X[b, c],
-    one diagram at a time (no shared work)."""
+    one diagram at a time (no shared work).
+
+    >>> from catlayer import S
+    >>> from catlayer.backend import apply_layer
+    >>> G = S(4)
+    >>> W, X = np.ones((2, 3, len(G.basis(1, 1)))), np.arange(24.0).reshape(2, 3, 4)
+    >>> Y = apply_layer_reference(G, G.basis(1, 1), W, X)    # (batch, c_out, n)
+    >>> Y.shape, np.allclose(Y, apply_layer(G, G.basis(1, 1), W, X))
+    ((2, 2, 4), True)
+    """
     from .execute import layer_plan
 
     plan = layer_plan(G, diagrams)

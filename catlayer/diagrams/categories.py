@@ -249,7 +249,12 @@ def _rank_sign(ends: list[int]) -> int:
 
 # -- categories ---------------------------------------------------------------------------------
 class DiagramCategory(ABC):
-    """Common machinery of the diagram categories; use a concrete one."""
+    """Common machinery of the diagram categories; use a concrete one.
+
+    >>> P = PartitionCategory(3)
+    >>> isinstance(P, DiagramCategory), P.parameter, len(P.hom(1, 1))
+    (True, 3, 2)
+    """
 
     diagram_kind: type[Diagram] = PartitionDiagram
     _parameter_name = "n"

@@ -115,6 +115,14 @@ class Diagram:
     :class:`BrauerGroodDiagram`. Equality and hashing are structural: two diagrams are equal
     when they have the same rows and the same blocks, whatever their kind (a Brauer diagram
     *is* a partition diagram).
+
+    >>> d = PartitionDiagram([[0, 3], [1, 2]], dom=2, cod=2)    # output 1 ↔ input 2, output 2 ↔ input 1
+    >>> isinstance(d, Diagram), d.dom, d.cod, d.blocks
+    (True, 2, 2, ((0, 3), (1, 2)))
+    >>> print(d)
+    {1,2'} {2,1'} : 2 → 2
+    >>> d == BrauerDiagram([[0, 3], [1, 2]], dom=2, cod=2)
+    True
     """
 
     __slots__ = ("_blocks", "_cod", "_dom", "_hash", "_labels")

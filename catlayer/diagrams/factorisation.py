@@ -25,6 +25,13 @@ class Factorisation:
     ``elementary`` lists one single-block diagram per block of ``planar``, left to right, whose
     tensor product is ``planar``: top-only blocks, then propagating blocks, then bottom-only
     blocks.
+
+    >>> from catlayer import PartitionDiagram
+    >>> f = factorise(PartitionDiagram([[0, 3], [1, 2]], dom=2, cod=2))   # the swap
+    >>> print(f.input_permutation, "|", f.planar, "|", f.output_permutation)
+    {1,2'} {2,1'} : 2 → 2 | {1,1'} {2,2'} : 2 → 2 | {1,1'} {2,2'} : 2 → 2
+    >>> f.bottom_order, f.top_order, len(f.elementary)
+    ((1, 0), (0, 1), 2)
     """
 
     diagram: Diagram
@@ -141,6 +148,13 @@ class Split:
 
     ``bottom`` depends only on the bottom row's connections and ``top`` only on the top row's,
     so diagrams of a layer share them.
+
+    >>> from catlayer import PartitionDiagram
+    >>> s = split(PartitionDiagram([[0, 3], [1, 2]], dom=2, cod=2))      # the swap
+    >>> print(s.bottom, "|", s.permutation, "|", s.top)
+    {1,1'} {2,2'} : 2 → 2 | {1,2'} {2,1'} : 2 → 2 | {1,1'} {2,2'} : 2 → 2
+    >>> s.matching
+    (1, 0)
     """
 
     diagram: Diagram

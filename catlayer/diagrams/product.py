@@ -66,6 +66,13 @@ class ProductDiagram:
     Its domain and codomain are the tuples of the factors' (the orders of a product group's
     features); equality, hashing and ordering are those of the tuple, so it is a value.
     ``p >> q`` and ``p @ q`` compose and tensor componentwise (:class:`ProductCombination`).
+
+    >>> from catlayer import BrauerDiagram, PartitionDiagram
+    >>> p = ProductDiagram(PartitionDiagram([[0, 1]], dom=1, cod=1), BrauerDiagram([[0, 1]], dom=1, cod=1))
+    >>> print(p)
+    {1,1'} : 1 → 1  ×  {1,1'} : 1 → 1
+    >>> p.dom, p.cod
+    ((1, 1), (1, 1))
     """
 
     __slots__ = ("_factors",)

@@ -68,6 +68,13 @@ class Generator:
     ``kind == "lie"``: a Lie algebra element X, acting by the derivation
     dρ_k(X) = Σ_a 1 ⊗ … ⊗ X (axis a) ⊗ … ⊗ 1.
     ``matrix`` is an n × n numpy object array of Python ints.
+
+    >>> from catlayer import O
+    >>> rotation, reflection = O(2).generators()
+    >>> rotation.kind, rotation.name, rotation.matrix.tolist()
+    ('lie', 'rotation L[0,1] in O(2)', [[0, 1], [-1, 0]])
+    >>> reflection.kind, reflection.matrix.tolist()
+    ('group', [[1, 0], [0, -1]])
     """
 
     name: str
@@ -239,6 +246,13 @@ class Group(ABC):
     """A group G ⊂ GL(n) acting on (R^n)^{⊗k} by ρ_k(g) = g ⊗ … ⊗ g, together with the diagram
     category and functor whose images span its equivariant maps. Use :class:`~catlayer.S`,
     :class:`~catlayer.O`, :class:`~catlayer.SO` or :class:`~catlayer.Sp`.
+
+    >>> from catlayer import O
+    >>> G = O(3)
+    >>> isinstance(G, Group), G.n, G.category, G.dim(2, 2), len(G.generators())
+    (True, 3, BrauerCategory(3), 3, 4)
+    >>> G.functor(G.basis(1, 1)[0]).to_numpy().tolist()    # the identity diagram ↦ the identity
+    [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
     """
 
     #: A short human-readable name of the family (for printing; nothing branches on it).

@@ -169,7 +169,7 @@ class O(MetricGroup):  # noqa: E742 (the group is called O(n))
         return orthogonal_dimension(self._n, power)
 
     def gram(self, d: Diagram, e: Diagram) -> int:
-        """⟨E_d, E_e⟩ (see :func:`brauer_gram`)."""
+        """⟨E_d, E_e⟩ (see :func:`catlayer.groups.orthogonal.brauer_gram`)."""
         return brauer_gram(self, d, e)
 
     def generators(self) -> tuple[Generator, ...]:

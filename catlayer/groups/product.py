@@ -70,7 +70,13 @@ def group_factors(group: object) -> tuple[Group, ...]:
 class FactorGenerator:
     """An exact generator of a product group: a generator of one factor (``factor``), with the
     identity (a group generator) or zero (a Lie algebra generator) on every other factor. It acts
-    on that factor's tensor axes only. ``name`` names the factor and both parts of the element."""
+    on that factor's tensor axes only. ``name`` names the factor and both parts of the element.
+
+    >>> from catlayer import O, S
+    >>> g = (S(3) * O(2)).generators()[-1]
+    >>> g.factor, g.generator.kind, g.name
+    (1, 'group', '(1, reflection of e_1 in O(2)): reflection of e_1 in O(2) of factor 1 (O(2)), identity of S(3)')
+    """
 
     name: str
     factor: int
@@ -97,6 +103,13 @@ class ProductGroup:
     A value: equal, hashable and picklable by its factors. ``n`` is the tuple of the factors'
     sizes (None for an ``S()`` factor). Whatever needs a matrix (the functor, generators,
     random elements, projections, the numba backend) needs every size fixed: ``(S() * O(3)).at(5)``.
+
+    >>> from catlayer import O, S
+    >>> G = S() * O(3)                                  # point clouds: points × space
+    >>> G.factors, G.n, G.at(5)
+    ((S(), O(3)), (None, 3), S(5) * O(3))
+    >>> len(G.basis((1, 1), (1, 1))), G.at(5).dim((1, 1), (0, 0))    # O(3): no vector → scalar map
+    (2, 0)
     """
 
     __slots__ = ("__weakref__", "_factors")

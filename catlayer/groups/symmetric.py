@@ -40,10 +40,10 @@ class S(Group):
     >>> G.category, len(G.basis(2, 2)), G.dim(2, 2)
     (PartitionCategory(3), 14, 14)
 
-    ``S()`` is S_n for every n at once: its spanning set (and :meth:`basis`) is every partition
+    ``S()`` is S_n for every n at once: its spanning set (and :meth:`~catlayer.groups.Group.basis`) is every partition
     diagram, Bell(k + l) of them for k → l, a basis for n ≥ k + l and a spanning set below; the
     loop value of its category is the symbol n. Layers built on it take any n at run time;
-    whatever needs a matrix needs a size first (:meth:`at`).
+    whatever needs a matrix needs a size first (:meth:`~catlayer.groups.S.at`).
 
     >>> S(), S().n, len(S().basis(2, 2)), S().at(3)
     (S(), None, 15, S(3))

@@ -1,15 +1,26 @@
 """Public testing helpers: hypothesis strategies for diagrams and combinations, and
-``assert_equivariant`` for torch modules (imported on first use, so torch is optional)."""
+``assert_equivariant`` and ``group_elements`` for torch modules (imported on first use, so torch is
+optional).
+
+>>> from hypothesis import given, settings
+>>> from catlayer.testing import partition_diagrams
+>>> @settings(max_examples=5)
+... @given(partition_diagrams(dom=2, cod=1))
+... def test(d):
+...     assert (d.dom, d.cod) == (2, 1)
+>>> test()
+"""
 
 from . import strategies
 from .strategies import *  # noqa: F403
 
-__all__ = ["assert_equivariant", "strategies", *strategies.__all__]  # noqa: F405
+__all__ = ["assert_equivariant", "group_elements", "strategies", *strategies.__all__]  # noqa: F405
+_TORCH_HELPERS = ("assert_equivariant", "group_elements")
 
 
 def __getattr__(name):
-    if name == "assert_equivariant":
-        from .equivariance import assert_equivariant
+    if name in _TORCH_HELPERS:
+        from . import equivariance
 
-        return assert_equivariant
+        return getattr(equivariance, name)
     raise AttributeError(f"module 'catlayer.testing' has no attribute {name!r}")

@@ -42,6 +42,15 @@ from ..nn.check import DEFAULT_TOLERANCE, ForwardCheck, Mismatch, check_forward
 __all__ = ["DEFAULT_TOLERANCE", "ForwardCheck", "Mismatch", "assert_equivariant", "group_elements"]
 
 
+def _attribute(module: torch.nn.Module, *names: str):
+    """The first of the attributes ``names`` that the module has and that is not None."""
+    for name in names:
+        value = getattr(module, name, None)
+        if value is not None:
+            return value
+    return None
+
+
 def assert_equivariant(
     module: torch.nn.Module,
     group=None,
@@ -63,7 +72,7 @@ def assert_equivariant(
     such tensors to a dict. The group, the orders or types and ``in_channels`` default to the
     module's attributes ``group``, ``in_type``/``out_type`` or ``in_order``/``out_order`` and
     ``in_channels`` (catlayer modules have them). The group elements are ``elements`` (e.g.
-    drawn by hypothesis with :func:`group_elements`), or ``num_elements`` drawn with
+    drawn by hypothesis with :func:`~catlayer.testing.group_elements`), or ``num_elements`` drawn with
     ``group.random_element`` from ``seed``; the inputs are drawn from ``seed`` too. The check runs
     on a copy of the module in ``dtype`` (float64 by default); an entry fails when it differs by
     more than ``tolerance`` (default 1e-10 in float64, 1e-4 in float32) times the largest entry of
@@ -72,14 +81,23 @@ def assert_equivariant(
     entries with both values.
 
     Returns the :class:`~catlayer.nn.check.ForwardCheck` (truthy) on success.
+
+    >>> from catlayer import S
+    >>> from catlayer.nn import EquivariantLinear
+    >>> assert_equivariant(EquivariantLinear(S(4), 2, 1, in_channels=2, out_channels=3)).ok
+    True
+    >>> assert_equivariant(EquivariantLinear(S(), 0, 2, in_channels=2, out_channels=1)).ok   # any n
+    True
     """
     group = getattr(module, "group", None) if group is None else group
     if group is None:
         raise ValueError("pass the group: the module has no group attribute")
+    # A module on plain tensors (EquivariantLinear) has in_order/out_order besides its type;
+    # modules on dicts have types only. Orders may be 0, so test for None, not truth.
     if in_order is None:
-        in_order = getattr(module, "in_type", None) or getattr(module, "in_order", None)
+        in_order = _attribute(module, "in_order", "in_type")
     if out_order is None:
-        out_order = getattr(module, "out_type", None) or getattr(module, "out_order", None)
+        out_order = _attribute(module, "out_order", "out_type")
     if in_order is None or out_order is None:
         raise ValueError("pass in_order and out_order (orders or feature types): the module does not say")
     result = check_forward(

@@ -45,6 +45,15 @@ class EquivarianceReport:
     the largest residual entry and its multi-index (output indices ; input indices). ``parts``
     are the sub-reports of a layer (each says whether it is exact or numeric), ``method`` says
     how the verdict was reached and ``negative`` is the verdict printed when ``ok`` is False.
+
+    >>> from catlayer import S
+    >>> report = check_equivariance(S(3), np.arange(9).reshape(3, 3), 1, 1)
+    >>> bool(report), report.exact
+    (False, True)
+    >>> print(report)
+    3 x 3 int64 matrix under S(3): NOT equivariant (exact proof on the generators)
+      checked: group generator transposition (0 1)
+      failure: group generator transposition (0 1): largest entry of ρ_l(g)·M − M·ρ_k(g) is 4 at ...
     """
 
     ok: bool
@@ -83,7 +92,14 @@ class EquivarianceReport:
 
 @dataclass(frozen=True)
 class FunctorLawReport:
-    """The outcome of :func:`check_functor_laws`; truthy exactly when ``ok``."""
+    """The outcome of :func:`check_functor_laws`; truthy exactly when ``ok``.
+
+    >>> from catlayer import O, BrauerDiagram
+    >>> cap, cup = BrauerDiagram([[0, 1]], dom=0, cod=2), BrauerDiagram([[0, 1]], dom=2, cod=0)
+    >>> report = check_functor_laws(O(2), cap, cup)
+    >>> bool(report), report.checked
+    (True, ('composition: F(d >> e) == F(d) >> F(e)', 'tensor: F(d @ e) == F(d) @ F(e)'))
+    """
 
     ok: bool
     group: str
@@ -450,7 +466,7 @@ def check_equivariance(
 
     **Float input** (float or complex numpy arrays) is checked numerically on ``samples``
     (default 3, at least 1) random group elements: the relative residual
-    max|ρ_l(g)M − Mρ_k(g)| / max(|ρ_l(g)M|, |Mρ_k(g)|) must be ≤ ``tolerance`` (a finite
+    ``max|ρ_l(g)M − Mρ_k(g)| / max(|ρ_l(g)M|, |Mρ_k(g)|)`` must be ≤ ``tolerance`` (a finite
     number ≥ 0; default 1e-10 in float64 / complex128, 1e-4 in float32 / complex64). The report
     then says it is numeric, not a proof (``report.exact is False``). A matrix with NaN or
     infinite entries is refused (ValueError): it would otherwise pass every comparison.
