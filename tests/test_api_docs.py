@@ -101,11 +101,6 @@ def test_the_reference_builds_without_warnings_outside_nn(build: Build) -> None:
         assert build.result.returncode == 0, build.result.stdout + build.result.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="catlayer/nn/core.py:180 and :182 cite :meth:`_open` and catlayer/nn/nonlinear.py:187 "
-    ":attr:`in_type`, neither in the reference (write ``_open`` and ``in_type``); fixed with the nn rewrite",
-)
 def test_the_nn_docstrings_build_without_warnings(build: Build) -> None:
     assert build.nn == [], "Sphinx warnings in catlayer/nn/ (file:line and message):\n" + "\n".join(build.nn)
 

@@ -10,7 +10,9 @@ plain tensors; the bilinear ``TypedBilinear`` / ``EquivariantBilinear``, the non
 ``NormNonlinearity`` (groups of orthogonal matrices), ``InvariantPooling`` and the complete
 ``EquivariantMLP`` share it. Plans run with torch ops only, so modules train on CPU or GPU and
 work under ``torch.compile``, ``torch.export``, both ONNX exporters and ``torch.func``;
-``TensorInterface`` shows a dict-based module as positional tensors for exporters.
+``TensorInterface`` shows a dict-based module as positional tensors for exporters. Sets of
+different sizes come padded with a mask, or ragged (PyTorch Geometric's layout: ``RaggedBatch``,
+``to_padded`` / ``from_padded``; linear layers of orders ≤ 2 run natively on them).
 """
 
 from .bilinear import EquivariantBilinear, TypedBilinear, canonical_products, product_diagrams
@@ -26,6 +28,7 @@ from .nonlinear import (
     preserves_euclidean_norm,
 )
 from .pooling import InvariantPooling
+from .ragged import RaggedBatch, RaggedLinear, from_padded, ragged_forward, to_padded
 from .tensor_io import TensorInterface
 
 __all__ = [
@@ -37,6 +40,8 @@ __all__ = [
     "InvariantPooling",
     "NormNonlinearity",
     "PointwiseNonlinearity",
+    "RaggedBatch",
+    "RaggedLinear",
     "TensorInterface",
     "TypedBilinear",
     "TypedLinear",
@@ -45,7 +50,10 @@ __all__ = [
     "default_hidden_type",
     "export_program",
     "feature_type",
+    "from_padded",
     "plain_module",
     "preserves_euclidean_norm",
     "product_diagrams",
+    "ragged_forward",
+    "to_padded",
 ]

@@ -177,10 +177,34 @@ class Call:
 
 class EquivariantModule(nn.Module):
     """What every catlayer module shares: the constructor opening, the input checks, masks and
-    the group's identity in ``state_dict``. Subclasses call :meth:`_open` first in ``__init__``.
+    the group's identity in ``state_dict``. Subclasses call ``self._open(...)`` first in their
+    ``__init__``; it checks and sets the attributes below.
 
-    Attributes set by :meth:`_open`: ``group``, ``factors`` (the group's factors), ``in_type``,
-    ``out_type``, ``reduce``, ``execution`` (requested).
+    Args (of ``_open``):
+        group: a catlayer group (``S(5)``, ``S()``, ``O(3)``, ``S() * O(3)``, …).
+        in_type: the input feature type, a dict order → channels.
+        out_type: the output feature type (default: ``in_type``).
+        reduce: ``"mean"`` (sums over indices are means) or ``"sum"``.
+        execution: ``"auto"``, ``"plan"`` or ``"dense"``.
+
+    Attributes: ``group``, ``factors`` (the group's factors), ``in_type``, ``out_type``,
+    ``reduce``, ``execution``.
+
+    Shape:
+        - Input: a dict order k → ``(*batch, in_type[k]) + axes(k)``, checked by
+          :meth:`check_inputs`, and optionally a bool mask ``(*batch, N)`` per factor that
+          permutes indices.
+        - Output: a dict order l → ``(*batch, out_type[l]) + axes(l)``.
+
+    >>> import torch
+    >>> from catlayer import S
+    >>> from catlayer.nn import PointwiseNonlinearity
+    >>> act = PointwiseNonlinearity(S(), {0: 1, 1: 2}, "relu")
+    >>> isinstance(act, EquivariantModule), act.factors
+    (True, (S(),))
+    >>> call = act.check_inputs({0: torch.ones(3, 1), 1: torch.ones(3, 2, 5)})
+    >>> call.sizes, call.batch_shape
+    ((5,), None)
     """
 
     group: Any

@@ -188,7 +188,7 @@ class PointwiseNonlinearity(_Nonlinearity):
 class GatedNonlinearity(_Nonlinearity):
     """Gated nonlinearity producing features of type ``out_type`` (any group).
 
-    The input has the type :attr:`in_type`: ``out_type`` with one extra invariant *gate* channel
+    The input has the type ``in_type``: ``out_type`` with one extra invariant *gate* channel
     per channel of every non-invariant order, appended after the invariant channels (orders
     increasing). Invariant output channels are ``function(scalars)``; output channel i of another
     order is ``x_i · gate_function(g_i)``. With ``pointwise=True``, orders whose acting factors
