@@ -69,7 +69,6 @@ import torch
 from torch import nn
 
 from ..diagrams.validation import short_repr
-from ..groups.symmetric import S
 from ..plan import Expansion, Reduction, plan_layer
 from .linear import EquivariantLinear, TypedLinear
 
@@ -705,7 +704,7 @@ def _check_layer(layer: object) -> TypedLinear:
         layer = layer.layer
     if not isinstance(layer, TypedLinear):
         raise TypeError(f"ragged execution runs an EquivariantLinear or TypedLinear of S(), got {type(layer).__name__}")
-    if len(layer.factors) != 1 or not isinstance(layer.factors[0], S):
+    if len(layer.factors) != 1 or not layer.factors[0].acts_by_permutations:
         raise ValueError(
             f"ragged execution needs a layer of S() (or S(n)), whose indices are nodes; {layer.group!r} is not "
             f"(products and other groups: pad the batch and pass a mask)"
@@ -1044,4 +1043,5 @@ class RaggedLinear(nn.Module):
         self.layer = _check_layer(layer)
 
     def forward(self, features: Any, ragged: RaggedBatch) -> Any:
+        """The wrapped layer on the ragged ``features`` (as :func:`ragged_forward`)."""
         return ragged_forward(self.layer, features, ragged)

@@ -67,7 +67,7 @@ class Counterexample:
     ``inputs``: x (the module's positional arguments, float64 where the module ran in float64);
     ``output``: which output tensor (position in the flattened outputs); ``index``: the entry where
     the two sides differ most, with ``transformed_input`` = f(g·x) and ``transformed_output`` =
-    g·f(x) there; ``max_residual``: max |f(g·x) − g·f(x)| / max(|f(g·x)|, |g·f(x)|).
+    g·f(x) there; ``max_residual``: max ``|f(g·x) − g·f(x)|`` / max(``|f(g·x)|``, ``|g·f(x)|``).
     """
 
     element: object
