@@ -371,3 +371,45 @@ def test_float32_agrees_with_the_padded_batch():
         got, _ = to_padded(ragged_forward(layer, x, ragged), ragged, order=2)
         expected = layer(padded, mask)
     assert float((got - expected).abs().max() / expected.abs().max()) < 1e-5
+
+
+def test_pelican_lite_2_to_2_aggregator_with_one_set_of_coefficients():
+    """pelican-lite's 15 aggregations 2 → 2 (sums) on a ragged batch of many sizes, mixed by one
+    set of coefficients, equal the ragged ``S()`` layer with reduce="sum" whose weights are read
+    once off pelican-lite's own operators at n = 4 (where the 15 diagrams are independent)."""
+    primitives = pytest.importorskip("pelican.primitives")
+    torch.manual_seed(0)
+
+    def edge_index(sizes: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        rows, batch, start = [], [], 0
+        for b, n in enumerate(sizes):
+            rows += [(start + i, start + j) for i in range(n) for j in range(n)]  # row-major pairs
+            batch += [b] * n
+            start += n
+        return torch.tensor(rows, dtype=torch.long).T.contiguous(), torch.tensor(batch, dtype=torch.long)
+
+    def aggregate(edges: torch.Tensor, sizes: list[int]) -> torch.Tensor:
+        index, batch = edge_index(sizes)
+        return primitives.aggregate_2to2(edges, index, batch, reduce="sum")  # (E, C, 15)
+
+    # pelican-lite's operators at n = 4 as 16 × 16 matrices, then their coordinates in the basis
+    ops = aggregate(torch.eye(16, dtype=torch.float64), [4])  # (16 pairs out, 16 pairs in, 15 ops)
+    coordinates = torch.stack(
+        [EquivariantLinear.from_dense(S(4), ops[:, :, o], 2, 2, reduce="sum").weight[0, 0] for o in range(15)]
+    )  # (15 ops, 15 diagrams)
+    assert torch.linalg.matrix_rank(coordinates) == 15  # the 15 aggregations are the 15 diagrams
+    c_in, c_out = 3, 2
+    mixing = torch.randn(c_out, c_in, 15, dtype=torch.float64)
+    layer = EquivariantLinear(S(), 2, 2, c_in, c_out, bias=False, reduce="sum").double()
+    with torch.no_grad():
+        layer.weight.copy_(torch.einsum("dco,op->dcp", mixing, coordinates))
+    sizes = [1, 2, 3, 7, 4, 1, 11, 5, 2]
+    ragged = RaggedBatch(sizes)
+    edges = torch.randn(ragged.num_pairs, c_in, dtype=torch.float64)
+    expected = torch.einsum("eco,dco->ed", aggregate(edges, sizes), mixing)
+    got = ragged_forward(layer, edges, ragged)
+    torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-10)
+    padded, mask = to_padded(edges, ragged, order=2)
+    back, again = from_padded(layer(padded, mask), mask)
+    assert again == ragged
+    torch.testing.assert_close(back, expected, rtol=1e-10, atol=1e-10)
