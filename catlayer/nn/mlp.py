@@ -275,23 +275,25 @@ class EquivariantMLP(EquivariantModule):
         linear = {**factory, "execution": execution}
         reached = {l: c for l, c in self.hidden.items() if any(group.basis(k, l) for k in self._embed_type)}
         self.embed = TypedLinear(group, self._embed_type, reached, **linear) if reached else None
-        # Products of the input with itself only where no linear map reaches (e.g. invariants of
-        # vectors): a quadratic term elsewhere would only add growth at initialisation.
+        # Products of the data with itself where no linear map from the data reaches (e.g.
+        # invariants of vectors: Gram entries, Minkowski products p_i·p_j): a quadratic term
+        # elsewhere would only add growth at initialisation. The size channels are left out on
+        # purpose: a constant log n reaches every invariant order linearly but carries no
+        # information about the data, so it must not stand in for the products.
+        from_data = {l for l in self.hidden if any(group.basis(k, l) for k in self.in_type)}
         products = {
-            l: c for l, c in self.hidden.items() if l not in reached and _reachable(group, tuple(self._embed_type), l)
+            l: c for l, c in self.hidden.items() if l not in from_data and _reachable(group, tuple(self.in_type), l)
         }
         self.embed_products = None
         self.embed_square = None
         if product_width and products:
-            # Products of two linear projections of the input with itself (channel by channel).
-            width = max(self._embed_type.values())
+            # Products of two linear projections of the data with itself (channel by channel).
+            width = max(self.in_type.values())
             self._embed_width = width
             self.embed_square = TypedLinear(
-                group, self._embed_type, {k: 2 * width for k in self._embed_type}, bias=False, **linear
+                group, self.in_type, {k: 2 * width for k in self.in_type}, bias=False, **linear
             )
-            self.embed_products = TypedBilinear(
-                group, {k: width for k in self._embed_type}, products, "canonical", **factory
-            )
+            self.embed_products = TypedBilinear(group, {k: width for k in self.in_type}, products, "canonical", **factory)
         missing = [
             l
             for l in self.hidden
@@ -378,7 +380,7 @@ class EquivariantMLP(EquivariantModule):
             h = self.embed.run(embedded)
         if self.embed_products is not None and self.embed_square is not None:
             w = self._embed_width
-            pre = self.embed_square.run(embedded)
+            pre = self.embed_square.run(call)
             u = {k: t[:, :w] for k, t in pre.items()}
             v = {k: t[:, w:] for k, t in pre.items()}
             p = self.embed_products.run(_with(call, u), v)
