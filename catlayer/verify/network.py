@@ -702,6 +702,13 @@ def dim_map(e: Expr, d: int, matrix: np.ndarray, out_kind=None, force: bool = Fa
     atoms = e.dims[d]
     if matrix.size > MATRIX_LIMIT:
         raise Unsupported(f"a constant map of {matrix.shape[0]} × {matrix.shape[1]} entries along an axis")
+    if all(a.kind == PLAIN for a in atoms) and not force and _spreads(matrix):
+        # Entries repeated (up to a factor) by the map may lie along a group axis later (a dense
+        # layer's matrix gathers each learned value into every entry of an orbit): keep the
+        # constant and leave the role of the new axis undecided.
+        force = True
+        if not isinstance(matrix, np.ndarray):
+            matrix = matrix.dense()
     if all(a.kind == PLAIN for a in atoms) and not force:
         new_atoms = (Atom(PLAIN, out_size),) if out_size != 1 else ()
         dims = list(e.dims)
@@ -741,6 +748,28 @@ def dim_map(e: Expr, d: int, matrix: np.ndarray, out_kind=None, force: bool = Fa
         if term is not None:
             terms.append(term)
     return _repair(Expr(dims, terms, e.suspect, e.broken))
+
+
+def _spreads(matrix) -> bool:
+    """Whether a constant map on plain indices sends some input entry to several output entries
+    along with other ones, i.e. whether two non-zero rows are proportional. When no two are, the
+    outputs are independent linear functions of values nobody acts on, which no group axis can
+    carry (an orbit of a group index has at least two entries, related by a signed permutation
+    of the index values, so an equivariant map puts proportional rows at them): the new axis is
+    plain. Otherwise its role is left to the ops that use it (a broadcast of a learned value over
+    an orbit, as in a dense layer's gathered matrix, is equivariant)."""
+    indices = getattr(matrix, "indices", None)
+    if indices is not None:  # a selection: one 1 per row
+        return len(set(indices)) < len(indices)
+    m = np.asarray(matrix, dtype=np.float64)
+    if m.ndim != 2 or m.shape[0] < 2:
+        return False
+    m = m[np.any(m != 0, axis=1)]
+    if len(m) < 2:
+        return False
+    lead = m[np.arange(len(m)), np.argmax(m != 0, axis=1)]
+    normalised = np.round(m / lead[:, None], 12)
+    return len(np.unique(normalised, axis=0)) < len(normalised)
 
 
 def diagonal(e: Expr, d1: int, d2: int) -> Expr:

@@ -1011,6 +1011,10 @@ class _LazySelection:
     def __init__(self, size, indices):
         self.shape = (len(indices), size)
         self.size = 0
+        self.indices = list(indices)
+
+    def dense(self) -> np.ndarray:
+        return _select_matrix(self.shape[1], self.indices)
 
 
 @rule("select", "select_copy")
