@@ -375,7 +375,7 @@ def test_dense_layer_with_a_wrong_gather_is_not_proved(group):
     in_type, out_type = {1: 2, 2: 1}, {1: 1}
     inputs = _typed_inputs(in_type, group.n)
     axes = [_AXES[k] for k in in_type]
-    for name, table in TypedLinear(group, in_type, out_type, execution="dense").named_buffers():
+    for name, _ in TypedLinear(group, in_type, out_type, execution="dense").named_buffers():
         if not name.startswith("_gather_"):
             continue
         layer = TypedLinear(group, in_type, out_type, execution="dense")
