@@ -55,6 +55,7 @@ from .bases import coarsenings
 from .diagrams import Diagram
 from .groups import Group, ProductGroup
 from .groups.loops import same_row
+from .tolerance import check_tolerance, default_tolerance
 
 __all__ = [
     "NotEquivariantError",
@@ -65,7 +66,6 @@ __all__ = [
     "project",
 ]
 
-DEFAULT_TOLERANCE = {"float64": 1e-10, "complex128": 1e-10, "float32": 1e-4, "complex64": 1e-4}
 
 
 class NotEquivariantError(ValueError):
@@ -460,8 +460,6 @@ def coefficients(group: Group, M, k: int, l: int, *, tolerance: float | None = N
     catlayer.projection.NotEquivariantError: M is not O(2)-equivariant (k = 1, l = 1): the residual M − project(M)
     has the entry 3 at (output indices ; input indices) = (1 ; 0); G.project(M, k, l) is the nearest ...
     """
-    from .verify import check_tolerance
-
     tolerance = check_tolerance(tolerance)
     data = _read(group, M, k, l)
     coords = _coordinates(group, k, l, data.flat)
@@ -494,7 +492,7 @@ def coefficients(group: Group, M, k: int, l: int, *, tolerance: float | None = N
         largest, scale = float(magnitudes.max(initial=0)), float(np.abs(data.flat).max(initial=0))
         dtype = str(data.flat.dtype)
         entry = residual.reshape(-1)[flat].item() if magnitudes.size else 0.0
-    bound = DEFAULT_TOLERANCE.get(dtype, 1e-10) if tolerance is None else tolerance
+    bound = default_tolerance(dtype, fallback="float64") if tolerance is None else tolerance
     relative = largest / scale if scale > 0 else 0.0
     if relative > bound:
         _raise(group, k, l, entry, flat, n, relative, bound)

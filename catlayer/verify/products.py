@@ -32,10 +32,9 @@ import sympy
 from ..diagrams.product import ProductCombination, ProductDiagram
 from ..functors import EquivariantMap, ProductMap
 from ..groups.product import FactorGenerator, ProductGroup
-from . import (
+from ..tolerance import DEFAULT_TOLERANCE, default_tolerance, dtype_name
+from .exact import (
     _INT64_SAFE,
-    DEFAULT_TOLERANCE,
-    EquivarianceReport,
     _apply_on_axis,
     _as_inexact,
     _check_finite,
@@ -45,6 +44,7 @@ from . import (
     _locate,
     _scaled_integers,
 )
+from .report import EquivarianceReport
 
 __all__ = ["check_product_equivariance"]
 
@@ -104,11 +104,19 @@ def _exact(
                 f"{_format_index(index, out_axes)}"
             )
             return EquivarianceReport(
-                False, True, repr(group), subject, tuple(checked), failure, float(abs(value)), None
+                ok=False,
+                exact=True,
+                group=repr(group),
+                subject=subject,
+                checked=tuple(checked),
+                failure=failure,
+                max_residual=float(abs(value)),
             )
     if not generators:
         checked.append(f"{group!r} is the trivial group: every matrix is equivariant")
-    return EquivarianceReport(True, True, repr(group), subject, tuple(checked), None, 0.0, None)
+    return EquivarianceReport(
+        ok=True, exact=True, group=repr(group), subject=subject, checked=tuple(checked), max_residual=0.0
+    )
 
 
 def _numeric(
@@ -121,9 +129,9 @@ def _numeric(
     rng: object,
     samples: int,
 ) -> EquivarianceReport:
-    dtype = matrix.dtype if matrix.dtype in DEFAULT_TOLERANCE else np.dtype(np.float64)
+    dtype = matrix.dtype if dtype_name(matrix.dtype) in DEFAULT_TOLERANCE else np.dtype(np.float64)
     _check_finite(matrix)
-    tol = DEFAULT_TOLERANCE[dtype] if tolerance is None else tolerance
+    tol = default_tolerance(dtype) if tolerance is None else tolerance
     out_axes = sum(l)
     t = matrix.astype(dtype).reshape(_shape(group, l) + _shape(group, k))
     real = np.finfo(dtype).dtype
@@ -152,7 +160,16 @@ def _numeric(
                 f"of ρ_l(g)·M − M·ρ_k(g) is {entry:.3g} at (output indices ; input indices) = "
                 f"{_format_index(index, out_axes)}"
             )
-    return EquivarianceReport(failure is None, False, repr(group), subject, tuple(checked), failure, worst, tol)
+    return EquivarianceReport(
+        ok=failure is None,
+        exact=False,
+        group=repr(group),
+        subject=subject,
+        checked=tuple(checked),
+        failure=failure,
+        max_residual=worst,
+        tolerance=tol,
+    )
 
 
 def _components(group: ProductGroup, s: int) -> str:
@@ -237,14 +254,13 @@ def check_product_equivariance(
         reports.append(_exact(group, a, q, k_, l_, f"{name} of the {description}"))
     failure = next((f"{r.subject}: {r.failure}" for r in reports if not r), None)
     return EquivarianceReport(
-        all(reports),
-        True,
-        repr(group),
-        description,
-        tuple(f"{name}: " + "; ".join(r.checked) for name, r in zip(names, reports, strict=True)),
-        failure,
-        max(r.max_residual or 0.0 for r in reports) if failure else 0.0,
-        None,
+        ok=all(reports),
+        exact=True,
+        group=repr(group),
+        subject=description,
+        checked=tuple(f"{name}: " + "; ".join(r.checked) for name, r in zip(names, reports, strict=True)),
+        failure=failure,
+        max_residual=max(r.max_residual or 0.0 for r in reports) if failure else 0.0,
         parts=tuple(reports),
         method="exact proof on the generators, real and imaginary parts separately",
     )

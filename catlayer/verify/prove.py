@@ -56,10 +56,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..tolerance import default_tolerance
+
 __all__ = ["Counterexample", "ProofReport", "prove_module"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Counterexample:
     """A group element g and an input x with f(g·x) ≠ g·f(x), confirmed numerically.
 
@@ -87,7 +89,7 @@ class Counterexample:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ProofReport:
     """The outcome of :func:`prove_module`; truthy exactly when the module is proved.
 
@@ -107,12 +109,12 @@ class ProofReport:
     status: str
     group: str
     subject: str
-    node: str | None
-    source: str | None
-    reason: str | None
-    counterexample: Counterexample | None
-    output_axes: tuple | None
-    tracer: str
+    node: str | None = None
+    source: str | None = None
+    reason: str | None = None
+    counterexample: Counterexample | None = None
+    output_axes: tuple | None = None
+    tracer: str = ""
     numeric: str | None = None
     ops: tuple[str, ...] = ()
     output_atoms: tuple | None = field(default=None, repr=False, compare=False)
@@ -254,7 +256,8 @@ def prove_module(
         samples: random group elements per connected component in the numeric check.
         rng: seed or numpy Generator for the numeric check.
         tolerance: relative residual above which the numeric check reports a counterexample
-            (default 1e-6 in float64, 1e-3 when the module only runs in float32).
+            (default: the row of :data:`catlayer.tolerance.DEFAULT_TOLERANCE` for the dtype the
+            check runs in: float64 where the module runs in float64, else the module's own).
 
     Returns a :class:`ProofReport`.
     """
@@ -390,37 +393,31 @@ def prove_module(
     if proved:
         if check is not None and check[0] is not None:
             return ProofReport(
-                False,
-                False,
-                "undecided",
-                group_name,
-                subject,
-                None,
-                None,
-                "the rules proved the module but the numeric check found a counterexample: a rule is wrong "
+                ok=False,
+                exact=False,
+                status="undecided",
+                group=group_name,
+                subject=subject,
+                reason="the rules proved the module but the numeric check found a counterexample: a rule is wrong "
                 "(please report this)",
-                check[0],
-                inferred_t,
-                tracer,
-                check[1],
-                ops,
-                out_atoms,
+                counterexample=check[0],
+                output_axes=inferred_t,
+                tracer=tracer,
+                numeric=check[1],
+                ops=ops,
+                output_atoms=out_atoms,
             )
         return ProofReport(
-            True,
-            True,
-            "proved",
-            group_name,
-            subject,
-            None,
-            None,
-            None,
-            None,
-            inferred_t,
-            tracer,
-            check[1] if check else None,
-            ops,
-            out_atoms,
+            ok=True,
+            exact=True,
+            status="proved",
+            group=group_name,
+            subject=subject,
+            output_axes=inferred_t,
+            tracer=tracer,
+            numeric=check[1] if check else None,
+            ops=ops,
+            output_atoms=out_atoms,
         )
     counterexample = check[0] if check else None
     numeric = check[1] if check else "not run: the output axes are unknown (pass output_axes=)"
@@ -430,20 +427,20 @@ def prove_module(
     if not culprit.has_rule and status == "undecided":
         reason = f"{reason}; an op without a rule is never proved (the numeric check is evidence only)"
     return ProofReport(
-        False,
-        False,
-        status,
-        group_name,
-        subject,
-        node,
-        culprit.source,
-        reason,
-        counterexample,
-        inferred_t,
-        tracer,
-        numeric,
-        ops,
-        out_atoms,
+        ok=False,
+        exact=False,
+        status=status,
+        group=group_name,
+        subject=subject,
+        node=node,
+        source=culprit.source,
+        reason=reason,
+        counterexample=counterexample,
+        output_axes=inferred_t,
+        tracer=tracer,
+        numeric=numeric,
+        ops=ops,
+        output_atoms=out_atoms,
     )
 
 
@@ -664,7 +661,7 @@ def _numeric(module, args, roles, out_atoms, groups, train, samples, rng, tolera
     import torch
     from torch.utils import _pytree as pytree
 
-    from ..nn.check import describe_element
+    from .forward import describe_element
 
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     probe, dtype = module, None
@@ -694,7 +691,7 @@ def _numeric(module, args, roles, out_atoms, groups, train, samples, rng, tolera
         probe, dtype = module, None
         base = [convert(x) for x in flat]
         first = None
-    tol = tolerance if tolerance is not None else (1e-6 if dtype == torch.float64 else 1e-3)
+    tol = tolerance if tolerance is not None else default_tolerance(dtype or _module_dtype(module))
 
     # group elements: the exact group generators, then random elements of every component
     candidates = []
@@ -754,14 +751,14 @@ def _numeric(module, args, roles, out_atoms, groups, train, samples, rng, tolera
         name = describe_element(element[0]) if len(element) == 1 else " × ".join(map(describe_element, element))
         return (
             Counterexample(
-                element[0] if len(element) == 1 else tuple(element),
-                tuple(pytree.tree_unflatten(values, spec)),
-                j,
-                index,
-                lhs,
-                rhs,
-                residual,
-                name,
+                element=element[0] if len(element) == 1 else tuple(element),
+                inputs=tuple(pytree.tree_unflatten(values, spec)),
+                output=j,
+                index=index,
+                transformed_input=lhs,
+                transformed_output=rhs,
+                max_residual=residual,
+                element_name=name,
             ),
             f"counterexample found on group element #{trial} (relative residual {residual:.3g} > {tol:.3g})"
             + (
@@ -783,3 +780,11 @@ def _numeric(module, args, roles, out_atoms, groups, train, samples, rng, tolera
         f"no counterexample on {tried} group element(s) ({which}) in {precision}: max relative residual "
         f"{worst:.3g} ≤ {tol:.3g} (numeric evidence, not a proof)"
     )
+
+
+def _module_dtype(module) -> str:
+    """The dtype of the module's first floating parameter or buffer (float32 when it has none)."""
+    for t in [*module.parameters(), *module.buffers()]:
+        if t.is_floating_point():
+            return str(t.dtype)
+    return "float32"
