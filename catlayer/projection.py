@@ -67,7 +67,6 @@ __all__ = [
 ]
 
 
-
 class NotEquivariantError(ValueError):
     """M is not in Hom_G: ``residual`` is the largest |M − P(M)| entry (exact or float), ``index``
     its (output indices, input indices), ``relative`` the residual over max |M| (floats)."""
