@@ -5,7 +5,9 @@
 * ``to_numpy(dtype)`` — the dense n^l × n^k matrix (rows: output multi-index, columns: input
   multi-index, first factor most significant), size-guarded;
 * ``to_sympy()`` — the exact matrix;
-* ``apply(x)`` — the matrix-free action, delegated to :mod:`catlayer.backend`;
+* ``apply(x)`` — the matrix-free action, run by the executor that ``catlayer/__init__.py``
+  plugs in with :func:`set_executor` (the numba kernels of :mod:`catlayer.backend`, loaded at the
+  first call): this module imports nothing above the diagrams;
 * ``f >> g`` ("f, then g", the matrix g·f) and ``f @ g`` (Kronecker product), so that the
   functor laws read ``F(d >> e) == F(d) >> F(e)`` and ``F(d @ e) == F(d) @ F(e)``;
   ``==`` is exact.
@@ -21,6 +23,7 @@ owns its functor's entry formula (docs/conventions.md lists them for every famil
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
@@ -35,10 +38,29 @@ from .memory import check_size
 if TYPE_CHECKING:
     from .groups import Group, ProductGroup
 
-__all__ = ["EquivariantMap", "ProductMap", "diagram_entries"]
+__all__ = ["EquivariantMap", "ProductMap", "diagram_entries", "set_executor"]
 
 
 _INT64_SAFE = 2**62
+
+#: A function returning (apply, apply_layer) of the executor of apply(); see set_executor.
+_executor: Callable[[], tuple[Callable[..., np.ndarray], Callable[..., np.ndarray]]] | None = None
+
+
+def set_executor(load: Callable[[], tuple[Callable[..., np.ndarray], Callable[..., np.ndarray]]]) -> None:
+    """Plug in the executor of :meth:`EquivariantMap.apply`: ``load()`` returns the pair
+    ``(apply(group, diagram, x), apply_layer(group, diagrams, weights, x))`` of
+    :mod:`catlayer.backend` (called at the first ``apply``, so that the executor's own imports
+    are paid only then). ``catlayer/__init__.py`` plugs in the numba backend; the symbolic core
+    never imports it."""
+    global _executor
+    _executor = load
+
+
+def _execute() -> tuple[Callable[..., np.ndarray], Callable[..., np.ndarray]]:
+    if _executor is None:
+        raise RuntimeError("no executor for EquivariantMap.apply: import catlayer (it plugs in catlayer.backend)")
+    return _executor()
 
 
 def diagram_entries(group: Group, d: Diagram, basis: str = "diagram") -> tuple[np.ndarray, np.ndarray]:
@@ -396,7 +418,7 @@ class EquivariantMap:
         )
 
     def _apply_batch(self, x: np.ndarray) -> np.ndarray:
-        from .backend import apply, apply_layer
+        apply, apply_layer = _execute()
 
         n, group = self._group.n, self._group
         batch = x.shape[0]
@@ -639,7 +661,7 @@ class ProductMap(EquivariantMap):
         )
 
     def _apply_batch(self, x: np.ndarray) -> np.ndarray:
-        from .backend import apply, apply_layer
+        apply, apply_layer = _execute()
 
         group, batch = self._group, x.shape[0]
         if self._kind == "leaf":

@@ -24,7 +24,15 @@ with ⟨A, B⟩ = trace(AᵀB). Nothing here forms an n^(k+l) × dim basis matri
 
 Exact input (sympy matrices, integer arrays, object arrays of ints / Fractions / sympy Rationals)
 gives exact output (sympy Rationals); float input gives floats; torch tensors stay torch tensors
-(float64 accumulation, any device).
+(float64 accumulation, any device, differentiable).
+
+**Layers.** This module sits below the group families (``G.project`` and ``G.coefficients``
+call it) and imports neither them nor any numeric layer: a group is used through its members
+(``basis``, ``gram``, ``entries``, ``sign``, …, and ``factors`` for a product), and arrays of
+another library are handled by the operations registered for them with
+:func:`register_array_type` (``catlayer/__init__.py`` registers torch's, loaded from
+:mod:`catlayer.nn.arrays` the first time a torch tensor is projected). Tensor methods
+(``as_strided``, ``index_add_``, ``new_zeros``, …) are called on the tensors themselves.
 
 >>> import numpy as np
 >>> from catlayer import S
@@ -42,20 +50,21 @@ from __future__ import annotations
 
 import itertools
 import math
-import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import sympy
 
 from .bases import coarsenings
 from .diagrams import Diagram
-from .groups import Group, ProductGroup
-from .groups.loops import same_row
 from .tolerance import check_tolerance, default_tolerance
+
+if TYPE_CHECKING:  # annotations only: groups sit above this module
+    from .groups import Group, ProductGroup
 
 __all__ = [
     "NotEquivariantError",
@@ -64,7 +73,40 @@ __all__ = [
     "diagram_gram",
     "inner_products",
     "project",
+    "register_array_type",
 ]
+
+#: The array libraries besides numpy: name → (owns(x), load() → operations), see register_array_type.
+_ARRAY_TYPES: dict[str, tuple[Callable[[object], bool], Callable[[], Any]]] = {}
+
+
+def register_array_type(name: str, owns: Callable[[object], bool], load: Callable[[], Any]) -> None:
+    """Project arrays of another library (``name``, e.g. "torch"): ``owns(x)`` says whether x is one of its arrays
+    (without importing the library), ``load()`` returns its operations, an object with
+    ``accumulator(x)`` (the dtype pairings accumulate in), ``constant(array, like)`` (a numpy
+    array as a tensor on like's device, same dtype), ``stack(columns, dim)``, ``solve(a, b)``
+    (a: a float64 numpy matrix; solves a·X = b on b's device, differentiably), ``as_float(x)``
+    (x itself when floating or complex, else in float64), ``all_finite(x)`` and
+    ``float64(x, like)`` (any array-like as a float64 tensor, on like's device when given)."""
+    _ARRAY_TYPES[name] = (owns, load)
+
+
+def _ops(x: object) -> Any:
+    """The registered operations of x's library, or None for numpy arrays and everything else."""
+    for owns, load in _ARRAY_TYPES.values():
+        if owns(x):
+            return load()
+    return None
+
+
+def _is_product(group: object) -> bool:
+    """A product group: its ``factors`` are its factor groups (a family's ``factors`` is a method)."""
+    return isinstance(getattr(group, "factors", None), tuple)
+
+
+def same_row(d: Diagram, u: int, v: int) -> bool:
+    """Whether vertices u and v of d lie in the same row."""
+    return (u < d.cod) == (v < d.cod)
 
 
 class NotEquivariantError(ValueError):
@@ -107,7 +149,7 @@ def diagram_gram(group: Group, k: int, l: int) -> np.ndarray:
     For a product group it is the Kronecker product of the factors' Gram matrices (the solves
     never form it: they go factor by factor).
     """
-    if isinstance(group, ProductGroup):
+    if _is_product(group):
         return _product_gram(group, k, l)
     _check_orders(k, l)
     size = len(group.basis(k, l))
@@ -135,8 +177,9 @@ def _orbit_tables(group: Group, k: int, l: int) -> tuple[np.ndarray, np.ndarray]
 
 # -- reading M and writing the projection ----------------------------------------------------------------------
 def _is_torch(x) -> bool:
-    torch = sys.modules.get("torch")
-    return torch is not None and isinstance(x, torch.Tensor)
+    """Whether x is an array of a registered library (torch): it is then handled by its methods
+    and by its registered operations."""
+    return _ops(x) is not None
 
 
 def _strides(group: Group, d: Diagram) -> tuple[int, ...]:
@@ -159,19 +202,17 @@ def _diagonal_view(group: Group, d: Diagram, flat, writeable: bool = False):
 
 def _entries(group: Group, d: Diagram, like):
     flat, values = group.entries(d)
-    if _is_torch(like):
-        import torch
-
-        return torch.tensor(flat, device=like.device), torch.tensor(values, device=like.device)
+    ops = _ops(like)
+    if ops is not None:
+        return ops.constant(flat, like), ops.constant(values, like)
     return flat, values
 
 
 def _accumulator(flat):
     """The dtype pairings accumulate in: float64 / complex128 for floats, exact objects otherwise."""
-    if _is_torch(flat):
-        import torch
-
-        return torch.complex128 if flat.is_complex() else torch.float64
+    ops = _ops(flat)
+    if ops is not None:
+        return ops.accumulator(flat)
     if flat.dtype == object:
         return object
     return np.complex128 if flat.dtype.kind == "c" else np.float64
@@ -179,7 +220,7 @@ def _accumulator(flat):
 
 def _pairings(group: Group, k: int, l: int, flat):
     """b[:, d] = ⟨F(d), M⟩ for every basis diagram d, for each row of ``flat`` (batch, n^(k+l))."""
-    if isinstance(group, ProductGroup):
+    if _is_product(group):
         return _product_pairings(group, k, l, flat)
     basis = group.basis(k, l)
     acc = _accumulator(flat)
@@ -202,9 +243,7 @@ def _pairings(group: Group, k: int, l: int, flat):
                 picked = flat[:, index]
                 columns.append((picked * values).sum(axis=1) if acc is object else picked.astype(acc) @ values)
     if _is_torch(flat):
-        import torch
-
-        return torch.stack(columns, dim=1) if columns else flat.new_zeros((flat.shape[0], 0), dtype=acc)
+        return _ops(flat).stack(columns, 1) if columns else flat.new_zeros((flat.shape[0], 0), dtype=acc)
     if not columns:
         return np.zeros((flat.shape[0], 0), dtype=acc)
     return np.stack(columns, axis=1)
@@ -212,7 +251,7 @@ def _pairings(group: Group, k: int, l: int, flat):
 
 def _synthesise(group: Group, k: int, l: int, coords, like):
     """Σ_d coords[:, d]·F(d), shaped and typed like ``like`` (batch, n^(k+l))."""
-    if isinstance(group, ProductGroup):
+    if _is_product(group):
         return _product_synthesise(group, k, l, coords, like)
     basis = group.basis(k, l)
     if _is_torch(like):
@@ -272,17 +311,16 @@ def _bareiss_solve(gram: Sequence[Sequence[int]], rhs: np.ndarray) -> np.ndarray
 
 def _solve(group: Group, k: int, l: int, b):
     """The basis coordinates c (batch, D) of the projection, from the pairings b (batch, D)."""
-    if isinstance(group, ProductGroup):
+    if _is_product(group):
         return _product_solve(group, k, l, b)
     if not group.basis(k, l):
         return b
     if group.projects_in_orbit_basis:
         mobius, sizes = _orbit_tables(group, k, l)
         if _is_torch(b):
-            import torch
-
-            m = torch.as_tensor(mobius, dtype=b.dtype, device=b.device)
-            s = torch.as_tensor([float(x) for x in sizes], dtype=b.dtype, device=b.device)
+            ops = _ops(b)
+            m = ops.constant(np.asarray(mobius, dtype=np.float64), b).to(b.dtype)
+            s = ops.constant(np.array([float(x) for x in sizes]), b).to(b.dtype)
             return ((b @ m.T) / s) @ m
         if b.dtype == object:
             orbit = b.dot(mobius.T.astype(object)) / np.array([Fraction(x) for x in sizes], dtype=object)
@@ -290,10 +328,8 @@ def _solve(group: Group, k: int, l: int, b):
         return ((b @ mobius.T) / sizes.astype(np.float64)) @ mobius
     gram = _gram(group, k, l)
     if _is_torch(b):
-        import torch
-
-        g = torch.as_tensor(np.array(gram, dtype=np.float64).reshape(len(gram), -1), dtype=b.dtype, device=b.device)
-        return torch.linalg.solve(g, b.T).T if len(gram) else b
+        g = np.array(gram, dtype=np.float64).reshape(len(gram), -1)
+        return _ops(b).solve(g, b.T).T if len(gram) else b
     if b.dtype == object:
         return _bareiss_solve(gram, b.T).T
     g = np.array(gram, dtype=np.float64).reshape(len(gram), -1)
@@ -334,7 +370,7 @@ class _Input:
 
 def _shapes(group: Group, k: int, l: int) -> tuple[tuple[int, int], tuple[int, ...], int, str]:
     """(matrix shape, tensor shape, number of output axes, a description of the space of maps)."""
-    if isinstance(group, ProductGroup):
+    if _is_product(group):
         return _product_shapes(group, k, l)
     _check_orders(k, l)
     n = group.n
@@ -345,10 +381,7 @@ def _read(group: Group, M, k: int, l: int) -> _Input:
     matrix_shape, tensor_shape, _, what = _shapes(group, k, l)
     size = math.prod(tensor_shape)
     if _is_torch(M):
-        import torch
-
-        if not (M.is_floating_point() or M.is_complex()):
-            M = M.to(torch.float64)
+        M = _ops(M).as_float(M)
         shape, flat, kind, sympy_type = tuple(M.shape), M.reshape(1, -1).contiguous(), "torch", None
     elif isinstance(M, sympy.MatrixBase):
         shape, sympy_type = tuple(M.shape), type(M)
@@ -381,11 +414,8 @@ def _read(group: Group, M, k: int, l: int) -> _Input:
         )
     if kind == "numpy" and not np.isfinite(flat).all():
         raise ValueError("the matrix has NaN or infinite entries")
-    if kind == "torch":
-        import torch
-
-        if not bool(torch.isfinite(flat).all()):
-            raise ValueError("the matrix has NaN or infinite entries")
+    if kind == "torch" and not _ops(flat).all_finite(flat):
+        raise ValueError("the matrix has NaN or infinite entries")
     return _Input(flat, kind, shape, sympy_type)
 
 
@@ -530,15 +560,13 @@ def dense_layer_coordinates(group: Group, weight, k: int, l: int, bias=None):
     >>> tuple(w.shape), b
     ((2, 2, 2), None)
     """
-    import torch
-
     _check_orders(k, l)
     n = group.n
     rows, cols = n**l, n**k
-    if isinstance(weight, torch.Tensor):
-        w = weight.detach().to(torch.float64)
-    else:
-        w = torch.as_tensor(np.asarray(weight, dtype=np.float64))
+    if "torch" not in _ARRAY_TYPES:
+        raise TypeError("dense_layer_coordinates gives torch tensors: import catlayer (it registers torch's arrays)")
+    ops = _ARRAY_TYPES["torch"][1]()
+    w = ops.float64(weight)
     if w.dim() == 2 and w.shape[0] % rows == 0 and w.shape[1] % cols == 0:
         c_out, c_in = w.shape[0] // rows, w.shape[1] // cols
         w = w.reshape(c_out, rows, c_in, cols).permute(0, 2, 1, 3)
@@ -551,17 +579,16 @@ def dense_layer_coordinates(group: Group, weight, k: int, l: int, bias=None):
         )
     if c_in < 1 or c_out < 1:
         raise ValueError(f"the weight has no channels: shape {tuple(w.shape)}")
-    if not bool(torch.isfinite(w).all()):
+    if not ops.all_finite(w):
         raise ValueError("the weight has NaN or infinite entries")
     flat = w.reshape(c_out * c_in, rows * cols).contiguous()
     coords = _coordinates(group, k, l, flat).reshape(c_out, c_in, -1)
     if bias is None:
         return coords, None
-    b = bias.detach().to(torch.float64, copy=False) if isinstance(bias, torch.Tensor) else None
-    b = torch.as_tensor(np.asarray(bias, dtype=np.float64), device=w.device) if b is None else b.to(w.device)
+    b = ops.float64(bias, w)
     if b.numel() != c_out * rows or b.dim() not in (1, 2) or (b.dim() == 2 and tuple(b.shape) != (c_out, rows)):
         raise ValueError(f"the bias must have shape ({c_out * rows},) or ({c_out}, {rows}); got {tuple(b.shape)}")
-    if not bool(torch.isfinite(b).all()):
+    if not ops.all_finite(b):
         raise ValueError("the bias has NaN or infinite entries")
     return coords, _coordinates(group, 0, l, b.reshape(c_out, rows).contiguous())
 

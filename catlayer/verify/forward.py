@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..groups import ProductGroup
 from ..groups.product import group_factors
 from ..tolerance import check_samples, check_tolerance, default_tolerance, dtype_name
 from .report import EquivarianceReport, Mismatch
@@ -367,8 +368,6 @@ def _at(group: Any, factors: tuple[Any, ...], sizes: tuple[int, ...]) -> Any:
     fixed = [g if g.n is not None else g.at(n) for g, n in zip(factors, sizes, strict=True)]
     if len(fixed) == 1:
         return fixed[0]
-    from ..groups import ProductGroup
-
     return ProductGroup(*fixed)
 
 

@@ -38,7 +38,7 @@ and ε followed along paths. A component is accepted when the diagram is a morph
 (``group.factors(d)``: δ where the network has an even number of pair forms on the path, the
 pair form where it has an odd number, ε on the free vertices). Anything else (an unrecognised
 constant, ε contracted with ε, a block of three indices for O(n)) is decided by building the
-component's dense integer tensor and proving it with :func:`catlayer.verify.check_equivariance`
+component's dense integer tensor and proving it with :func:`catlayer.verify.check_matrix`
 on the group's exact generators, when it has at most :data:`DENSE_LIMIT` entries; otherwise the
 term is undecided.
 """
@@ -52,6 +52,11 @@ from fractions import Fraction
 from functools import lru_cache
 
 import numpy as np
+
+from ..diagrams import PartitionDiagram
+from ..forms import levi_civita
+from ..groups.base import Delta, LeviCivita, Pair
+from .exact import check_matrix
 
 __all__ = [
     "FLEX",
@@ -1122,8 +1127,6 @@ def _classify(s: np.ndarray, group):
     if form is not None and r == 2 and _proportional(s, np.asarray(form, dtype=np.float64)):
         return ("form",)
     if getattr(group, "free_singletons", False) and r == n and n <= 6:
-        from ..forms import levi_civita
-
         if _proportional(s, levi_civita(n).astype(np.float64)):
             return ("eps",)
     return ("opaque",)
@@ -1189,8 +1192,6 @@ def _form_properties(group):
 def _structural(roots, ends, nodes, node_ids, comp_tops, comp_bottoms, group) -> Verdict | None:
     """Read one component as a diagram and ask the category and the functor's entry formula.
     None when the component is not of a shape read here (then the dense proof decides)."""
-    from ..diagrams import PartitionDiagram
-    from ..groups.base import Delta, LeviCivita, Pair
 
     l, k = len(comp_tops), len(comp_bottoms)
     top_pos = {t: i for i, t in enumerate(comp_tops)}
@@ -1349,10 +1350,8 @@ def _dense(roots, ends, nodes, node_ids, comp_tops, comp_bottoms, group, uf, top
     equation = ",".join(specs) + "->" + "".join(out_letters)
     tensor = np.einsum(equation, *operands, optimize="greedy") if operands else np.array(1, dtype=object)
     tensor = np.asarray(tensor, dtype=object).reshape((n,) * (l + k))
-    from . import check_equivariance
-
     matrix = tensor.reshape(n**l, n**k)
-    report = check_equivariance(group, matrix, k, l)
+    report = check_matrix(group, matrix, k, l)
     if report.ok:
         return OK
     return Verdict(

@@ -57,6 +57,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..tolerance import default_tolerance
+from .forward import describe_element
+from .network import FLEX, PLAIN, Atom, Conflict, Expr, _acts_by_permutations, decide
 
 __all__ = ["Counterexample", "ProofReport", "prove_module"]
 
@@ -209,7 +211,6 @@ def _mode(module, train):
 
 
 def _roles_of_dims(dims) -> tuple:
-    from .network import PLAIN
 
     out = []
     for atoms in dims:
@@ -264,7 +265,6 @@ def prove_module(
     import torch
     from torch.utils import _pytree as pytree
 
-    from .network import Expr, decide
     from .rules import Const, Culprit, Interpreter, as_expr
 
     if not isinstance(module, torch.nn.Module):
@@ -277,7 +277,6 @@ def prove_module(
     groups = factor_groups(group)
     roles = _check_axes(axes, tensors, len(groups))
     groups = _specialise(groups, roles, tensors)
-    from .network import _acts_by_permutations
 
     permutation = [_acts_by_permutations(g) for g in groups]
     subject = getattr(module, "_catlayer_function_name", None) or type(module).__name__
@@ -445,13 +444,11 @@ def prove_module(
 
 
 def _plain_atom(size):
-    from .network import PLAIN, Atom
 
     return Atom(PLAIN, int(size))
 
 
 def _input_dims(t, roles, groups):
-    from .network import PLAIN, Atom
 
     dims = []
     for s, r in zip(t.shape, roles, strict=True):
@@ -465,7 +462,6 @@ def _input_dims(t, roles, groups):
 
 def _apply_roles(e, roles):
     """Retype the output's undecided atoms to the given roles (a role per axis)."""
-    from .network import FLEX, PLAIN, Conflict
 
     roles = tuple(roles)
     if len(roles) != e.ndim:
@@ -575,7 +571,6 @@ def _compare(y, yg, reading, element, tol, floor=1e-9):
 def _alternative_readings(out_atoms, groups, limit: int = 32):
     """The inferred reading of the output axes first, then the others where each axis that is one
     atom (or plain) of length n_f is read as plain or as an axis of factor f."""
-    from .network import PLAIN
 
     per_axis = []
     for atoms in out_atoms:
@@ -608,7 +603,6 @@ def _alternative_readings(out_atoms, groups, limit: int = 32):
 
 
 def _roles_of_atoms(reading) -> tuple:
-    from .network import PLAIN
 
     out = []
     for atoms in reading:
@@ -627,7 +621,6 @@ def _roles_of_atoms(reading) -> tuple:
 
 def _act_atoms(t, atoms, elements):
     """g applied to a tensor whose axes are the given atoms ((kind, size) per atom)."""
-    from .network import PLAIN
 
     if atoms is None:
         return t
@@ -660,8 +653,6 @@ def _numeric(module, args, roles, out_atoms, groups, train, samples, rng, tolera
     random element per connected component, no generators."""
     import torch
     from torch.utils import _pytree as pytree
-
-    from .forward import describe_element
 
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     probe, dtype = module, None

@@ -48,6 +48,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..forms import levi_civita
 from . import network as N
 from .network import FLEX, PLAIN, Atom, Conflict, Expr, Unsupported
 
@@ -1602,7 +1603,6 @@ def rule_cross(ip, node, p):
     nd = max(a.ndim, b.ndim)
     d = p.get("dim")
     d = _dim(-1 if d is None else d, nd)
-    from ..forms import levi_civita
 
     eps = N.const_expr(levi_civita(3).astype(np.float64))
     labels = list(_labels(nd))
