@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from fractions import Fraction
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -35,10 +35,28 @@ from .diagrams import Combination, Diagram
 from .diagrams.product import ProductCombination, ProductDiagram
 from .memory import check_size
 
-if TYPE_CHECKING:
-    from .groups import Group, ProductGroup
+__all__ = ["EquivariantMap", "GroupLike", "ProductMap", "diagram_entries", "set_executor"]
 
-__all__ = ["EquivariantMap", "ProductMap", "diagram_entries", "set_executor"]
+
+class GroupLike(Protocol):
+    """What an image needs of its group: every family of :mod:`catlayer.groups` and
+    :class:`~catlayer.groups.ProductGroup` has it. The functors sit below the groups (a group
+    builds its images) and name them only through this protocol; so does
+    :mod:`catlayer.projection`."""
+
+    @property
+    def bases(self) -> tuple[str, ...]: ...
+
+    @property
+    def n(self) -> Any: ...
+
+    def entries(self, d: Any, basis: str = "diagram") -> tuple[np.ndarray, np.ndarray]: ...
+
+    def check_diagram(self, d: Any) -> None: ...
+
+    def specialise(self, c: Any) -> Any: ...
+
+    def functor(self, d: Any, basis: str = "diagram") -> Any: ...
 
 
 _INT64_SAFE = 2**62
@@ -63,7 +81,7 @@ def _execute() -> tuple[Callable[..., np.ndarray], Callable[..., np.ndarray]]:
     return _executor()
 
 
-def diagram_entries(group: Group, d: Diagram, basis: str = "diagram") -> tuple[np.ndarray, np.ndarray]:
+def diagram_entries(group: GroupLike, d: Diagram, basis: str = "diagram") -> tuple[np.ndarray, np.ndarray]:
     """The nonzero entries of the image of one diagram (see :meth:`catlayer.groups.Group.entries`):
     flat indices into the n^(l+k) entries (``row * n**k + column``) and integer values,
     read-only.
@@ -124,7 +142,7 @@ class EquivariantMap:
 
     __slots__ = ("_basis", "_children", "_cod", "_dom", "_group", "_kind", "_terms")
 
-    def __init__(self, group: Group, kind: str, dom: int, cod: int, *, terms=(), basis="diagram", children=()):
+    def __init__(self, group: GroupLike, kind: str, dom: int, cod: int, *, terms=(), basis="diagram", children=()):
         object.__setattr__(self, "_group", group)
         object.__setattr__(self, "_kind", kind)
         object.__setattr__(self, "_dom", dom)
@@ -137,7 +155,7 @@ class EquivariantMap:
         raise AttributeError("EquivariantMap is immutable")
 
     @classmethod
-    def image(cls, group: Group, subject, basis: str = "diagram") -> EquivariantMap:
+    def image(cls, group: GroupLike, subject, basis: str = "diagram") -> EquivariantMap:
         """The image of a diagram or Combination under ``group``'s functor (what
         ``group.functor(subject, basis)`` returns)."""
         if basis not in group.bases:
@@ -154,7 +172,7 @@ class EquivariantMap:
 
     # -- data ------------------------------------------------------------------------------------
     @property
-    def group(self) -> Group:
+    def group(self) -> GroupLike:
         """The group whose functor produced this map."""
         return self._group
 
@@ -540,7 +558,7 @@ class ProductMap(EquivariantMap):
 
     @classmethod
     def image(
-        cls, group: ProductGroup, subject: ProductDiagram | ProductCombination, basis: str = "diagram"
+        cls, group: GroupLike, subject: ProductDiagram | ProductCombination, basis: str = "diagram"
     ) -> ProductMap:
         """The image of a product diagram or combination under ``group``'s functor."""
         if basis not in group.bases:
@@ -558,7 +576,7 @@ class ProductMap(EquivariantMap):
         )
 
     @property
-    def group(self) -> ProductGroup:
+    def group(self) -> GroupLike:
         """The product group whose functor produced this map."""
         return self._group
 

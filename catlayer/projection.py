@@ -54,17 +54,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import sympy
 
 from .bases import coarsenings
 from .diagrams import Diagram
+from .functors import GroupLike
 from .tolerance import check_tolerance, default_tolerance
-
-if TYPE_CHECKING:  # annotations only: groups sit above this module
-    from .groups import Group, ProductGroup
 
 __all__ = [
     "NotEquivariantError",
@@ -118,7 +116,7 @@ class NotEquivariantError(ValueError):
         self.residual, self.index, self.relative = residual, index, relative
 
 
-def _is_indicator(group: Group, d: Diagram) -> bool:
+def _is_indicator(group: GroupLike, d: Diagram) -> bool:
     """Whether F(d) is the 0/1 indicator of a generalised diagonal (x constant on every block):
     no sign, no Levi-Civita symbol and no pair form on a same-row pair."""
     if group.sign(d) != 1 or (group.free_singletons and d.free_vertices):
@@ -127,7 +125,7 @@ def _is_indicator(group: Group, d: Diagram) -> bool:
 
 
 @lru_cache(maxsize=64)
-def _gram(group: Group, k: int, l: int) -> tuple[tuple[int, ...], ...]:
+def _gram(group: GroupLike, k: int, l: int) -> tuple[tuple[int, ...], ...]:
     basis = group.basis(k, l)
     rows = [[0] * len(basis) for _ in basis]
     for i, d in enumerate(basis):
@@ -136,7 +134,7 @@ def _gram(group: Group, k: int, l: int) -> tuple[tuple[int, ...], ...]:
     return tuple(tuple(r) for r in rows)
 
 
-def diagram_gram(group: Group, k: int, l: int) -> np.ndarray:
+def diagram_gram(group: GroupLike, k: int, l: int) -> np.ndarray:
     """The Gram matrix ⟨F(d), F(e)⟩ = trace(F(d)ᵀF(e)) of ``group.basis(k, l)``, exact (an object
     array of Python ints), computed combinatorially from the closed diagrams (cached).
 
@@ -161,7 +159,7 @@ def diagram_gram(group: Group, k: int, l: int) -> np.ndarray:
 
 # -- S_n: the orbit basis --------------------------------------------------------------------------------------
 @lru_cache(maxsize=64)
-def _orbit_tables(group: Group, k: int, l: int) -> tuple[np.ndarray, np.ndarray]:
+def _orbit_tables(group: GroupLike, k: int, l: int) -> tuple[np.ndarray, np.ndarray]:
     """(μ, sizes): μ[σ, τ] = μ(σ, τ) for τ ≥ σ (coarser) over the basis, so that the orbit-basis
     pairings are u = b·μᵀ and the diagram coordinates of Σ_σ v_σ X_σ are v·μ; sizes[σ] = ⟨X_σ, X_σ⟩
     = n(n−1)…(n−|σ|+1), the number of multi-indices with exactly the pattern σ."""
@@ -182,12 +180,12 @@ def _is_torch(x) -> bool:
     return _ops(x) is not None
 
 
-def _strides(group: Group, d: Diagram) -> tuple[int, ...]:
+def _strides(group: GroupLike, d: Diagram) -> tuple[int, ...]:
     size = d.size
     return tuple(sum(group.n ** (size - 1 - v) for v in block) for block in d.blocks)
 
 
-def _diagonal_view(group: Group, d: Diagram, flat, writeable: bool = False):
+def _diagonal_view(group: GroupLike, d: Diagram, flat, writeable: bool = False):
     """F(d)'s support in ``flat`` (batch, n^(k+l), C-contiguous) as a strided (batch, n, …, n)
     view with one axis per block of d (no copy)."""
     shape = (flat.shape[0],) + (group.n,) * len(d.blocks)
@@ -200,7 +198,7 @@ def _diagonal_view(group: Group, d: Diagram, flat, writeable: bool = False):
     )
 
 
-def _entries(group: Group, d: Diagram, like):
+def _entries(group: GroupLike, d: Diagram, like):
     flat, values = group.entries(d)
     ops = _ops(like)
     if ops is not None:
@@ -218,7 +216,7 @@ def _accumulator(flat):
     return np.complex128 if flat.dtype.kind == "c" else np.float64
 
 
-def _pairings(group: Group, k: int, l: int, flat):
+def _pairings(group: GroupLike, k: int, l: int, flat):
     """b[:, d] = ⟨F(d), M⟩ for every basis diagram d, for each row of ``flat`` (batch, n^(k+l))."""
     if _is_product(group):
         return _product_pairings(group, k, l, flat)
@@ -249,7 +247,7 @@ def _pairings(group: Group, k: int, l: int, flat):
     return np.stack(columns, axis=1)
 
 
-def _synthesise(group: Group, k: int, l: int, coords, like):
+def _synthesise(group: GroupLike, k: int, l: int, coords, like):
     """Σ_d coords[:, d]·F(d), shaped and typed like ``like`` (batch, n^(k+l))."""
     if _is_product(group):
         return _product_synthesise(group, k, l, coords, like)
@@ -309,7 +307,7 @@ def _bareiss_solve(gram: Sequence[Sequence[int]], rhs: np.ndarray) -> np.ndarray
     return x / q
 
 
-def _solve(group: Group, k: int, l: int, b):
+def _solve(group: GroupLike, k: int, l: int, b):
     """The basis coordinates c (batch, D) of the projection, from the pairings b (batch, D)."""
     if _is_product(group):
         return _product_solve(group, k, l, b)
@@ -368,7 +366,7 @@ class _Input:
     sympy_type: type | None = None
 
 
-def _shapes(group: Group, k: int, l: int) -> tuple[tuple[int, int], tuple[int, ...], int, str]:
+def _shapes(group: GroupLike, k: int, l: int) -> tuple[tuple[int, int], tuple[int, ...], int, str]:
     """(matrix shape, tensor shape, number of output axes, a description of the space of maps)."""
     if _is_product(group):
         return _product_shapes(group, k, l)
@@ -377,7 +375,7 @@ def _shapes(group: Group, k: int, l: int) -> tuple[tuple[int, int], tuple[int, .
     return (n**l, n**k), (n,) * (k + l), l, f"(R^{n})^⊗{k} → (R^{n})^⊗{l}"
 
 
-def _read(group: Group, M, k: int, l: int) -> _Input:
+def _read(group: GroupLike, M, k: int, l: int) -> _Input:
     matrix_shape, tensor_shape, _, what = _shapes(group, k, l)
     size = math.prod(tensor_shape)
     if _is_torch(M):
@@ -430,11 +428,11 @@ def _write(data: _Input, flat):
     return np.array(rationals, dtype=object).reshape(data.shape)
 
 
-def _coordinates(group: Group, k: int, l: int, flat):
+def _coordinates(group: GroupLike, k: int, l: int, flat):
     return _solve(group, k, l, _pairings(group, k, l, flat))
 
 
-def inner_products(group: Group, M, k: int, l: int):
+def inner_products(group: GroupLike, M, k: int, l: int):
     """⟨F(d), M⟩ = trace(F(d)ᵀM) for every d in ``group.basis(k, l)``, read matrix-free (see the
     module docstring): a tuple of sympy Rationals for exact M, else a numpy / torch vector
     (float64 or complex128).
@@ -450,7 +448,7 @@ def inner_products(group: Group, M, k: int, l: int):
     return b
 
 
-def project(group: Group, M, k: int, l: int):
+def project(group: GroupLike, M, k: int, l: int):
     """The orthogonal (Frobenius) projection of M: (R^n)^{⊗k} → (R^n)^{⊗l} onto Hom_G, the
     nearest G-equivariant matrix. M is an n^l × n^k matrix or a tensor of shape (n,)*(k+l)
     (numpy, torch or sympy); the result has the same type and shape: exact (sympy Rationals) for
@@ -469,7 +467,7 @@ def project(group: Group, M, k: int, l: int):
     return _write(data, _synthesise(group, k, l, coords, data.flat))
 
 
-def coefficients(group: Group, M, k: int, l: int, *, tolerance: float | None = None):
+def coefficients(group: GroupLike, M, k: int, l: int, *, tolerance: float | None = None):
     """The coordinates c of an equivariant M in the basis ``group.basis(k, l)``:
     M = Σ_t c[t]·F(basis[t]). A tuple of sympy Rationals for exact input, a numpy float array for
     numpy float input, a torch tensor for torch input.
@@ -528,7 +526,7 @@ def coefficients(group: Group, M, k: int, l: int, *, tolerance: float | None = N
     return coords[0].to(data.flat.dtype) if data.kind == "torch" else coords[0]
 
 
-def _raise(group: Group, k: int, l: int, entry, flat: int, n: int, relative, bound) -> None:
+def _raise(group: GroupLike, k: int, l: int, entry, flat: int, n: int, relative, bound) -> None:
     _, tensor_shape, out_axes, _ = _shapes(group, k, l)
     index = tuple(int(i) for i in np.unravel_index(flat, tensor_shape)) if tensor_shape else ()
     outputs, inputs = index[:out_axes], index[out_axes:]
@@ -544,7 +542,7 @@ def _raise(group: Group, k: int, l: int, entry, flat: int, n: int, relative, bou
     )
 
 
-def dense_layer_coordinates(group: Group, weight, k: int, l: int, bias=None):
+def dense_layer_coordinates(group: GroupLike, weight, k: int, l: int, bias=None):
     """The coordinates of the orthogonal projection of a dense layer onto the equivariant layers,
     channel pair by channel pair: ``(weights (c_out, c_in, D), bias (c_out, D_bias) or None)`` as
     float64 torch tensors on the weight's device, aligned with ``group.basis(k, l)`` and
@@ -599,11 +597,11 @@ def dense_layer_coordinates(group: Group, weight, k: int, l: int, bias=None):
 # a tensor with one axis of n_f^(k_f + l_f) entries per factor, in which F(d_1) ⊗ … ⊗ F(d_r) is an
 # outer product: pairings, solves (the Gram matrix is the Kronecker product of the factors') and
 # syntheses are the factors' own, applied along one axis at a time.
-def _product_orders(group: ProductGroup, k, l) -> tuple[tuple[int, ...], tuple[int, ...]]:
+def _product_orders(group: GroupLike, k, l) -> tuple[tuple[int, ...], tuple[int, ...]]:
     return group.check_orders(k, l)
 
 
-def _product_shapes(group: ProductGroup, k, l) -> tuple[tuple[int, int], tuple[int, ...], int, str]:
+def _product_shapes(group: GroupLike, k, l) -> tuple[tuple[int, int], tuple[int, ...], int, str]:
     k_, l_ = _product_orders(group, k, l)
     sizes = group.require_sizes("a projection")
     out_shape = tuple(n for n, a in zip(sizes, l_, strict=True) for _ in range(a))
@@ -620,7 +618,7 @@ def _product_shapes(group: ProductGroup, k, l) -> tuple[tuple[int, int], tuple[i
     )
 
 
-def _by_factor(group: ProductGroup, k, l) -> tuple[list[int], tuple[int, ...]]:
+def _by_factor(group: GroupLike, k, l) -> tuple[list[int], tuple[int, ...]]:
     """The permutation of a map's axes (outputs, then inputs) that groups each factor's output
     and input axes, and the sizes n_f^(l_f + k_f) of the groups."""
     k_, l_ = _product_orders(group, k, l)
@@ -645,7 +643,7 @@ def _contiguous_rows(x, width: int):
     return np.ascontiguousarray(x).reshape(-1, width)
 
 
-def _along_factors(group: ProductGroup, k, l, t, step):
+def _along_factors(group: GroupLike, k, l, t, step):
     """Apply ``step(factor group, k_f, l_f, rows)`` along axis 1 + f of t (batch, …) for every
     factor f, one factor at a time: rows is t with that axis last, flattened to (−1, width)."""
     k_, l_ = _product_orders(group, k, l)
@@ -658,12 +656,12 @@ def _along_factors(group: ProductGroup, k, l, t, step):
     return t
 
 
-def _product_dims(group: ProductGroup, k, l) -> tuple[int, ...]:
+def _product_dims(group: GroupLike, k, l) -> tuple[int, ...]:
     k_, l_ = _product_orders(group, k, l)
     return tuple(len(g.basis(a, c)) for g, a, c in zip(group.factors, k_, l_, strict=True))
 
 
-def _product_pairings(group: ProductGroup, k, l, flat):
+def _product_pairings(group: GroupLike, k, l, flat):
     order, widths = _by_factor(group, k, l)
     _, tensor_shape, _, _ = _product_shapes(group, k, l)
     batch = flat.shape[0]
@@ -678,7 +676,7 @@ def _product_pairings(group: ProductGroup, k, l, flat):
     return t.reshape(batch, -1)
 
 
-def _product_solve(group: ProductGroup, k, l, b):
+def _product_solve(group: GroupLike, k, l, b):
     dims = _product_dims(group, k, l)
     if math.prod(dims) == 0:
         return b
@@ -686,7 +684,7 @@ def _product_solve(group: ProductGroup, k, l, b):
     return t.reshape(b.shape[0], -1)
 
 
-def _product_synthesise(group: ProductGroup, k, l, coords, like):
+def _product_synthesise(group: GroupLike, k, l, coords, like):
     order, _ = _by_factor(group, k, l)
     _, tensor_shape, _, _ = _product_shapes(group, k, l)
     batch = like.shape[0]
@@ -714,7 +712,7 @@ def _product_synthesise(group: ProductGroup, k, l, coords, like):
     return t.reshape(batch, -1) if _is_torch(t) else np.ascontiguousarray(t).reshape(batch, -1)
 
 
-def _product_gram(group: ProductGroup, k, l) -> np.ndarray:
+def _product_gram(group: GroupLike, k, l) -> np.ndarray:
     k_, l_ = _product_orders(group, k, l)
     group.require_sizes("the Gram matrix")
     out = np.ones((1, 1), dtype=object)

@@ -109,7 +109,7 @@ def check_equivariance(
     if hasattr(subject, "_catlayer_check_equivariance"):
         if matrix is not None or k is not None or l is not None:
             raise TypeError("a layer checks itself: call check_equivariance(layer, **options)")
-        return subject._catlayer_check_equivariance(tolerance=tolerance, rng=rng, **kwargs)  # type: ignore[no-any-return]
+        return subject._catlayer_check_equivariance(tolerance=tolerance, rng=rng, **kwargs)
     samples = check_samples(kwargs.pop("samples", 3))
     if _torch_module(subject):
         if matrix is not None or k is not None or l is not None:

@@ -21,8 +21,9 @@ below; :func:`catlayer.verify.check_equivariance` is the one entry point for all
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from fractions import Fraction
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import sympy
@@ -40,7 +41,7 @@ _INT64_SAFE = 2**62
 
 
 # -- exact matrices --------------------------------------------------------------------------------
-def _fraction(x) -> Fraction:
+def _fraction(x: object) -> Fraction:
     if isinstance(x, (bool, np.bool_)):
         return Fraction(int(x))
     if isinstance(x, (int, np.integer)):
@@ -60,7 +61,7 @@ def _scaled_integers(entries: np.ndarray) -> tuple[np.ndarray, int]:
     return a, q
 
 
-def _is_float(matrix) -> bool:
+def _is_float(matrix: object) -> bool:
     if isinstance(matrix, np.ndarray):
         if matrix.dtype.kind in "fc":
             return True
@@ -88,11 +89,11 @@ def _infer_order(size: int, n: int, given: int | None, what: str) -> int:
     return order
 
 
-def _apply_on_axis(t: np.ndarray, nonzeros, axis: int, transpose: bool) -> np.ndarray:
+def _apply_on_axis(t: np.ndarray, nonzeros: Sequence[tuple[int, int, Any]], axis: int, transpose: bool) -> np.ndarray:
     """(X ⊗ on axis) t for a sparse n × n matrix X given by its nonzeros; X^T when ``transpose``."""
     out = np.zeros_like(t)
-    index_out = [slice(None)] * t.ndim
-    index_in = [slice(None)] * t.ndim
+    index_out: list[int | slice] = [slice(None)] * t.ndim
+    index_in: list[int | slice] = [slice(None)] * t.ndim
     for row, col, value in nonzeros:
         if transpose:
             row, col = col, row
@@ -188,7 +189,7 @@ def _check_finite(entries: np.ndarray) -> None:
 
 
 def _numeric_check(
-    group: Group, matrix: np.ndarray, k: int, l: int, subject: str, tolerance: float | None, rng, samples: int
+    group: Group, matrix: np.ndarray, k: int, l: int, subject: str, tolerance: float | None, rng: Any, samples: int
 ) -> EquivarianceReport:
     n = group.n
     dtype = matrix.dtype if dtype_name(matrix.dtype) in DEFAULT_TOLERANCE else np.dtype(np.float64)
@@ -239,7 +240,7 @@ def _act_suffix(group: Group, g: np.ndarray, t: np.ndarray, l: int, k: int) -> n
     return group.act(g, t, k)
 
 
-def _describe(subject) -> str:
+def _describe(subject: object) -> str:
     if isinstance(subject, EquivariantMap):
         return repr(subject)
     if isinstance(subject, (Diagram, Combination, ProductDiagram, ProductCombination)):
@@ -296,7 +297,7 @@ def check_matrix(
     if isinstance(subject, EquivariantMap):
         if matrix is not None:
             raise TypeError("pass either a functor image alone or a group and a matrix")
-        group, matrix = subject.group, subject
+        group, matrix = cast(Group, subject.group), subject
     elif isinstance(subject, Group):
         group = subject
         if matrix is None:
@@ -402,17 +403,19 @@ def check_functor_laws(
     >>> bool(check_functor_laws(P, P.basis((1, 0), (1, 2))[0], P.basis((1, 2), (0, 0))[-1]))
     True
     """
-    category = group.category
-    fd, fe = group.functor(d), group.functor(e)
+    # one code path for single and product groups: their categories and functors take their own diagrams
+    category: Any = group.category
+    functor: Any = group.functor
+    fd, fe = functor(d), functor(e)
     checked, failure = [], None
     if d.cod == e.dom:
         composite = category.compose(d, e)
         checked.append("composition: F(d >> e) == F(d) >> F(e)")
-        if not group.functor(composite) == (fd >> fe):
+        if not functor(composite) == (fd >> fe):
             failure = f"composition: F(d >> e) != F(d) >> F(e), with d >> e = {composite}"
     product = category.tensor(d, e)
     checked.append("tensor: F(d @ e) == F(d) @ F(e)")
-    if failure is None and not group.functor(product) == (fd @ fe):
+    if failure is None and not functor(product) == (fd @ fe):
         failure = f"tensor: F(d @ e) != F(d) @ F(e), with d @ e = {product}"
     return EquivarianceReport(
         ok=failure is None,

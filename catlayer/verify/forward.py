@@ -217,7 +217,7 @@ def check_forward(
     for at in size_list:
         padded = None if at is None else tuple(n + 2 if f in variable else n for f, n in enumerate(at))
         if elements is None:
-            concrete = group if at is None else _at(group, factors, padded)
+            concrete = group if padded is None else _at(group, factors, padded)
             gs = draw_elements(concrete, check_samples(num_elements, "num_elements"), rng)
         else:
             gs = list(elements)
@@ -234,7 +234,7 @@ def check_forward(
             }
             mask = None
             masks_np = None
-            if padded is not None:
+            if padded is not None and at is not None:
                 masks_np = []
                 for f in variable:
                     m = np.zeros((batch, padded[f]), dtype=bool)

@@ -371,7 +371,7 @@ def _bias_entries(module: Any, l: Any, sizes: tuple[int, ...], count: int) -> np
         for name, p in twin.named_parameters():
             p.copy_(torch.eye(count, dtype=torch.float64) if name.startswith("bias") else torch.zeros_like(p))
         shape = (1, 1, *tuple(sizes[f] for f in order_axes(k)))
-        masks = None
+        masks: Any = None
         if not order_axes(k) and any(g.n is None for g in module.factors):
             masks = tuple(
                 torch.ones(1, n, dtype=torch.bool) if g.n is None else None
@@ -442,7 +442,7 @@ def _what(name: str, module: Any) -> str:
 
 def _dense_failures(module: Any) -> list[str]:
     """Part 4: the dense execution's tables against the entry formula at every entry."""
-    failures = []
+    failures: list[str] = []
     if getattr(module, "_dense", None) is None:
         return failures
     sizes = module.fixed_sizes

@@ -25,6 +25,7 @@ largest entry of ρ_l(g)·M − M·ρ_k(g) is 2 at (output indices ; input indic
 from __future__ import annotations
 
 import math
+from typing import Any, cast
 
 import numpy as np
 import sympy
@@ -85,7 +86,8 @@ def _exact(
     generators = group.generators()
     if a.dtype != object:
         largest = max((abs(v) for g in generators for _, _, v in g.nonzeros()), default=1)
-        bound = int(np.abs(a).max(initial=0)) * 2 * max(group.n) * max(sum(k) + sum(l), 1) * largest
+        bound = int(np.abs(a).max(initial=0)) * 2 * max(group.require_sizes("a check")) * max(sum(k) + sum(l), 1)
+        bound *= largest
         if bound >= _INT64_SAFE:
             a = a.astype(object)
     out_axes = sum(l)
@@ -207,8 +209,10 @@ def check_product_equivariance(
             raise ValueError(f"the map belongs to {matrix.group!r}, not to a product group")
         if group is not None and matrix.group != group:
             raise ValueError(f"the map belongs to {matrix.group!r}, not {group!r}")
-        group = matrix.group
-        if (k is not None and tuple(k) != matrix.dom) or (l is not None and tuple(l) != matrix.cod):  # type: ignore[call-overload]
+        group = cast(ProductGroup, matrix.group)
+        if (k is not None and tuple(cast(Any, k)) != matrix.dom) or (
+            l is not None and tuple(cast(Any, l)) != matrix.cod
+        ):
             raise ValueError(f"the map is {matrix.dom} → {matrix.cod}, not {k} → {l}")
         k_, l_ = matrix.dom, matrix.cod
         if matrix.is_rational():
