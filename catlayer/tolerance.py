@@ -19,20 +19,55 @@ included), so nothing above has to import a numeric layer to read a tolerance.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Mapping
 
-__all__ = ["DEFAULT_TOLERANCE", "check_samples", "check_tolerance", "default_tolerance", "dtype_name"]
+__all__ = ["DEFAULT_TOLERANCE", "ToleranceTable", "check_samples", "check_tolerance", "default_tolerance", "dtype_name"]
 
-#: The default bound on a relative residual, by dtype name: about 10^6 units in the last place
+
+class ToleranceTable(Mapping[object, float]):
+    """A read-only table dtype → bound that finds a row by any spelling of the dtype (a numpy
+    dtype or scalar type, a torch dtype, a string; see :func:`dtype_name`); it iterates over the
+    names.
+
+    >>> import numpy as np
+    >>> DEFAULT_TOLERANCE["float32"] == DEFAULT_TOLERANCE[np.float32] == DEFAULT_TOLERANCE[np.dtype("float32")]
+    True
+    >>> "int64" in DEFAULT_TOLERANCE
+    False
+    """
+
+    def __init__(self, rows: Mapping[str, float]) -> None:
+        self._rows = dict(rows)
+
+    def __getitem__(self, dtype: object) -> float:
+        return self._rows[dtype_name(dtype)]
+
+    def __contains__(self, dtype: object) -> bool:
+        return dtype_name(dtype) in self._rows
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __repr__(self) -> str:
+        return f"ToleranceTable({self._rows!r})"
+
+
+#: The default bound on a relative residual, by dtype: about 10^6 units in the last place
 #: (float64 rounding after a few hundred operations stays far below it), looser for the short
 #: float types, whose sums over a few thousand entries already lose that much.
-DEFAULT_TOLERANCE: dict[str, float] = {
-    "float64": 1e-10,
-    "complex128": 1e-10,
-    "float32": 1e-4,
-    "complex64": 1e-4,
-    "float16": 1e-2,
-    "bfloat16": 5e-2,
-}
+DEFAULT_TOLERANCE = ToleranceTable(
+    {
+        "float64": 1e-10,
+        "complex128": 1e-10,
+        "float32": 1e-4,
+        "complex64": 1e-4,
+        "float16": 1e-2,
+        "bfloat16": 5e-2,
+    }
+)
 
 
 def dtype_name(dtype: object) -> str:
@@ -62,7 +97,7 @@ def default_tolerance(dtype: object, fallback: str = "float32") -> float:
     >>> default_tolerance("int64"), default_tolerance("int64", fallback="float64")
     (0.0001, 1e-10)
     """
-    return DEFAULT_TOLERANCE.get(dtype_name(dtype), DEFAULT_TOLERANCE[fallback])
+    return DEFAULT_TOLERANCE.get(dtype, DEFAULT_TOLERANCE[fallback])
 
 
 def check_tolerance(tolerance: object) -> float | None:

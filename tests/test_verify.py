@@ -196,6 +196,11 @@ def test_one_tolerance_table():
 
     assert DEFAULT_TOLERANCE["float64"] == 1e-10 and DEFAULT_TOLERANCE["float32"] == 1e-4
     assert default_tolerance(np.float32) == default_tolerance(np.dtype("float32")) == default_tolerance("float32")
+    torch = pytest.importorskip("torch")
+    assert DEFAULT_TOLERANCE[torch.float32] == DEFAULT_TOLERANCE[np.float32]  # one table, any spelling
+    from catlayer.testing.equivariance import DEFAULT_TOLERANCE as exported
+
+    assert exported is DEFAULT_TOLERANCE
     report = check_equivariance(SO(3), np.eye(3, dtype=np.float32), 1, 1, rng=0)
     assert report.tolerance == DEFAULT_TOLERANCE["float32"]
     assert not hasattr(catlayer.projection, "DEFAULT_TOLERANCE") or (

@@ -32,7 +32,7 @@ from ..diagrams import Combination, Diagram
 from ..diagrams.product import ProductCombination, ProductDiagram
 from ..functors import EquivariantMap
 from ..groups import Generator, Group, ProductGroup
-from ..tolerance import DEFAULT_TOLERANCE, check_samples, check_tolerance, default_tolerance, dtype_name
+from ..tolerance import DEFAULT_TOLERANCE, check_samples, check_tolerance, default_tolerance
 from .report import EquivarianceReport
 
 __all__ = ["check_functor_laws", "check_matrix", "relabelling_orbits"]
@@ -192,7 +192,7 @@ def _numeric_check(
     group: Group, matrix: np.ndarray, k: int, l: int, subject: str, tolerance: float | None, rng: Any, samples: int
 ) -> EquivarianceReport:
     n = group.n
-    dtype = matrix.dtype if dtype_name(matrix.dtype) in DEFAULT_TOLERANCE else np.dtype(np.float64)
+    dtype = matrix.dtype if matrix.dtype in DEFAULT_TOLERANCE else np.dtype(np.float64)
     _check_finite(matrix)
     tol = default_tolerance(dtype) if tolerance is None else tolerance
     t = matrix.astype(dtype).reshape((n,) * (l + k))

@@ -33,7 +33,7 @@ import sympy
 from ..diagrams.product import ProductCombination, ProductDiagram
 from ..functors import EquivariantMap, ProductMap
 from ..groups.product import FactorGenerator, ProductGroup
-from ..tolerance import DEFAULT_TOLERANCE, default_tolerance, dtype_name
+from ..tolerance import DEFAULT_TOLERANCE, default_tolerance
 from .exact import (
     _INT64_SAFE,
     _apply_on_axis,
@@ -131,7 +131,7 @@ def _numeric(
     rng: object,
     samples: int,
 ) -> EquivarianceReport:
-    dtype = matrix.dtype if dtype_name(matrix.dtype) in DEFAULT_TOLERANCE else np.dtype(np.float64)
+    dtype = matrix.dtype if matrix.dtype in DEFAULT_TOLERANCE else np.dtype(np.float64)
     _check_finite(matrix)
     tol = default_tolerance(dtype) if tolerance is None else tolerance
     out_axes = sum(l)
