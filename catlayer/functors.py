@@ -5,7 +5,9 @@
 * ``to_numpy(dtype)`` — the dense n^l × n^k matrix (rows: output multi-index, columns: input
   multi-index, first factor most significant), size-guarded;
 * ``to_sympy()`` — the exact matrix;
-* ``apply(x)`` — the matrix-free action, delegated to :mod:`catlayer.backend`;
+* ``apply(x)`` — the matrix-free action, run by the executor that ``catlayer/__init__.py``
+  plugs in with :func:`set_executor` (the numba kernels of :mod:`catlayer.backend`, loaded at the
+  first call): this module imports nothing above the diagrams;
 * ``f >> g`` ("f, then g", the matrix g·f) and ``f @ g`` (Kronecker product), so that the
   functor laws read ``F(d >> e) == F(d) >> F(e)`` and ``F(d @ e) == F(d) @ F(e)``;
   ``==`` is exact.
@@ -21,8 +23,9 @@ owns its functor's entry formula (docs/conventions.md lists them for every famil
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from fractions import Fraction
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -32,16 +35,53 @@ from .diagrams import Combination, Diagram
 from .diagrams.product import ProductCombination, ProductDiagram
 from .memory import check_size
 
-if TYPE_CHECKING:
-    from .groups import Group, ProductGroup
+__all__ = ["EquivariantMap", "GroupLike", "ProductMap", "diagram_entries", "set_executor"]
 
-__all__ = ["EquivariantMap", "ProductMap", "diagram_entries"]
+
+class GroupLike(Protocol):
+    """What an image needs of its group: every family of :mod:`catlayer.groups` and
+    :class:`~catlayer.groups.ProductGroup` has it. The functors sit below the groups (a group
+    builds its images) and name them only through this protocol; so does
+    :mod:`catlayer.projection`."""
+
+    @property
+    def bases(self) -> tuple[str, ...]: ...
+
+    @property
+    def n(self) -> Any: ...
+
+    def entries(self, d: Any, basis: str = "diagram") -> tuple[np.ndarray, np.ndarray]: ...
+
+    def check_diagram(self, d: Any) -> None: ...
+
+    def specialise(self, c: Any) -> Any: ...
+
+    def functor(self, d: Any, basis: str = "diagram") -> Any: ...
 
 
 _INT64_SAFE = 2**62
 
+#: A function returning (apply, apply_layer) of the executor of apply(); see set_executor.
+_executor: Callable[[], tuple[Callable[..., np.ndarray], Callable[..., np.ndarray]]] | None = None
 
-def diagram_entries(group: Group, d: Diagram, basis: str = "diagram") -> tuple[np.ndarray, np.ndarray]:
+
+def set_executor(load: Callable[[], tuple[Callable[..., np.ndarray], Callable[..., np.ndarray]]]) -> None:
+    """Plug in the executor of :meth:`EquivariantMap.apply`: ``load()`` returns the pair
+    ``(apply(group, diagram, x), apply_layer(group, diagrams, weights, x))`` of
+    :mod:`catlayer.backend` (called at the first ``apply``, so that the executor's own imports
+    are paid only then). ``catlayer/__init__.py`` plugs in the numba backend; the symbolic core
+    never imports it."""
+    global _executor
+    _executor = load
+
+
+def _execute() -> tuple[Callable[..., np.ndarray], Callable[..., np.ndarray]]:
+    if _executor is None:
+        raise RuntimeError("no executor for EquivariantMap.apply: import catlayer (it plugs in catlayer.backend)")
+    return _executor()
+
+
+def diagram_entries(group: GroupLike, d: Diagram, basis: str = "diagram") -> tuple[np.ndarray, np.ndarray]:
     """The nonzero entries of the image of one diagram (see :meth:`catlayer.groups.Group.entries`):
     flat indices into the n^(l+k) entries (``row * n**k + column``) and integer values,
     read-only.
@@ -102,7 +142,7 @@ class EquivariantMap:
 
     __slots__ = ("_basis", "_children", "_cod", "_dom", "_group", "_kind", "_terms")
 
-    def __init__(self, group: Group, kind: str, dom: int, cod: int, *, terms=(), basis="diagram", children=()):
+    def __init__(self, group: GroupLike, kind: str, dom: int, cod: int, *, terms=(), basis="diagram", children=()):
         object.__setattr__(self, "_group", group)
         object.__setattr__(self, "_kind", kind)
         object.__setattr__(self, "_dom", dom)
@@ -115,7 +155,7 @@ class EquivariantMap:
         raise AttributeError("EquivariantMap is immutable")
 
     @classmethod
-    def image(cls, group: Group, subject, basis: str = "diagram") -> EquivariantMap:
+    def image(cls, group: GroupLike, subject, basis: str = "diagram") -> EquivariantMap:
         """The image of a diagram or Combination under ``group``'s functor (what
         ``group.functor(subject, basis)`` returns)."""
         if basis not in group.bases:
@@ -132,7 +172,7 @@ class EquivariantMap:
 
     # -- data ------------------------------------------------------------------------------------
     @property
-    def group(self) -> Group:
+    def group(self) -> GroupLike:
         """The group whose functor produced this map."""
         return self._group
 
@@ -396,7 +436,7 @@ class EquivariantMap:
         )
 
     def _apply_batch(self, x: np.ndarray) -> np.ndarray:
-        from .backend import apply, apply_layer
+        apply, apply_layer = _execute()
 
         n, group = self._group.n, self._group
         batch = x.shape[0]
@@ -518,7 +558,7 @@ class ProductMap(EquivariantMap):
 
     @classmethod
     def image(
-        cls, group: ProductGroup, subject: ProductDiagram | ProductCombination, basis: str = "diagram"
+        cls, group: GroupLike, subject: ProductDiagram | ProductCombination, basis: str = "diagram"
     ) -> ProductMap:
         """The image of a product diagram or combination under ``group``'s functor."""
         if basis not in group.bases:
@@ -536,7 +576,7 @@ class ProductMap(EquivariantMap):
         )
 
     @property
-    def group(self) -> ProductGroup:
+    def group(self) -> GroupLike:
         """The product group whose functor produced this map."""
         return self._group
 
@@ -639,7 +679,7 @@ class ProductMap(EquivariantMap):
         )
 
     def _apply_batch(self, x: np.ndarray) -> np.ndarray:
-        from .backend import apply, apply_layer
+        apply, apply_layer = _execute()
 
         group, batch = self._group, x.shape[0]
         if self._kind == "leaf":

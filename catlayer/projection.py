@@ -24,7 +24,15 @@ with ⟨A, B⟩ = trace(AᵀB). Nothing here forms an n^(k+l) × dim basis matri
 
 Exact input (sympy matrices, integer arrays, object arrays of ints / Fractions / sympy Rationals)
 gives exact output (sympy Rationals); float input gives floats; torch tensors stay torch tensors
-(float64 accumulation, any device).
+(float64 accumulation, any device, differentiable).
+
+**Layers.** This module sits below the group families (``G.project`` and ``G.coefficients``
+call it) and imports neither them nor any numeric layer: a group is used through its members
+(``basis``, ``gram``, ``entries``, ``sign``, …, and ``factors`` for a product), and arrays of
+another library are handled by the operations registered for them with
+:func:`register_array_type` (``catlayer/__init__.py`` registers torch's, loaded from
+:mod:`catlayer.nn.arrays` the first time a torch tensor is projected). Tensor methods
+(``as_strided``, ``index_add_``, ``new_zeros``, …) are called on the tensors themselves.
 
 >>> import numpy as np
 >>> from catlayer import S
@@ -42,19 +50,19 @@ from __future__ import annotations
 
 import itertools
 import math
-import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import sympy
 
 from .bases import coarsenings
 from .diagrams import Diagram
-from .groups import Group, ProductGroup
-from .groups.loops import same_row
+from .functors import GroupLike
+from .tolerance import check_tolerance, default_tolerance
 
 __all__ = [
     "NotEquivariantError",
@@ -63,9 +71,40 @@ __all__ = [
     "diagram_gram",
     "inner_products",
     "project",
+    "register_array_type",
 ]
 
-DEFAULT_TOLERANCE = {"float64": 1e-10, "complex128": 1e-10, "float32": 1e-4, "complex64": 1e-4}
+#: The array libraries besides numpy: name → (owns(x), load() → operations), see register_array_type.
+_ARRAY_TYPES: dict[str, tuple[Callable[[object], bool], Callable[[], Any]]] = {}
+
+
+def register_array_type(name: str, owns: Callable[[object], bool], load: Callable[[], Any]) -> None:
+    """Project arrays of another library (``name``, e.g. "torch"): ``owns(x)`` says whether x is one of its arrays
+    (without importing the library), ``load()`` returns its operations, an object with
+    ``accumulator(x)`` (the dtype pairings accumulate in), ``constant(array, like)`` (a numpy
+    array as a tensor on like's device, same dtype), ``stack(columns, dim)``, ``solve(a, b)``
+    (a: a float64 numpy matrix; solves a·X = b on b's device, differentiably), ``as_float(x)``
+    (x itself when floating or complex, else in float64), ``all_finite(x)`` and
+    ``float64(x, like)`` (any array-like as a float64 tensor, on like's device when given)."""
+    _ARRAY_TYPES[name] = (owns, load)
+
+
+def _ops(x: object) -> Any:
+    """The registered operations of x's library, or None for numpy arrays and everything else."""
+    for owns, load in _ARRAY_TYPES.values():
+        if owns(x):
+            return load()
+    return None
+
+
+def _is_product(group: object) -> bool:
+    """A product group: its ``factors`` are its factor groups (a family's ``factors`` is a method)."""
+    return isinstance(getattr(group, "factors", None), tuple)
+
+
+def same_row(d: Diagram, u: int, v: int) -> bool:
+    """Whether vertices u and v of d lie in the same row."""
+    return (u < d.cod) == (v < d.cod)
 
 
 class NotEquivariantError(ValueError):
@@ -85,7 +124,7 @@ class NotEquivariantError(ValueError):
         self.residual, self.index, self.relative = residual, index, relative
 
 
-def _is_indicator(group: Group, d: Diagram) -> bool:
+def _is_indicator(group: GroupLike, d: Diagram) -> bool:
     """Whether F(d) is the 0/1 indicator of a generalised diagonal (x constant on every block):
     no sign, no Levi-Civita symbol and no pair form on a same-row pair."""
     if group.sign(d) != 1 or (group.free_singletons and d.free_vertices):
@@ -94,7 +133,7 @@ def _is_indicator(group: Group, d: Diagram) -> bool:
 
 
 @lru_cache(maxsize=64)
-def _gram(group: Group, k: int, l: int) -> tuple[tuple[int, ...], ...]:
+def _gram(group: GroupLike, k: int, l: int) -> tuple[tuple[int, ...], ...]:
     basis = group.basis(k, l)
     rows = [[0] * len(basis) for _ in basis]
     for i, d in enumerate(basis):
@@ -103,7 +142,7 @@ def _gram(group: Group, k: int, l: int) -> tuple[tuple[int, ...], ...]:
     return tuple(tuple(r) for r in rows)
 
 
-def diagram_gram(group: Group, k: int, l: int) -> np.ndarray:
+def diagram_gram(group: GroupLike, k: int, l: int) -> np.ndarray:
     """The Gram matrix ⟨F(d), F(e)⟩ = trace(F(d)ᵀF(e)) of ``group.basis(k, l)``, exact (an object
     array of Python ints), computed combinatorially from the closed diagrams (cached).
 
@@ -116,7 +155,7 @@ def diagram_gram(group: Group, k: int, l: int) -> np.ndarray:
     For a product group it is the Kronecker product of the factors' Gram matrices (the solves
     never form it: they go factor by factor).
     """
-    if isinstance(group, ProductGroup):
+    if _is_product(group):
         return _product_gram(group, k, l)
     _check_orders(k, l)
     size = len(group.basis(k, l))
@@ -128,7 +167,7 @@ def diagram_gram(group: Group, k: int, l: int) -> np.ndarray:
 
 # -- S_n: the orbit basis --------------------------------------------------------------------------------------
 @lru_cache(maxsize=64)
-def _orbit_tables(group: Group, k: int, l: int) -> tuple[np.ndarray, np.ndarray]:
+def _orbit_tables(group: GroupLike, k: int, l: int) -> tuple[np.ndarray, np.ndarray]:
     """(μ, sizes): μ[σ, τ] = μ(σ, τ) for τ ≥ σ (coarser) over the basis, so that the orbit-basis
     pairings are u = b·μᵀ and the diagram coordinates of Σ_σ v_σ X_σ are v·μ; sizes[σ] = ⟨X_σ, X_σ⟩
     = n(n−1)…(n−|σ|+1), the number of multi-indices with exactly the pattern σ."""
@@ -144,16 +183,17 @@ def _orbit_tables(group: Group, k: int, l: int) -> tuple[np.ndarray, np.ndarray]
 
 # -- reading M and writing the projection ----------------------------------------------------------------------
 def _is_torch(x) -> bool:
-    torch = sys.modules.get("torch")
-    return torch is not None and isinstance(x, torch.Tensor)
+    """Whether x is an array of a registered library (torch): it is then handled by its methods
+    and by its registered operations."""
+    return _ops(x) is not None
 
 
-def _strides(group: Group, d: Diagram) -> tuple[int, ...]:
+def _strides(group: GroupLike, d: Diagram) -> tuple[int, ...]:
     size = d.size
     return tuple(sum(group.n ** (size - 1 - v) for v in block) for block in d.blocks)
 
 
-def _diagonal_view(group: Group, d: Diagram, flat, writeable: bool = False):
+def _diagonal_view(group: GroupLike, d: Diagram, flat, writeable: bool = False):
     """F(d)'s support in ``flat`` (batch, n^(k+l), C-contiguous) as a strided (batch, n, …, n)
     view with one axis per block of d (no copy)."""
     shape = (flat.shape[0],) + (group.n,) * len(d.blocks)
@@ -166,29 +206,27 @@ def _diagonal_view(group: Group, d: Diagram, flat, writeable: bool = False):
     )
 
 
-def _entries(group: Group, d: Diagram, like):
+def _entries(group: GroupLike, d: Diagram, like):
     flat, values = group.entries(d)
-    if _is_torch(like):
-        import torch
-
-        return torch.tensor(flat, device=like.device), torch.tensor(values, device=like.device)
+    ops = _ops(like)
+    if ops is not None:
+        return ops.constant(flat, like), ops.constant(values, like)
     return flat, values
 
 
 def _accumulator(flat):
     """The dtype pairings accumulate in: float64 / complex128 for floats, exact objects otherwise."""
-    if _is_torch(flat):
-        import torch
-
-        return torch.complex128 if flat.is_complex() else torch.float64
+    ops = _ops(flat)
+    if ops is not None:
+        return ops.accumulator(flat)
     if flat.dtype == object:
         return object
     return np.complex128 if flat.dtype.kind == "c" else np.float64
 
 
-def _pairings(group: Group, k: int, l: int, flat):
+def _pairings(group: GroupLike, k: int, l: int, flat):
     """b[:, d] = ⟨F(d), M⟩ for every basis diagram d, for each row of ``flat`` (batch, n^(k+l))."""
-    if isinstance(group, ProductGroup):
+    if _is_product(group):
         return _product_pairings(group, k, l, flat)
     basis = group.basis(k, l)
     acc = _accumulator(flat)
@@ -211,17 +249,15 @@ def _pairings(group: Group, k: int, l: int, flat):
                 picked = flat[:, index]
                 columns.append((picked * values).sum(axis=1) if acc is object else picked.astype(acc) @ values)
     if _is_torch(flat):
-        import torch
-
-        return torch.stack(columns, dim=1) if columns else flat.new_zeros((flat.shape[0], 0), dtype=acc)
+        return _ops(flat).stack(columns, 1) if columns else flat.new_zeros((flat.shape[0], 0), dtype=acc)
     if not columns:
         return np.zeros((flat.shape[0], 0), dtype=acc)
     return np.stack(columns, axis=1)
 
 
-def _synthesise(group: Group, k: int, l: int, coords, like):
+def _synthesise(group: GroupLike, k: int, l: int, coords, like):
     """Σ_d coords[:, d]·F(d), shaped and typed like ``like`` (batch, n^(k+l))."""
-    if isinstance(group, ProductGroup):
+    if _is_product(group):
         return _product_synthesise(group, k, l, coords, like)
     basis = group.basis(k, l)
     if _is_torch(like):
@@ -279,19 +315,18 @@ def _bareiss_solve(gram: Sequence[Sequence[int]], rhs: np.ndarray) -> np.ndarray
     return x / q
 
 
-def _solve(group: Group, k: int, l: int, b):
+def _solve(group: GroupLike, k: int, l: int, b):
     """The basis coordinates c (batch, D) of the projection, from the pairings b (batch, D)."""
-    if isinstance(group, ProductGroup):
+    if _is_product(group):
         return _product_solve(group, k, l, b)
     if not group.basis(k, l):
         return b
     if group.projects_in_orbit_basis:
         mobius, sizes = _orbit_tables(group, k, l)
         if _is_torch(b):
-            import torch
-
-            m = torch.as_tensor(mobius, dtype=b.dtype, device=b.device)
-            s = torch.as_tensor([float(x) for x in sizes], dtype=b.dtype, device=b.device)
+            ops = _ops(b)
+            m = ops.constant(np.asarray(mobius, dtype=np.float64), b).to(b.dtype)
+            s = ops.constant(np.array([float(x) for x in sizes]), b).to(b.dtype)
             return ((b @ m.T) / s) @ m
         if b.dtype == object:
             orbit = b.dot(mobius.T.astype(object)) / np.array([Fraction(x) for x in sizes], dtype=object)
@@ -299,10 +334,8 @@ def _solve(group: Group, k: int, l: int, b):
         return ((b @ mobius.T) / sizes.astype(np.float64)) @ mobius
     gram = _gram(group, k, l)
     if _is_torch(b):
-        import torch
-
-        g = torch.as_tensor(np.array(gram, dtype=np.float64).reshape(len(gram), -1), dtype=b.dtype, device=b.device)
-        return torch.linalg.solve(g, b.T).T if len(gram) else b
+        g = np.array(gram, dtype=np.float64).reshape(len(gram), -1)
+        return _ops(b).solve(g, b.T).T if len(gram) else b
     if b.dtype == object:
         return _bareiss_solve(gram, b.T).T
     g = np.array(gram, dtype=np.float64).reshape(len(gram), -1)
@@ -341,23 +374,20 @@ class _Input:
     sympy_type: type | None = None
 
 
-def _shapes(group: Group, k: int, l: int) -> tuple[tuple[int, int], tuple[int, ...], int, str]:
+def _shapes(group: GroupLike, k: int, l: int) -> tuple[tuple[int, int], tuple[int, ...], int, str]:
     """(matrix shape, tensor shape, number of output axes, a description of the space of maps)."""
-    if isinstance(group, ProductGroup):
+    if _is_product(group):
         return _product_shapes(group, k, l)
     _check_orders(k, l)
     n = group.n
     return (n**l, n**k), (n,) * (k + l), l, f"(R^{n})^⊗{k} → (R^{n})^⊗{l}"
 
 
-def _read(group: Group, M, k: int, l: int) -> _Input:
+def _read(group: GroupLike, M, k: int, l: int) -> _Input:
     matrix_shape, tensor_shape, _, what = _shapes(group, k, l)
     size = math.prod(tensor_shape)
     if _is_torch(M):
-        import torch
-
-        if not (M.is_floating_point() or M.is_complex()):
-            M = M.to(torch.float64)
+        M = _ops(M).as_float(M)
         shape, flat, kind, sympy_type = tuple(M.shape), M.reshape(1, -1).contiguous(), "torch", None
     elif isinstance(M, sympy.MatrixBase):
         shape, sympy_type = tuple(M.shape), type(M)
@@ -390,11 +420,8 @@ def _read(group: Group, M, k: int, l: int) -> _Input:
         )
     if kind == "numpy" and not np.isfinite(flat).all():
         raise ValueError("the matrix has NaN or infinite entries")
-    if kind == "torch":
-        import torch
-
-        if not bool(torch.isfinite(flat).all()):
-            raise ValueError("the matrix has NaN or infinite entries")
+    if kind == "torch" and not _ops(flat).all_finite(flat):
+        raise ValueError("the matrix has NaN or infinite entries")
     return _Input(flat, kind, shape, sympy_type)
 
 
@@ -409,11 +436,11 @@ def _write(data: _Input, flat):
     return np.array(rationals, dtype=object).reshape(data.shape)
 
 
-def _coordinates(group: Group, k: int, l: int, flat):
+def _coordinates(group: GroupLike, k: int, l: int, flat):
     return _solve(group, k, l, _pairings(group, k, l, flat))
 
 
-def inner_products(group: Group, M, k: int, l: int):
+def inner_products(group: GroupLike, M, k: int, l: int):
     """⟨F(d), M⟩ = trace(F(d)ᵀM) for every d in ``group.basis(k, l)``, read matrix-free (see the
     module docstring): a tuple of sympy Rationals for exact M, else a numpy / torch vector
     (float64 or complex128).
@@ -429,7 +456,7 @@ def inner_products(group: Group, M, k: int, l: int):
     return b
 
 
-def project(group: Group, M, k: int, l: int):
+def project(group: GroupLike, M, k: int, l: int):
     """The orthogonal (Frobenius) projection of M: (R^n)^{⊗k} → (R^n)^{⊗l} onto Hom_G, the
     nearest G-equivariant matrix. M is an n^l × n^k matrix or a tensor of shape (n,)*(k+l)
     (numpy, torch or sympy); the result has the same type and shape: exact (sympy Rationals) for
@@ -448,7 +475,7 @@ def project(group: Group, M, k: int, l: int):
     return _write(data, _synthesise(group, k, l, coords, data.flat))
 
 
-def coefficients(group: Group, M, k: int, l: int, *, tolerance: float | None = None):
+def coefficients(group: GroupLike, M, k: int, l: int, *, tolerance: float | None = None):
     """The coordinates c of an equivariant M in the basis ``group.basis(k, l)``:
     M = Σ_t c[t]·F(basis[t]). A tuple of sympy Rationals for exact input, a numpy float array for
     numpy float input, a torch tensor for torch input.
@@ -468,8 +495,6 @@ def coefficients(group: Group, M, k: int, l: int, *, tolerance: float | None = N
     catlayer.projection.NotEquivariantError: M is not O(2)-equivariant (k = 1, l = 1): the residual M − project(M)
     has the entry 3 at (output indices ; input indices) = (1 ; 0); G.project(M, k, l) is the nearest ...
     """
-    from .verify import check_tolerance
-
     tolerance = check_tolerance(tolerance)
     data = _read(group, M, k, l)
     coords = _coordinates(group, k, l, data.flat)
@@ -502,14 +527,14 @@ def coefficients(group: Group, M, k: int, l: int, *, tolerance: float | None = N
         largest, scale = float(magnitudes.max(initial=0)), float(np.abs(data.flat).max(initial=0))
         dtype = str(data.flat.dtype)
         entry = residual.reshape(-1)[flat].item() if magnitudes.size else 0.0
-    bound = DEFAULT_TOLERANCE.get(dtype, 1e-10) if tolerance is None else tolerance
+    bound = default_tolerance(dtype, fallback="float64") if tolerance is None else tolerance
     relative = largest / scale if scale > 0 else 0.0
     if relative > bound:
         _raise(group, k, l, entry, flat, n, relative, bound)
     return coords[0].to(data.flat.dtype) if data.kind == "torch" else coords[0]
 
 
-def _raise(group: Group, k: int, l: int, entry, flat: int, n: int, relative, bound) -> None:
+def _raise(group: GroupLike, k: int, l: int, entry, flat: int, n: int, relative, bound) -> None:
     _, tensor_shape, out_axes, _ = _shapes(group, k, l)
     index = tuple(int(i) for i in np.unravel_index(flat, tensor_shape)) if tensor_shape else ()
     outputs, inputs = index[:out_axes], index[out_axes:]
@@ -525,7 +550,7 @@ def _raise(group: Group, k: int, l: int, entry, flat: int, n: int, relative, bou
     )
 
 
-def dense_layer_coordinates(group: Group, weight, k: int, l: int, bias=None):
+def dense_layer_coordinates(group: GroupLike, weight, k: int, l: int, bias=None):
     """The coordinates of the orthogonal projection of a dense layer onto the equivariant layers,
     channel pair by channel pair: ``(weights (c_out, c_in, D), bias (c_out, D_bias) or None)`` as
     float64 torch tensors on the weight's device, aligned with ``group.basis(k, l)`` and
@@ -541,15 +566,13 @@ def dense_layer_coordinates(group: Group, weight, k: int, l: int, bias=None):
     >>> tuple(w.shape), b
     ((2, 2, 2), None)
     """
-    import torch
-
     _check_orders(k, l)
     n = group.n
     rows, cols = n**l, n**k
-    if isinstance(weight, torch.Tensor):
-        w = weight.detach().to(torch.float64)
-    else:
-        w = torch.as_tensor(np.asarray(weight, dtype=np.float64))
+    if "torch" not in _ARRAY_TYPES:
+        raise TypeError("dense_layer_coordinates gives torch tensors: import catlayer (it registers torch's arrays)")
+    ops = _ARRAY_TYPES["torch"][1]()
+    w = ops.float64(weight)
     if w.dim() == 2 and w.shape[0] % rows == 0 and w.shape[1] % cols == 0:
         c_out, c_in = w.shape[0] // rows, w.shape[1] // cols
         w = w.reshape(c_out, rows, c_in, cols).permute(0, 2, 1, 3)
@@ -562,17 +585,16 @@ def dense_layer_coordinates(group: Group, weight, k: int, l: int, bias=None):
         )
     if c_in < 1 or c_out < 1:
         raise ValueError(f"the weight has no channels: shape {tuple(w.shape)}")
-    if not bool(torch.isfinite(w).all()):
+    if not ops.all_finite(w):
         raise ValueError("the weight has NaN or infinite entries")
     flat = w.reshape(c_out * c_in, rows * cols).contiguous()
     coords = _coordinates(group, k, l, flat).reshape(c_out, c_in, -1)
     if bias is None:
         return coords, None
-    b = bias.detach().to(torch.float64, copy=False) if isinstance(bias, torch.Tensor) else None
-    b = torch.as_tensor(np.asarray(bias, dtype=np.float64), device=w.device) if b is None else b.to(w.device)
+    b = ops.float64(bias, w)
     if b.numel() != c_out * rows or b.dim() not in (1, 2) or (b.dim() == 2 and tuple(b.shape) != (c_out, rows)):
         raise ValueError(f"the bias must have shape ({c_out * rows},) or ({c_out}, {rows}); got {tuple(b.shape)}")
-    if not bool(torch.isfinite(b).all()):
+    if not ops.all_finite(b):
         raise ValueError("the bias has NaN or infinite entries")
     return coords, _coordinates(group, 0, l, b.reshape(c_out, rows).contiguous())
 
@@ -583,11 +605,11 @@ def dense_layer_coordinates(group: Group, weight, k: int, l: int, bias=None):
 # a tensor with one axis of n_f^(k_f + l_f) entries per factor, in which F(d_1) ⊗ … ⊗ F(d_r) is an
 # outer product: pairings, solves (the Gram matrix is the Kronecker product of the factors') and
 # syntheses are the factors' own, applied along one axis at a time.
-def _product_orders(group: ProductGroup, k, l) -> tuple[tuple[int, ...], tuple[int, ...]]:
+def _product_orders(group: GroupLike, k, l) -> tuple[tuple[int, ...], tuple[int, ...]]:
     return group.check_orders(k, l)
 
 
-def _product_shapes(group: ProductGroup, k, l) -> tuple[tuple[int, int], tuple[int, ...], int, str]:
+def _product_shapes(group: GroupLike, k, l) -> tuple[tuple[int, int], tuple[int, ...], int, str]:
     k_, l_ = _product_orders(group, k, l)
     sizes = group.require_sizes("a projection")
     out_shape = tuple(n for n, a in zip(sizes, l_, strict=True) for _ in range(a))
@@ -604,7 +626,7 @@ def _product_shapes(group: ProductGroup, k, l) -> tuple[tuple[int, int], tuple[i
     )
 
 
-def _by_factor(group: ProductGroup, k, l) -> tuple[list[int], tuple[int, ...]]:
+def _by_factor(group: GroupLike, k, l) -> tuple[list[int], tuple[int, ...]]:
     """The permutation of a map's axes (outputs, then inputs) that groups each factor's output
     and input axes, and the sizes n_f^(l_f + k_f) of the groups."""
     k_, l_ = _product_orders(group, k, l)
@@ -629,7 +651,7 @@ def _contiguous_rows(x, width: int):
     return np.ascontiguousarray(x).reshape(-1, width)
 
 
-def _along_factors(group: ProductGroup, k, l, t, step):
+def _along_factors(group: GroupLike, k, l, t, step):
     """Apply ``step(factor group, k_f, l_f, rows)`` along axis 1 + f of t (batch, …) for every
     factor f, one factor at a time: rows is t with that axis last, flattened to (−1, width)."""
     k_, l_ = _product_orders(group, k, l)
@@ -642,12 +664,12 @@ def _along_factors(group: ProductGroup, k, l, t, step):
     return t
 
 
-def _product_dims(group: ProductGroup, k, l) -> tuple[int, ...]:
+def _product_dims(group: GroupLike, k, l) -> tuple[int, ...]:
     k_, l_ = _product_orders(group, k, l)
     return tuple(len(g.basis(a, c)) for g, a, c in zip(group.factors, k_, l_, strict=True))
 
 
-def _product_pairings(group: ProductGroup, k, l, flat):
+def _product_pairings(group: GroupLike, k, l, flat):
     order, widths = _by_factor(group, k, l)
     _, tensor_shape, _, _ = _product_shapes(group, k, l)
     batch = flat.shape[0]
@@ -662,7 +684,7 @@ def _product_pairings(group: ProductGroup, k, l, flat):
     return t.reshape(batch, -1)
 
 
-def _product_solve(group: ProductGroup, k, l, b):
+def _product_solve(group: GroupLike, k, l, b):
     dims = _product_dims(group, k, l)
     if math.prod(dims) == 0:
         return b
@@ -670,7 +692,7 @@ def _product_solve(group: ProductGroup, k, l, b):
     return t.reshape(b.shape[0], -1)
 
 
-def _product_synthesise(group: ProductGroup, k, l, coords, like):
+def _product_synthesise(group: GroupLike, k, l, coords, like):
     order, _ = _by_factor(group, k, l)
     _, tensor_shape, _, _ = _product_shapes(group, k, l)
     batch = like.shape[0]
@@ -698,7 +720,7 @@ def _product_synthesise(group: ProductGroup, k, l, coords, like):
     return t.reshape(batch, -1) if _is_torch(t) else np.ascontiguousarray(t).reshape(batch, -1)
 
 
-def _product_gram(group: ProductGroup, k, l) -> np.ndarray:
+def _product_gram(group: GroupLike, k, l) -> np.ndarray:
     k_, l_ = _product_orders(group, k, l)
     group.require_sizes("the Gram matrix")
     out = np.ones((1, 1), dtype=object)

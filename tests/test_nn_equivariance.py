@@ -2,7 +2,7 @@
 and check_equivariance(layer).
 
 Tolerances on the relative residual max|f(ρ(g)x) − ρ(g)f(x)| / max|·|: 1e-10 in float64, 1e-4
-in float32 (catlayer.nn.check.DEFAULT_TOLERANCE).
+in float32 (catlayer.tolerance.DEFAULT_TOLERANCE).
 """
 
 import dataclasses

@@ -319,6 +319,117 @@ def test_catlayer_layers_of_every_family(group, k, l):
         assert report.output_axes == ((None, None) + (0,) * l,)
 
 
+_AXES = {0: (None, None), 1: (None, None, 0), 2: (None, None, 0, 0)}
+
+
+def _typed_inputs(in_type, n):
+    return tuple(torch.randn(2, c, *(n,) * k) for k, c in in_type.items())
+
+
+def test_dense_typed_layer_of_mixed_orders():
+    # Regression: the dense path gathers each block from weight @ patterns by a constant index;
+    # with a block of a single pattern (order 1 → 0: every entry the same) the gather broadcast a
+    # learned value along the S(5) axis and was read as a plain axis ("an axis acted on by factor
+    # 0 meets an axis not acted on (operands: parameter module.bias_0 [1])").
+    from catlayer.nn import TensorInterface, TypedLinear
+
+    in_type = {0: 64, 1: 16, 2: 4}
+    for execution in ("dense", "plan"):
+        layer = TensorInterface(TypedLinear(S(5), in_type, {0: 1}, execution=execution))
+        report = prove_module(layer, S(5), _typed_inputs(in_type, 5), axes=[_AXES[k] for k in in_type])
+        check_proved(report)
+        assert report.output_axes == ((None, None),)
+
+
+@pytest.mark.parametrize(
+    "group, in_type, out_type",
+    [
+        (S(4), {1: 2}, {0: 1}),
+        (S(4), {0: 2, 1: 2}, {1: 1, 2: 2}),
+        (S(4), {0: 1, 1: 1, 2: 1}, {0: 2, 2: 1}),
+        (O(3), {0: 2, 1: 2, 2: 1}, {0: 1, 2: 1}),
+        (O(3), {1: 2}, {1: 1}),
+        (SO(3), {1: 2, 2: 1}, {1: 1}),
+        (Sp(4), {0: 1, 2: 2}, {0: 1, 2: 1}),
+    ],
+    ids=["S4-1to0", "S4-01to12", "S4-012to02", "O3-012to02", "O3-1to1", "SO3-12to1", "Sp4-02to02"],
+)
+def test_dense_typed_layers_of_every_family(group, in_type, out_type):
+    from catlayer.nn import TensorInterface, TypedLinear
+
+    torch.manual_seed(0)
+    inputs = _typed_inputs(in_type, group.n)
+    axes = [_AXES[k] for k in in_type]
+    layer = TensorInterface(TypedLinear(group, in_type, out_type, execution="dense"))
+    report = prove_module(layer, group, inputs, axes=axes, confirm=False)
+    check_proved(report, layer, group, inputs, axes)
+    assert report.output_axes == tuple(_AXES[l] for l in out_type)
+
+
+@pytest.mark.parametrize("group", [S(4), O(3)], ids=["S4", "O3"])
+def test_dense_layer_with_a_wrong_gather_is_not_proved(group):
+    # Soundness of the reading of gathered matrices: an index that sends one entry of a block
+    # to another pattern breaks equivariance, and the prover must not prove it.
+    from catlayer.nn import TensorInterface, TypedLinear
+
+    in_type, out_type = {1: 2, 2: 1}, {1: 1}
+    inputs = _typed_inputs(in_type, group.n)
+    axes = [_AXES[k] for k in in_type]
+    for name, _ in TypedLinear(group, in_type, out_type, execution="dense").named_buffers():
+        if not name.startswith("_gather_"):
+            continue
+        layer = TypedLinear(group, in_type, out_type, execution="dense")
+        gather = getattr(layer, name)
+        with torch.no_grad():
+            gather[0] = (gather[0] + 1) % (int(gather.max()) + 1)
+        report = prove_module(TensorInterface(layer), group, inputs, axes=axes)
+        assert report.status != "proved", (name, str(report))
+
+
+def test_sets_of_any_size_with_a_mask():
+    from catlayer.nn import EquivariantMLP, TensorInterface
+
+    torch.manual_seed(0)
+    model = TensorInterface(EquivariantMLP(S(), {1: 2}, {0: 1, 1: 1}), mask=True)
+    mask = torch.ones(2, 6, dtype=torch.bool)
+    mask[0, 4:] = False
+    report = prove_module(model, S(), (torch.randn(2, 2, 6), mask), axes=[(None, None, 0), (None, 0)])
+    check_proved(report)
+    assert report.output_axes == ((None, None), (None, None, 0))
+
+
+def test_product_groups_proved_and_refuted():
+    from catlayer.nn import EquivariantMLP, TensorInterface
+
+    torch.manual_seed(0)
+    G = S() * O(3)
+    mask = torch.ones(2, 6, dtype=torch.bool)
+    mask[1, :2] = False
+    x = torch.randn(2, 1, 6, 3)
+    axes = [(None, None, 0, 1), (None, 0)]
+    model = TensorInterface(EquivariantMLP(G, {(1, 1): 1}, {(0, 0): 1}), mask=True)
+    report = prove_module(model, G, (x, mask), axes=axes)
+    check_proved(report)
+    assert report.output_axes == ((None, None),)
+
+    class ReLUOnVectors(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = TensorInterface(EquivariantMLP(G, {(1, 1): 1}, {(1, 1): 1}), mask=True)
+
+        def forward(self, x, mask):
+            return torch.relu(self.inner(x, mask)[0])
+
+    report = prove_module(ReLUOnVectors(), G, (x, mask), axes=axes)
+    assert report.status == "refuted" and not report
+    assert "relu" in report.node and "O(3)" in report.reason
+    element = report.counterexample.element
+    assert isinstance(element, tuple) and len(element) == 2
+    assert element[0].shape == (6, 6) and element[1].shape == (3, 3)
+    name = report.counterexample.element_name
+    assert name.startswith("permutation [") and " × matrix [[" in name
+
+
 # -- refutations ---------------------------------------------------------------------------------------
 class Select(nn.Module):
     def forward(self, x):

@@ -170,10 +170,42 @@ def test_trivial_group_and_protocol():
 
 
 def test_report_string_lists_parts():
-    part = EquivarianceReport(True, True, "S(2)", "diagram", ("group generator t",), None, 0.0, None)
-    whole = EquivarianceReport(True, False, "S(2)", "layer", (), None, 1e-12, 1e-10, parts=(part,))
+    part = EquivarianceReport(ok=True, exact=True, group="S(2)", subject="diagram", checked=("group generator t",))
+    whole = EquivarianceReport(
+        ok=True, exact=False, group="S(2)", subject="layer", max_residual=1e-12, tolerance=1e-10, parts=(part,)
+    )
     text = str(whole)
     assert "numeric, not a proof" in text and "exact proof" in text.splitlines()[-2]
+
+
+def test_one_report_type_built_with_keywords():
+    from catlayer.verify import ForwardCheck, FunctorLawReport
+
+    assert FunctorLawReport is EquivarianceReport and ForwardCheck is EquivarianceReport
+    with pytest.raises(TypeError, match="positional"):
+        EquivarianceReport(True, True)
+    cap, cup = BrauerDiagram([[0, 1]], 0, 2), BrauerDiagram([[0, 1]], 2, 0)
+    report = check_functor_laws(Sp(2), cap, cup)
+    assert isinstance(report, EquivarianceReport) and report.exact
+    assert str(report).startswith(f"d = {cap}, e = {cup} under Sp(2): the functor laws hold")
+
+
+def test_one_tolerance_table():
+    import catlayer.projection
+    from catlayer.tolerance import DEFAULT_TOLERANCE, default_tolerance
+
+    assert DEFAULT_TOLERANCE["float64"] == 1e-10 and DEFAULT_TOLERANCE["float32"] == 1e-4
+    assert default_tolerance(np.float32) == default_tolerance(np.dtype("float32")) == default_tolerance("float32")
+    torch = pytest.importorskip("torch")
+    assert DEFAULT_TOLERANCE[torch.float32] == DEFAULT_TOLERANCE[np.float32]  # one table, any spelling
+    from catlayer.testing.equivariance import DEFAULT_TOLERANCE as exported
+
+    assert exported is DEFAULT_TOLERANCE
+    report = check_equivariance(SO(3), np.eye(3, dtype=np.float32), 1, 1, rng=0)
+    assert report.tolerance == DEFAULT_TOLERANCE["float32"]
+    assert not hasattr(catlayer.projection, "DEFAULT_TOLERANCE") or (
+        catlayer.projection.DEFAULT_TOLERANCE is DEFAULT_TOLERANCE
+    )
 
 
 # -- functor laws ------------------------------------------------------------------------------------------------

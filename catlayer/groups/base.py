@@ -33,10 +33,14 @@ import numpy as np
 import numpy.typing as npt
 import sympy
 
+from ..bases import independent_subset
 from ..diagrams import Combination, Diagram, DiagramCategory
 from ..diagrams.validation import check_order, short_repr
+from ..forms import levi_civita_nonzeros
 from ..functors import EquivariantMap
 from ..memory import check_size
+from ..projection import coefficients as _coefficients
+from ..projection import project as _project
 
 if TYPE_CHECKING:
     from .product import ProductGroup
@@ -142,8 +146,6 @@ class LeviCivita:
     weights: np.ndarray | None
 
     def nonzeros(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        from ..forms import levi_civita_nonzeros
-
         rows, signs = levi_civita_nonzeros(n)
         signs = signs.copy()
         if self.weights is not None:
@@ -180,8 +182,6 @@ _HINT = {"the functor": ".functor(...)", "the generators": ".generators()", "a r
 
 @lru_cache(maxsize=64)
 def _levi_civita_nonzeros(group: Group, q: int) -> tuple[np.ndarray, np.ndarray]:
-    from ..forms import levi_civita_nonzeros
-
     n = group.n
     check_size(16 * math.factorial(n) * n, f"the {math.factorial(n)} non-zeros of the Levi-Civita symbol of {group!r}")
     rows, values = levi_civita_nonzeros(n)
@@ -649,8 +649,6 @@ class Group(ABC):
     def _independent(self, spanning: tuple[Diagram, ...], dimension: int) -> tuple[Diagram, ...]:
         """The first ``dimension`` independent diagrams of ``spanning`` (whose images span that
         dimension), decided from entries at witness tuples (:func:`catlayer.bases.independent_subset`)."""
-        from ..bases import independent_subset
-
         return independent_subset(spanning, dimension, self.evaluate_many, self.witness)
 
     def basis_empty_reason(self, k: int, l: int) -> str | None:
@@ -692,10 +690,8 @@ class Group(ABC):
         >>> S(3).coefficients(np.ones((3, 3), dtype=int), 1, 1)        # the all-ones diagram {1} {1'}
         (0, 1)
         """
-        from ..projection import coefficients
-
         self._require_n("the coefficients of a matrix")
-        return coefficients(self, M, k, l, tolerance=tolerance)
+        return _coefficients(self, M, k, l, tolerance=tolerance)
 
     def project(self, M: object, k: int, l: int) -> Any:
         """The orthogonal (Frobenius) projection of M onto Hom_G((R^n)^{⊗k}, (R^n)^{⊗l}), same
@@ -706,10 +702,8 @@ class Group(ABC):
         array([[2.5, 0. ],
                [0. , 2.5]])
         """
-        from ..projection import project
-
         self._require_n("a projection")
-        return project(self, M, k, l)
+        return _project(self, M, k, l)
 
     # -- the group itself ------------------------------------------------------------------------
     @abstractmethod

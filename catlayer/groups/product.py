@@ -41,6 +41,8 @@ from ..diagrams.product import (
 )
 from ..diagrams.validation import short_repr
 from ..memory import check_size
+from ..projection import coefficients as _coefficients
+from ..projection import project as _project
 from .base import _HINT, Generator, Group, Seed, _signs_differ, read_only
 
 if TYPE_CHECKING:
@@ -385,10 +387,8 @@ class ProductGroup:
         >>> (S(2) * O(2)).coefficients(np.kron(np.ones((2, 2)), 3 * np.eye(2)), (1, 1), (1, 1))
         array([0., 3.])
         """
-        from ..projection import coefficients
-
         self.require_sizes("the coefficients of a matrix")
-        return coefficients(self, M, k, l, tolerance=tolerance)  # type: ignore[arg-type]
+        return _coefficients(self, M, k, l, tolerance=tolerance)  # type: ignore[arg-type]
 
     def project(self, M: object, k: Sequence[int], l: Sequence[int]) -> Any:
         """The orthogonal (Frobenius) projection of M onto Hom_{G×H}, same type and shape as M,
@@ -398,10 +398,8 @@ class ProductGroup:
         >>> (S(2) * O(2)).project(np.eye(4), (1, 1), (1, 1)).round(3).tolist()[0]
         [1.0, 0.0, 0.0, 0.0]
         """
-        from ..projection import project
-
         self.require_sizes("a projection")
-        return project(self, M, k, l)  # type: ignore[arg-type]
+        return _project(self, M, k, l)  # type: ignore[arg-type]
 
     # -- the group itself ------------------------------------------------------------------------
     def generators(self) -> tuple[FactorGenerator, ...]:

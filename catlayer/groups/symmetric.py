@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import sympy
 
+from ..bases import diagram_to_orbit, orbit_to_diagram
 from ..diagrams import Combination, Diagram, DiagramCategory, PartitionCategory
 from ..dimensions import symmetric_dimension
 from ..memory import check_size
@@ -214,8 +215,6 @@ class S(Group):
         >>> G.functor(d) == G.orbit_functor(G.diagram_to_orbit(d))
         True
         """
-        from ..bases import diagram_to_orbit
-
         return diagram_to_orbit(c, self._n)
 
     def orbit_to_diagram(self, c: Diagram | Combination) -> Combination:
@@ -226,6 +225,4 @@ class S(Group):
         >>> G.orbit_functor(d) == G.functor(G.orbit_to_diagram(d))
         True
         """
-        from ..bases import orbit_to_diagram
-
         return orbit_to_diagram(c, self._n)

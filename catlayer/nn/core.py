@@ -413,7 +413,7 @@ class EquivariantModule(nn.Module):
     def _catlayer_check_equivariance(self, **kwargs: Any) -> Any:
         """The hook of ``catlayer.verify.check_equivariance(module)``: certificates of the linear
         and bilinear parts, rules of the others, numeric check of the forward."""
-        from .network_check import check_network
+        from ..verify.modules import check_network
 
         return check_network(self, **kwargs)
 

@@ -37,7 +37,9 @@ from collections.abc import Iterable
 import numpy as np
 import torch
 
-from ..nn.check import DEFAULT_TOLERANCE, ForwardCheck, Mismatch, check_forward
+from ..tolerance import DEFAULT_TOLERANCE
+from ..verify.forward import check_forward
+from ..verify.report import EquivarianceReport, ForwardCheck, Mismatch
 
 __all__ = ["DEFAULT_TOLERANCE", "ForwardCheck", "Mismatch", "assert_equivariant", "group_elements"]
 
@@ -64,7 +66,7 @@ def assert_equivariant(
     batch: int = 2,
     dtype: torch.dtype = torch.float64,
     tolerance: float | None = None,
-) -> ForwardCheck:
+) -> EquivarianceReport:
     """Assert module(ρ(g) x) = ρ(g) module(x) for random inputs x and group elements g.
 
     ``module`` maps (batch, in_channels) + (n,)*in_order to (batch, channels) + (n,)*out_order,
@@ -75,12 +77,14 @@ def assert_equivariant(
     drawn by hypothesis with :func:`~catlayer.testing.group_elements`), or ``num_elements`` drawn with
     ``group.random_element`` from ``seed``; the inputs are drawn from ``seed`` too. The check runs
     on a copy of the module in ``dtype`` (float64 by default); an entry fails when it differs by
-    more than ``tolerance`` (default 1e-10 in float64, 1e-4 in float32) times the largest entry of
-    either side. On failure the AssertionError names the group element (a permutation by its
-    images, a matrix by its entries), and the order, batch, channel and multi-index of the worst
-    entries with both values.
+    more than ``tolerance`` (default from :data:`catlayer.tolerance.DEFAULT_TOLERANCE`: 1e-10 in
+    float64, 1e-4 in float32) times the largest entry of either side. On failure the
+    AssertionError names the group element (a permutation by its images, a matrix by its
+    entries), and the order, batch, channel and multi-index of the worst entries with both
+    values.
 
-    Returns the :class:`~catlayer.nn.check.ForwardCheck` (truthy) on success.
+    Returns the :class:`~catlayer.verify.EquivarianceReport` of
+    :func:`~catlayer.verify.check_forward` (truthy) on success.
 
     >>> from catlayer import S
     >>> from catlayer.nn import EquivariantLinear
@@ -114,7 +118,7 @@ def assert_equivariant(
         tolerance=tolerance,
     )
     if not result:
-        raise AssertionError(f"{module!r} is not equivariant: " + result.describe("it was", group))
+        raise AssertionError(f"{module!r} is not equivariant: {result.failure}")
     return result
 
 

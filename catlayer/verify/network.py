@@ -38,7 +38,7 @@ and ε followed along paths. A component is accepted when the diagram is a morph
 (``group.factors(d)``: δ where the network has an even number of pair forms on the path, the
 pair form where it has an odd number, ε on the free vertices). Anything else (an unrecognised
 constant, ε contracted with ε, a block of three indices for O(n)) is decided by building the
-component's dense integer tensor and proving it with :func:`catlayer.verify.check_equivariance`
+component's dense integer tensor and proving it with :func:`catlayer.verify.check_matrix`
 on the group's exact generators, when it has at most :data:`DENSE_LIMIT` entries; otherwise the
 term is undecided.
 """
@@ -50,8 +50,14 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
+
+from ..diagrams import PartitionDiagram
+from ..forms import levi_civita
+from ..groups.base import Delta, LeviCivita, Pair
+from .exact import check_matrix
 
 __all__ = [
     "FLEX",
@@ -66,9 +72,9 @@ __all__ = [
 ]
 
 #: The kind of an axis nobody acts on.
-PLAIN = "plain"
+PLAIN: object = "plain"
 #: The kind of an axis whose role is not decided yet (constants, broadcasts).
-FLEX = "flex"
+FLEX: object = "flex"
 #: Largest dense tensor (entries) a component is built as, to be proved on the generators.
 DENSE_LIMIT = 1 << 14
 #: Largest constant map (entries) along one axis (a selection, an embedding).
@@ -135,7 +141,7 @@ class Term:
 
     __slots__ = ("consts", "kinds", "leaves", "out", "sizes")
 
-    def __init__(self, out, leaves, consts, kinds, sizes):
+    def __init__(self, out: Any, leaves: Any, consts: Any, kinds: Any, sizes: Any) -> None:
         self.out = tuple(tuple(d) for d in out)
         self.leaves = tuple((i, tuple(v)) for i, v in leaves)
         self.consts = tuple((a, tuple(v)) for a, v in consts)
@@ -154,7 +160,7 @@ class Term:
     def substitute(self, mapping: dict) -> Term:
         """Replace variables (a variable mapped to None becomes plain there)."""
 
-        def sub(vs):
+        def sub(vs: Any) -> Any:
             return tuple(mapping.get(v, v) if v is not None else None for v in vs)
 
         kinds = {mapping.get(v, v): k for v, k in self.kinds.items() if mapping.get(v, v) is not None}
@@ -171,7 +177,7 @@ class Term:
         """A copy with fresh variables (to multiply a term with itself)."""
         return self.substitute({v: fresh() for v in self.kinds})
 
-    def with_out(self, out) -> Term:
+    def with_out(self, out: Any) -> Term:
         return Term(out, self.leaves, self.consts, self.kinds, self.sizes)
 
 
@@ -204,7 +210,7 @@ class Expr:
 
     __slots__ = ("broken", "dims", "suspect", "terms", "valid")
 
-    def __init__(self, dims, terms, suspect=None, broken=None, valid=None):
+    def __init__(self, dims: Any, terms: Any, suspect: Any = None, broken: Any = None, valid: Any = None) -> None:
         self.dims = tuple(tuple(d) for d in dims)
         self.terms = tuple(terms)
         self.suspect = suspect
@@ -222,7 +228,7 @@ class Expr:
     def ndim(self) -> int:
         return len(self.dims)
 
-    def positions(self):
+    def positions(self) -> Any:
         return [(d, i) for d, atoms in enumerate(self.dims) for i in range(len(atoms))]
 
     def has_flex(self) -> bool:
@@ -231,7 +237,7 @@ class Expr:
     def kinds(self) -> tuple[tuple[object, ...], ...]:
         return tuple(tuple(a.kind for a in d) for d in self.dims)
 
-    def replace(self, dims=None, terms=None) -> Expr:
+    def replace(self, dims: Any = None, terms: Any = None) -> Expr:
         return Expr(
             self.dims if dims is None else dims, self.terms if terms is None else terms, self.suspect, self.broken
         )
@@ -277,7 +283,7 @@ class Expr:
             return Expr(dims, kept, self.suspect, self.broken)
         return Expr(dims, terms, self.suspect, self.broken)
 
-    def retype_all(self, kinds) -> Expr:
+    def retype_all(self, kinds: Any) -> Expr:
         """Retype every atom to ``kinds`` (same nesting as dims; FLEX entries are left alone)."""
         e = self
         for d, ks in enumerate(kinds):
@@ -363,13 +369,13 @@ class Expr:
         return e
 
 
-def common_refinement(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
+def common_refinement(first: tuple[int, ...], second: tuple[int, ...]) -> tuple[int, ...]:
     """The coarsest sequence of sizes refining both factorisations (C order), or Unsupported.
 
     >>> common_refinement((6,), (2, 3)), common_refinement((4, 3), (2, 6))
     ((2, 3), (2, 2, 3))
     """
-    a, b = list(a), list(b)
+    a, b = list(first), list(second)
     out = []
     while a and b:
         x, y = a[0], b[0]
@@ -393,11 +399,14 @@ def common_refinement(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]
 
 
 # -- building expressions ----------------------------------------------------------------------------
-def leaf_expr(leaf: int, dims, suspect=None, broken=None) -> Expr:
+def leaf_expr(leaf: int, dims: Any, suspect: Any = None, broken: Any = None) -> Expr:
     """A leaf tensor with atoms ``dims`` (kinds: factors or PLAIN)."""
-    out, flat, kinds, sizes = [], [], {}, {}
+    out: list[Any] = []
+    flat: list[Any] = []
+    kinds: dict[Any, Any] = {}
+    sizes: dict[Any, Any] = {}
     for atoms in dims:
-        vs = []
+        vs: list[Any] = []
         for a in atoms:
             if a.kind in (PLAIN,):
                 vs.append(None)
@@ -429,7 +438,10 @@ def const_expr(value: np.ndarray) -> Expr:
             if _equal(squeezed, first):
                 squeezed = first
                 broadcast.append(axis)
-    out, kinds, sizes, const_vars = [], {}, {}, []
+    out: list[Any] = []
+    kinds: dict[Any, Any] = {}
+    sizes: dict[Any, Any] = {}
+    const_vars: list[Any] = []
     for axis, s in enumerate(a.shape):
         if s == 1:
             out.append(())
@@ -460,13 +472,13 @@ def align(exprs: list[Expr], dim_lists: list[list[int]]) -> tuple[list[Expr], li
     (size 1) broadcasts too. Returns the retyped expressions and each slot's atoms."""
     exprs = list(exprs)
     slots = len(dim_lists[0]) if dim_lists else 0
-    result = []
+    result: list[tuple[Atom, ...]] = []
     for m in range(slots):
         members = [(j, dl[m]) for j, dl in enumerate(dim_lists) if dl[m] >= 0 and exprs[j].dims[dl[m]]]
         if not members:
             result.append(())
             continue
-        sizes = None
+        sizes: Any = None
         for j, d in members:
             s = tuple(a.size for a in exprs[j].dims[d])
             sizes = s if sizes is None else common_refinement(sizes, s)
@@ -501,7 +513,7 @@ def contract(operands: list[tuple[Expr, tuple[str, ...]]], out_labels: tuple[str
     atoms_of: dict[str, tuple[Atom, ...]] = {}
     for c in labels:
         members = [(j, d) for j, d in occurrences[c] if exprs[j].dims[d]]
-        sizes = None
+        sizes: Any = None
         for j, d in members:
             s = tuple(a.size for a in exprs[j].dims[d])
             sizes = s if sizes is None else common_refinement(sizes, s)
@@ -525,7 +537,7 @@ def contract(operands: list[tuple[Expr, tuple[str, ...]]], out_labels: tuple[str
                 Atom(exprs[members[0][0]].dims[members[0][1]][p].kind if members else FLEX, a.size)
                 for p, a in enumerate(atoms_of[c])
             )
-    terms = []
+    terms: list[Term] = []
     for combo in itertools.product(*[e.terms for e in exprs]):
         parts = [t.renamed() for t in combo]
         kinds = {v: k for t in parts for v, k in t.kinds.items()}
@@ -539,7 +551,8 @@ def contract(operands: list[tuple[Expr, tuple[str, ...]]], out_labels: tuple[str
                     raise Conflict("an axis not acted on meets an axis with an index")
                 for v in present[1:]:
                     uf.union(present[0], v)
-        mapping, root_kind = {}, {}
+        mapping: dict[Any, Any] = {}
+        root_kind: dict[Any, Any] = {}
         for v in kinds:
             r = uf.find(v)
             if r != v:
@@ -556,7 +569,7 @@ def contract(operands: list[tuple[Expr, tuple[str, ...]]], out_labels: tuple[str
         for r, k in root_kind.items():
             if r in term.kinds:
                 term.kinds[r] = k
-        out = []
+        out: list[Any] = []
         for c in out_labels:
             j_d = [(j, d) for j, d in occurrences[c] if exprs[j].dims[d]]
             if not j_d:
@@ -565,9 +578,9 @@ def contract(operands: list[tuple[Expr, tuple[str, ...]]], out_labels: tuple[str
             j, d = j_d[0]
             vs = parts[j].out[d]
             out.append(tuple(None if v is None else uf.find(v) for v in vs))
-        term = simplify(term.with_out(out))
-        if term is not None:
-            terms.append(term)
+        kept = simplify(term.with_out(out))
+        if kept is not None:
+            terms.append(kept)
     result = Expr(
         [atoms_of[c] for c in out_labels],
         terms,
@@ -577,7 +590,7 @@ def contract(operands: list[tuple[Expr, tuple[str, ...]]], out_labels: tuple[str
     return _repair(result)
 
 
-def earliest(*culprits):
+def earliest(*culprits: Any) -> Any:
     """The culprit of the earliest op (by its ``order``) among those given, or None: suspects and
     breaks travel with every value computed from the value they mark."""
     present = [c for c in culprits if c is not None]
@@ -610,7 +623,7 @@ def add(exprs: list[Expr]) -> Expr:
     ndim = max(e.ndim for e in exprs)
     dim_lists = [[-1] * (ndim - e.ndim) + list(range(e.ndim)) for e in exprs]
     exprs, atoms = align(exprs, dim_lists)
-    terms = []
+    terms: list[Term] = []
     for e, dl in zip(exprs, dim_lists, strict=True):
         e = broadcast_to(e, dl, atoms)
         terms += e.terms
@@ -628,7 +641,7 @@ def broadcast_to(e: Expr, dim_list: list[int], atoms: list[tuple[Atom, ...]]) ->
             if d >= 0 and e.dims[d]:
                 out.append(term.out[d])
                 continue
-            vs = []
+            vs: list[Any] = []
             for a in atoms[m]:
                 if a.kind == PLAIN:
                     vs.append(None)
@@ -670,17 +683,18 @@ def reshape(e: Expr, shape: tuple[int, ...]) -> Expr:
     return Expr(dims, terms, e.suspect, e.broken)
 
 
-def permute(e: Expr, order) -> Expr:
+def permute(e: Expr, order: Any) -> Expr:
     order = [o % e.ndim for o in order] if e.ndim else []
     return Expr(
         [e.dims[o] for o in order], [t.with_out([t.out[o] for o in order]) for t in e.terms], e.suspect, e.broken
     )
 
 
-def sum_dims(e: Expr, dims, keepdim: bool) -> Expr:
+def sum_dims(e: Expr, dims: Any, keepdim: bool) -> Expr:
     """Σ over axes: their variables leave the output (summed)."""
     dims = {d % e.ndim for d in dims} if e.ndim else set()
-    new_dims, keep = [], []
+    new_dims: list[Any] = []
+    keep: list[Any] = []
     for d in range(e.ndim):
         if d in dims:
             if keepdim:
@@ -693,7 +707,7 @@ def sum_dims(e: Expr, dims, keepdim: bool) -> Expr:
     return simplified(Expr(new_dims, terms, e.suspect, e.broken))
 
 
-def dim_map(e: Expr, d: int, matrix: np.ndarray, out_kind=None, force: bool = False) -> Expr:
+def dim_map(e: Expr, d: int, matrix: Any, out_kind: Any = None, force: bool = False) -> Expr:
     """A constant linear map ``matrix`` (out_size × in_size) along axis d (a selection, a slice,
     a permutation, an embedding). Plain axes need no constant (a map on indices nobody acts on);
     otherwise the output axis is one FLEX atom (or ``out_kind`` atoms of the input's sizes when
@@ -702,8 +716,15 @@ def dim_map(e: Expr, d: int, matrix: np.ndarray, out_kind=None, force: bool = Fa
     atoms = e.dims[d]
     if matrix.size > MATRIX_LIMIT:
         raise Unsupported(f"a constant map of {matrix.shape[0]} × {matrix.shape[1]} entries along an axis")
+    if all(a.kind == PLAIN for a in atoms) and not force and _spreads(matrix):
+        # Entries repeated (up to a factor) by the map may lie along a group axis later (a dense
+        # layer's matrix gathers each learned value into every entry of an orbit): keep the
+        # constant and leave the role of the new axis undecided.
+        force = True
+        if not isinstance(matrix, np.ndarray):
+            matrix = matrix.dense()
     if all(a.kind == PLAIN for a in atoms) and not force:
-        new_atoms = (Atom(PLAIN, out_size),) if out_size != 1 else ()
+        new_atoms: tuple[Atom, ...] = (Atom(PLAIN, out_size),) if out_size != 1 else ()
         dims = list(e.dims)
         dims[d] = new_atoms
         terms = []
@@ -724,7 +745,7 @@ def dim_map(e: Expr, d: int, matrix: np.ndarray, out_kind=None, force: bool = Fa
     terms = []
     for t in e.terms:
         kinds, sizes = dict(t.kinds), dict(t.sizes)
-        new_vars = []
+        new_vars: list[Any] = []
         for a in new_atoms:
             if a.kind == PLAIN:
                 new_vars.append(None)
@@ -741,6 +762,28 @@ def dim_map(e: Expr, d: int, matrix: np.ndarray, out_kind=None, force: bool = Fa
         if term is not None:
             terms.append(term)
     return _repair(Expr(dims, terms, e.suspect, e.broken))
+
+
+def _spreads(matrix: Any) -> bool:
+    """Whether a constant map on plain indices sends some input entry to several output entries
+    along with other ones, i.e. whether two non-zero rows are proportional. When no two are, the
+    outputs are independent linear functions of values nobody acts on, which no group axis can
+    carry (an orbit of a group index has at least two entries, related by a signed permutation
+    of the index values, so an equivariant map puts proportional rows at them): the new axis is
+    plain. Otherwise its role is left to the ops that use it (a broadcast of a learned value over
+    an orbit, as in a dense layer's gathered matrix, is equivariant)."""
+    indices = getattr(matrix, "indices", None)
+    if indices is not None:  # a selection: one 1 per row
+        return len(set(indices)) < len(indices)
+    m = np.asarray(matrix, dtype=np.float64)
+    if m.ndim != 2 or m.shape[0] < 2:
+        return False
+    m = m[np.any(m != 0, axis=1)]
+    if len(m) < 2:
+        return False
+    lead = m[np.arange(len(m)), np.argmax(m != 0, axis=1)]
+    normalised = np.round(m / lead[:, None], 12)
+    return len(np.unique(normalised, axis=0)) < len(normalised)
 
 
 def diagonal(e: Expr, d1: int, d2: int) -> Expr:
@@ -814,7 +857,7 @@ def unsqueeze(e: Expr, d: int) -> Expr:
     return Expr(dims, terms, e.suspect, e.broken)
 
 
-def squeeze(e: Expr, dims=None) -> Expr:
+def squeeze(e: Expr, dims: Any = None) -> Expr:
     if dims is None:
         dims = [d for d in range(e.ndim) if e.shape[d] == 1]
     dims = {d % e.ndim for d in dims} if e.ndim else set()
@@ -839,7 +882,7 @@ class Verdict:
 OK = Verdict(True)
 
 
-def check_term(term: Term, groups, leaf_names=None) -> Verdict:
+def check_term(term: Term, groups: Any, leaf_names: Any = None) -> Verdict:
     """Whether the network ``term`` is equivariant, factor by factor (see the module docstring).
     ``groups``: the factor groups (index = factor). ``leaf_names``: leaf id → name (messages)."""
     if not term.consts and not any(k != FLEX for k in term.kinds.values()):
@@ -871,7 +914,7 @@ def _contract_flex(term: Term) -> list[tuple[np.ndarray, tuple]]:
     # union-find over constants through flex variables
     parent = list(range(len(consts)))
 
-    def find(x):
+    def find(x: Any) -> Any:
         while parent[x] != x:
             parent[x] = parent[parent[x]]
             x = parent[x]
@@ -901,11 +944,13 @@ def _contract_flex(term: Term) -> list[tuple[np.ndarray, tuple]]:
     return out
 
 
-def _einsum_flex(arrays, flex):
+def _einsum_flex(arrays: Any, flex: Any) -> Any:
     """Contract constants over their flex variables; plain axes (None) stay separate axes."""
     letters: dict = {}
     next_letter = iter("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-    specs, keep_vars, keep_letters = [], [], []
+    specs: list[Any] = []
+    keep_vars: list[Any] = []
+    keep_letters: list[Any] = []
     for _a, vs in arrays:
         spec = ""
         for v in vs:
@@ -950,7 +995,7 @@ def _normalised_slices(a: np.ndarray, f_axes: list[int]) -> list[np.ndarray]:
     return out
 
 
-def _check_factor(term: Term, consts, f: int, group, leaf_names) -> Verdict:
+def _check_factor(term: Term, consts: Any, f: int, group: Any, leaf_names: Any) -> Verdict:
     n = int(group.n)
     # ends: top (output atoms of factor f), bottom (leaf atoms of factor f)
     tops = [v for d in term.out for v in d if v is not None and term.kinds.get(v) == f]
@@ -982,23 +1027,23 @@ def _check_factor(term: Term, consts, f: int, group, leaf_names) -> Verdict:
 
 
 class _UF:
-    def __init__(self):
-        self.parent = {}
+    def __init__(self) -> None:
+        self.parent: dict[Any, Any] = {}
 
-    def find(self, x):
+    def find(self, x: Any) -> Any:
         self.parent.setdefault(x, x)
         while self.parent[x] != x:
             self.parent[x] = self.parent[self.parent[x]]
             x = self.parent[x]
         return x
 
-    def union(self, a, b):
+    def union(self, a: Any, b: Any) -> Any:
         a, b = self.find(a), self.find(b)
         if a != b:
             self.parent[b] = a
 
 
-def _check_network(tops, bottoms, pieces, group, leaf_names) -> Verdict:
+def _check_network(tops: Any, bottoms: Any, pieces: Any, group: Any, leaf_names: Any) -> Verdict:
     """One factor's network: ends on the output (tops) and on leaves (bottoms), constant slices
     (pieces: (variables, array)). Structural reading first, dense proof as the fallback."""
     uf = _UF()
@@ -1057,7 +1102,7 @@ def _check_network(tops, bottoms, pieces, group, leaf_names) -> Verdict:
     return OK
 
 
-def _classify(s: np.ndarray, group):
+def _classify(s: np.ndarray, group: Any) -> Any:
     """("delta", blocks) when s = c·E_π, ("form",) for c·pair form, ("eps",) for c·ε, else
     ("opaque",). Non-finite multiples are read only for groups acting by permutations."""
     r = s.ndim
@@ -1070,7 +1115,8 @@ def _classify(s: np.ndarray, group):
     if len(nz) == 0:
         return ("delta", [[i] for i in range(r)])
     # partition of axes: equal on every non-zero
-    blocks, assigned = [], [-1] * r
+    blocks: list[Any] = []
+    assigned = [-1] * r
     for i in range(r):
         if assigned[i] >= 0:
             continue
@@ -1093,8 +1139,6 @@ def _classify(s: np.ndarray, group):
     if form is not None and r == 2 and _proportional(s, np.asarray(form, dtype=np.float64)):
         return ("form",)
     if getattr(group, "free_singletons", False) and r == n and n <= 6:
-        from ..forms import levi_civita
-
         if _proportional(s, levi_civita(n).astype(np.float64)):
             return ("eps",)
     return ("opaque",)
@@ -1120,12 +1164,12 @@ def _partition_tensor_cached(blocks: tuple, r: int, n: int) -> np.ndarray:
     return ok.reshape((n,) * r)
 
 
-def _partition_tensor(blocks, r, n):
+def _partition_tensor(blocks: Any, r: Any, n: Any) -> Any:
     return _partition_tensor_cached(tuple(tuple(b) for b in blocks), r, n)
 
 
 @lru_cache(maxsize=64)
-def _acts_by_permutations(group) -> bool:
+def _acts_by_permutations(group: Any) -> bool:
     """Whether every generator is a permutation matrix (then the group permutes entries)."""
     flag = getattr(type(group), "acts_by_permutations", None)
     if isinstance(flag, bool):
@@ -1140,7 +1184,7 @@ def _acts_by_permutations(group) -> bool:
 
 
 @lru_cache(maxsize=64)
-def _form_properties(group):
+def _form_properties(group: Any) -> Any:
     """(form, form·form ∝ I and formᵀ ∝ form, weights consistent with the form) for path parities."""
     form = getattr(group, "pair_form", None)
     if form is None:
@@ -1157,24 +1201,24 @@ def _form_properties(group):
     return f, good, consistent
 
 
-def _structural(roots, ends, nodes, node_ids, comp_tops, comp_bottoms, group) -> Verdict | None:
+def _structural(
+    roots: Any, ends: Any, nodes: Any, node_ids: Any, comp_tops: Any, comp_bottoms: Any, group: Any
+) -> Verdict | None:
     """Read one component as a diagram and ask the category and the functor's entry formula.
     None when the component is not of a shape read here (then the dense proof decides)."""
-    from ..diagrams import PartitionDiagram
-    from ..groups.base import Delta, LeviCivita, Pair
 
     l, k = len(comp_tops), len(comp_bottoms)
     top_pos = {t: i for i, t in enumerate(comp_tops)}
     bottom_pos = {b: l + i for i, b in enumerate(comp_bottoms)}
 
-    def vertex(e):
+    def vertex(e: Any) -> Any:
         return top_pos[e[1]] if e[0] == "top" else bottom_pos[e[1]]
 
     if not node_ids:
         blocks = [[vertex(e) for e in ends[r]] for r in roots]
         blocks = [b for b in blocks if b]
         parity = None
-        free = []
+        free: list[Any] = []
     else:
         _, good, consistent = _form_properties(group)
         if not good or not consistent:
@@ -1192,7 +1236,7 @@ def _structural(roots, ends, nodes, node_ids, comp_tops, comp_bottoms, group) ->
         if len(eps_nodes) > 1:
             return None
         blocks, parity, free, seen = [], {}, [], set()
-        starts = [("top", t) for t in comp_tops] + [("bottom", b) for b in comp_bottoms]
+        starts: list[Any] = [("top", t) for t in comp_tops] + [("bottom", b) for b in comp_bottoms]
         starts += [("node", e, i) for e in eps_nodes for i in range(len(nodes[e][1]))]
         for s in starts:
             if s in seen:
@@ -1262,7 +1306,7 @@ def _structural(roots, ends, nodes, node_ids, comp_tops, comp_bottoms, group) ->
     return OK
 
 
-def _why(d, group, category, form: bool = False) -> str:
+def _why(d: Any, group: Any, category: Any, form: bool = False) -> str:
     blocks = d.blocks
     sizes = sorted({len(b) for b in blocks})
     text = f"the {group!r} indices form the diagram {d} ({d.dom} leaf axes → {d.cod} output axes)"
@@ -1282,7 +1326,18 @@ def _exact_integers(a: np.ndarray) -> np.ndarray:
     return np.array([int(f * q) for f in fr], dtype=object).reshape(a.shape)
 
 
-def _dense(roots, ends, nodes, node_ids, comp_tops, comp_bottoms, group, uf, tops, bottoms) -> Verdict:
+def _dense(
+    roots: Any,
+    ends: Any,
+    nodes: Any,
+    node_ids: Any,
+    comp_tops: Any,
+    comp_bottoms: Any,
+    group: Any,
+    uf: Any,
+    tops: Any,
+    bottoms: Any,
+) -> Verdict:
     """Build the component's tensor exactly and prove or refute it on the group's generators."""
     n = int(group.n)
     l, k = len(comp_tops), len(comp_bottoms)
@@ -1294,7 +1349,7 @@ def _dense(roots, ends, nodes, node_ids, comp_tops, comp_bottoms, group, uf, top
     letters = iter("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
     var_letter = {}
 
-    def letter(v):
+    def letter(v: Any) -> Any:
         r = uf.find(v)
         if r not in var_letter:
             var_letter[r] = next(letters)
@@ -1320,10 +1375,8 @@ def _dense(roots, ends, nodes, node_ids, comp_tops, comp_bottoms, group, uf, top
     equation = ",".join(specs) + "->" + "".join(out_letters)
     tensor = np.einsum(equation, *operands, optimize="greedy") if operands else np.array(1, dtype=object)
     tensor = np.asarray(tensor, dtype=object).reshape((n,) * (l + k))
-    from . import check_equivariance
-
     matrix = tensor.reshape(n**l, n**k)
-    report = check_equivariance(group, matrix, k, l)
+    report = check_matrix(group, matrix, k, l)
     if report.ok:
         return OK
     return Verdict(
@@ -1334,7 +1387,7 @@ def _dense(roots, ends, nodes, node_ids, comp_tops, comp_bottoms, group, uf, top
 
 
 # -- deciding an expression ------------------------------------------------------------------------------
-def check_expr(e: Expr, groups, leaf_names=None) -> Verdict:
+def check_expr(e: Expr, groups: Any, leaf_names: Any = None) -> Verdict:
     """Every term of ``e`` (no FLEX atoms) checked; the first failing verdict, else OK."""
     worst = OK
     for term in e.terms:
@@ -1346,7 +1399,7 @@ def check_expr(e: Expr, groups, leaf_names=None) -> Verdict:
     return worst
 
 
-def decide(e: Expr, groups, leaf_names=None, max_choices: int = 64) -> tuple[Expr, Verdict]:
+def decide(e: Expr, groups: Any, leaf_names: Any = None, max_choices: int = 64) -> tuple[Expr, Verdict]:
     """Settle the FLEX atoms of ``e`` and check it. An undecided atom of size n_f may be read as
     an axis of factor f or as plain: plain is tried first, then the assignments with the fewest
     group atoms; the first that makes every term equivariant wins (both readings are checked, so
@@ -1407,7 +1460,7 @@ def simplify(term: Term) -> Term | None:
         consts.append((a, vs))
     parent = list(range(len(consts)))
 
-    def find(x):
+    def find(x: Any) -> Any:
         while parent[x] != x:
             parent[x] = parent[parent[x]]
             x = parent[x]

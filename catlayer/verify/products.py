@@ -25,6 +25,7 @@ largest entry of ρ_l(g)·M − M·ρ_k(g) is 2 at (output indices ; input indic
 from __future__ import annotations
 
 import math
+from typing import Any, cast
 
 import numpy as np
 import sympy
@@ -32,10 +33,9 @@ import sympy
 from ..diagrams.product import ProductCombination, ProductDiagram
 from ..functors import EquivariantMap, ProductMap
 from ..groups.product import FactorGenerator, ProductGroup
-from . import (
+from ..tolerance import DEFAULT_TOLERANCE, default_tolerance
+from .exact import (
     _INT64_SAFE,
-    DEFAULT_TOLERANCE,
-    EquivarianceReport,
     _apply_on_axis,
     _as_inexact,
     _check_finite,
@@ -45,6 +45,7 @@ from . import (
     _locate,
     _scaled_integers,
 )
+from .report import EquivarianceReport
 
 __all__ = ["check_product_equivariance"]
 
@@ -85,7 +86,8 @@ def _exact(
     generators = group.generators()
     if a.dtype != object:
         largest = max((abs(v) for g in generators for _, _, v in g.nonzeros()), default=1)
-        bound = int(np.abs(a).max(initial=0)) * 2 * max(group.n) * max(sum(k) + sum(l), 1) * largest
+        bound = int(np.abs(a).max(initial=0)) * 2 * max(group.require_sizes("a check")) * max(sum(k) + sum(l), 1)
+        bound *= largest
         if bound >= _INT64_SAFE:
             a = a.astype(object)
     out_axes = sum(l)
@@ -104,11 +106,19 @@ def _exact(
                 f"{_format_index(index, out_axes)}"
             )
             return EquivarianceReport(
-                False, True, repr(group), subject, tuple(checked), failure, float(abs(value)), None
+                ok=False,
+                exact=True,
+                group=repr(group),
+                subject=subject,
+                checked=tuple(checked),
+                failure=failure,
+                max_residual=float(abs(value)),
             )
     if not generators:
         checked.append(f"{group!r} is the trivial group: every matrix is equivariant")
-    return EquivarianceReport(True, True, repr(group), subject, tuple(checked), None, 0.0, None)
+    return EquivarianceReport(
+        ok=True, exact=True, group=repr(group), subject=subject, checked=tuple(checked), max_residual=0.0
+    )
 
 
 def _numeric(
@@ -123,7 +133,7 @@ def _numeric(
 ) -> EquivarianceReport:
     dtype = matrix.dtype if matrix.dtype in DEFAULT_TOLERANCE else np.dtype(np.float64)
     _check_finite(matrix)
-    tol = DEFAULT_TOLERANCE[dtype] if tolerance is None else tolerance
+    tol = default_tolerance(dtype) if tolerance is None else tolerance
     out_axes = sum(l)
     t = matrix.astype(dtype).reshape(_shape(group, l) + _shape(group, k))
     real = np.finfo(dtype).dtype
@@ -152,7 +162,16 @@ def _numeric(
                 f"of ρ_l(g)·M − M·ρ_k(g) is {entry:.3g} at (output indices ; input indices) = "
                 f"{_format_index(index, out_axes)}"
             )
-    return EquivarianceReport(failure is None, False, repr(group), subject, tuple(checked), failure, worst, tol)
+    return EquivarianceReport(
+        ok=failure is None,
+        exact=False,
+        group=repr(group),
+        subject=subject,
+        checked=tuple(checked),
+        failure=failure,
+        max_residual=worst,
+        tolerance=tol,
+    )
 
 
 def _components(group: ProductGroup, s: int) -> str:
@@ -190,8 +209,10 @@ def check_product_equivariance(
             raise ValueError(f"the map belongs to {matrix.group!r}, not to a product group")
         if group is not None and matrix.group != group:
             raise ValueError(f"the map belongs to {matrix.group!r}, not {group!r}")
-        group = matrix.group
-        if (k is not None and tuple(k) != matrix.dom) or (l is not None and tuple(l) != matrix.cod):  # type: ignore[call-overload]
+        group = cast(ProductGroup, matrix.group)
+        if (k is not None and tuple(cast(Any, k)) != matrix.dom) or (
+            l is not None and tuple(cast(Any, l)) != matrix.cod
+        ):
             raise ValueError(f"the map is {matrix.dom} → {matrix.cod}, not {k} → {l}")
         k_, l_ = matrix.dom, matrix.cod
         if matrix.is_rational():
@@ -237,14 +258,13 @@ def check_product_equivariance(
         reports.append(_exact(group, a, q, k_, l_, f"{name} of the {description}"))
     failure = next((f"{r.subject}: {r.failure}" for r in reports if not r), None)
     return EquivarianceReport(
-        all(reports),
-        True,
-        repr(group),
-        description,
-        tuple(f"{name}: " + "; ".join(r.checked) for name, r in zip(names, reports, strict=True)),
-        failure,
-        max(r.max_residual or 0.0 for r in reports) if failure else 0.0,
-        None,
+        ok=all(reports),
+        exact=True,
+        group=repr(group),
+        subject=description,
+        checked=tuple(f"{name}: " + "; ".join(r.checked) for name, r in zip(names, reports, strict=True)),
+        failure=failure,
+        max_residual=max(r.max_residual or 0.0 for r in reports) if failure else 0.0,
         parts=tuple(reports),
         method="exact proof on the generators, real and imaginary parts separately",
     )

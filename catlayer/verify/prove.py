@@ -53,13 +53,18 @@ import math
 import os
 import warnings
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+
+from ..tolerance import default_tolerance
+from .forward import describe_element
+from .network import FLEX, PLAIN, Atom, Conflict, Expr, _acts_by_permutations, decide
 
 __all__ = ["Counterexample", "ProofReport", "prove_module"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Counterexample:
     """A group element g and an input x with f(g·x) ≠ g·f(x), confirmed numerically.
 
@@ -87,7 +92,7 @@ class Counterexample:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ProofReport:
     """The outcome of :func:`prove_module`; truthy exactly when the module is proved.
 
@@ -107,12 +112,12 @@ class ProofReport:
     status: str
     group: str
     subject: str
-    node: str | None
-    source: str | None
-    reason: str | None
-    counterexample: Counterexample | None
-    output_axes: tuple | None
-    tracer: str
+    node: str | None = None
+    source: str | None = None
+    reason: str | None = None
+    counterexample: Counterexample | None = None
+    output_axes: tuple | None = None
+    tracer: str = ""
     numeric: str | None = None
     ops: tuple[str, ...] = ()
     output_atoms: tuple | None = field(default=None, repr=False, compare=False)
@@ -144,7 +149,7 @@ class ProofReport:
 
 
 # -- groups ------------------------------------------------------------------------------------------
-def factor_groups(group) -> tuple:
+def factor_groups(group: Any) -> tuple:
     """The factor groups of ``group``: ``group.factors`` when it is a tuple (a product group),
     else ``(group,)``. (A single group's ``factors`` is the method giving a diagram's entry
     formula, not a tuple.)"""
@@ -154,7 +159,7 @@ def factor_groups(group) -> tuple:
     return (group,)
 
 
-def _specialise(groups, roles, tensors):
+def _specialise(groups: Any, roles: Any, tensors: Any) -> Any:
     """Factors of no fixed size (``S()``) at the size of the axes they act on."""
     out = []
     for f, g in enumerate(groups):
@@ -171,7 +176,7 @@ def _specialise(groups, roles, tensors):
     return out
 
 
-def _check_axes(axes, tensors, count):
+def _check_axes(axes: Any, tensors: Any, count: Any) -> Any:
     if axes is None:
         raise TypeError("pass axes: one tuple per input tensor with None or a factor index per dimension")
     axes = list(axes)
@@ -193,7 +198,7 @@ def _check_axes(axes, tensors, count):
 
 # -- the proof ---------------------------------------------------------------------------------------
 @contextlib.contextmanager
-def _mode(module, train):
+def _mode(module: Any, train: Any) -> Any:
     if train is None:
         yield
         return
@@ -206,10 +211,9 @@ def _mode(module, train):
             m.training = flag
 
 
-def _roles_of_dims(dims) -> tuple:
-    from .network import PLAIN
+def _roles_of_dims(dims: Any) -> tuple:
 
-    out = []
+    out: list[Any] = []
     for atoms in dims:
         kinds = [None if a.kind == PLAIN else a.kind for a in atoms]
         groups = [k for k in kinds if k is not None]
@@ -223,16 +227,16 @@ def _roles_of_dims(dims) -> tuple:
 
 
 def prove_module(
-    module,
-    group,
-    inputs,
-    axes,
+    module: Any,
+    group: Any,
+    inputs: Any,
+    axes: Any,
     *,
-    output_axes=None,
+    output_axes: Any = None,
     train: bool | None = False,
     confirm: bool = True,
     samples: int = 2,
-    rng=0,
+    rng: Any = 0,
     tolerance: float | None = None,
 ) -> ProofReport:
     """Prove that ``module`` is equivariant, or refute it with a counterexample, or say undecided.
@@ -254,14 +258,14 @@ def prove_module(
         samples: random group elements per connected component in the numeric check.
         rng: seed or numpy Generator for the numeric check.
         tolerance: relative residual above which the numeric check reports a counterexample
-            (default 1e-6 in float64, 1e-3 when the module only runs in float32).
+            (default: the row of :data:`catlayer.tolerance.DEFAULT_TOLERANCE` for the dtype the
+            check runs in: float64 where the module runs in float64, else the module's own).
 
     Returns a :class:`ProofReport`.
     """
     import torch
     from torch.utils import _pytree as pytree
 
-    from .network import Expr, decide
     from .rules import Const, Culprit, Interpreter, as_expr
 
     if not isinstance(module, torch.nn.Module):
@@ -274,7 +278,6 @@ def prove_module(
     groups = factor_groups(group)
     roles = _check_axes(axes, tensors, len(groups))
     groups = _specialise(groups, roles, tensors)
-    from .network import _acts_by_permutations
 
     permutation = [_acts_by_permutations(g) for g in groups]
     subject = getattr(module, "_catlayer_function_name", None) or type(module).__name__
@@ -293,11 +296,13 @@ def prove_module(
         except Exception as error:
             ep, trace_error = None, f"{type(error).__name__}: {str(error).splitlines()[0][:300] if str(error) else ''}"
 
-    culprit, out_atoms, inferred = None, None, None
+    culprit: Any = None
+    out_atoms: Any = None
+    inferred: Any = None
     ops: tuple[str, ...] = ()
     if ep is not None:
         ip = Interpreter(groups, permutation, ep.graph_module)
-        env = {}
+        env: dict[Any, Any] = {}
         state = dict(ep.state_dict)
         constants = dict(getattr(ep, "constants", {}))
         user = iter(t for t in flat if isinstance(t, torch.Tensor))
@@ -390,71 +395,64 @@ def prove_module(
     if proved:
         if check is not None and check[0] is not None:
             return ProofReport(
-                False,
-                False,
-                "undecided",
-                group_name,
-                subject,
-                None,
-                None,
-                "the rules proved the module but the numeric check found a counterexample: a rule is wrong "
+                ok=False,
+                exact=False,
+                status="undecided",
+                group=group_name,
+                subject=subject,
+                reason="the rules proved the module but the numeric check found a counterexample: a rule is wrong "
                 "(please report this)",
-                check[0],
-                inferred_t,
-                tracer,
-                check[1],
-                ops,
-                out_atoms,
+                counterexample=check[0],
+                output_axes=inferred_t,
+                tracer=tracer,
+                numeric=check[1],
+                ops=ops,
+                output_atoms=out_atoms,
             )
         return ProofReport(
-            True,
-            True,
-            "proved",
-            group_name,
-            subject,
-            None,
-            None,
-            None,
-            None,
-            inferred_t,
-            tracer,
-            check[1] if check else None,
-            ops,
-            out_atoms,
+            ok=True,
+            exact=True,
+            status="proved",
+            group=group_name,
+            subject=subject,
+            output_axes=inferred_t,
+            tracer=tracer,
+            numeric=check[1] if check else None,
+            ops=ops,
+            output_atoms=out_atoms,
         )
     counterexample = check[0] if check else None
     numeric = check[1] if check else "not run: the output axes are unknown (pass output_axes=)"
     status = "refuted" if counterexample is not None else "undecided"
+    assert culprit is not None
     node = culprit.describe() if culprit.op not in ("trace", "interpreter") else None
     reason = culprit.reason
     if not culprit.has_rule and status == "undecided":
         reason = f"{reason}; an op without a rule is never proved (the numeric check is evidence only)"
     return ProofReport(
-        False,
-        False,
-        status,
-        group_name,
-        subject,
-        node,
-        culprit.source,
-        reason,
-        counterexample,
-        inferred_t,
-        tracer,
-        numeric,
-        ops,
-        out_atoms,
+        ok=False,
+        exact=False,
+        status=status,
+        group=group_name,
+        subject=subject,
+        node=node,
+        source=culprit.source,
+        reason=reason,
+        counterexample=counterexample,
+        output_axes=inferred_t,
+        tracer=tracer,
+        numeric=numeric,
+        ops=ops,
+        output_atoms=out_atoms,
     )
 
 
-def _plain_atom(size):
-    from .network import PLAIN, Atom
+def _plain_atom(size: Any) -> Any:
 
     return Atom(PLAIN, int(size))
 
 
-def _input_dims(t, roles, groups):
-    from .network import PLAIN, Atom
+def _input_dims(t: Any, roles: Any, groups: Any) -> Any:
 
     dims = []
     for s, r in zip(t.shape, roles, strict=True):
@@ -466,9 +464,8 @@ def _input_dims(t, roles, groups):
     return dims
 
 
-def _apply_roles(e, roles):
+def _apply_roles(e: Any, roles: Any) -> Any:
     """Retype the output's undecided atoms to the given roles (a role per axis)."""
-    from .network import FLEX, PLAIN, Conflict
 
     roles = tuple(roles)
     if len(roles) != e.ndim:
@@ -487,10 +484,10 @@ def _apply_roles(e, roles):
     return e
 
 
-def _atoms_from_roles(output_axes, groups):
+def _atoms_from_roles(output_axes: Any, groups: Any) -> Any:
     out = []
     for roles in output_axes:
-        dims = []
+        dims: list[Any] = []
         for r in roles:
             if r is None:
                 dims.append(None)
@@ -502,22 +499,22 @@ def _atoms_from_roles(output_axes, groups):
     return tuple(out)
 
 
-def _has_mutations(ep, torch) -> bool:
+def _has_mutations(ep: Any, torch: Any) -> bool:
     return any(
         n.op == "call_function" and isinstance(n.target, torch._ops.OpOverload) and n.target._schema.is_mutable
         for n in ep.graph.nodes
     )
 
 
-def _function_module(fn):
+def _function_module(fn: Any) -> Any:
     """A function of tensors as a module (export traces modules)."""
     import torch
 
     class FunctionModule(torch.nn.Module):
-        def forward(self, *args):
+        def forward(self, *args: Any) -> Any:
             return fn(*args)
 
-    module = FunctionModule()
+    module: Any = FunctionModule()
     module._catlayer_function_name = getattr(fn, "__name__", type(fn).__name__)
     return module
 
@@ -527,7 +524,7 @@ def _is_permutation(g: np.ndarray) -> bool:
     return bool(np.all((g == 0) | (g == 1)) and np.all(g.sum(0) == 1) and np.all(g.sum(1) == 1))
 
 
-def _act(t, axis: int, g: np.ndarray):
+def _act(t: Any, axis: int, g: np.ndarray) -> Any:
     """g applied along one axis of a torch tensor: (g·t)[j] = Σ_i g[j, i] t[i]."""
     import torch
 
@@ -539,18 +536,18 @@ def _act(t, axis: int, g: np.ndarray):
     return torch.movedim(moved @ m.T, -1, axis)
 
 
-def _act_roles(t, roles, elements):
+def _act_roles(t: Any, roles: Any, elements: Any) -> Any:
     for axis, r in enumerate(roles):
         if r is not None:
             t = _act(t, axis, elements[r])
     return t
 
 
-def _compare(y, yg, reading, element, tol, floor=1e-9):
+def _compare(y: Any, yg: Any, reading: Any, element: Any, tol: Any, floor: Any = 1e-9) -> Any:
     """(largest relative residual, output, index, f(g·x) there, g·f(x) there) over the outputs."""
     import torch
 
-    best = (0.0, 0, (), 0.0, 0.0)
+    best: tuple[float, int, tuple[int, ...], float, float] = (0.0, 0, (), 0.0, 0.0)
     for j, (a, b) in enumerate(zip(y, yg, strict=True)):
         if not isinstance(a, torch.Tensor):
             continue
@@ -575,10 +572,9 @@ def _compare(y, yg, reading, element, tol, floor=1e-9):
     return best
 
 
-def _alternative_readings(out_atoms, groups, limit: int = 32):
+def _alternative_readings(out_atoms: Any, groups: Any, limit: int = 32) -> Any:
     """The inferred reading of the output axes first, then the others where each axis that is one
     atom (or plain) of length n_f is read as plain or as an axis of factor f."""
-    from .network import PLAIN
 
     per_axis = []
     for atoms in out_atoms:
@@ -596,7 +592,8 @@ def _alternative_readings(out_atoms, groups, limit: int = 32):
     shapes = [len(atoms) if atoms is not None else None for atoms in out_atoms]
     out = []
     for combo in itertools.product(*per_axis):
-        reading, k = [], 0
+        reading: list[Any] = []
+        k = 0
         for count in shapes:
             if count is None:
                 reading.append(None)
@@ -610,10 +607,9 @@ def _alternative_readings(out_atoms, groups, limit: int = 32):
     return out
 
 
-def _roles_of_atoms(reading) -> tuple:
-    from .network import PLAIN
+def _roles_of_atoms(reading: Any) -> tuple:
 
-    out = []
+    out: list[Any] = []
     for atoms in reading:
         if atoms is None:
             out.append(None)
@@ -628,9 +624,8 @@ def _roles_of_atoms(reading) -> tuple:
     return tuple(out)
 
 
-def _act_atoms(t, atoms, elements):
+def _act_atoms(t: Any, atoms: Any, elements: Any) -> Any:
     """g applied to a tensor whose axes are the given atoms ((kind, size) per atom)."""
-    from .network import PLAIN
 
     if atoms is None:
         return t
@@ -653,7 +648,19 @@ def _act_atoms(t, atoms, elements):
     return t
 
 
-def _numeric(module, args, roles, out_atoms, groups, train, samples, rng, tolerance, fixed_roles=False, quick=False):
+def _numeric(
+    module: Any,
+    args: Any,
+    roles: Any,
+    out_atoms: Any,
+    groups: Any,
+    train: Any,
+    samples: Any,
+    rng: Any,
+    tolerance: Any,
+    fixed_roles: Any = False,
+    quick: Any = False,
+) -> Any:
     """Look for a counterexample: (Counterexample or None, description).
 
     The counterexample is for the inferred output axes; unless ``fixed_roles`` (axes given by the
@@ -664,8 +671,6 @@ def _numeric(module, args, roles, out_atoms, groups, train, samples, rng, tolera
     import torch
     from torch.utils import _pytree as pytree
 
-    from ..nn.check import describe_element
-
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     probe, dtype = module, None
     try:
@@ -675,14 +680,14 @@ def _numeric(module, args, roles, out_atoms, groups, train, samples, rng, tolera
         probe = module
     flat, spec = pytree.tree_flatten(args)
 
-    def convert(x):
+    def convert(x: Any) -> Any:
         if isinstance(x, torch.Tensor) and x.is_floating_point() and dtype is not None:
             return x.detach().to(dtype)
         return x.detach() if isinstance(x, torch.Tensor) else x
 
     base = [convert(x) for x in flat]
 
-    def run(values):
+    def run(values: Any) -> Any:
         a = pytree.tree_unflatten(values, spec)
         with _mode(probe, train), torch.no_grad():
             out = probe(*a)
@@ -694,7 +699,7 @@ def _numeric(module, args, roles, out_atoms, groups, train, samples, rng, tolera
         probe, dtype = module, None
         base = [convert(x) for x in flat]
         first = None
-    tol = tolerance if tolerance is not None else (1e-6 if dtype == torch.float64 else 1e-3)
+    tol = tolerance if tolerance is not None else default_tolerance(dtype or _module_dtype(module))
 
     # group elements: the exact group generators, then random elements of every component
     candidates = []
@@ -754,14 +759,14 @@ def _numeric(module, args, roles, out_atoms, groups, train, samples, rng, tolera
         name = describe_element(element[0]) if len(element) == 1 else " × ".join(map(describe_element, element))
         return (
             Counterexample(
-                element[0] if len(element) == 1 else tuple(element),
-                tuple(pytree.tree_unflatten(values, spec)),
-                j,
-                index,
-                lhs,
-                rhs,
-                residual,
-                name,
+                element=element[0] if len(element) == 1 else tuple(element),
+                inputs=tuple(pytree.tree_unflatten(values, spec)),
+                output=j,
+                index=index,
+                transformed_input=lhs,
+                transformed_output=rhs,
+                max_residual=residual,
+                element_name=name,
             ),
             f"counterexample found on group element #{trial} (relative residual {residual:.3g} > {tol:.3g})"
             + (
@@ -783,3 +788,11 @@ def _numeric(module, args, roles, out_atoms, groups, train, samples, rng, tolera
         f"no counterexample on {tried} group element(s) ({which}) in {precision}: max relative residual "
         f"{worst:.3g} ≤ {tol:.3g} (numeric evidence, not a proof)"
     )
+
+
+def _module_dtype(module: Any) -> str:
+    """The dtype of the module's first floating parameter or buffer (float32 when it has none)."""
+    for t in [*module.parameters(), *module.buffers()]:
+        if t.is_floating_point():
+            return str(t.dtype)
+    return "float32"

@@ -44,10 +44,12 @@ import math
 import os
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
+from ..forms import levi_civita
 from . import network as N
 from .network import FLEX, PLAIN, Atom, Conflict, Expr, Unsupported
 
@@ -83,7 +85,7 @@ class Culprit:
 
 
 # -- helpers ----------------------------------------------------------------------------------------
-def source_line(node) -> str | None:
+def source_line(node: Any) -> str | None:
     """The innermost frame of the node's stack trace outside torch (the user's line), else the
     innermost frame."""
     trace = node.meta.get("stack_trace") if hasattr(node, "meta") else None
@@ -102,7 +104,7 @@ def source_line(node) -> str | None:
     return f"{path}:{line} in {func}: {code.strip()}"
 
 
-def module_path(node) -> str:
+def module_path(node: Any) -> str:
     stack = node.meta.get("nn_module_stack") if hasattr(node, "meta") else None
     if not stack:
         return ""
@@ -111,13 +113,13 @@ def module_path(node) -> str:
     return f"{path or 'the module'} ({kind.split('.')[-1]})"
 
 
-def op_name(target) -> str:
+def op_name(target: Any) -> str:
     if isinstance(target, torch._ops.OpOverload):
         return f"aten.{target.__name__}" if target.namespace == "aten" else str(target)
     return getattr(target, "__name__", str(target))
 
 
-def bind(op, args, kwargs) -> dict:
+def bind(op: Any, args: Any, kwargs: Any) -> dict:
     """The op's arguments by schema name (defaults filled in)."""
     out = {}
     for i, a in enumerate(op._schema.arguments):
@@ -132,22 +134,22 @@ def bind(op, args, kwargs) -> dict:
     return out
 
 
-def _meta(node):
+def _meta(node: Any) -> Any:
     return node.meta.get("val") if hasattr(node, "meta") else None
 
 
-def _shape(node) -> tuple[int, ...]:
+def _shape(node: Any) -> tuple[int, ...]:
     v = _meta(node)
     if isinstance(v, (list, tuple)):
         v = v[0]
     return tuple(int(s) for s in v.shape)
 
 
-def _is_tensorish(v) -> bool:
+def _is_tensorish(v: Any) -> bool:
     return isinstance(v, (Const, Expr))
 
 
-def _flatten(v):
+def _flatten(v: Any) -> Any:
     if isinstance(v, (list, tuple)):
         for x in v:
             yield from _flatten(x)
@@ -158,7 +160,7 @@ def _flatten(v):
         yield v
 
 
-def _concrete(v):
+def _concrete(v: Any) -> Any:
     if isinstance(v, Const):
         return v.value
     if isinstance(v, list):
@@ -179,7 +181,7 @@ class Blocks:
 
     __slots__ = ("dim", "parts")
 
-    def __init__(self, dim: int, parts):
+    def __init__(self, dim: int, parts: Any) -> None:
         self.dim = dim
         self.parts = list(parts)
 
@@ -201,11 +203,11 @@ class Blocks:
         return out
 
     @property
-    def broken(self):
+    def broken(self) -> Any:
         return Interpreter.earliest(*(p.broken for p in self.parts))
 
     @property
-    def suspect(self):
+    def suspect(self) -> Any:
         return Interpreter.earliest(*(p.suspect for p in self.parts))
 
 
@@ -218,7 +220,7 @@ def blocks_to_expr(b: Blocks) -> Expr:
     return N.add(parts)
 
 
-def as_expr(v) -> Expr:
+def as_expr(v: Any) -> Expr:
     if isinstance(v, Expr):
         return v
     if isinstance(v, Blocks):
@@ -233,11 +235,11 @@ def as_expr(v) -> Expr:
     raise Unsupported(f"an argument of type {type(v).__name__} where a tensor was expected")
 
 
-def _dim(d, ndim) -> int:
+def _dim(d: Any, ndim: Any) -> int:
     return d % ndim if ndim else 0
 
 
-def _dims(dims, ndim) -> list[int]:
+def _dims(dims: Any, ndim: Any) -> list[int]:
     if dims is None:
         return list(range(ndim))
     if isinstance(dims, int):
@@ -253,20 +255,20 @@ class Interpreter:
     """Abstract interpretation of a graph (see the module docstring). ``groups``: the factor
     groups; ``permutation``: per factor, whether it acts by permutation matrices."""
 
-    def __init__(self, groups, permutation, owner=None):
+    def __init__(self, groups: Any, permutation: Any, owner: Any = None) -> None:
         self.owner = owner  # the graph module whose attributes get_attr reads (HOP bodies)
         self.groups = list(groups)
         self.permutation = list(permutation)
         self.leaf_names: dict[int, str] = {}
         self._leaves = itertools.count()
         self.order = 0
-        self.current = None  # the node being interpreted (for culprits)
+        self.current: Any = None  # the node being interpreted (for culprits)
         self.current_outer = None  # the graph node whose decomposition is being interpreted
         self.ops_seen: set[str] = set()
         self._cse: dict = {}  # the same op on the same values gives the same value (copies in a cat)
 
     # -- leaves and culprits ---------------------------------------------------------------------
-    def leaf(self, name: str, dims, suspect=None, broken=None) -> Expr:
+    def leaf(self, name: str, dims: Any, suspect: Any = None, broken: Any = None) -> Expr:
         i = next(self._leaves)
         self.leaf_names[i] = name
         return N.leaf_expr(i, dims, suspect, broken)
@@ -289,12 +291,12 @@ class Interpreter:
         return Culprit(self.order, op, name, source_line(node) if node is not None else None, reason, has_rule)
 
     @staticmethod
-    def earliest(*culprits):
+    def earliest(*culprits: Any) -> Any:
         present = [c for c in culprits if c is not None]
         return min(present, key=lambda c: c.order) if present else None
 
     # -- running a graph --------------------------------------------------------------------------
-    def run(self, graph, env: dict) -> list:
+    def run(self, graph: Any, env: dict) -> list:
         """Interpret ``graph`` with the placeholders bound in ``env`` (node → value); returns the
         output node's argument values."""
         for node in graph.nodes:
@@ -326,7 +328,7 @@ class Interpreter:
                 self._cse[key] = (env[node], args, kwargs)  # the arguments keep their ids alive
         return []
 
-    def _lookup(self, a, env):
+    def _lookup(self, a: Any, env: Any) -> Any:
         if isinstance(a, torch.fx.Node):
             return env[a]
         if isinstance(a, (list, tuple)):
@@ -335,7 +337,7 @@ class Interpreter:
             return {k: self._lookup(x, env) for k, x in a.items()}
         return a
 
-    def call(self, node, args, kwargs):
+    def call(self, node: Any, args: Any, kwargs: Any) -> Any:
         target = node.target
         if target is __import__("operator").getitem:
             container, index = args
@@ -398,7 +400,7 @@ class Interpreter:
                     reason = f"{reason} (operands: {', '.join(named)})"
             return self.broken_value(node, reason, has_rule=not isinstance(error, _NoRule))
 
-    def describe_operand(self, v) -> str:
+    def describe_operand(self, v: Any) -> str:
         """A short name for an operand: the leaf it is (an input, a parameter, a value), or a constant."""
         if isinstance(v, Const):
             return f"a constant of shape {tuple(v.value.shape)}"
@@ -407,7 +409,7 @@ class Interpreter:
             return f"{name} {_roles_text(v)}".strip()
         return f"a tensor {_roles_text(v)}"
 
-    def _run_body(self, body, values):
+    def _run_body(self, body: Any, values: Any) -> Any:
         placeholders = [n for n in body.graph.nodes if n.op == "placeholder"]
         if len(placeholders) != len(values):
             raise _NoRule("a wrapped region with unexpected arguments")
@@ -418,7 +420,7 @@ class Interpreter:
             self.owner = owner
         return tuple(outs)
 
-    def fold(self, node, target, args, kwargs):
+    def fold(self, node: Any, target: Any, args: Any, kwargs: Any) -> Any:
         """Evaluate an op whose tensor inputs are all constants (or that creates a tensor)."""
         if torch.Tag.nondeterministic_seeded in target.tags:
             return NotImplemented
@@ -433,7 +435,7 @@ class Interpreter:
             return NotImplemented
         return _wrap(value)
 
-    def finish(self, out, inputs, layout: bool = False):
+    def finish(self, out: Any, inputs: Any, layout: bool = False) -> Any:
         """Attach suspects/breaks of the inputs to a new value and compact it when it is decided
         (a value whose every term is equivariant becomes one new leaf). ``layout``: the op only
         relabels axes (a view, a permutation), so the value is decided exactly when its input is."""
@@ -517,13 +519,13 @@ class Interpreter:
                     return out
         return valid[0] if len(valid) == 1 else out
 
-    def broken_value(self, node, reason: str, has_rule: bool = True):
+    def broken_value(self, node: Any, reason: str, has_rule: bool = True) -> Any:
         """A best-effort value for an op whose rule failed or is missing: fresh leaves shaped
         like the output, taking the atoms of an input of the same shape when there is one."""
         culprit = self.culprit(reason, has_rule)
         return self._guess(_meta(node), culprit, node)
 
-    def _guess(self, meta, culprit, node):
+    def _guess(self, meta: Any, culprit: Any, node: Any) -> Any:
         if isinstance(meta, (list, tuple)):
             return type(meta)(self._guess(m, culprit, node) for m in meta)
         if not isinstance(meta, torch.Tensor):
@@ -539,7 +541,7 @@ class Interpreter:
         return self.leaf(node.name, dims, broken=culprit)
 
     # -- decompositions --------------------------------------------------------------------------
-    def decompose(self, node, target, args, kwargs):
+    def decompose(self, node: Any, target: Any, args: Any, kwargs: Any) -> Any:
         """Interpret the op through ATen's decomposition (traced on fake tensors of the node's
         shapes), or report that it has no rule."""
         from torch._decomp import decomposition_table
@@ -551,21 +553,21 @@ class Interpreter:
             raise _NoRule(f"no rule for {op_name(target)}")
         return self._run_decomposition(node, fn, args, kwargs)
 
-    def _run_decomposition(self, node, fn, args, kwargs):
+    def _run_decomposition(self, node: Any, fn: Any, args: Any, kwargs: Any) -> Any:
         from torch.fx.experimental.proxy_tensor import make_fx
 
         flat_args, spec = torch.utils._pytree.tree_flatten((args, kwargs))
         tensor_pos = [i for i, a in enumerate(flat_args) if _is_tensorish(a)]
         examples = []
         node_vals = list(_flatten((node.args, node.kwargs)))
-        metas = [n.meta.get("val") for n in node_vals if isinstance(n, torch.fx.Node)]
+        metas: list[Any] = [n.meta.get("val") for n in node_vals if isinstance(n, torch.fx.Node)]
         metas = [m for m in metas if isinstance(m, torch.Tensor)]
         if len(metas) != len(tensor_pos):
             raise _NoRule(f"no rule for {op_name(node.target)}")
         for m in metas:
             examples.append(torch.zeros(tuple(int(s) for s in m.shape), dtype=m.dtype))
 
-        def f(*tensors):
+        def f(*tensors: Any) -> Any:
             flat = list(flat_args)
             for i, t in zip(tensor_pos, tensors, strict=True):
                 flat[i] = t
@@ -605,12 +607,12 @@ def _roles_text(e: Expr) -> str:
     return "[" + ", ".join(parts) + "]"
 
 
-def _cse_key(target, args, kwargs):
+def _cse_key(target: Any, args: Any, kwargs: Any) -> Any:
     """A key identifying a deterministic op applied to given values (by identity), or None."""
     if not isinstance(target, torch._ops.OpOverload) or torch.Tag.nondeterministic_seeded in target.tags:
         return None
 
-    def key(v):
+    def key(v: Any) -> Any:
         if isinstance(v, (Expr, Blocks, Const)):
             return ("value", id(v))
         if isinstance(v, (list, tuple)):
@@ -637,18 +639,18 @@ def _is_leaf(e: Expr) -> bool:
     return not t.consts and len(t.leaves) == 1 and t.leaves[0][1] == tuple(v for vs in t.out for v in vs)
 
 
-def _concrete_arg(x):
+def _concrete_arg(x: Any) -> Any:
     if isinstance(x, Const):
         return x.value
     return x
 
 
-def _implicit_decomposition(target):
+def _implicit_decomposition(target: Any) -> Any:
     """The CompositeImplicitAutograd kernel of the op, when it has one."""
     if not torch._C._dispatch_has_kernel_for_dispatch_key(target.name(), "CompositeImplicitAutograd"):
         return None
 
-    def fn(*args, **kwargs):
+    def fn(*args: Any, **kwargs: Any) -> Any:
         out = target.decompose(*args, **kwargs)
         if out is NotImplemented:
             raise RuntimeError("no decomposition")
@@ -657,7 +659,7 @@ def _implicit_decomposition(target):
     return fn
 
 
-def _wrap(value):
+def _wrap(value: Any) -> Any:
     if isinstance(value, torch.Tensor):
         return Const(value.detach())
     if isinstance(value, (list, tuple)):
@@ -665,12 +667,12 @@ def _wrap(value):
     return value
 
 
-def _settled_dims(e: Expr):
+def _settled_dims(e: Expr) -> Any:
     return [tuple(Atom(PLAIN if a.kind == FLEX else a.kind, a.size) for a in d) for d in e.dims]
 
 
 # -- materialising before a nonlinear op ---------------------------------------------------------------
-def materialise(ip: Interpreter, exprs: list[Expr], dim_lists: list[list[int]]):
+def materialise(ip: Interpreter, exprs: list[Expr], dim_lists: list[list[int]]) -> Any:
     """Line up the operands of a nonlinear op (broadcasting), settle their undecided atoms jointly
     (plain first, else the first factor assignment that makes them equivariant), and decide each.
     Returns (settled operands, output atoms per slot, culprit or None)."""
@@ -701,14 +703,14 @@ def materialise(ip: Interpreter, exprs: list[Expr], dim_lists: list[list[int]]):
     if best is None:
         raise Conflict("the operands' axes cannot be given consistent roles")
     settled, choice, verdicts = best
-    atoms = [list(a) for a in atoms]
+    rows = [list(a) for a in atoms]
     for (m, p), k in zip(flex, choice, strict=True):
-        atoms[m][p] = Atom(k, atoms[m][p].size)
+        rows[m][p] = Atom(k, rows[m][p].size)
     culprit = None
     for s, v in zip(settled, verdicts, strict=True):
         if not v.ok:
             culprit = ip.earliest(culprit, s.suspect or ip.culprit(v.reason))
-    return settled, [tuple(a) for a in atoms], culprit
+    return settled, [tuple(a) for a in rows], culprit
 
 
 def _broadcast_lists(exprs: list[Expr]) -> tuple[int, list[list[int]]]:
@@ -716,11 +718,11 @@ def _broadcast_lists(exprs: list[Expr]) -> tuple[int, list[list[int]]]:
     return ndim, [[-1] * (ndim - e.ndim) + list(range(e.ndim)) for e in exprs]
 
 
-def _nonpermutation(ip: Interpreter, atoms) -> list:
+def _nonpermutation(ip: Interpreter, atoms: Any) -> list:
     return sorted({a.kind for d in atoms for a in d if a.kind not in (PLAIN, FLEX) and not ip.permutation[a.kind]})
 
 
-def _factor_name(ip: Interpreter, f) -> str:
+def _factor_name(ip: Interpreter, f: Any) -> str:
     return repr(ip.groups[f]) if len(ip.groups) == 1 else f"factor {f} ({ip.groups[f]!r})"
 
 
@@ -745,7 +747,16 @@ def strip_broadcasts(e: Expr) -> Expr:
     return Expr(dims, terms, e.suspect, e.broken, e.valid)
 
 
-def nonlinear(ip: Interpreter, node, operands: list, out_dims_fn, what: str, linear_in=None, strip=True, shape=None):
+def nonlinear(
+    ip: Interpreter,
+    node: Any,
+    operands: list,
+    out_dims_fn: Any,
+    what: str,
+    linear_in: Any = None,
+    strip: Any = True,
+    shape: Any = None,
+) -> Any:
     """The common part of every nonlinear rule: decide the operands, check that every group axis
     they carry belongs to a factor acting by permutations (or, for ``linear_in``, that the other
     operands are constant along the non-permutation axes), and return a new leaf with the atoms
@@ -771,7 +782,7 @@ def nonlinear(ip: Interpreter, node, operands: list, out_dims_fn, what: str, lin
     return out
 
 
-def _nonlinear(ip, node, exprs, out_dims_fn, what, linear_in, broken):
+def _nonlinear(ip: Any, node: Any, exprs: Any, out_dims_fn: Any, what: Any, linear_in: Any, broken: Any) -> Any:
     _, lists = _broadcast_lists(exprs)
     settled, atoms, culprit = materialise(ip, exprs, lists)
     bad = _nonpermutation(ip, [a for s in settled for a in s.dims])
@@ -807,8 +818,8 @@ def _nonlinear(ip, node, exprs, out_dims_fn, what, linear_in, broken):
 RULES: dict = {}
 
 
-def rule(*names):
-    def register(fn):
+def rule(*names: Any) -> Any:
+    def register(fn: Any) -> Any:
         for name in names:
             RULES[name] = fn
         return fn
@@ -831,12 +842,12 @@ def rule(*names):
     "_conj",
     "conj",
 )
-def rule_identity(ip, node, p):
+def rule_identity(ip: Any, node: Any, p: Any) -> Any:
     return as_expr(p["self"])
 
 
 @rule("_to_copy", "to", "_to_dim_order_copy", "type_as")
-def rule_cast(ip, node, p):
+def rule_cast(ip: Any, node: Any, p: Any) -> Any:
     x = p.get("self")
     meta = _meta(node)
     if meta is not None and (meta.dtype.is_floating_point or meta.dtype.is_complex):
@@ -848,7 +859,7 @@ def rule_cast(ip, node, p):
 
 
 @rule("copy")
-def rule_copy(ip, node, p):
+def rule_copy(ip: Any, node: Any, p: Any) -> Any:
     return N.expand(as_expr(p["src"]), _shape(node))
 
 
@@ -860,19 +871,19 @@ def rule_copy(ip, node, p):
     "_assert_async",
     "_functional_assert_async",
 )
-def rule_assert(ip, node, p):
+def rule_assert(ip: Any, node: Any, p: Any) -> Any:
     return None
 
 
 @rule("dropout", "feature_dropout", "alpha_dropout")
-def rule_dropout(ip, node, p):
+def rule_dropout(ip: Any, node: Any, p: Any) -> Any:
     if not p.get("train") or not p.get("p"):
         return as_expr(p["input"])
     raise _NoRule("dropout in training mode is random: trace the module in eval mode")
 
 
 @rule("native_dropout")
-def rule_native_dropout(ip, node, p):
+def rule_native_dropout(ip: Any, node: Any, p: Any) -> Any:
     if p.get("train") is False or not p.get("p"):
         x = as_expr(p["input"])
         return (x, N.const_expr(np.ones(x.shape)))
@@ -880,18 +891,18 @@ def rule_native_dropout(ip, node, p):
 
 
 @rule("view", "_unsafe_view", "reshape", "view_copy", "_reshape_alias", "flatten", "unflatten", "_reshape_copy")
-def rule_reshape(ip, node, p):
+def rule_reshape(ip: Any, node: Any, p: Any) -> Any:
     x = as_expr(p.get("self", p.get("input")))
     return N.reshape(x, _shape(node))
 
 
 @rule("permute", "permute_copy")
-def rule_permute(ip, node, p):
+def rule_permute(ip: Any, node: Any, p: Any) -> Any:
     return N.permute(as_expr(p["self"]), p["dims"])
 
 
 @rule("transpose", "swapaxes", "swapdims", "transpose_copy")
-def rule_transpose(ip, node, p):
+def rule_transpose(ip: Any, node: Any, p: Any) -> Any:
     x = as_expr(p["self"])
     a, b = (p.get("dim0"), p.get("dim1")) if "dim0" in p else (p.get("axis0"), p.get("axis1"))
     order = list(range(x.ndim))
@@ -902,13 +913,13 @@ def rule_transpose(ip, node, p):
 
 
 @rule("t", "numpy_T", "t_copy")
-def rule_t(ip, node, p):
+def rule_t(ip: Any, node: Any, p: Any) -> Any:
     x = as_expr(p["self"])
     return N.permute(x, list(range(x.ndim))[::-1]) if x.ndim == 2 else x
 
 
 @rule("movedim")
-def rule_movedim(ip, node, p):
+def rule_movedim(ip: Any, node: Any, p: Any) -> Any:
     x = as_expr(p["self"])
     src = _dims(p["source"], x.ndim)
     dst = _dims(p["destination"], x.ndim)
@@ -919,12 +930,12 @@ def rule_movedim(ip, node, p):
 
 
 @rule("unsqueeze", "unsqueeze_copy")
-def rule_unsqueeze(ip, node, p):
+def rule_unsqueeze(ip: Any, node: Any, p: Any) -> Any:
     return N.unsqueeze(as_expr(p["self"]), p["dim"])
 
 
 @rule("squeeze", "squeeze_copy")
-def rule_squeeze(ip, node, p):
+def rule_squeeze(ip: Any, node: Any, p: Any) -> Any:
     x = as_expr(p["self"])
     dims = p.get("dim", None)
     if dims is None:
@@ -933,12 +944,12 @@ def rule_squeeze(ip, node, p):
 
 
 @rule("expand", "expand_copy", "broadcast_to", "expand_as")
-def rule_expand(ip, node, p):
+def rule_expand(ip: Any, node: Any, p: Any) -> Any:
     return N.expand(as_expr(p["self"]), _shape(node))
 
 
 @rule("repeat")
-def rule_repeat(ip, node, p):
+def rule_repeat(ip: Any, node: Any, p: Any) -> Any:
     x = as_expr(p["self"])
     repeats = list(p["repeats"])
     lead = len(repeats) - x.ndim
@@ -965,7 +976,7 @@ LAYOUT = {rule_identity, rule_reshape, rule_permute, rule_transpose, rule_t, rul
 
 
 # -- constant maps along one axis --------------------------------------------------------------------------
-def _select_matrix(size: int, indices) -> np.ndarray:
+def _select_matrix(size: int, indices: Any) -> np.ndarray:
     if len(indices) * size > N.MATRIX_LIMIT:
         raise Unsupported(f"a selection of {len(indices)} of {size} entries along an axis of mixed roles")
     m = np.zeros((len(indices), size))
@@ -1008,13 +1019,17 @@ def select_along(x: Expr, d: int, indices: list[int]) -> Expr:
 class _LazySelection:
     """The shape of a selection matrix, for plain axes (where no matrix is built)."""
 
-    def __init__(self, size, indices):
+    def __init__(self, size: Any, indices: Any) -> None:
         self.shape = (len(indices), size)
         self.size = 0
+        self.indices = list(indices)
+
+    def dense(self) -> np.ndarray:
+        return _select_matrix(self.shape[1], self.indices)
 
 
 @rule("select", "select_copy")
-def rule_select(ip, node, p):
+def rule_select(ip: Any, node: Any, p: Any) -> Any:
     x = as_expr(p["self"])
     d = _dim(p["dim"], x.ndim)
     i = p["index"] % x.shape[d]
@@ -1022,7 +1037,7 @@ def rule_select(ip, node, p):
 
 
 @rule("slice", "slice_copy")
-def rule_slice(ip, node, p):
+def rule_slice(ip: Any, node: Any, p: Any) -> Any:
     x = as_expr(p["self"])
     d = _dim(p.get("dim", 0), x.ndim)
     size = x.shape[d]
@@ -1032,7 +1047,7 @@ def rule_slice(ip, node, p):
 
 
 @rule("narrow", "narrow_copy")
-def rule_narrow(ip, node, p):
+def rule_narrow(ip: Any, node: Any, p: Any) -> Any:
     x = as_expr(p["self"])
     d = _dim(p["dim"], x.ndim)
     start = p["start"] % x.shape[d] if p["start"] < 0 else p["start"]
@@ -1040,7 +1055,7 @@ def rule_narrow(ip, node, p):
     return select_along(x, d, indices)
 
 
-def _const_index(v, what: str) -> list[int]:
+def _const_index(v: Any, what: str) -> list[int]:
     if not isinstance(v, Const):
         raise _NoRule(f"{what} with an index computed from the input (data-dependent)")
     t = v.value
@@ -1050,7 +1065,7 @@ def _const_index(v, what: str) -> list[int]:
 
 
 @rule("index_select")
-def rule_index_select(ip, node, p):
+def rule_index_select(ip: Any, node: Any, p: Any) -> Any:
     x = as_expr(p["self"])
     d = _dim(p["dim"], x.ndim)
     idx = [i % x.shape[d] for i in _const_index(p["index"], "index_select")]
@@ -1058,7 +1073,7 @@ def rule_index_select(ip, node, p):
 
 
 @rule("index.Tensor")
-def rule_index(ip, node, p):
+def rule_index(ip: Any, node: Any, p: Any) -> Any:
     x = as_expr(p["self"])
     indices = list(p["indices"])
     used = [(d, i) for d, i in enumerate(indices) if i is not None]
@@ -1072,7 +1087,7 @@ def rule_index(ip, node, p):
 
 
 @rule("roll")
-def rule_roll(ip, node, p):
+def rule_roll(ip: Any, node: Any, p: Any) -> Any:
     x = as_expr(p["self"])
     shifts, dims = list(p["shifts"]), list(p["dims"] or [])
     if not dims:
@@ -1086,7 +1101,7 @@ def rule_roll(ip, node, p):
 
 
 @rule("flip")
-def rule_flip(ip, node, p):
+def rule_flip(ip: Any, node: Any, p: Any) -> Any:
     x = as_expr(p["self"])
     for d in _dims(p["dims"], x.ndim):
         size = x.shape[d]
@@ -1095,7 +1110,7 @@ def rule_flip(ip, node, p):
 
 
 @rule("cumsum")
-def rule_cumsum(ip, node, p):
+def rule_cumsum(ip: Any, node: Any, p: Any) -> Any:
     x = as_expr(p["self"])
     d = _dim(p["dim"], x.ndim)
     size = x.shape[d]
@@ -1117,7 +1132,7 @@ def _embed(x: Expr, d: int, size: int, positions: list[int], force: bool = False
 
 
 @rule("cat", "concat", "concatenate")
-def rule_cat(ip, node, p):
+def rule_cat(ip: Any, node: Any, p: Any) -> Any:
     out_shape = _shape(node)
     nd = len(out_shape)
     d = _dim(p.get("dim", 0), nd)
@@ -1126,7 +1141,7 @@ def rule_cat(ip, node, p):
         return _tile(pieces[0], d, len(pieces))
     if any(isinstance(t, Blocks) for t in pieces):
         if all(not isinstance(t, Blocks) or t.dim == d for t in pieces):
-            parts = []
+            parts: list[Any] = []
             for t in pieces:
                 parts += t.parts if isinstance(t, Blocks) else [as_expr(t)]
             return Blocks(d, parts)
@@ -1151,13 +1166,13 @@ def rule_cat(ip, node, p):
     return Blocks(d, tensors)
 
 
-def _value_shape(v) -> tuple[int, ...]:
+def _value_shape(v: Any) -> tuple[int, ...]:
     if isinstance(v, Const):
         return tuple(v.value.shape)
     return tuple(v.shape)
 
 
-def _same_partition(values) -> bool:
+def _same_partition(values: Any) -> bool:
     first = values[0]
     return all(
         isinstance(v, Blocks)
@@ -1180,7 +1195,7 @@ def _tile(x: Expr, d: int, copies: int) -> Expr:
 
 
 @rule("stack")
-def rule_stack(ip, node, p):
+def rule_stack(ip: Any, node: Any, p: Any) -> Any:
     d = p.get("dim", 0)
     if len(p["tensors"]) > 1 and all(t is p["tensors"][0] for t in p["tensors"]) and isinstance(p["tensors"][0], Expr):
         x = p["tensors"][0]
@@ -1207,7 +1222,7 @@ def rule_stack(ip, node, p):
     "unbind",
     "unbind_copy",
 )
-def rule_split(ip, node, p):
+def rule_split(ip: Any, node: Any, p: Any) -> Any:
     x = as_expr(p["self"])
     d = _dim(p.get("dim", 0), x.ndim)
     metas = _meta(node)
@@ -1223,7 +1238,7 @@ def rule_split(ip, node, p):
 
 
 @rule("constant_pad_nd", "pad")
-def rule_pad(ip, node, p):
+def rule_pad(ip: Any, node: Any, p: Any) -> Any:
     x = as_expr(p["self"] if "self" in p else p["input"])
     pad = list(p["pad"])
     value = p.get("value") or 0.0
@@ -1249,7 +1264,7 @@ def rule_pad(ip, node, p):
 
 
 @rule("diagonal", "diagonal_copy")
-def rule_diagonal(ip, node, p):
+def rule_diagonal(ip: Any, node: Any, p: Any) -> Any:
     x = as_expr(p["self"] if "self" in p else p["input"])
     d1, d2 = _dim(p.get("dim1", 0), x.ndim), _dim(p.get("dim2", 1), x.ndim)
     offset = p.get("offset", 0)
@@ -1258,8 +1273,8 @@ def rule_diagonal(ip, node, p):
     return _general_diagonal(x, d1, d2, offset, _shape(node))
 
 
-def _general_diagonal(x, d1, d2, offset, out_shape):
-    # a constant D[out, a, b] over both axes: flatten them into one axis and use a dim map
+def _general_diagonal(x: Any, d1: Any, d2: Any, offset: Any, out_shape: Any) -> Any:
+    # a constant D[out, a, b] over both axes -> Any: flatten them into one axis and use a dim map
     others = [d for d in range(x.ndim) if d not in (d1, d2)]
     y = N.permute(x, [*others, d1, d2])
     a, b = x.shape[d1], x.shape[d2]
@@ -1273,7 +1288,7 @@ def _general_diagonal(x, d1, d2, offset, out_shape):
 
 
 @rule("diag_embed")
-def rule_diag_embed(ip, node, p):
+def rule_diag_embed(ip: Any, node: Any, p: Any) -> Any:
     x = as_expr(p["self"])
     offset = p.get("offset", 0)
     if offset:
@@ -1282,7 +1297,7 @@ def rule_diag_embed(ip, node, p):
 
 
 @rule("diag")
-def rule_diag(ip, node, p):
+def rule_diag(ip: Any, node: Any, p: Any) -> Any:
     x = as_expr(p["self"])
     if p.get("diagonal", 0):
         raise _NoRule("diag with an offset")
@@ -1292,7 +1307,7 @@ def rule_diag(ip, node, p):
 
 
 @rule("diagonal_scatter")
-def rule_diagonal_scatter(ip, node, p):
+def rule_diagonal_scatter(ip: Any, node: Any, p: Any) -> Any:
     base, src = as_expr(p["self"]), as_expr(p["src"])
     if p.get("offset", 0):
         raise _NoRule("diagonal_scatter with an offset")
@@ -1303,7 +1318,7 @@ def rule_diagonal_scatter(ip, node, p):
 
 
 @rule("select_scatter")
-def rule_select_scatter(ip, node, p):
+def rule_select_scatter(ip: Any, node: Any, p: Any) -> Any:
     base, src = as_expr(p["self"]), as_expr(p["src"])
     d = _dim(p["dim"], base.ndim)
     i = p["index"] % base.shape[d]
@@ -1314,7 +1329,7 @@ def rule_select_scatter(ip, node, p):
 
 
 @rule("slice_scatter")
-def rule_slice_scatter(ip, node, p):
+def rule_slice_scatter(ip: Any, node: Any, p: Any) -> Any:
     base, src = as_expr(p["self"]), as_expr(p["src"])
     d = _dim(p.get("dim", 0), base.ndim)
     size = base.shape[d]
@@ -1325,7 +1340,7 @@ def rule_slice_scatter(ip, node, p):
 
 
 @rule("index_put")
-def rule_index_put(ip, node, p):
+def rule_index_put(ip: Any, node: Any, p: Any) -> Any:
     base, values = as_expr(p["self"]), as_expr(p["values"])
     indices = list(p["indices"])
     used = [(d, i) for d, i in enumerate(indices) if i is not None]
@@ -1348,7 +1363,7 @@ def rule_index_put(ip, node, p):
 
 
 @rule("index_add")
-def rule_index_add(ip, node, p):
+def rule_index_add(ip: Any, node: Any, p: Any) -> Any:
     base, src = as_expr(p["self"]), as_expr(p["source"])
     d = _dim(p["dim"], base.ndim)
     idx = [i % base.shape[d] for i in _const_index(p["index"], "index_add")]
@@ -1367,7 +1382,7 @@ def rule_index_add(ip, node, p):
     "empty_like",
     "new_empty",
 )
-def rule_fill(ip, node, p):
+def rule_fill(ip: Any, node: Any, p: Any) -> Any:
     meta = _meta(node)
     shape = tuple(int(s) for s in meta.shape)
     name = node.target.overloadpacket.__name__
@@ -1385,16 +1400,16 @@ def rule_fill(ip, node, p):
 
 # -- linear combinations and products --------------------------------------------------------------------------
 @rule("add", "sub", "rsub")
-def rule_add(ip, node, p):
+def rule_add(ip: Any, node: Any, p: Any) -> Any:
     a, b = p["self"], p["other"]
     return N.add([as_expr(a), as_expr(b)])
 
 
-def _labels(n, start=0):
+def _labels(n: Any, start: Any = 0) -> Any:
     return tuple(chr(ord("a") + start + i) for i in range(n))
 
 
-def _broadcast_contract(operands):
+def _broadcast_contract(operands: Any) -> Any:
     """Elementwise product with numpy broadcasting, as an einsum."""
     exprs = [as_expr(o) for o in operands]
     ndim = max(e.ndim for e in exprs)
@@ -1404,13 +1419,13 @@ def _broadcast_contract(operands):
 
 
 @rule("mul")
-def rule_mul(ip, node, p):
+def rule_mul(ip: Any, node: Any, p: Any) -> Any:
     a, b = p["self"], p["other"]
     return _broadcast_contract([a, b])
 
 
 @rule("div")
-def rule_div(ip, node, p):
+def rule_div(ip: Any, node: Any, p: Any) -> Any:
     a, b = p["self"], p["other"]
     if p.get("rounding_mode") is not None:
         return rule_pointwise(ip, node, p)
@@ -1424,7 +1439,7 @@ def rule_div(ip, node, p):
     return _broadcast_contract([a, reciprocal(ip, node, b)])
 
 
-def reciprocal(ip, node, b):
+def reciprocal(ip: Any, node: Any, b: Any) -> Any:
     """1/b as a nonlinear pointwise function of b alone."""
     return nonlinear(
         ip, node, [b], lambda atoms: atoms, "the reciprocal (a division by a computed tensor)", shape=_value_shape(b)
@@ -1432,12 +1447,12 @@ def reciprocal(ip, node, b):
 
 
 @rule("square")
-def rule_square(ip, node, p):
+def rule_square(ip: Any, node: Any, p: Any) -> Any:
     return _broadcast_contract([p["self"], p["self"]])
 
 
 @rule("pow")
-def rule_pow(ip, node, p):
+def rule_pow(ip: Any, node: Any, p: Any) -> Any:
     e = p.get("exponent")
     if isinstance(e, (int, float)) and e == 2 and "self" in p and _is_tensorish(p["self"]):
         return _broadcast_contract([p["self"], p["self"]])
@@ -1447,17 +1462,17 @@ def rule_pow(ip, node, p):
 
 
 @rule("addcmul")
-def rule_addcmul(ip, node, p):
+def rule_addcmul(ip: Any, node: Any, p: Any) -> Any:
     return N.add([as_expr(p["self"]), _broadcast_contract([p["tensor1"], p["tensor2"]])])
 
 
 @rule("addcdiv")
-def rule_addcdiv(ip, node, p):
+def rule_addcdiv(ip: Any, node: Any, p: Any) -> Any:
     return N.add([as_expr(p["self"]), _broadcast_contract([p["tensor1"], reciprocal(ip, node, p["tensor2"])])])
 
 
 @rule("lerp")
-def rule_lerp(ip, node, p):
+def rule_lerp(ip: Any, node: Any, p: Any) -> Any:
     w = p["weight"]
     if isinstance(w, (int, float)):
         return N.add([as_expr(p["self"]), as_expr(p["end"])])
@@ -1465,7 +1480,7 @@ def rule_lerp(ip, node, p):
 
 
 @rule("sum", "mean")
-def rule_sum(ip, node, p):
+def rule_sum(ip: Any, node: Any, p: Any) -> Any:
     x = as_expr(p["self"])
     dims = p.get("dim")
     if x.ndim == 0:
@@ -1474,7 +1489,7 @@ def rule_sum(ip, node, p):
 
 
 @rule("trace")
-def rule_trace(ip, node, p):
+def rule_trace(ip: Any, node: Any, p: Any) -> Any:
     x = as_expr(p["self"])
     return N.sum_dims(N.diagonal(x, 0, 1), [0], False)
 
@@ -1498,20 +1513,20 @@ def _matmul(a: Expr, b: Expr) -> Expr:
 
 
 @rule("mm", "bmm", "matmul", "mv", "dot", "vdot")
-def rule_matmul(ip, node, p):
+def rule_matmul(ip: Any, node: Any, p: Any) -> Any:
     a = as_expr(p["self"])
     b = as_expr(p.get("other", p.get("mat2", p.get("vec", p.get("tensor")))))
     return _matmul(a, b)
 
 
 @rule("outer", "ger")
-def rule_outer(ip, node, p):
+def rule_outer(ip: Any, node: Any, p: Any) -> Any:
     a, b = as_expr(p["self"]), as_expr(p.get("vec2"))
     return N.contract([(a, ("a",)), (b, ("b",))], ("a", "b"))
 
 
 @rule("addmm", "addmv", "baddbmm", "addbmm", "addr")
-def rule_addmm(ip, node, p):
+def rule_addmm(ip: Any, node: Any, p: Any) -> Any:
     name = node.target.overloadpacket.__name__
     if name == "addr":
         prod = rule_outer(ip, node, {"self": p["vec1"], "vec2": p["vec2"]})
@@ -1530,7 +1545,7 @@ def rule_addmm(ip, node, p):
 
 
 @rule("linear")
-def rule_linear(ip, node, p):
+def rule_linear(ip: Any, node: Any, p: Any) -> Any:
     x, w = as_expr(p["input"]), as_expr(p["weight"])
     out = _matmul(x, N.permute(w, list(range(w.ndim))[::-1]) if w.ndim == 2 else w)
     if p.get("bias") is not None:
@@ -1539,7 +1554,7 @@ def rule_linear(ip, node, p):
 
 
 @rule("einsum")
-def rule_einsum(ip, node, p):
+def rule_einsum(ip: Any, node: Any, p: Any) -> Any:
     equation = p["equation"].replace(" ", "")
     operands = [as_expr(o) for o in p["tensors"]]
     if "->" in equation:
@@ -1562,7 +1577,7 @@ def rule_einsum(ip, node, p):
         else:
             labelled.append((e, tuple(s)))
     if rhs is None:
-        counts = {}
+        counts: dict[Any, Any] = {}
         for s in specs:
             for c in s.replace("...", ""):
                 counts[c] = counts.get(c, 0) + 1
@@ -1576,7 +1591,7 @@ def rule_einsum(ip, node, p):
 
 
 @rule("embedding")
-def rule_embedding(ip, node, p):
+def rule_embedding(ip: Any, node: Any, p: Any) -> Any:
     """A lookup of rows of a table by integer indices: a function of each index on its own, so
     the indices' group axes must act by permutations; the table must not lie along a group axis
     (a learned table) and must be invariant when it is computed."""
@@ -1591,20 +1606,19 @@ def rule_embedding(ip, node, p):
 
 
 @rule("linalg_cross", "cross")
-def rule_cross(ip, node, p):
+def rule_cross(ip: Any, node: Any, p: Any) -> Any:
     """a × b along an axis of length 3: ε_ijk a_j b_k with the Levi-Civita constant (a morphism
     of SO(3)'s category, not of O(3)'s)."""
     a, b = as_expr(p["self"]), as_expr(p["other"])
     nd = max(a.ndim, b.ndim)
     d = p.get("dim")
     d = _dim(-1 if d is None else d, nd)
-    from ..forms import levi_civita
 
     eps = N.const_expr(levi_civita(3).astype(np.float64))
     labels = list(_labels(nd))
-    la = tuple(labels[nd - a.ndim :])
+    la = list(labels[nd - a.ndim :])
     lb = list(labels[nd - b.ndim :])
-    la = list(la)
+
     la[d - (nd - a.ndim)] = "J"
     lb[d - (nd - b.ndim)] = "K"
     out = list(labels)
@@ -1613,7 +1627,7 @@ def rule_cross(ip, node, p):
 
 
 @rule("tensordot")
-def rule_tensordot(ip, node, p):
+def rule_tensordot(ip: Any, node: Any, p: Any) -> Any:
     a, b = as_expr(p["self"]), as_expr(p["other"])
     da, db = _dims(p["dims_self"], a.ndim), _dims(p["dims_other"], b.ndim)
     la = list(_labels(a.ndim))
@@ -1625,7 +1639,7 @@ def rule_tensordot(ip, node, p):
 
 
 @rule("convolution", "conv1d", "conv2d", "conv3d", "_convolution")
-def rule_convolution(ip, node, p):
+def rule_convolution(ip: Any, node: Any, p: Any) -> Any:
     x, w = as_expr(p["input"]), as_expr(p["weight"])
     bias = p.get("bias")
     spatial = x.ndim - 2
@@ -1682,7 +1696,7 @@ def rule_convolution(ip, node, p):
     return result
 
 
-def _expand_param(v, k):
+def _expand_param(v: Any, k: Any) -> Any:
     if isinstance(v, int):
         return [v] * k
     v = list(v)
@@ -1690,11 +1704,11 @@ def _expand_param(v, k):
 
 
 # -- nonlinear rules ------------------------------------------------------------------------------------------------
-def _tensor_args(p) -> list:
+def _tensor_args(p: Any) -> list:
     return [v for v in p.values() if _is_tensorish(v)]
 
 
-def rule_pointwise(ip, node, p):
+def rule_pointwise(ip: Any, node: Any, p: Any) -> Any:
     """Any pointwise (entry by entry) function of its tensor arguments."""
     operands = _tensor_args(p)
     if not operands:
@@ -1704,23 +1718,23 @@ def rule_pointwise(ip, node, p):
 
 
 @rule("where")
-def rule_where(ip, node, p):
+def rule_where(ip: Any, node: Any, p: Any) -> Any:
     cond, a, b = p["condition"], p["self"], p["other"]
     operands = [cond, a, b]
     return nonlinear(ip, node, operands, lambda atoms: atoms, "where", linear_in={1, 2})
 
 
 @rule("masked_fill")
-def rule_masked_fill(ip, node, p):
+def rule_masked_fill(ip: Any, node: Any, p: Any) -> Any:
     x, mask, value = p["self"], p["mask"], p["value"]
     operands = [x, mask, value if _is_tensorish(value) else float(value)]
     return nonlinear(ip, node, operands, lambda atoms: atoms, "masked_fill", linear_in={0, 2})
 
 
-def _reduce_rule(what, order_dependent=False, outputs=1, indices=False):
+def _reduce_rule(what: Any, order_dependent: Any = False, outputs: Any = 1, indices: Any = False) -> Any:
     """A reduction; ``indices``: its second output holds positions along the reduced axes."""
 
-    def fn(ip, node, p):
+    def fn(ip: Any, node: Any, p: Any) -> Any:
         x = as_expr(p["self"] if "self" in p else p["input"])
         dims = p.get("dim", None)
         if dims is None and "dims" in p:
@@ -1728,7 +1742,7 @@ def _reduce_rule(what, order_dependent=False, outputs=1, indices=False):
         reduced = _dims(dims, x.ndim) if x.ndim else []
         keep = bool(p.get("keepdim", False))
 
-        def out_dims(atoms):
+        def out_dims(atoms: Any) -> Any:
             if order_dependent:
                 for d in reduced:
                     if any(a.kind not in (PLAIN,) for a in atoms[d]):
@@ -1745,7 +1759,7 @@ def _reduce_rule(what, order_dependent=False, outputs=1, indices=False):
     return fn
 
 
-def _second_leaf(ip, node, first: Expr, i, positions_along=None):
+def _second_leaf(ip: Any, node: Any, first: Expr, i: Any, positions_along: Any = None) -> Any:
     """The other outputs of a multi-output op, with the first output's roles. ``positions_along``:
     this output holds positions (indices) along those input axes; positions along a group axis
     are not equivariant values, so the output is then marked as broken."""
@@ -1794,7 +1808,7 @@ RULES["kthvalue"] = _reduce_rule("kthvalue", outputs=2, indices=True)
 
 
 @rule("linalg_vector_norm")
-def rule_vector_norm(ip, node, p):
+def rule_vector_norm(ip: Any, node: Any, p: Any) -> Any:
     x = as_expr(p["self"])
     ordv = p.get("ord", 2)
     dims = _dims(p.get("dim"), x.ndim)
@@ -1812,12 +1826,12 @@ def rule_vector_norm(ip, node, p):
     return _reduce_rule("vector_norm")(ip, node, p)
 
 
-def _along_rule(what, order_dependent=False, outputs=1):
-    def fn(ip, node, p):
+def _along_rule(what: Any, order_dependent: Any = False, outputs: Any = 1) -> Any:
+    def fn(ip: Any, node: Any, p: Any) -> Any:
         x = as_expr(p["self"] if "self" in p else p["input"])
         d = _dim(p.get("dim", -1), x.ndim) if x.ndim else 0
 
-        def out_dims(atoms):
+        def out_dims(atoms: Any) -> Any:
             if order_dependent and x.ndim and any(a.kind not in (PLAIN,) for a in atoms[d]):
                 raise Unsupported(f"{what} along an axis acted on by a group depends on the order of its entries")
             return atoms
@@ -1838,11 +1852,11 @@ RULES["topk"] = _along_rule("topk", order_dependent=True, outputs=2)
 RULES["argsort"] = _along_rule("argsort", order_dependent=True)
 
 
-def _norm_rule(what, weight_names, channel_axis=None, outputs=1):
+def _norm_rule(what: Any, weight_names: Any, channel_axis: Any = None, outputs: Any = 1) -> Any:
     """Normalisation layers: statistics over some axes (symmetric), an affine map per entry of the
     normalised shape (layer norm) or per channel (batch/group norm)."""
 
-    def fn(ip, node, p):
+    def fn(ip: Any, node: Any, p: Any) -> Any:
         x = as_expr(p["input"])
         if what == "group_norm" and x.ndim > 1:
             # statistics over blocks of channels: the channel axis must not be permuted
@@ -1885,7 +1899,7 @@ RULES["instance_norm"] = _norm_rule("instance_norm", ["weight", "bias"], channel
 
 
 @rule("scaled_dot_product_attention")
-def rule_sdpa(ip, node, p):
+def rule_sdpa(ip: Any, node: Any, p: Any) -> Any:
     q, k, v = as_expr(p["query"]), as_expr(p["key"]), as_expr(p["value"])
     if p.get("dropout_p"):
         raise _NoRule("attention dropout is random: trace in eval mode")
@@ -1920,7 +1934,7 @@ def rule_sdpa(ip, node, p):
     return out
 
 
-def _meta_dtype(n):
+def _meta_dtype(n: Any) -> Any:
     m = _meta(n) if isinstance(n, torch.fx.Node) else None
     return getattr(m, "dtype", None)
 
@@ -1930,14 +1944,14 @@ class _Fallback(Exception):
     """A block-structured value that an op cannot treat block by block."""
 
 
-def permute_any(v, order):
+def permute_any(v: Any, order: Any) -> Any:
     if isinstance(v, Blocks):
         order = [o % v.ndim for o in order]
         return Blocks(order.index(v.dim), [permute_any(p, order) for p in v.parts])
     return N.permute(as_expr(v), order)
 
 
-def slice_any(v, d, indices: list[int]):
+def slice_any(v: Any, d: Any, indices: list[int]) -> Any:
     """v[..., indices, ...] along axis d."""
     if not isinstance(v, Blocks):
         return select_along(as_expr(v), d, indices)
@@ -1955,14 +1969,14 @@ def slice_any(v, d, indices: list[int]):
     return parts[0] if len(parts) == 1 else Blocks(d, parts)
 
 
-def unsqueeze_any(v, u):
+def unsqueeze_any(v: Any, u: Any) -> Any:
     if isinstance(v, Blocks):
         u = u % (v.ndim + 1)
         return Blocks(v.dim + (1 if u <= v.dim else 0), [unsqueeze_any(p, u) for p in v.parts])
     return N.unsqueeze(as_expr(v), u)
 
 
-def squeeze_any(v, dims):
+def squeeze_any(v: Any, dims: Any) -> Any:
     if isinstance(v, Blocks):
         dims = [d % v.ndim for d in dims]
         if v.dim in dims:
@@ -1971,7 +1985,7 @@ def squeeze_any(v, dims):
     return N.squeeze(as_expr(v), dims)
 
 
-def reshape_any(v, shape):
+def reshape_any(v: Any, shape: Any) -> Any:
     if not isinstance(v, Blocks):
         return N.reshape(as_expr(v), tuple(shape))
     full = v.shape
@@ -1993,7 +2007,7 @@ def reshape_any(v, shape):
     return Blocks(d2, parts)
 
 
-def expand_any(v, shape):
+def expand_any(v: Any, shape: Any) -> Any:
     if not isinstance(v, Blocks):
         return N.expand(as_expr(v), tuple(shape))
     lead = len(shape) - v.ndim
@@ -2005,7 +2019,7 @@ def expand_any(v, shape):
     return Blocks(lead + v.dim, parts)
 
 
-def elementwise_any(values: list, fn):
+def elementwise_any(values: list, fn: Any) -> Any:
     """fn (a function of expressions) applied block by block: every block-structured operand must
     be split along the same (broadcast-aligned) axis into the same blocks; the other operands
     are sliced along that axis, or broadcast when they have size 1 there."""
@@ -2040,11 +2054,11 @@ def elementwise_any(values: list, fn):
     return Blocks(axis, results)
 
 
-def add_any(values):
+def add_any(values: Any) -> Any:
     return elementwise_any(list(values), lambda es: N.add([as_expr(e) for e in es]))
 
 
-def matmul_any(a, b):
+def matmul_any(a: Any, b: Any) -> Any:
     """torch.matmul block by block: a product summed over the blocks of the contracted axis, or
     blocks of the result along a row/column axis."""
     if not isinstance(a, Blocks) and not isinstance(b, Blocks):
@@ -2080,7 +2094,7 @@ def matmul_any(a, b):
     return Blocks(out_nd - 1, parts)
 
 
-def _blocks_rule(ip, node, rule, p):
+def _blocks_rule(ip: Any, node: Any, rule: Any, p: Any) -> Any:
     """The block-aware version of ``rule`` (NotImplemented when there is none)."""
     if rule in (rule_identity, rule_cast):
         key = "self" if "self" in p else "input"
@@ -2154,7 +2168,7 @@ def _blocks_rule(ip, node, rule, p):
     ):
         keys = [k for k, v in p.items() if _is_tensorish(v) or isinstance(v, Blocks)]
 
-        def fn(es):
+        def fn(es: Any) -> Any:
             q = dict(p)
             for k, e in zip(keys, es, strict=True):
                 q[k] = e
@@ -2176,7 +2190,7 @@ def _blocks_rule(ip, node, rule, p):
     return NotImplemented
 
 
-def _unblock(v):
+def _unblock(v: Any) -> Any:
     if isinstance(v, Blocks):
         return blocks_to_expr(v)
     if isinstance(v, list):

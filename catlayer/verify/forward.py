@@ -1,4 +1,4 @@
-"""Numeric equivariance check of a torch module on random group elements.
+"""Numeric forward checks: a torch module on random group elements.
 
 The core of :func:`catlayer.testing.assert_equivariant` and of the forward part of
 ``catlayer.verify.check_equivariance(module)``: it compares f(ρ(g) x) with ρ(g) f(x) in float64
@@ -13,89 +13,42 @@ The core of :func:`catlayer.testing.assert_equivariant` and of the forward part 
   each with padded samples (a mask with random valid indices, the padding filled with noise):
   the group then acts on the whole padded index set and on the mask alike; and new noise in the
   padding must leave the outputs on the valid indices as they were.
+
+Torch is imported by the functions that run a module, never at import time.
 """
 
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
+from ..groups import ProductGroup
 from ..groups.product import group_factors
-from .core import order_axes
+from ..tolerance import check_samples, check_tolerance, default_tolerance, dtype_name
+from .report import EquivarianceReport, Mismatch
 
-__all__ = ["DEFAULT_SIZES", "ForwardCheck", "Mismatch", "check_forward", "describe_element", "draw_elements"]
+if TYPE_CHECKING:
+    import torch
 
-#: Default tolerance on the relative residual, by the dtype the check runs in.
-DEFAULT_TOLERANCE = {torch.float64: 1e-10, torch.float32: 1e-4, torch.float16: 1e-2, torch.bfloat16: 5e-2}
+__all__ = ["DEFAULT_SIZES", "check_forward", "describe_element", "draw_elements", "order_axes"]
+
 #: The sizes at which a factor of any size (``S()``) is checked (each padded by 2).
 DEFAULT_SIZES = (1, 3, 6)
 
 
-@dataclass(frozen=True)
-class Mismatch:
-    """One output entry where f(ρ(g)x) and ρ(g)f(x) differ."""
+def order_axes(order: Any) -> tuple[int, ...]:
+    """The factor of each tensor axis of a feature of this order (an int for a single group, a
+    tuple of ints for a product; the first factor's axes first), as in :mod:`catlayer.nn`.
 
-    element: int
-    batch: int
-    channel: int
-    index: tuple[int, ...]
-    transformed_input: float  # f(ρ(g) x) at this entry
-    transformed_output: float  # ρ(g) f(x) at this entry
-    element_name: str = ""  # the group element, e.g. "permutation [1, 0, 2]"
-    order: Any = None  # the output order, for mixed-order (dict) outputs
-
-    def __str__(self) -> str:
-        where = f"order {self.order}, " if self.order is not None else ""
-        return (
-            f"g #{self.element} = {self.element_name}, batch {self.batch}, {where}channel {self.channel}, "
-            f"index {self.index}: "
-            f"f(ρ(g)x) = {self.transformed_input:.6g}, ρ(g)f(x) = {self.transformed_output:.6g} "
-            f"(diff {abs(self.transformed_input - self.transformed_output):.3g})"
-        )
-
-
-@dataclass(frozen=True)
-class ForwardCheck:
-    """The outcome of :func:`check_forward`; truthy iff every entry is within tolerance.
-
-    ``max_residual`` is the largest relative residual max|f(ρ(g)x) − ρ(g)f(x)| / scale over the
-    group elements and output orders, scale = the largest entry of either side of that order for
-    that element; an entry fails when its difference exceeds ``tolerance · scale``. ``worst``
-    lists the largest failing entries; ``components`` the components the elements covered.
+    >>> order_axes(2), order_axes((1, 2))
+    ((0, 0), (0, 1, 1))
     """
-
-    ok: bool
-    max_residual: float
-    tolerance: float
-    num_elements: int
-    num_entries: int
-    num_bad: int
-    worst: tuple[Mismatch, ...] = field(default=())
-    dtype: str = "float64"
-    components: int = 1
-    sizes: tuple[Any, ...] = ()
-
-    def __bool__(self) -> bool:
-        return self.ok
-
-    def describe(self, what: str, group: Any) -> str:
-        sizes = f" at sizes {', '.join(map(str, self.sizes))} (padded, masked)" if self.sizes else ""
-        head = (
-            f"{what} checked numerically under {group!r} on {self.num_elements} random group element(s) covering "
-            f"{self.components} component(s){sizes} in {self.dtype}: max relative residual {self.max_residual:.3g} "
-            f"(tolerance {self.tolerance:.3g}, per output order)"
-        )
-        if self.ok:
-            return head
-        lines = [f"{head}; {self.num_bad} of {self.num_entries} output entries differ. Largest:"]
-        lines += [f"  {m}" for m in self.worst]
-        return "\n".join(lines)
+    if isinstance(order, tuple):
+        return tuple(f for f, count in enumerate(order) for _ in range(count))
+    return (0,) * int(order)
 
 
 def draw_elements(group: Any, num: int, seed: int | np.random.Generator | None) -> list[Any]:
@@ -158,6 +111,8 @@ def describe_element(g: Any) -> str:
 
 
 def _module_device(module: torch.nn.Module) -> torch.device:
+    import torch
+
     for tensor in [*module.parameters(), *module.buffers()]:
         return tensor.device
     return torch.device("cpu")
@@ -196,11 +151,12 @@ def check_forward(
     num_elements: int = 3,
     seed: int | np.random.Generator | None = 0,
     batch: int = 2,
-    dtype: torch.dtype = torch.float64,
+    dtype: torch.dtype | None = None,
     tolerance: float | None = None,
     max_report: int = 5,
     sizes: Sequence[int] | None = None,
-) -> ForwardCheck:
+    subject: str = "the forward pass",
+) -> EquivarianceReport:
     """Compare f(ρ(g) x) with ρ(g) f(x) for random x ~ N(0, 1) of shape
     (batch, in_channels) + axes(in_order) and group elements g (``elements``, or ``num_elements``
     drawn with ``group.random_element`` from ``seed``, always one per connected component).
@@ -215,7 +171,14 @@ def check_forward(
     when it already is) under ``torch.no_grad()``. A non-finite output entry (NaN, inf) always
     fails; ``tolerance`` must be a finite number >= 0 and there must be at least one group element
     and one input, so that a passing check has checked something.
+
+    Returns an :class:`~catlayer.verify.EquivarianceReport` (``exact`` False) whose ``failure``
+    names the worst entries (:class:`~catlayer.verify.report.Mismatch`), ``subject`` saying what
+    ran (the start of its text).
     """
+    import torch
+
+    dtype = torch.float64 if dtype is None else dtype
     typed = isinstance(in_order, Mapping)
     if typed:
         in_type = dict(in_order)
@@ -225,11 +188,9 @@ def check_forward(
             if in_channels is None:
                 raise ValueError("pass in_channels=: the module has no in_channels attribute")
         in_type = {in_order: in_channels}
-    from ..verify import check_samples, check_tolerance
-
     factors = group_factors(group)
     tolerance = check_tolerance(tolerance)
-    tolerance = DEFAULT_TOLERANCE.get(dtype, 1e-4) if tolerance is None else tolerance
+    tolerance = default_tolerance(dtype) if tolerance is None else tolerance
     batch = check_samples(batch, "batch")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     variable = [f for f, g in enumerate(factors) if g.n is None]
@@ -256,7 +217,7 @@ def check_forward(
     for at in size_list:
         padded = None if at is None else tuple(n + 2 if f in variable else n for f, n in enumerate(at))
         if elements is None:
-            concrete = group if at is None else _at(group, factors, padded)
+            concrete = group if padded is None else _at(group, factors, padded)
             gs = draw_elements(concrete, check_samples(num_elements, "num_elements"), rng)
         else:
             gs = list(elements)
@@ -273,7 +234,7 @@ def check_forward(
             }
             mask = None
             masks_np = None
-            if padded is not None:
+            if padded is not None and at is not None:
                 masks_np = []
                 for f in variable:
                     m = np.zeros((batch, padded[f]), dtype=bool)
@@ -303,14 +264,16 @@ def check_forward(
                         num_bad += int(bad.sum())
                         idx = np.unravel_index(int(np.argmax(leak)), leak.shape)
                         mismatch = Mismatch(
-                            count - 1,
-                            int(idx[0]),
-                            int(idx[1]),
-                            tuple(int(i) for i in idx[2:]),
-                            float(renoised[k][idx]),
-                            float(plain[k][idx]),
-                            f"other values in the padding (at sizes {at}): the output depends on padded entries",
-                            k if typed else None,
+                            element=count - 1,
+                            batch=int(idx[0]),
+                            channel=int(idx[1]),
+                            index=tuple(int(i) for i in idx[2:]),
+                            transformed_input=float(renoised[k][idx]),
+                            transformed_output=float(plain[k][idx]),
+                            element_name=(
+                                f"other values in the padding (at sizes {at}): the output depends on padded entries"
+                            ),
+                            order=k if typed else None,
                         )
                         candidates.append((float(leak[idx]) / scale, mismatch))
             if typed and set(lhs_all) != set(out_order):
@@ -334,28 +297,48 @@ def check_forward(
                 for flat in flat_bad[np.argsort(-residual.ravel()[flat_bad], kind="stable")][:max_report]:
                     idx = np.unravel_index(flat, residual.shape)
                     mismatch = Mismatch(
-                        e,
-                        int(idx[0]),
-                        int(idx[1]),
-                        tuple(int(i) for i in idx[2:]),
-                        float(lhs[idx]),
-                        float(rhs[idx]),
-                        name + (f" at sizes {at}" if at is not None else ""),
-                        k if typed else None,
+                        element=e,
+                        batch=int(idx[0]),
+                        channel=int(idx[1]),
+                        index=tuple(int(i) for i in idx[2:]),
+                        transformed_input=float(lhs[idx]),
+                        transformed_output=float(rhs[idx]),
+                        element_name=name + (f" at sizes {at}" if at is not None else ""),
+                        order=k if typed else None,
                     )
                     candidates.append((float(residual[idx]) / scale, mismatch))
     candidates.sort(key=lambda item: -item[0])
-    return ForwardCheck(
+    worst = tuple(m for _, m in candidates[:max_report])
+    checked_sizes = tuple(s for s in size_list if s is not None)
+    where = f" at sizes {', '.join(map(str, checked_sizes))} (padded, masked)" if checked_sizes else ""
+    precision = dtype_name(dtype)
+    head = (
+        f"{subject} checked numerically under {group!r} on {count} random group element(s) covering "
+        f"{components} component(s){where} in {precision}: max relative residual {max_residual:.3g} "
+        f"(tolerance {tolerance:.3g}, per output order)"
+    )
+    failure = None
+    if num_bad:
+        failure = "\n".join(
+            [f"{head}; {num_bad} of {num_entries} output entries differ. Largest:", *(f"  {m}" for m in worst)]
+        )
+    return EquivarianceReport(
         ok=num_bad == 0,
+        exact=False,
+        group=repr(group),
+        subject=subject,
+        checked=(head.split(": max relative")[0],),
+        failure=failure,
         max_residual=max_residual,
         tolerance=tolerance,
+        method=f"numeric check on random group elements in {precision}, not a proof",
         num_elements=count,
+        components=components,
+        sizes=checked_sizes,
+        dtype=precision,
         num_entries=num_entries,
         num_bad=num_bad,
-        worst=tuple(m for _, m in candidates[:max_report]),
-        dtype=str(dtype).replace("torch.", ""),
-        components=components,
-        sizes=tuple(s for s in size_list if s is not None),
+        worst=worst,
     )
 
 
@@ -385,12 +368,12 @@ def _at(group: Any, factors: tuple[Any, ...], sizes: tuple[int, ...]) -> Any:
     fixed = [g if g.n is not None else g.at(n) for g, n in zip(factors, sizes, strict=True)]
     if len(fixed) == 1:
         return fixed[0]
-    from ..groups import ProductGroup
-
     return ProductGroup(*fixed)
 
 
 def _masks(masks: list[np.ndarray], variable: list[int], count: int, device: torch.device) -> Any:
+    import torch
+
     tensors = [torch.as_tensor(m, device=device) for m in masks]
     if count == 1 or (len(variable) == 1 and True):
         if len(variable) == 1:
@@ -413,6 +396,3 @@ def _moved(
         p = np.asarray(elements[f])
         moved.append((m.astype(np.float64) @ p.T) > 0.5)
     return _masks(moved, variable, count, device)
-
-
-_ = math

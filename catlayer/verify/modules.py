@@ -1,4 +1,22 @@
-"""Exact certificates of catlayer's torch modules, block by block.
+"""Certificates of catlayer's torch modules, and checks of whole networks.
+
+* :func:`certify_module` — the exact certificate of a linear or bilinear module, block by block
+  (below);
+* :func:`check_network` — a catlayer module or network: every linear and bilinear part certified,
+  every nonlinearity justified by its rule, every composition by its structure, and the forward
+  pass checked numerically (:func:`catlayer.verify.check_forward`: every component of the group,
+  each output order at its own scale, several sizes with padding for ``S()``). Submodules without
+  a rule make the report fail: nothing is vouched for blindly;
+* :func:`check_module` — an arbitrary torch module, numerically only.
+
+**How modules are reached.** :mod:`catlayer.verify` sits below :mod:`catlayer.nn` and never
+imports it: a catlayer module calls :func:`check_network` on itself through its one hook,
+``EquivariantModule._catlayer_check_equivariance`` (what ``check_equivariance(module)`` calls).
+The certificate reads the module's own members (``blocks``, ``_plans``, ``_program``,
+``_fresh()``, ``_block_orders``, ``_certificate_structure``) and builds its float64 twins with the
+class that compiles the module's program (the first class of its MRO that defines
+``_certificate_structure``); the composition rules of catlayer's containers are keyed by their
+qualified class names. Torch is imported by the functions that run a module, never at import time.
 
 Every linear or bilinear module of :mod:`catlayer.nn` (``EquivariantLinear``, ``TypedLinear``,
 ``TypedBilinear``, ``InvariantPooling``) is a sum over blocks of Σ_t w_t · c_t · F(d_t), run by one
@@ -29,19 +47,61 @@ formula on every pattern is agreement at every n.
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from ..diagrams.product import ProductDiagram
+from ..groups import ProductGroup
 from ..groups.product import group_factors
 from ..memory import check_size
 from ..plan import LayerPlan, plan_layer
-from .core import order_axes
+from ..tolerance import check_samples, check_tolerance
+from .exact import check_matrix
+from .forward import check_forward, order_axes
+from .products import check_product_equivariance
+from .report import EquivarianceReport
 
-__all__ = ["DENSE_LIMIT", "PROVE_MODES", "certify_module"]
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["DENSE_LIMIT", "PROVE_MODES", "certify_module", "check_module", "check_network"]
+
+
+# -- what a module is (read off its members: verify never imports catlayer.nn) -------------------
+def _is(module: Any, qualified_name: str) -> bool:
+    """Whether one of the classes of ``module`` (its MRO) is the one of this qualified name."""
+    return any(f"{c.__module__}.{c.__qualname__}" == qualified_name for c in type(module).__mro__)
+
+
+def _certifiable(module: Any) -> bool:
+    """A linear or bilinear catlayer module: it states what its program is compiled from."""
+    return callable(getattr(module, "_certificate_structure", None))
+
+
+def _compiling_class(module: Any) -> Any:
+    """The class that compiles the module's program (``TypedLinear`` for ``EquivariantLinear`` and
+    ``InvariantPooling``, ``TypedBilinear`` for ``EquivariantBilinear``): its twins are built
+    with it."""
+    return next(c for c in type(module).__mro__ if "_certificate_structure" in vars(c))
+
+
+def _is_bilinear(module: Any) -> bool:
+    """A bilinear module: its blocks are keyed (left order, right order, output order)."""
+    return _certifiable(module) and all(len(key) == 3 for key in module.blocks)
+
+
+def _type_str(ftype: Any) -> str:
+    """A feature type as text (orders increasing), as :mod:`catlayer.nn` prints it."""
+    return "{" + ", ".join(f"{k}: {c}" for k, c in sorted(ftype.items())) + "}"
+
+
+def _on_tensors(module: Any) -> bool:
+    """A linear module on plain tensors (one input order, one output order: ``EquivariantLinear``)."""
+    return _certifiable(module) and not _is_bilinear(module) and hasattr(module, "in_order")
+
 
 #: The values of ``prove`` besides False (no certificate) and True (= "auto").
 PROVE_MODES = ("auto", "dense", "orbits")
@@ -200,20 +260,20 @@ def _twin(module: Any, key: Any, sizes: tuple[int, ...], outputs: int, bias: boo
     """A float64 twin of one block of ``module``: the same class of layer, the same diagrams, the
     group at the certificate's sizes, ``reduce="sum"`` (unit coefficients: every value of a
     one-hot run is then an integer) and ``outputs`` output channels, one input channel."""
-    from .bilinear import TypedBilinear
-    from .linear import TypedLinear
+    import torch
 
     factors = tuple(g if g.n is not None else g.at(n) for g, n in zip(module.factors, sizes, strict=True))
     group = _fixed_group(factors)
     options = {"reduce": "sum", "dtype": torch.float64}
-    if isinstance(module, TypedBilinear):
+    layer = _compiling_class(module)
+    if _is_bilinear(module):
         a, b, c = key
-        twin = TypedBilinear(group, {a: 1, b: 1}, {c: outputs}, module.diagram_choice, pairs=[(a, b)], **options)
+        twin = layer(group, {a: 1, b: 1}, {c: outputs}, module.diagram_choice, pairs=[(a, b)], **options)
         if twin.blocks[key] != module.blocks[key]:
             raise ValueError(f"the twin of bilinear block {key} has other diagrams")
         return twin
     k, l = key
-    twin = TypedLinear(group, {k: 1}, {l: outputs}, bias=bias, execution="plan", **options)
+    twin = layer(group, {k: 1}, {l: outputs}, bias=bias, execution="plan", **options)
     if twin.blocks[key] != module.blocks[key]:
         raise ValueError(f"the twin of block {key} has other diagrams")
     return twin
@@ -226,7 +286,7 @@ def _block_entries(
     run on one-hot inputs) at each multi-index x (rows of ``points``: output indices, then input
     indices; for a bilinear block the inputs are x's then y's, factor by factor as in its
     diagrams). Shape (R, P); checked to be integers."""
-    from .bilinear import TypedBilinear
+    import torch
 
     count = len(weights)
     twin = _twin(module, key, sizes, count)
@@ -248,7 +308,7 @@ def _block_entries(
     check_size(8 * per_column, f"one one-hot column of the certificate of {module!r}")
     step = max(1, min(len(columns), _CHUNK_ELEMENTS // per_column))
     values = np.zeros((count, len(points)), dtype=np.int64)
-    bilinear = isinstance(module, TypedBilinear)
+    bilinear = _is_bilinear(module)
     for c0 in range(0, len(columns), step):
         chunk = columns[c0 : c0 + step]
         if bilinear:
@@ -278,6 +338,8 @@ def _block_entries(
 def _one_hot_pair(key: Any, chunk: np.ndarray, sizes: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
     """One-hot x and y whose product x ⊗ y is one-hot at each column of ``chunk`` (the diagram's
     input indices: per factor, x's then y's)."""
+    import torch
+
     a, b, _ = key
     ca = a if isinstance(a, tuple) else (a,)
     cb = b if isinstance(b, tuple) else (b,)
@@ -299,6 +361,8 @@ def _one_hot_pair(key: Any, chunk: np.ndarray, sizes: tuple[int, ...]) -> tuple[
 def _bias_entries(module: Any, l: Any, sizes: tuple[int, ...], count: int) -> np.ndarray:
     """The images of the bias diagrams of order l as the module's code computes them (a float64
     twin with zero weights and one-hot biases, on a zero input), (D, entries)."""
+    import torch
+
     k = next(kk for kk, ll in module.blocks if ll == l)
     if isinstance(k, tuple) and len(k) == 3:  # a bilinear key: no bias
         raise ValueError("bilinear modules have no bias")
@@ -307,7 +371,7 @@ def _bias_entries(module: Any, l: Any, sizes: tuple[int, ...], count: int) -> np
         for name, p in twin.named_parameters():
             p.copy_(torch.eye(count, dtype=torch.float64) if name.startswith("bias") else torch.zeros_like(p))
         shape = (1, 1, *tuple(sizes[f] for f in order_axes(k)))
-        masks = None
+        masks: Any = None
         if not order_axes(k) and any(g.n is None for g in module.factors):
             masks = tuple(
                 torch.ones(1, n, dtype=torch.bool) if g.n is None else None
@@ -338,6 +402,8 @@ def _structure_failures(module: Any) -> list[str]:
     """Part 2: the module's plans, programs and every table against a fresh build of the same
     module (everything recompiled from its diagrams and the group's forms, in float64, then
     rounded once to the module's dtype)."""
+    import torch
+
     failures = []
     group = module.group
     for key, diagrams in module.blocks.items():
@@ -376,7 +442,7 @@ def _what(name: str, module: Any) -> str:
 
 def _dense_failures(module: Any) -> list[str]:
     """Part 4: the dense execution's tables against the entry formula at every entry."""
-    failures = []
+    failures: list[str] = []
     if getattr(module, "_dense", None) is None:
         return failures
     sizes = module.fixed_sizes
@@ -413,8 +479,6 @@ def certify_module(module: Any, prove: Any = "auto", rng: np.random.Generator | 
     >>> bool(report), report.exact
     (True, True)
     """
-    from ..verify import EquivarianceReport, check_equivariance
-
     rng = rng if rng is not None else np.random.default_rng(0)
     group = module.group
     checked: list[str] = []
@@ -454,7 +518,7 @@ def certify_module(module: Any, prove: Any = "auto", rng: np.random.Generator | 
         where = f"block {key}" + (f" at n = {sizes}" if any(g.n is None for g in module.factors) else "")
         if mode == "dense":
             for t, d in enumerate(diagrams):
-                report = check_equivariance(at, _image(at, d), k, l)
+                report = _prove_image(at, d, k, l)
                 if not report:
                     failures.append(f"{where}, diagram {t} {d}: {report.failure}")
             size = len(order_axes(k)) + la
@@ -538,11 +602,17 @@ def _zero(module: Any) -> Any:
 
 
 def _fixed_group(factors: tuple[Any, ...]) -> Any:
-    if len(factors) == 1:
-        return factors[0]
-    from ..groups import ProductGroup
+    return factors[0] if len(factors) == 1 else ProductGroup(*factors)
 
-    return ProductGroup(*factors)
+
+def _prove_image(group: Any, d: Any, k: Any, l: Any) -> EquivarianceReport:
+    """The exact proof, on the group's generators, that the image of d is equivariant."""
+    if isinstance(group, ProductGroup):
+        image = _image(group, d)
+        return check_product_equivariance(
+            group, image, k, l, tolerance=None, rng=None, samples=1, description=f"the image of {d}"
+        )
+    return check_matrix(group, _image(group, d), k, l)
 
 
 def _image(group: Any, d: Any) -> Any:
@@ -557,3 +627,259 @@ def _image(group: Any, d: Any) -> Any:
             matrix = np.kron(matrix, np.asarray(a, dtype=object))
         return matrix
     return group.functor(d)
+
+
+# -- networks --------------------------------------------------------------------------------------
+def _report(**kwargs: Any) -> EquivarianceReport:
+    return EquivarianceReport(**kwargs)
+
+
+def _paired(bilinear: Any) -> Any:
+    """A bilinear layer as a one-input module: the first half of every order's channels is x, the
+    second half y (g acts on both alike, so this is equivariant iff the bilinear map is)."""
+    from torch import nn
+
+    class Paired(nn.Module):
+        _catlayer_paired = True
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.bilinear = bilinear
+            self.group = bilinear.group
+            self.in_type = {k: 2 * c for k, c in bilinear.in_type.items()}
+            self.out_type = dict(bilinear.out_type)
+
+        def forward(self, features: dict[Any, Any], mask: Any = None) -> dict[Any, Any]:
+            half = self.bilinear.channels
+            x = {k: v[:, :half] for k, v in features.items()}
+            y = {k: v[:, half:] for k, v in features.items()}
+            return self.bilinear(x, y, mask)
+
+    return Paired()
+
+
+def _structure_rule(module: Any) -> str | None:
+    from torch import nn
+
+    if _is(module, "catlayer.nn.mlp.EquivariantMLP"):
+        return (
+            "embedding, residual blocks and head are composed; a residual adds two equivariant maps with a fixed "
+            "scalar; the size inputs and scales are invariant (the number of valid indices): sums, products with "
+            "invariants and compositions of equivariant maps are equivariant"
+        )
+    if _is(module, "catlayer.nn.mlp._Block"):
+        return (
+            "one linear layer's output is split by channels (ρ acts on each channel alike) into the "
+            "nonlinearity's input and the two product factors; the nonlinearity's linear image and the "
+            "products are added"
+        )
+    if isinstance(module, (nn.ModuleList, nn.ModuleDict, nn.Sequential)) or type(module) is nn.Module:
+        return "a container: its parts are checked one by one"
+    return None
+
+
+def _types(module: Any) -> Any:
+    from torch import nn
+
+    if _is_bilinear(module):
+        return _paired(module)
+    if hasattr(module, "in_type") and hasattr(module, "out_type"):
+        return module
+    if isinstance(module, nn.Sequential) and len(module) and hasattr(module[0], "in_type"):
+        module.in_type, module.out_type = module[0].in_type, module[-1].out_type
+        return module
+    raise ValueError(
+        f"cannot tell the input and output types of {type(module).__name__}: give it in_type and out_type "
+        f"attributes (feature types) or use catlayer modules"
+    )
+
+
+def check_network(
+    module: Any,
+    *,
+    tolerance: float | None = None,
+    rng: Any = None,
+    samples: int = 3,
+    batch: int = 2,
+    prove: Any = "auto",
+) -> EquivarianceReport:
+    """Check a catlayer module or network: returns an :class:`~catlayer.verify.EquivarianceReport`
+    whose parts are, in module order, the exact certificate of every linear and bilinear part, one
+    report per nonlinearity and composition stating its rule, and finally the numeric check of the
+    whole forward (``samples`` random group elements, at least one per component, float64). Truthy
+    when all hold; ``exact`` is False (the forward is checked numerically).
+
+    >>> from catlayer import S
+    >>> from catlayer.nn import EquivariantMLP
+    >>> from catlayer.verify import check_equivariance
+    >>> report = check_equivariance(EquivariantMLP(S(3), {2: 1}, {0: 1}, depth=1), rng=0)
+    >>> bool(report), report.exact
+    (True, False)
+    >>> print(str(report).splitlines()[0])  # doctest: +ELLIPSIS
+    EquivariantMLP S(3) {2: 1} → {0: 1} under S(3): equivariant (exact certificate of the parameterisation + ...)
+    """
+    from torch import nn
+
+    tolerance = check_tolerance(tolerance)
+    samples = check_samples(samples)
+    batch = check_samples(batch, "batch")
+    group = getattr(module, "group", None)
+    if group is None:
+        group = next((m.group for m in module.modules() if hasattr(m, "group")), None)
+    if group is None:
+        raise ValueError(f"{type(module).__name__} has no catlayer part: nothing says which group to check")
+    generator = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    probe = _types(module)
+    parts = []
+    proved = rules = 0
+    for name, sub in module.named_modules():
+        label = name or type(module).__name__
+        if _certifiable(sub):
+            report = certify_module(sub, prove, generator)
+            if report is not None:
+                parts.append(_relabel(report, f"{label}: {report.subject}"))
+                proved += 1
+        elif hasattr(sub, "equivariance_rule"):
+            holds, why = sub.equivariance_rule()
+            parts.append(
+                _report(
+                    ok=holds,
+                    exact=True,
+                    group=repr(group),
+                    subject=f"{label}: {type(sub).__name__}",
+                    checked=(why,),
+                    failure=None if holds else why,
+                    max_residual=None,
+                    tolerance=None,
+                )
+            )
+            rules += 1
+        elif (why := _structure_rule(sub)) is not None:
+            if sub is module or not isinstance(sub, (nn.ModuleList, nn.ModuleDict)):
+                parts.append(
+                    _report(
+                        ok=True,
+                        exact=True,
+                        group=repr(group),
+                        subject=f"{label}: {type(sub).__name__}",
+                        checked=(why,),
+                        failure=None,
+                        max_residual=None,
+                        tolerance=None,
+                    )
+                )
+                rules += 1
+        elif isinstance(sub, nn.Identity) or getattr(sub, "_catlayer_paired", False):
+            continue
+        else:
+            why = f"no equivariance rule for {type(sub).__name__}: check it separately"
+            parts.append(
+                _report(
+                    ok=False,
+                    exact=False,
+                    group=repr(group),
+                    subject=f"{label}: {type(sub).__name__}",
+                    checked=(),
+                    failure=why,
+                    max_residual=None,
+                    tolerance=None,
+                )
+            )
+    if _on_tensors(module):  # plain tensors in and out
+        orders: tuple[Any, Any] = (module.in_order, module.out_order)
+    else:
+        orders = (probe.in_type, probe.out_type)
+    forward = check_forward(
+        probe,
+        group,
+        *orders,
+        num_elements=samples,
+        seed=generator,
+        batch=batch,
+        tolerance=tolerance,
+    )
+    if _on_tensors(module):
+        subject = repr(module)
+    else:
+        subject = f"{type(module).__name__} {group!r} {_type_str(probe.in_type)} → {_type_str(probe.out_type)}"
+    numeric = dataclasses.replace(forward, subject=f"forward of {subject}")
+    parts.append(numeric)
+    ok = all(p.ok for p in parts)
+    failure = next((f"{p.subject}: {p.failure}" for p in parts if not p.ok), None)
+    lines = []
+    if prove is False:
+        lines.append("parameterisation: not certified (prove=False)")
+    elif proved:
+        lines.append(
+            "parameterisation: exact certificate per block"
+            + (f" of each of the {proved} linear and bilinear parts" if proved > 1 or rules else "")
+        )
+    if rules:
+        lines.append(f"{rules} nonlinearities and compositions: equivariant by the rule stated")
+    lines.append(f"forward: numeric check on {forward.num_elements} random group elements in {forward.dtype}")
+    checked = tuple(lines)
+    certified = all(p.ok for p in parts if p.exact)
+    return _report(
+        ok=ok,
+        exact=False,
+        group=repr(group),
+        subject=subject,
+        checked=checked,
+        failure=failure,
+        max_residual=forward.max_residual,
+        tolerance=forward.tolerance,
+        parts=tuple(parts),
+        method=(
+            "exact certificate of the parameterisation + numeric check of the forward"
+            if prove is not False
+            else "numeric check of the forward only; parameterisation not certified (prove=False)"
+        ),
+        negative="NOT certified" if forward.ok and not certified else "NOT equivariant",
+    )
+
+
+def _relabel(report: EquivarianceReport, subject: str) -> EquivarianceReport:
+    return dataclasses.replace(report, subject=subject)
+
+
+# -- arbitrary torch modules -----------------------------------------------------------------------
+def check_module(
+    group: Any, module: Any, k: Any, l: Any, *, tolerance: Any = None, rng: Any = None, samples: int = 3, **kwargs: Any
+) -> EquivarianceReport:
+    """The forward of an arbitrary torch module, numerically (it has no diagrams to certify):
+    ``check_equivariance(G, module, k, l, in_channels=…, batch=…)``. k and l are orders (ints,
+    or tuples for a product) or both feature types (dicts order → channels)."""
+    tolerance = check_tolerance(tolerance)
+    samples = check_samples(samples)
+    in_channels = kwargs.pop("in_channels", None)
+    batch = check_samples(kwargs.pop("batch", 2), "batch")
+    if kwargs:
+        raise TypeError(f"unexpected keyword arguments {sorted(kwargs)} for a module")
+    typed = isinstance(k, dict) and isinstance(l, dict)
+    if not typed:
+        for name, value in (("in_order k", k), ("out_order l", l)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer, tuple)):
+                raise ValueError(
+                    f"declare the module's {name} as an order (an int >= 0, or a tuple for a product) or both "
+                    f"orders as feature types (dicts order -> channels), got {value!r}"
+                )
+    generator = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    forward = check_forward(
+        module,
+        group,
+        k if typed or isinstance(k, tuple) else int(k),
+        l if typed or isinstance(l, tuple) else int(l),
+        in_channels=in_channels,
+        num_elements=samples,
+        seed=generator,
+        batch=batch,
+        tolerance=tolerance,
+    )
+    return dataclasses.replace(
+        forward,
+        subject=f"forward of {type(module).__name__} module",
+        checked=tuple(
+            f"random element {e} of {group!r}, batch of {batch} random inputs" for e in range(forward.num_elements)
+        ),
+        method=f"numeric check of the forward in {forward.dtype}, not a proof (an arbitrary module has no diagrams)",
+    )
