@@ -6,7 +6,7 @@ matrices (:func:`catlayer.verify.check_equivariance`), the numeric forward check
 counterexample search of :func:`catlayer.verify.prove_module` and the residual test of
 :meth:`Group.coefficients <catlayer.groups.Group.coefficients>`. The table is keyed by the
 *name* of a dtype, so that numpy dtypes, torch dtypes and strings all find the same row
-(:func:`dtype_name`); a bound is on a *relative* residual (the largest difference over the
+(:func:`~catlayer.tolerance.dtype_name`); a bound is on a *relative* residual (the largest difference over the
 largest entry of either side).
 
 Plain Python, like :mod:`catlayer.memory`: it sits below every other layer (the symbolic core
@@ -26,7 +26,7 @@ __all__ = ["DEFAULT_TOLERANCE", "ToleranceTable", "check_samples", "check_tolera
 
 class ToleranceTable(Mapping[object, float]):
     """A read-only table dtype → bound that finds a row by any spelling of the dtype (a numpy
-    dtype or scalar type, a torch dtype, a string; see :func:`dtype_name`); it iterates over the
+    dtype or scalar type, a torch dtype, a string; see :func:`~catlayer.tolerance.dtype_name`); it iterates over the
     names.
 
     >>> import numpy as np
@@ -91,7 +91,7 @@ def dtype_name(dtype: object) -> str:
 
 
 def default_tolerance(dtype: object, fallback: str = "float32") -> float:
-    """The default bound for a check run in ``dtype`` (any spelling, see :func:`dtype_name`);
+    """The default bound for a check run in ``dtype`` (any spelling, see :func:`~catlayer.tolerance.dtype_name`);
     a dtype the table does not list (an integer type, say) gets the ``fallback`` row.
 
     >>> default_tolerance("int64"), default_tolerance("int64", fallback="float64")

@@ -81,7 +81,7 @@ def check_equivariance(
 
     **Float input** (float or complex numpy arrays) is checked numerically on ``samples``
     (default 3, at least 1) random group elements: the relative residual
-    max|ρ_l(g)M − Mρ_k(g)| / max(|ρ_l(g)M|, |Mρ_k(g)|) must be ≤ ``tolerance`` (a finite
+    ``max|ρ_l(g)M − Mρ_k(g)| / max(|ρ_l(g)M|, |Mρ_k(g)|)`` must be ≤ ``tolerance`` (a finite
     number ≥ 0; default from :data:`catlayer.tolerance.DEFAULT_TOLERANCE`: 1e-10 in float64 /
     complex128, 1e-4 in float32 / complex64). The report
     then says it is numeric, not a proof (``report.exact is False``). A matrix with NaN or

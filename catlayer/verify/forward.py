@@ -164,7 +164,7 @@ def check_forward(
     ``in_order`` / ``out_order`` may also be feature types (dicts order → channels): the module
     then maps a dict of tensors to a dict, and ``g`` acts on every order. For a group with a
     factor of any size (``S()``) the check runs at every size of ``sizes`` (default
-    :data:`DEFAULT_SIZES`), each with two padded indices and a random mask passed to the module
+    :data:`~catlayer.verify.forward.DEFAULT_SIZES`), each with two padded indices and a random mask passed to the module
     (whose ``forward`` takes ``(features, mask)``).
 
     The module runs on a copy converted to ``dtype`` (float64 by default; the module itself is used
