@@ -213,3 +213,32 @@ def test_baseline_models_are_invariant_on_real_molecules():
         model = qm9_baselines.Baseline(name, features=16, interactions=2).double()
         with torch.no_grad():
             torch.testing.assert_close(model(moved), model(batch), rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("model", ["painn", "schnet"])
+def test_baseline_script_end_to_end(tmp_path, monkeypatch, model):
+    """bench/qm9_baselines.py's command line on the sample molecules (two steps): index files in,
+    one ``index,prediction`` row per test molecule out, no header."""
+    if importlib.util.find_spec("schnetpack") is None:
+        pytest.skip("schnetpack is not installed (the bench extra)")
+    import qm9_baselines
+
+    monkeypatch.setattr(qm9_data, "load_qm9", sample)
+    qm9_data.write_index_file(tmp_path / "train.txt", [1, 2, 3, 4, 184, 67093])
+    qm9_data.write_index_file(tmp_path / "test.txt", [132745, 57518])
+    out = tmp_path / "predictions.csv"
+    summary = qm9_baselines.main(
+        [
+            *("--model", model, "--target", "InternalEnergy_0K_au", "--budget", "60", "--max-steps", "2"),
+            *("--threads", "1", "--features", "8", "--interactions", "1", "--batch-size", "3"),
+            *("--train-index", str(tmp_path / "train.txt"), "--test-index", str(tmp_path / "test.txt")),
+            *("--predictions", str(out), "--json", str(tmp_path / "summary.json")),
+        ]
+    )
+    rows = [line.split(",") for line in out.read_text().splitlines()]
+    assert [int(i) for i, _ in rows] == [132745, 57518]
+    predictions = np.array([float(p) for _, p in rows])
+    assert np.isfinite(predictions).all() and summary["steps"] == 2
+    truth = sample().target("InternalEnergy_0K_au")[[7, 5]]
+    assert summary["test_mae"] == pytest.approx(np.mean(np.abs(predictions - truth)), abs=1e-8)  # 12 digits
+    assert json.loads((tmp_path / "summary.json").read_text())["n_train"] == 6
