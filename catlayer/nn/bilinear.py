@@ -351,6 +351,8 @@ class TypedBilinear(EquivariantModule):
         diagrams: "products" (default), "canonical" or "all".
         pairs: the pairs of orders (a, b) to multiply (default all a ≤ b).
         reduce: "mean" (default) or "sum".
+        execution: "auto" (default) or "plan": products always run their plan (contractions);
+            "dense" is refused (see :class:`TypedLinear` for the linear layers' choice).
         device, dtype: of the parameters.
 
     ``weight_{a}_{b}_{c}`` has shape (out_type[c], channels, diagrams).
@@ -378,11 +380,21 @@ class TypedBilinear(EquivariantModule):
         pairs: Any = None,
         *,
         reduce: str = "mean",
+        execution: str = "auto",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        self._open(group, in_type, out_type, reduce=reduce, execution="plan")
+        self._open(group, in_type, out_type, reduce=reduce, execution=execution)
+        if execution == "dense":
+            # The dense form of a block is an n^c × n^a × n^b tensor per channel pair, applied to
+            # x ⊗ y: it costs n^(a+b) more than the plan's contractions at every size, so there is
+            # no size at which it pays, unlike a linear layer's gathered matrix.
+            raise ValueError(
+                "TypedBilinear has no dense execution: the dense form of a product is an n^c × n^a × n^b tensor "
+                "and always costs more than the plan; use execution='auto' or 'plan'"
+            )
+        self.execution = "plan"
         widths = set(self.in_type.values())
         if len(widths) != 1:
             raise ValueError(
@@ -446,7 +458,7 @@ class TypedBilinear(EquivariantModule):
         self.reset_parameters()
 
     def _certificate_structure(self) -> tuple[Any, ...]:
-        """What the program is compiled from (for the certificate: :mod:`catlayer.nn.verification`)."""
+        """What the program is compiled from (for the certificate: :mod:`catlayer.verify.modules`)."""
         return self._structure_args
 
     def _fresh(self) -> TypedBilinear:
@@ -666,6 +678,7 @@ class EquivariantBilinear(TypedBilinear):
         diagrams: str = "all",
         *,
         reduce: str = "mean",
+        execution: str = "auto",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -679,6 +692,7 @@ class EquivariantBilinear(TypedBilinear):
             diagrams=diagrams,
             pairs=[(left_order, right_order)],
             reduce=reduce,
+            execution=execution,
             device=device,
             dtype=dtype,
         )

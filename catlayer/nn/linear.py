@@ -249,7 +249,7 @@ class TypedLinear(EquivariantModule):
         )
 
     def _certificate_structure(self) -> tuple[Any, ...]:
-        """What the program is compiled from (for the certificate: :mod:`catlayer.nn.verification`)."""
+        """What the program is compiled from (for the certificate: :mod:`catlayer.verify.modules`)."""
         return self._structure()
 
     def _fresh(self) -> TypedLinear:
