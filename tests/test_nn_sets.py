@@ -130,9 +130,7 @@ def test_sum_form_is_the_functor_image_at_every_n(k, l):
     for n in (1, 2, 3, 5):
         fixed = S(n)
         x = torch.randn((2, 1) + (n,) * k, dtype=torch.float64)
-        matrix = sum(
-            float(layer.weight[0, 0, t]) * fixed.functor(d).to_numpy() for t, d in enumerate(layer.diagrams)
-        )
+        matrix = sum(float(layer.weight[0, 0, t]) * fixed.functor(d).to_numpy() for t, d in enumerate(layer.diagrams))
         expected = x.reshape(2, -1).numpy() @ np.asarray(matrix).T
         got = layer(x, torch.ones(2, n, dtype=torch.bool) if k == 0 else None).detach().reshape(2, -1).numpy()
         np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)

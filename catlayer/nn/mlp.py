@@ -293,7 +293,9 @@ class EquivariantMLP(EquivariantModule):
             self.embed_square = TypedLinear(
                 group, self.in_type, {k: 2 * width for k in self.in_type}, bias=False, **linear
             )
-            self.embed_products = TypedBilinear(group, {k: width for k in self.in_type}, products, "canonical", **factory)
+            self.embed_products = TypedBilinear(
+                group, {k: width for k in self.in_type}, products, "canonical", **factory
+            )
         missing = [
             l
             for l in self.hidden
