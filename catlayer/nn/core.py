@@ -285,10 +285,11 @@ class EquivariantModule(nn.Module):
         for k, channels in ftype.items():
             x = features[k]
             axes = order_axes(k)
-            expected = self._shape_text(k, channels)
             if not isinstance(x, torch.Tensor):
+                expected = self._shape_text(k, channels)
                 raise TypeError(f"{name}: order {k} must be a torch.Tensor of shape {expected}, got {type(x).__name__}")
             if x.dim() < 1 + len(axes) or x.shape[x.dim() - 1 - len(axes)] != channels:
+                expected = self._shape_text(k, channels)
                 raise ValueError(f"{name}: order {k} must have shape {expected}, got {tuple(x.shape)}")
             self._check_dtype(x, like, f"order {k}")
             this_lead = x.dim() - 1 - len(axes)
@@ -296,6 +297,7 @@ class EquivariantModule(nn.Module):
                 size = x.shape[this_lead + 1 + a]
                 if self.factors[f].n is not None:
                     if size != self.factors[f].n:
+                        expected = self._shape_text(k, channels)
                         raise ValueError(
                             f"{name}: order {k} must have shape {expected} (the size of {self.factors[f]!r}), "
                             f"got {tuple(x.shape)}"
