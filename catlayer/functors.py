@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from fractions import Fraction
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -154,21 +154,26 @@ class EquivariantMap:
     def __setattr__(self, name, value):
         raise AttributeError("EquivariantMap is immutable")
 
+    #: What the functor maps (a diagram, a combination of them) and how a refusal says so.
+    _diagram: ClassVar[type] = Diagram
+    _combination: ClassVar[type] = Combination
+    _maps = "a functor maps diagrams and Combinations"
+
     @classmethod
-    def image(cls, group: GroupLike, subject, basis: str = "diagram") -> EquivariantMap:
-        """The image of a diagram or Combination under ``group``'s functor (what
-        ``group.functor(subject, basis)`` returns)."""
+    def image(cls, group: GroupLike, subject, basis: str = "diagram") -> Self:
+        """The image of a diagram or Combination (for a :class:`ProductMap`, a product diagram or
+        combination) under ``group``'s functor (what ``group.functor(subject, basis)`` returns)."""
         if basis not in group.bases:
             raise ValueError(f"{group!r} has the bases {group.bases}, not {basis!r}")
-        if isinstance(subject, Diagram):
+        if isinstance(subject, cls._diagram):
             group.check_diagram(subject)
             return cls(group, "leaf", subject.dom, subject.cod, terms=((subject, sympy.Integer(1)),), basis=basis)
-        if isinstance(subject, Combination):
+        if isinstance(subject, cls._combination):
             terms = group.specialise(subject)
             for d, _ in terms:
                 group.check_diagram(d)
             return cls(group, "leaf", subject.dom, subject.cod, terms=terms, basis=basis)
-        raise TypeError(f"a functor maps diagrams and Combinations, not {type(subject).__name__}")
+        raise TypeError(f"{cls._maps}, not {type(subject).__name__}")
 
     # -- data ------------------------------------------------------------------------------------
     @property
@@ -555,25 +560,9 @@ class ProductMap(EquivariantMap):
     """
 
     __slots__ = ()
-
-    @classmethod
-    def image(
-        cls, group: GroupLike, subject: ProductDiagram | ProductCombination, basis: str = "diagram"
-    ) -> ProductMap:
-        """The image of a product diagram or combination under ``group``'s functor."""
-        if basis not in group.bases:
-            raise ValueError(f"{group!r} has the bases {group.bases}, not {basis!r}")
-        if isinstance(subject, ProductDiagram):
-            group.check_diagram(subject)
-            return cls(group, "leaf", subject.dom, subject.cod, terms=((subject, sympy.Integer(1)),), basis=basis)
-        if isinstance(subject, ProductCombination):
-            terms = group.specialise(subject)
-            for p, _ in terms:
-                group.check_diagram(p)
-            return cls(group, "leaf", subject.dom, subject.cod, terms=terms, basis=basis)
-        raise TypeError(
-            f"the functor of a product group maps ProductDiagrams and ProductCombinations, not {type(subject).__name__}"
-        )
+    _diagram = ProductDiagram
+    _combination = ProductCombination
+    _maps = "the functor of a product group maps ProductDiagrams and ProductCombinations"
 
     @property
     def group(self) -> GroupLike:
