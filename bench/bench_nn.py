@@ -34,7 +34,6 @@ thresholds (``mallopt``) so that freed memory is reused, as jemalloc or tcmalloc
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import math
 import platform
@@ -43,6 +42,7 @@ import time
 from pathlib import Path
 
 import torch
+from harness import print_head, tune_malloc
 
 from catlayer import O, S, Sp
 from catlayer.nn import EquivariantLinear
@@ -183,12 +183,13 @@ def _input(layer: EquivariantLinear, batch: int) -> torch.Tensor:
 
 
 def bench_ratios(configs, rounds, min_time) -> list[dict]:
-    print("\n1. Ratios to the irreducible work (median of interleaved rounds; targets: fwd ≤ 1.5, fwd+bwd ≤ 2)")
     header = (
         f"{'layer':>14} {'n':>4} {'c':>3} {'B':>3} {'exec':>5} | {'fwd':>7} {'irr':>7} {'ratio':>5} |"
         f" {'fwd+bwd':>7} {'irr':>7} {'ratio':>5} | {'peak':>4}"
     )
-    print(header + "\n" + "-" * len(header))
+    print_head(
+        header, "1. Ratios to the irreducible work (median of interleaved rounds; targets: fwd ≤ 1.5, fwd+bwd ≤ 2)"
+    )
     rows = []
     for group, k, l, c, batch in configs:
         torch.manual_seed(0)
@@ -215,9 +216,8 @@ def bench_ratios(configs, rounds, min_time) -> list[dict]:
 
 
 def bench_small(configs, rounds, min_time) -> list[dict]:
-    print("\n2. Small n: the cost model's choice (auto) against plan and dense, forward, ms")
     header = f"{'layer':>14} {'n':>4} {'c':>3} | {'auto':>5} {'plan':>7} {'dense':>7} | {'model plan':>10} {'dense':>7}"
-    print(header + "\n" + "-" * len(header))
+    print_head(header, "2. Small n: the cost model's choice (auto) against plan and dense, forward, ms")
     rows = []
     for group, k, l, c, batch in configs:
         torch.manual_seed(0)
@@ -239,9 +239,10 @@ def bench_small(configs, rounds, min_time) -> list[dict]:
 
 
 def bench_dense_inference(configs, rounds, min_time) -> list[dict]:
-    print("\n5. Dense inference: the gathered matrix is kept while the weights are unchanged (target: ≤ 1× matmul)")
     header = f"{'layer':>14} {'n':>4} {'c':>3} {'B':>3} | {'layer':>7} {'matmul':>7} {'ratio':>5}"
-    print(header + "\n" + "-" * len(header))
+    print_head(
+        header, "5. Dense inference: the gathered matrix is kept while the weights are unchanged (target: ≤ 1× matmul)"
+    )
     rows = []
     for group, k, l, c, batch in configs:
         torch.manual_seed(0)
@@ -358,13 +359,6 @@ def plot(scaling, conventional, path: Path) -> None:
     plt.close(fig)
 
 
-def _tune_malloc() -> None:
-    libc = ctypes.CDLL("libc.so.6")
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    libc.mallopt(m_mmap_threshold, 1 << 30)
-    libc.mallopt(m_trim_threshold, 1 << 30)
-
-
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer rounds")
@@ -375,7 +369,7 @@ def main(argv=None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.malloc_tune:
-        _tune_malloc()
+        tune_malloc()
     if args.quick:
         rounds, min_time = 3, 0.05
         ratios = [(S(32), 2, 2, 16, 32), (S(64), 2, 2, 16, 32), (S(16), 3, 3, 8, 32), (O(16), 4, 4, 2, 8)]
