@@ -79,7 +79,7 @@ import numpy as np
 import torch
 from set_models import REFERENCE_SIZE, DeepSets, parameters, rmse, roc_auc, trim
 from torch import nn
-from training import plot, run_tasks, runs_from_json, save_results, task_options, train
+from training import plot, run_tasks, runs_from_json, save_results, task_options, train_task
 
 from catlayer import O, S
 from catlayer.nn import EquivariantLinear, EquivariantMLP, TypedBilinear
@@ -348,19 +348,7 @@ def run_task(task: str, args, seed: int) -> dict:
     for name, make in make_models(task).items():
         torch.manual_seed(seed)
         model = _Batch(make())
-        run = train(
-            name,
-            model,
-            loss_fn,
-            test_error,
-            x["train"],
-            y["train"],
-            epochs=args.epochs,
-            batch=args.batch,
-            evaluations=args.evaluations,
-            seed=seed,
-            verbose=not args.quiet,
-        )
+        run = train_task(name, model, loss_fn, test_error, x["train"], y["train"], args, seed)
         model.eval()
         with torch.no_grad():
             out = model(x["test"])

@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from set_models import DeepSets, masks, parameters, random_orthogonal, rmse, trim
-from training import plot, run_tasks, runs_from_json, save_results, task_options, train
+from training import plot, run_tasks, runs_from_json, save_results, task_options, train_task
 
 from catlayer import O, S
 from catlayer.nn import EquivariantMLP
@@ -192,19 +192,7 @@ def run_task(name: str, args, seed: int) -> list[dict]:
     for model_name, make in MODELS.items():
         torch.manual_seed(seed)
         model = make(order)
-        run = train(
-            model_name,
-            model,
-            loss_fn,
-            relative_error,
-            x["train"],
-            y["train"],
-            epochs=args.epochs,
-            batch=args.batch,
-            evaluations=args.evaluations,
-            seed=seed,
-            verbose=not args.quiet,
-        )
+        run = train_task(model_name, model, loss_fn, relative_error, x["train"], y["train"], args, seed)
         model.eval()
         with torch.no_grad():
             started = time.perf_counter()

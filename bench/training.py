@@ -186,6 +186,23 @@ def task_options(
     return args
 
 
+def train_task(name: str, model: torch.nn.Module, loss_fn, test_error, x_train, y_train, args, seed: int) -> Run:
+    """:func:`train` with the options of :func:`task_options` (epochs, batch, evaluations, quiet)."""
+    return train(
+        name,
+        model,
+        loss_fn,
+        test_error,
+        x_train,
+        y_train,
+        epochs=args.epochs,
+        batch=args.batch,
+        evaluations=args.evaluations,
+        seed=seed,
+        verbose=not args.quiet,
+    )
+
+
 def run_tasks(args: argparse.Namespace, run_task: Callable, examples: str) -> dict:
     """``run_task(task, args, seed)`` for every task asked for, announced as it starts."""
     results = {}
