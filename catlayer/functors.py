@@ -81,6 +81,19 @@ def _execute() -> tuple[Callable[..., np.ndarray], Callable[..., np.ndarray]]:
     return _executor()
 
 
+def _apply_terms(group: GroupLike, terms: tuple, x: np.ndarray, out_shape: tuple[int, ...]) -> np.ndarray:
+    """Σ c·F(d) over the (diagram, coefficient) terms of a leaf, applied to the batch x (the
+    executor's single-diagram kernel for one unit term, its layer kernel otherwise)."""
+    apply, apply_layer = _execute()
+    if not terms:
+        return np.zeros((x.shape[0], *out_shape), dtype=np.result_type(x.dtype, np.float32))
+    if len(terms) == 1 and terms[0][1] == 1:
+        return apply(group, terms[0][0], x)
+    diagrams = tuple(d for d, _ in terms)
+    weights = np.array([float(c) for _, c in terms], dtype=x.dtype if x.dtype.kind == "f" else np.float64)
+    return apply_layer(group, diagrams, weights.reshape(1, 1, -1), x[:, None])[:, 0]
+
+
 def diagram_entries(group: GroupLike, d: Diagram, basis: str = "diagram") -> tuple[np.ndarray, np.ndarray]:
     """The nonzero entries of the image of one diagram (see :meth:`catlayer.groups.Group.entries`):
     flat indices into the n^(l+k) entries (``row * n**k + column``) and integer values,
@@ -441,8 +454,6 @@ class EquivariantMap:
         )
 
     def _apply_batch(self, x: np.ndarray) -> np.ndarray:
-        apply, apply_layer = _execute()
-
         n, group = self._group.n, self._group
         batch = x.shape[0]
         if self._kind == "leaf":
@@ -450,13 +461,7 @@ class EquivariantMap:
             if self._basis == "orbit":
                 combination = group.orbit_to_diagram(Combination(dict(terms), self._dom, self._cod))
                 terms = tuple(combination.terms.items())
-            if not terms:
-                return np.zeros((batch,) + (n,) * self._cod, dtype=np.result_type(x.dtype, np.float32))
-            if len(terms) == 1 and terms[0][1] == 1:
-                return apply(group, terms[0][0], x)
-            diagrams = tuple(d for d, _ in terms)
-            weights = np.array([float(c) for _, c in terms], dtype=x.dtype if x.dtype.kind == "f" else np.float64)
-            return apply_layer(group, diagrams, weights.reshape(1, 1, -1), x[:, None])[:, 0]
+            return _apply_terms(group, terms, x, (n,) * self._cod)
         if self._kind == "compose":
             first, second = self._children
             return second._apply_batch(first._apply_batch(x))
@@ -668,18 +673,9 @@ class ProductMap(EquivariantMap):
         )
 
     def _apply_batch(self, x: np.ndarray) -> np.ndarray:
-        apply, apply_layer = _execute()
-
-        group, batch = self._group, x.shape[0]
+        batch = x.shape[0]
         if self._kind == "leaf":
-            terms = self._terms
-            if not terms:
-                return np.zeros((batch, *self.out_shape), dtype=np.result_type(x.dtype, np.float32))
-            if len(terms) == 1 and terms[0][1] == 1:
-                return apply(group, terms[0][0], x)
-            diagrams = tuple(d for d, _ in terms)
-            weights = np.array([float(c) for _, c in terms], dtype=x.dtype if x.dtype.kind == "f" else np.float64)
-            return apply_layer(group, diagrams, weights.reshape(1, 1, -1), x[:, None])[:, 0]
+            return _apply_terms(self._group, self._terms, x, self.out_shape)
         if self._kind == "compose":
             first, second = self._children
             return second._apply_batch(first._apply_batch(x))
