@@ -37,7 +37,6 @@ thresholds (``mallopt``) so that freed memory is reused, as jemalloc or tcmalloc
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import math
 import platform
@@ -46,6 +45,7 @@ import time
 from pathlib import Path
 
 import torch
+from harness import print_head, tune_malloc
 
 from catlayer import O, S, Sp
 from catlayer.nn import EquivariantLinear, EquivariantMLP
@@ -191,12 +191,13 @@ def _input(layer: EquivariantLinear, batch: int) -> torch.Tensor:
 
 
 def bench_ratios(configs, rounds, min_time) -> list[dict]:
-    print("\n1. Ratios to the irreducible work (median of interleaved rounds; targets: fwd ≤ 1.5, fwd+bwd ≤ 2)")
     header = (
         f"{'layer':>14} {'n':>4} {'c':>3} {'B':>3} {'exec':>5} | {'fwd':>7} {'irr':>7} {'ratio':>5} |"
         f" {'fwd+bwd':>7} {'irr':>7} {'ratio':>5} | {'peak':>4}"
     )
-    print(header + "\n" + "-" * len(header))
+    print_head(
+        header, "1. Ratios to the irreducible work (median of interleaved rounds; targets: fwd ≤ 1.5, fwd+bwd ≤ 2)"
+    )
     rows = []
     for group, k, l, c, batch in configs:
         torch.manual_seed(0)
@@ -223,9 +224,8 @@ def bench_ratios(configs, rounds, min_time) -> list[dict]:
 
 
 def bench_small(configs, rounds, min_time) -> list[dict]:
-    print("\n2. Small n: the cost model's choice (auto) against plan and dense, forward, ms")
     header = f"{'layer':>14} {'n':>4} {'c':>3} | {'auto':>5} {'plan':>7} {'dense':>7} | {'model plan':>10} {'dense':>7}"
-    print(header + "\n" + "-" * len(header))
+    print_head(header, "2. Small n: the cost model's choice (auto) against plan and dense, forward, ms")
     rows = []
     for group, k, l, c, batch in configs:
         torch.manual_seed(0)
@@ -247,9 +247,10 @@ def bench_small(configs, rounds, min_time) -> list[dict]:
 
 
 def bench_dense_inference(configs, rounds, min_time) -> list[dict]:
-    print("\n5. Dense inference: the gathered matrix is kept while the weights are unchanged (target: ≤ 1× matmul)")
     header = f"{'layer':>14} {'n':>4} {'c':>3} {'B':>3} | {'layer':>7} {'matmul':>7} {'ratio':>5}"
-    print(header + "\n" + "-" * len(header))
+    print_head(
+        header, "5. Dense inference: the gathered matrix is kept while the weights are unchanged (target: ≤ 1× matmul)"
+    )
     rows = []
     for group, k, l, c, batch in configs:
         torch.manual_seed(0)
@@ -401,10 +402,9 @@ def _mask_runs(module, x: torch.Tensor, k: int):
 def bench_masks(configs, rounds, min_time) -> list[dict]:
     """Padded batches (a mask, a quarter of the indices padded) against the same batch with every
     index valid and no mask, forward and forward + backward, for S() layers and an MLP."""
-    print("\n6. Masks: a padded batch against the same batch with every index valid (target: ≤ 1.2×), ms")
     header = f"{'module':>22} {'N':>4} {'c':>3} {'B':>3} | {'full':>7} {'padded':>7} {'ratio':>5} | "
     header += f"{'full':>7} {'padded':>7} {'ratio':>5}  (fwd | fwd+bwd)"
-    print(header + "\n" + "-" * len(header))
+    print_head(header, "6. Masks: a padded batch against the same batch with every index valid (target: ≤ 1.2×), ms")
     rows = []
     for name, make, k, c, n, batch in configs:
         torch.manual_seed(0)
@@ -435,13 +435,6 @@ def _mask_configs(quick: bool) -> list:
     return configs
 
 
-def _tune_malloc() -> None:
-    libc = ctypes.CDLL("libc.so.6")
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    libc.mallopt(m_mmap_threshold, 1 << 30)
-    libc.mallopt(m_trim_threshold, 1 << 30)
-
-
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer rounds")
@@ -458,7 +451,7 @@ def main(argv=None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.malloc_tune:
-        _tune_malloc()
+        tune_malloc()
     if args.quick:
         rounds, min_time = 3, 0.05
         ratios = [(S(32), 2, 2, 16, 32), (S(64), 2, 2, 16, 32), (S(16), 3, 3, 8, 32), (O(16), 4, 4, 2, 8)]
