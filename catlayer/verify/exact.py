@@ -300,7 +300,10 @@ def _describe(subject: object) -> str:
     if isinstance(subject, (Diagram, Combination, ProductDiagram, ProductCombination)):
         return str(subject)
     if isinstance(subject, sympy.MatrixBase):
-        return f"exact {subject.shape[0]} x {subject.shape[1]} sympy matrix"
+        # A sympy Float is a float: such a matrix is checked numerically, so do not call it exact.
+        floats = any(isinstance(x, sympy.Float) for x in subject.atoms(sympy.Number))
+        shape = f"{subject.shape[0]} x {subject.shape[1]}"
+        return f"{shape} sympy matrix with float entries" if floats else f"exact {shape} sympy matrix"
     if isinstance(subject, np.ndarray):
         return f"{subject.shape[0]} x {subject.shape[1]} {subject.dtype} matrix"
     return type(subject).__name__
