@@ -44,8 +44,8 @@ from ..tolerance import DEFAULT_TOLERANCE
 from ..verify.forward import check_forward
 from ..verify.report import EquivarianceReport, ForwardCheck, Mismatch
 
-if TYPE_CHECKING:
-    from hypothesis.strategies import SearchStrategy
+if TYPE_CHECKING:  # hypothesis is imported by group_elements when it runs
+    import hypothesis.strategies
 
 __all__ = ["DEFAULT_TOLERANCE", "ForwardCheck", "Mismatch", "assert_equivariant", "group_elements"]
 
@@ -130,7 +130,9 @@ def assert_equivariant(
     return result
 
 
-def group_elements(group: Group | ProductGroup) -> SearchStrategy[np.ndarray | tuple[np.ndarray, ...]]:
+def group_elements(
+    group: Group | ProductGroup,
+) -> hypothesis.strategies.SearchStrategy[np.ndarray | tuple[np.ndarray, ...]]:
     """A hypothesis strategy of random elements of ``group`` (float64 n × n arrays), drawn by
     ``group.random_element`` from a seed that hypothesis chooses (and shrinks).
 
