@@ -30,6 +30,7 @@ by their number), and outputs are 0 wherever they touch a padded index.
 from __future__ import annotations
 
 import itertools
+import math
 from functools import lru_cache
 from typing import Any
 
@@ -461,6 +462,29 @@ class TypedBilinear(EquivariantModule):
         """What the program is compiled from (for the certificate: :mod:`catlayer.verify.modules`)."""
         return self._structure_args
 
+    def _entries_per_sample(self, sizes: tuple[int, ...]) -> int:
+        """An upper bound on the entries one sample keeps in flight (checked against the memory
+        budget before every eager forward): x and y with their masked copies; per contraction
+        both operands as reordered (and form-multiplied) copies and the contracted tensor, scaled;
+        per expansion group the stacked and mixed tensors; twice the outputs."""
+        program = self._program
+
+        def count(factors: tuple[int, ...]) -> int:
+            return math.prod(int(sizes[f]) for f in factors)
+
+        inputs = sum(self.channels * count(order_axes(k)) for k in self.in_type)
+        total = 4 * inputs
+        widths = {}
+        for r, reduction in enumerate(program.reductions):
+            a, b = self._pairs_used[reduction.input]
+            widths[r] = self.channels
+            total += 2 * self.channels * (count(order_axes(a)) + count(order_axes(b)))
+            total += 2 * self.channels * count(reduction.slot_factor)
+        for e, expansion in enumerate(program.expansions):
+            stacked = sum(widths[r] for r, _ in program.terms[e])
+            total += (stacked + self.out_type[self._outputs[expansion.output]]) * count(expansion.slot_factor)
+        return total + 2 * sum(c * count(order_axes(l)) for l, c in self.out_type.items())
+
     def _fresh(self) -> TypedBilinear:
         return TypedBilinear(
             self.group,
@@ -561,6 +585,7 @@ class TypedBilinear(EquivariantModule):
 
     def run(self, call: Call, y: dict[Any, torch.Tensor]) -> dict[Any, torch.Tensor]:
         """The products on a checked call (x's features) and y's features (same batch and sizes)."""
+        self._check_memory(call)  # refuse a forward that cannot fit before allocating any of it
         x = call.features
         if call.masked:
             x = {k: masked(t, call.masks, order_axes(k)) for k, t in x.items()}
@@ -620,9 +645,12 @@ def _same(module: Any, x: Call, y: Call) -> None:
 
 
 def _check_pairs(pairs: Any, in_type: dict[Any, int], num_factors: int) -> tuple[tuple[Any, Any], ...]:
-    if not isinstance(pairs, (list, tuple)) or not pairs:
+    """``pairs`` as a tuple of (a, b) with a and b orders of ``in_type``, each pair once; anything
+    else is refused naming the pair (an order that is not hashable, a bool, or a pair listed twice
+    would otherwise fail deep inside the construction or be dropped without a word)."""
+    if isinstance(pairs, (str, bytes)) or not isinstance(pairs, (list, tuple)) or not pairs:
         raise ValueError(f"pairs must be a non-empty list of (order, order) pairs, got {short_repr(pairs)}")
-    out = []
+    out: list[tuple[Any, Any]] = []
     for pair in pairs:
         if not isinstance(pair, (list, tuple)) or len(pair) != 2:
             raise ValueError(
@@ -630,10 +658,17 @@ def _check_pairs(pairs: Any, in_type: dict[Any, int], num_factors: int) -> tuple
             )
         a, b = (tuple(o) if isinstance(o, list) else o for o in pair)
         for o in (a, b):
-            if o not in in_type:
+            try:
+                known = not isinstance(o, bool) and o in in_type
+            except TypeError:  # unhashable
+                known = False
+            if not known:
                 raise ValueError(
-                    f"pair ({a}, {b}) uses the order {short_repr(o)}, missing from in_type {type_str(in_type)}"
+                    f"pair {short_repr(pair)} uses the order {short_repr(o)}, which is not an order of in_type "
+                    f"{type_str(in_type)}"
                 )
+        if (a, b) in out:
+            raise ValueError(f"pair ({a}, {b}) is listed twice in pairs {short_repr(pairs)}: give each pair once")
         out.append((a, b))
     del num_factors
     return tuple(out)

@@ -424,8 +424,7 @@ class TypedLinear(EquivariantModule):
         inputs = [call.features[k] for k in self._inputs]
         if call.masked:
             inputs = [masked(x, call.masks, order_axes(k)) for x, k in zip(inputs, self._inputs, strict=True)]
-        if _eager():
-            self._check_memory(call, inputs[0])
+        self._check_memory(call, inputs[0])  # the core's guard (nothing under a tracer)
         tables = self._tables(call, runtime, inputs[0])
         bias_terms = self._bias_terms(tables)
         weights = self._weights()
@@ -545,14 +544,6 @@ class TypedLinear(EquivariantModule):
         total += 2 * sum(self.out_type[l] * count(order_axes(l)) for l in self._outputs)
         self._sizes_cache[sizes] = total
         return total
-
-    def _check_memory(self, call: Call, x: torch.Tensor) -> None:
-        batch = x.shape[0]
-        per_sample = self._entries_per_sample(call.sizes)
-        check_size(
-            batch * per_sample * x.element_size(),
-            lambda: f"the forward of {type(self).__name__}({self.group!r}, ...) on a batch of {batch}",
-        )
 
     # -- dense execution -------------------------------------------------------------------------
     def _dense_bytes(self) -> int:

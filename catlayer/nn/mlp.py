@@ -43,7 +43,7 @@ from torch import nn
 from ..diagrams.validation import short_repr
 from ..groups.product import group_factors
 from .bilinear import TypedBilinear, canonical_products
-from .core import Call, EquivariantModule, feature_type, order_axes, output_mask, type_str
+from .core import Call, EquivariantModule, entries, feature_type, order_axes, output_mask, type_str
 from .linear import TypedLinear, _zero_order
 from .nonlinear import GatedNonlinearity, NormNonlinearity, PointwiseNonlinearity
 
@@ -399,8 +399,23 @@ class EquivariantMLP(EquivariantModule):
         call = self.check_inputs(features, mask)
         return call.restore(self.run(call))
 
+    def _entries_per_sample(self, sizes: tuple[int, ...]) -> int:
+        """An upper bound on the entries one sample keeps in flight: the input, the hidden features
+        (h, a block's two branches and the new h), the largest part's output and the network's
+        output held at once, plus the largest part's own forward."""
+        parts = [m for m in self.modules() if m is not self and isinstance(m, EquivariantModule)]
+
+        def total(ftype: dict[Any, int]) -> int:
+            return sum(c * entries(k, sizes) for k, c in ftype.items())
+
+        held = total(self._embed_type) + 4 * total(self.hidden) + total(self.out_type)
+        held += max((total(m.out_type) for m in parts), default=0)
+        return held + max((m._entries_per_sample(sizes) for m in parts), default=0)
+
     def run(self, call: Call) -> dict[Any, torch.Tensor]:
         """The network on a checked call."""
+        # The whole network's budget up front, so that no part computes before a later one is refused.
+        self._check_memory(call)
         features = dict(call.features)
         like = next(iter(features.values()))
         zero = _zero_order(len(self.factors))

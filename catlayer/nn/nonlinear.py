@@ -115,6 +115,7 @@ class _Nonlinearity(EquivariantModule, ABC):
         return call.restore(self.run(call))
 
     def run(self, call: Call) -> dict[Any, torch.Tensor]:
+        self._check_memory(call)  # refuse a forward that cannot fit before allocating any of it
         if not call.masked:
             return self._apply_to(call)
         # Padded entries are replaced by 0 before the function (whatever they held, NaN included)
