@@ -39,10 +39,8 @@ from catlayer.nn import (
     export_program,
     plain_module,
 )
-from catlayer.nn.check import check_forward
-from catlayer.nn.network_check import check_network
 from catlayer.testing import assert_equivariant
-from catlayer.verify import check_equivariance
+from catlayer.verify import check_equivariance, check_forward, check_network
 from tests.torch_threads import one_torch_thread  # noqa: F401
 
 SEEDS = range(21)
