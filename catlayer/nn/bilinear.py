@@ -119,16 +119,29 @@ def _row_blocks(rows: list[int]) -> list[list[tuple[int, ...]]]:
     return out
 
 
+#: The largest Brauer-type spanning set whose basis is chosen to filter the product diagrams
+#: (choosing a basis of 945 diagrams, 10 vertices, takes seconds; of 10,395 it would take hours).
+_BASIS_FILTER_LIMIT = 1000
+
+
 def _factor_products(group: Any, a: int, b: int, c: int) -> list[Diagram]:
     """The product diagrams (a + b → c) of one factor's category that are in its basis, in basis
     order. Partition categories list them directly (their hom sets grow like Bell numbers: 4.2
     million for 4 + 4 → 4, of which a few hundred are product diagrams), in the category's order
-    (restricted growth strings, which :attr:`Diagram.labels` are); Brauer-type hom sets (N − 1)!!
-    are small and are filtered."""
+    (restricted growth strings, which :attr:`Diagram.labels` are). Brauer-type spanning sets,
+    (N − 1)!! diagrams, are listed and filtered; where their images are dependent (small n) the
+    basis decides which product diagrams stay, as long as choosing it is cheap (at most
+    ``_BASIS_FILTER_LIMIT`` diagrams); beyond that every product diagram is kept — a spanning set
+    of the product maps, in which some weights are redundant at this n."""
     from ..diagrams import PartitionCategory, PartitionDiagram
 
     if not isinstance(group.category, PartitionCategory):
-        return [d for d in group.basis(a + b, c) if _is_product(d, a, b)]
+        spanning = group.spanning_set(a + b, c)
+        products = [d for d in spanning if _is_product(d, a, b)]
+        if group._spanning_is_basis(a + b, c) or len(spanning) > _BASIS_FILTER_LIMIT:
+            return products
+        basis = set(group.basis(a + b, c))
+        return [d for d in products if d in basis]
     rows = [0] * c + [1] * a + [2] * b
     found = [PartitionDiagram(blocks, dom=a + b, cod=c) for blocks in _row_blocks(rows)]
     return sorted((d for d in found if group.basis_contains(d)), key=lambda d: d.labels)
