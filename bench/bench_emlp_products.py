@@ -46,17 +46,15 @@ bench/results/bench_emlp_products.png.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
-import pkgutil
 import platform
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-import catlayer
 from catlayer import O, S
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -77,11 +75,11 @@ QUICK_PAIRS = PAIRS[:4]
 
 # -- catlayer -----------------------------------------------------------------------------------------
 def clear_catlayer_caches() -> None:
-    """Clear every functools cache in catlayer's symbolic modules (bases, categories, tables)."""
-    for info in pkgutil.walk_packages(catlayer.__path__, "catlayer."):
-        if info.name.startswith("catlayer.nn"):
+    """Clear every functools cache in catlayer's loaded symbolic modules (bases, categories,
+    tables): a cache lives only in a module that is imported, so the loaded ones are all there is."""
+    for name, module in list(sys.modules.items()):
+        if not name.startswith("catlayer.") or name.startswith("catlayer.nn") or module is None:
             continue
-        module = importlib.import_module(info.name)
         for value in vars(module).values():
             if callable(getattr(value, "cache_clear", None)):
                 value.cache_clear()
