@@ -1127,7 +1127,7 @@ class EquivariantLinear(TypedLinear):
             scale.append(s)
         with torch.no_grad():
             layer.weight.copy_(coords / torch.tensor(scale, dtype=coords.dtype, device=coords.device))
-            if layer.bias is not None:
+            if layer.bias is not None and bias_coords is not None:  # both exactly when a bias was given
                 layer.bias.copy_(bias_coords)
         return layer
 
