@@ -9,6 +9,8 @@ nothing is written to the working folder.
 
 from __future__ import annotations
 
+import functools
+import operator
 import tempfile
 import time
 from pathlib import Path
@@ -69,7 +71,7 @@ def groups_tour() -> None:
     for d in basis[:3]:
         matrix = G.functor(d).to_numpy()
         print(f"  {d}  ->  {int(matrix.sum())} ones")
-    layer = sum((i + 1) * G.functor(d) for i, d in enumerate(basis))
+    layer = functools.reduce(operator.add, ((i + 1) * G.functor(d) for i, d in enumerate(basis)))
     report = check_equivariance(G, layer.to_sympy(), 2, 2)
     print("exact proof that Σ_d (i+1)·E_d is S_5-equivariant:", bool(report))
     print(report)

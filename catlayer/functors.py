@@ -23,9 +23,9 @@ owns its functor's entry formula (docs/conventions.md lists them for every famil
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from fractions import Fraction
-from typing import Any, ClassVar, Protocol, Self
+from typing import Any, ClassVar, NoReturn, Protocol, Self, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -59,6 +59,12 @@ class GroupLike(Protocol):
     def functor(self, d: Any, basis: str = "diagram") -> Any: ...
 
 
+class _OrbitGroup(GroupLike, Protocol):
+    """A group whose images also have the orbit basis (S_n: ``"orbit" in group.bases``)."""
+
+    def orbit_to_diagram(self, c: Combination) -> Combination: ...
+
+
 _INT64_SAFE = 2**62
 
 #: A function returning (apply, apply_layer) of the executor of apply(); see set_executor.
@@ -81,7 +87,9 @@ def _execute() -> tuple[Callable[..., np.ndarray], Callable[..., np.ndarray]]:
     return _executor()
 
 
-def _apply_terms(group: GroupLike, terms: tuple, x: np.ndarray, out_shape: tuple[int, ...]) -> np.ndarray:
+def _apply_terms(
+    group: GroupLike, terms: tuple[tuple[Any, Any], ...], x: np.ndarray, out_shape: tuple[int, ...]
+) -> np.ndarray:
     """Σ c·F(d) over the (diagram, coefficient) terms of a leaf, applied to the batch x (the
     executor's single-diagram kernel for one unit term, its layer kernel otherwise)."""
     apply, apply_layer = _execute()
@@ -128,10 +136,10 @@ def _int_kron(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.kron(a.astype(object), b.astype(object))
 
 
-def _as_fraction(c) -> Fraction | None:
-    c = sympy.sympify(c)
-    if c.is_Rational:
-        return Fraction(int(c.p), int(c.q))
+def _as_fraction(c: object) -> Fraction | None:
+    value = sympy.sympify(c)
+    if value.is_Rational:
+        return Fraction(int(value.p), int(value.q))
     return None
 
 
@@ -154,8 +162,25 @@ class EquivariantMap:
     """
 
     __slots__ = ("_basis", "_children", "_cod", "_dom", "_group", "_kind", "_terms")
+    _group: GroupLike
+    _kind: str  # "leaf", "compose", "tensor" or "linear"
+    _dom: Any  # an int (a tuple of ints, one per factor, for a ProductMap)
+    _cod: Any
+    _terms: tuple[Any, ...]  # a leaf's (diagram, coefficient) pairs; a linear map's coefficients
+    _basis: str
+    _children: tuple[EquivariantMap, ...]
 
-    def __init__(self, group: GroupLike, kind: str, dom: int, cod: int, *, terms=(), basis="diagram", children=()):
+    def __init__(
+        self,
+        group: GroupLike,
+        kind: str,
+        dom: int | tuple[int, ...],
+        cod: int | tuple[int, ...],
+        *,
+        terms: Iterable[Any] = (),
+        basis: str = "diagram",
+        children: Iterable[EquivariantMap] = (),
+    ) -> None:
         object.__setattr__(self, "_group", group)
         object.__setattr__(self, "_kind", kind)
         object.__setattr__(self, "_dom", dom)
@@ -164,16 +189,16 @@ class EquivariantMap:
         object.__setattr__(self, "_basis", basis)
         object.__setattr__(self, "_children", tuple(children))
 
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: object) -> NoReturn:
         raise AttributeError("EquivariantMap is immutable")
 
     #: What the functor maps (a diagram, a combination of them) and how a refusal says so.
-    _diagram: ClassVar[type] = Diagram
-    _combination: ClassVar[type] = Combination
-    _maps = "a functor maps diagrams and Combinations"
+    _diagram: ClassVar[type[Diagram] | type[ProductDiagram]] = Diagram
+    _combination: ClassVar[type[Combination] | type[ProductCombination]] = Combination
+    _maps: ClassVar[str] = "a functor maps diagrams and Combinations"
 
     @classmethod
-    def image(cls, group: GroupLike, subject, basis: str = "diagram") -> Self:
+    def image(cls, group: GroupLike, subject: object, basis: str = "diagram") -> Self:
         """The image of a diagram or Combination (for a :class:`ProductMap`, a product diagram or
         combination) under ``group``'s functor (what ``group.functor(subject, basis)`` returns)."""
         if basis not in group.bases:
@@ -237,7 +262,7 @@ class EquivariantMap:
             )
         return type(self)(self._group, "compose", self._dom, other._cod, children=(self, other))
 
-    def __rshift__(self, other):
+    def __rshift__(self, other: object) -> EquivariantMap:
         if not isinstance(other, EquivariantMap):
             return NotImplemented
         return self.then(other)
@@ -247,17 +272,17 @@ class EquivariantMap:
         self._same_group(other, "tensor")
         return type(self)(self._group, "tensor", self._dom + other._dom, self._cod + other._cod, children=(self, other))
 
-    def __matmul__(self, other):
+    def __matmul__(self, other: object) -> EquivariantMap:
         if not isinstance(other, EquivariantMap):
             return NotImplemented
         return self.tensor(other)
 
-    def _linear(self, pairs) -> EquivariantMap:
+    def _linear(self, pairs: Sequence[tuple[Any, EquivariantMap]]) -> EquivariantMap:
         coefficients = tuple(c for c, _ in pairs)
         children = tuple(m for _, m in pairs)
         return type(self)(self._group, "linear", self._dom, self._cod, terms=coefficients, children=children)
 
-    def __add__(self, other):
+    def __add__(self, other: object) -> EquivariantMap:
         if not isinstance(other, EquivariantMap):
             return NotImplemented
         self._same_group(other, "add")
@@ -265,20 +290,20 @@ class EquivariantMap:
             raise ValueError(f"cannot add maps {self._dom} → {self._cod} and {other._dom} → {other._cod}")
         return self._linear([(sympy.Integer(1), self), (sympy.Integer(1), other)])
 
-    def __radd__(self, other):
+    def __radd__(self, other: object) -> EquivariantMap:
         if isinstance(other, int) and other == 0:  # sum() of maps
             return self
         return NotImplemented
 
-    def __neg__(self):
+    def __neg__(self) -> EquivariantMap:
         return self._linear([(sympy.Integer(-1), self)])
 
-    def __sub__(self, other):
+    def __sub__(self, other: object) -> EquivariantMap:
         if not isinstance(other, EquivariantMap):
             return NotImplemented
         return self + (-other)
 
-    def __mul__(self, scalar):
+    def __mul__(self, scalar: object) -> EquivariantMap:
         if isinstance(scalar, (EquivariantMap, np.ndarray)):
             return NotImplemented
         if isinstance(scalar, float):
@@ -288,7 +313,7 @@ class EquivariantMap:
     __rmul__ = __mul__
 
     # -- exact values ------------------------------------------------------------------------------
-    def _leaf_coefficients(self):
+    def _leaf_coefficients(self) -> list[tuple[Any, Fraction | None]]:
         return [(d, _as_fraction(c)) for d, c in self._terms]
 
     def is_rational(self) -> bool:
@@ -312,10 +337,11 @@ class EquivariantMap:
         check_size(8 * rows * cols, f"an exact {rows} x {cols} matrix")
         if self._kind == "leaf":
             coefficients = self._leaf_coefficients()
-            if any(f is None for _, f in coefficients):
+            exact = [(d, f) for d, f in coefficients if f is not None]
+            if len(exact) < len(coefficients):
                 raise ValueError("the map has irrational or symbolic coefficients: use to_sympy()")
-            q = math.lcm(1, *(f.denominator for _, f in coefficients))
-            scaled = [(d, f.numerator * (q // f.denominator)) for d, f in coefficients]
+            q = math.lcm(1, *(f.denominator for _, f in exact))
+            scaled = [(d, f.numerator * (q // f.denominator)) for d, f in exact]
             bound = sum(abs(c) for _, c in scaled)
             a = np.zeros(rows * cols, dtype=np.int64 if bound < _INT64_SAFE else object)
             for d, c in scaled:
@@ -336,8 +362,9 @@ class EquivariantMap:
             a1, q1 = left.to_exact()
             a2, q2 = right.to_exact()
             return _int_kron(a1, a2), q1 * q2
-        fractions = [_as_fraction(c) for c in self._terms]
-        if any(f is None for f in fractions):
+        maybe = [_as_fraction(c) for c in self._terms]
+        fractions = [f for f in maybe if f is not None]
+        if len(fractions) < len(maybe):
             raise ValueError("the map has irrational or symbolic coefficients: use to_sympy()")
         parts = [child.to_exact() for child in self._children]
         q = math.lcm(1, *(f.denominator * qi for f, (_, qi) in zip(fractions, parts, strict=True)))
@@ -385,7 +412,7 @@ class EquivariantMap:
             total += c * child.to_sympy()
         return sympy.ImmutableMatrix(total)
 
-    def to_numpy(self, dtype=np.float64) -> np.ndarray:
+    def to_numpy(self, dtype: npt.DTypeLike = np.float64) -> np.ndarray:
         """The dense matrix, shape (n**l, n**k), docs/conventions.md §1.1 index order. Floating dtypes take
         float values of the coefficients; integer dtypes are exact (the map must have integer
         entries). The size is checked before allocating.
@@ -425,7 +452,7 @@ class EquivariantMap:
             out += float(c) * child.to_numpy(dtype)
         return out
 
-    def __array__(self, dtype=None, copy=None):
+    def __array__(self, dtype: npt.DTypeLike | None = None, copy: bool | None = None) -> np.ndarray:
         return self.to_numpy(np.float64 if dtype is None else dtype)
 
     # -- application -------------------------------------------------------------------------------
@@ -458,8 +485,8 @@ class EquivariantMap:
         batch = x.shape[0]
         if self._kind == "leaf":
             terms = self._terms
-            if self._basis == "orbit":
-                combination = group.orbit_to_diagram(Combination(dict(terms), self._dom, self._cod))
+            if self._basis == "orbit":  # only S_n has it (image() checked group.bases)
+                combination = cast(_OrbitGroup, group).orbit_to_diagram(Combination(dict(terms), self._dom, self._cod))
                 terms = tuple(combination.terms.items())
             return _apply_terms(group, terms, x, (n,) * self._cod)
         if self._kind == "compose":
@@ -474,14 +501,15 @@ class EquivariantMap:
             y = left._apply_batch(np.ascontiguousarray(y).reshape((batch * n**l2,) + (n,) * k1))
             y = y.reshape((batch,) + (n,) * (l2 + l1))
             return np.moveaxis(y, list(range(1 + l2, 1 + l2 + l1)), list(range(1, 1 + l1)))
-        out = None
+        out: np.ndarray | None = None
         for c, child in zip(self._terms, self._children, strict=True):
             part = float(c) * child._apply_batch(x)
             out = part if out is None else out + part
+        assert out is not None  # a linear map has at least one term (see _linear's callers)
         return out
 
     # -- comparison and printing ---------------------------------------------------------------------
-    def __eq__(self, other) -> bool:
+    def __eq__(self, other: object) -> bool:
         if not isinstance(other, EquivariantMap):
             return NotImplemented
         if other._group != self._group or (self._dom, self._cod) != (other._dom, other._cod):
@@ -495,7 +523,7 @@ class EquivariantMap:
         difference = sympy.Matrix(self.to_sympy() - other.to_sympy()).applyfunc(sympy.simplify)
         return difference.is_zero_matrix is True
 
-    __hash__ = None
+    __hash__ = None  # type: ignore[assignment]  # unhashable (== is by value); typeshed says object's is a method
 
     def __repr__(self) -> str:
         group = repr(self._group)
@@ -529,7 +557,7 @@ def _kron_order(
     and the permutation taking them to the product's order (per factor: the first map's axes,
     then the second's)."""
     shape: list[int] = []
-    mine: list[list[int]] = [[] for _ in sizes]
+    mine: list[list[list[int]]] = [[] for _ in sizes]
     position = 0
     for which in (first, second):
         for f, (n, a) in enumerate(zip(sizes, which, strict=True)):
@@ -565,6 +593,7 @@ class ProductMap(EquivariantMap):
     """
 
     __slots__ = ()
+    _children: tuple[ProductMap, ...]  # the children of a product's map are its maps too
     _diagram = ProductDiagram
     _combination = ProductCombination
     _maps = "the functor of a product group maps ProductDiagrams and ProductCombinations"
@@ -580,12 +609,12 @@ class ProductMap(EquivariantMap):
         return tuple(self._group.n)
 
     @property
-    def dom(self) -> tuple[int, ...]:
+    def dom(self) -> tuple[int, ...]:  # type: ignore[override]  # a product's orders: one per factor
         """The input orders, one per factor."""
         return self._dom
 
     @property
-    def cod(self) -> tuple[int, ...]:
+    def cod(self) -> tuple[int, ...]:  # type: ignore[override]  # a product's orders: one per factor
         """The output orders, one per factor."""
         return self._cod
 
@@ -699,10 +728,11 @@ class ProductMap(EquivariantMap):
             y = np.moveaxis(y, list(range(1 + tail, 1 + tail + head)), list(range(1, 1 + head)))
             # now in Kronecker order (left's outputs, then right's): regroup by factor
             return np.ascontiguousarray(np.transpose(y, [0, *(1 + a for a in out_perm)]))
-        out = None
+        out: np.ndarray | None = None
         for c, child in zip(self._terms, self._children, strict=True):
             part = float(c) * child._apply_batch(x)
             out = part if out is None else out + part
+        assert out is not None  # a linear map has at least one term (see _linear's callers)
         return out
 
     def __repr__(self) -> str:

@@ -54,7 +54,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeAlias, cast
 
 import numpy as np
 import sympy
@@ -64,8 +64,13 @@ from .diagrams import Diagram
 from .functors import GroupLike
 from .tolerance import check_tolerance, default_tolerance
 
+if TYPE_CHECKING:
+    from typing_extensions import TypeIs
+
 __all__ = [
+    "FamilyLike",
     "NotEquivariantError",
+    "ProductLike",
     "coefficients",
     "dense_layer_coordinates",
     "diagram_gram",
@@ -73,6 +78,56 @@ __all__ = [
     "project",
     "register_array_type",
 ]
+
+#: An array this module reads or writes: a numpy array, or a tensor of a library registered with
+#: :func:`register_array_type` (torch). The module imports no array library but numpy and tells
+#: them apart at run time (:func:`_is_torch`), calling the tensors' own methods, so an array is
+#: typed Any here.
+_Array: TypeAlias = Any
+
+#: The orders of a map: ints k, l for a group family, one order per factor for a product group.
+_Orders: TypeAlias = int | Sequence[int]
+
+
+class FamilyLike(GroupLike, Protocol):
+    """What a projection needs of a group family (every :class:`~catlayer.groups.Group` has it):
+    :class:`~catlayer.functors.GroupLike`, the basis, the Gram entries, the signs and the pair form."""
+
+    @property
+    def n(self) -> int: ...
+
+    @property
+    def free_singletons(self) -> bool: ...
+
+    @property
+    def projects_in_orbit_basis(self) -> bool: ...
+
+    @property
+    def pair_form(self) -> np.ndarray | None: ...
+
+    def sign(self, d: Diagram) -> int: ...
+
+    def gram(self, d: Diagram, e: Diagram) -> int: ...
+
+    def basis(self, k: int, l: int) -> Sequence[Diagram]: ...
+
+    def __hash__(self) -> int: ...
+
+
+class ProductLike(GroupLike, Protocol):
+    """What a projection needs of a product group (:class:`~catlayer.groups.ProductGroup` has it):
+    :class:`~catlayer.functors.GroupLike`, the factor groups, their sizes and the orders' check."""
+
+    @property
+    def factors(self) -> tuple[FamilyLike, ...]: ...
+
+    def check_orders(self, k: object, l: object) -> tuple[tuple[int, ...], tuple[int, ...]]: ...
+
+    def require_sizes(self, what: str) -> tuple[int, ...]: ...
+
+
+#: A group a projection handles: a family, or a product of families.
+_Group: TypeAlias = FamilyLike | ProductLike
 
 #: The array libraries besides numpy: name → (owns(x), load() → operations), see register_array_type.
 _ARRAY_TYPES: dict[str, tuple[Callable[[object], bool], Callable[[], Any]]] = {}
@@ -97,9 +152,17 @@ def _ops(x: object) -> Any:
     return None
 
 
-def _is_product(group: object) -> bool:
+def _is_product(group: _Group) -> TypeIs[ProductLike]:
     """A product group: its ``factors`` are its factor groups (a family's ``factors`` is a method)."""
     return isinstance(getattr(group, "factors", None), tuple)
+
+
+def _family_orders(k: _Orders, l: _Orders) -> tuple[int, int]:
+    """The orders of a map of a group family: on a family's path k and l are the ints (or numpy
+    integers) that :func:`_check_orders` accepts, as only a product group has one order per factor."""
+    # cast: the split between the two paths is made on the group (_is_product), and mypy cannot
+    # tie the type of the orders to it
+    return cast(int, k), cast(int, l)
 
 
 def same_row(d: Diagram, u: int, v: int) -> bool:
@@ -119,12 +182,14 @@ class NotEquivariantError(ValueError):
     -4.0 ((0,), (0,)) 0.5
     """
 
-    def __init__(self, message: str, residual, index: tuple[tuple[int, ...], tuple[int, ...]], relative: float):
+    def __init__(
+        self, message: str, residual: object, index: tuple[tuple[int, ...], tuple[int, ...]], relative: float
+    ) -> None:
         super().__init__(message)
         self.residual, self.index, self.relative = residual, index, relative
 
 
-def _is_indicator(group: GroupLike, d: Diagram) -> bool:
+def _is_indicator(group: FamilyLike, d: Diagram) -> bool:
     """Whether F(d) is the 0/1 indicator of a generalised diagonal (x constant on every block):
     no sign, no Levi-Civita symbol and no pair form on a same-row pair."""
     if group.sign(d) != 1 or (group.free_singletons and d.free_vertices):
@@ -133,7 +198,7 @@ def _is_indicator(group: GroupLike, d: Diagram) -> bool:
 
 
 @lru_cache(maxsize=64)
-def _gram(group: GroupLike, k: int, l: int) -> tuple[tuple[int, ...], ...]:
+def _gram(group: FamilyLike, k: int, l: int) -> tuple[tuple[int, ...], ...]:
     basis = group.basis(k, l)
     rows = [[0] * len(basis) for _ in basis]
     for i, d in enumerate(basis):
@@ -142,7 +207,7 @@ def _gram(group: GroupLike, k: int, l: int) -> tuple[tuple[int, ...], ...]:
     return tuple(tuple(r) for r in rows)
 
 
-def diagram_gram(group: GroupLike, k: int, l: int) -> np.ndarray:
+def diagram_gram(group: _Group, k: _Orders, l: _Orders) -> np.ndarray:
     """The Gram matrix ⟨F(d), F(e)⟩ = trace(F(d)ᵀF(e)) of ``group.basis(k, l)``, exact (an object
     array of Python ints), computed combinatorially from the closed diagrams (cached).
 
@@ -157,6 +222,7 @@ def diagram_gram(group: GroupLike, k: int, l: int) -> np.ndarray:
     """
     if _is_product(group):
         return _product_gram(group, k, l)
+    k, l = _family_orders(k, l)
     _check_orders(k, l)
     size = len(group.basis(k, l))
     out = np.zeros((size, size), dtype=object)
@@ -167,7 +233,7 @@ def diagram_gram(group: GroupLike, k: int, l: int) -> np.ndarray:
 
 # -- S_n: the orbit basis --------------------------------------------------------------------------------------
 @lru_cache(maxsize=64)
-def _orbit_tables(group: GroupLike, k: int, l: int) -> tuple[np.ndarray, np.ndarray]:
+def _orbit_tables(group: FamilyLike, k: int, l: int) -> tuple[np.ndarray, np.ndarray]:
     """(μ, sizes): μ[σ, τ] = μ(σ, τ) for τ ≥ σ (coarser) over the basis, so that the orbit-basis
     pairings are u = b·μᵀ and the diagram coordinates of Σ_σ v_σ X_σ are v·μ; sizes[σ] = ⟨X_σ, X_σ⟩
     = n(n−1)…(n−|σ|+1), the number of multi-indices with exactly the pattern σ."""
@@ -182,18 +248,18 @@ def _orbit_tables(group: GroupLike, k: int, l: int) -> tuple[np.ndarray, np.ndar
 
 
 # -- reading M and writing the projection ----------------------------------------------------------------------
-def _is_torch(x) -> bool:
+def _is_torch(x: object) -> bool:
     """Whether x is an array of a registered library (torch): it is then handled by its methods
     and by its registered operations."""
     return _ops(x) is not None
 
 
-def _strides(group: GroupLike, d: Diagram) -> tuple[int, ...]:
+def _strides(group: FamilyLike, d: Diagram) -> tuple[int, ...]:
     size = d.size
     return tuple(sum(group.n ** (size - 1 - v) for v in block) for block in d.blocks)
 
 
-def _diagonal_view(group: GroupLike, d: Diagram, flat, writeable: bool = False):
+def _diagonal_view(group: FamilyLike, d: Diagram, flat: _Array, writeable: bool = False) -> _Array:
     """F(d)'s support in ``flat`` (batch, n^(k+l), C-contiguous) as a strided (batch, n, …, n)
     view with one axis per block of d (no copy)."""
     shape = (flat.shape[0],) + (group.n,) * len(d.blocks)
@@ -206,7 +272,7 @@ def _diagonal_view(group: GroupLike, d: Diagram, flat, writeable: bool = False):
     )
 
 
-def _entries(group: GroupLike, d: Diagram, like):
+def _entries(group: FamilyLike, d: Diagram, like: _Array) -> tuple[_Array, _Array]:
     flat, values = group.entries(d)
     ops = _ops(like)
     if ops is not None:
@@ -214,7 +280,7 @@ def _entries(group: GroupLike, d: Diagram, like):
     return flat, values
 
 
-def _accumulator(flat):
+def _accumulator(flat: _Array) -> Any:
     """The dtype pairings accumulate in: float64 / complex128 for floats, exact objects otherwise."""
     ops = _ops(flat)
     if ops is not None:
@@ -224,13 +290,13 @@ def _accumulator(flat):
     return np.complex128 if flat.dtype.kind == "c" else np.float64
 
 
-def _pairings(group: GroupLike, k: int, l: int, flat):
+def _pairings(group: _Group, k: _Orders, l: _Orders, flat: _Array) -> _Array:
     """b[:, d] = ⟨F(d), M⟩ for every basis diagram d, for each row of ``flat`` (batch, n^(k+l))."""
     if _is_product(group):
         return _product_pairings(group, k, l, flat)
-    basis = group.basis(k, l)
+    basis = group.basis(*_family_orders(k, l))
     acc = _accumulator(flat)
-    columns = []
+    columns: list[_Array] = []
     for d in basis:
         if _is_indicator(group, d):
             view = _diagonal_view(group, d, flat)
@@ -255,11 +321,11 @@ def _pairings(group: GroupLike, k: int, l: int, flat):
     return np.stack(columns, axis=1)
 
 
-def _synthesise(group: GroupLike, k: int, l: int, coords, like):
+def _synthesise(group: _Group, k: _Orders, l: _Orders, coords: _Array, like: _Array) -> _Array:
     """Σ_d coords[:, d]·F(d), shaped and typed like ``like`` (batch, n^(k+l))."""
     if _is_product(group):
         return _product_synthesise(group, k, l, coords, like)
-    basis = group.basis(k, l)
+    basis = group.basis(*_family_orders(k, l))
     if _is_torch(like):
         out = like.new_zeros(like.shape)
         coords = coords.to(like.dtype)
@@ -315,10 +381,11 @@ def _bareiss_solve(gram: Sequence[Sequence[int]], rhs: np.ndarray) -> np.ndarray
     return x / q
 
 
-def _solve(group: GroupLike, k: int, l: int, b):
+def _solve(group: _Group, k: _Orders, l: _Orders, b: _Array) -> _Array:
     """The basis coordinates c (batch, D) of the projection, from the pairings b (batch, D)."""
     if _is_product(group):
         return _product_solve(group, k, l, b)
+    k, l = _family_orders(k, l)
     if not group.basis(k, l):
         return b
     if group.projects_in_orbit_basis:
@@ -343,13 +410,13 @@ def _solve(group: GroupLike, k: int, l: int, b):
 
 
 # -- input and output ------------------------------------------------------------------------------------------
-def _check_orders(k: int, l: int) -> None:
+def _check_orders(k: object, l: object) -> None:
     for name, value in (("k", k), ("l", l)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
             raise ValueError(f"{name} must be an int >= 0, got {value!r}")
 
 
-def _exact(x) -> Fraction:
+def _exact(x: object) -> Fraction:
     if isinstance(x, (bool, np.bool_, int, np.integer)):
         return Fraction(int(x))
     if isinstance(x, Fraction):
@@ -359,7 +426,8 @@ def _exact(x) -> Fraction:
     raise TypeError(f"entry {x!r} ({type(x).__name__}) is neither an exact rational nor a float")
 
 
-def _number(x) -> complex:
+def _number(x: Any) -> complex:
+    """x as a complex number (x is any entry of M: complex() itself says whether it is a number)."""
     try:
         return complex(x)
     except (TypeError, ValueError):
@@ -368,27 +436,28 @@ def _number(x) -> complex:
 
 @dataclass(frozen=True)
 class _Input:
-    flat: object  # (1, n^(k+l)): numpy (float, complex or object of Fractions) or torch
+    flat: _Array  # (1, n^(k+l)): numpy (float, complex or object of Fractions) or torch
     kind: str  # "numpy", "exact", "sympy" or "torch"
     shape: tuple[int, ...]
-    sympy_type: type | None = None
+    sympy_type: type[sympy.MatrixBase] | None = None
 
 
-def _shapes(group: GroupLike, k: int, l: int) -> tuple[tuple[int, int], tuple[int, ...], int, str]:
+def _shapes(group: _Group, k: _Orders, l: _Orders) -> tuple[tuple[int, int], tuple[int, ...], int, str]:
     """(matrix shape, tensor shape, number of output axes, a description of the space of maps)."""
     if _is_product(group):
         return _product_shapes(group, k, l)
+    k, l = _family_orders(k, l)
     _check_orders(k, l)
     n = group.n
     return (n**l, n**k), (n,) * (k + l), l, f"(R^{n})^⊗{k} → (R^{n})^⊗{l}"
 
 
-def _read(group: GroupLike, M, k: int, l: int) -> _Input:
+def _read(group: _Group, M: object, k: _Orders, l: _Orders) -> _Input:
     matrix_shape, tensor_shape, _, what = _shapes(group, k, l)
     size = math.prod(tensor_shape)
     if _is_torch(M):
-        M = _ops(M).as_float(M)
-        shape, flat, kind, sympy_type = tuple(M.shape), M.reshape(1, -1).contiguous(), "torch", None
+        tensor = _ops(M).as_float(M)
+        shape, flat, kind, sympy_type = tuple(tensor.shape), tensor.reshape(1, -1).contiguous(), "torch", None
     elif isinstance(M, sympy.MatrixBase):
         shape, sympy_type = tuple(M.shape), type(M)
         entries = np.array(M.tolist(), dtype=object).reshape(-1)
@@ -425,22 +494,23 @@ def _read(group: GroupLike, M, k: int, l: int) -> _Input:
     return _Input(flat, kind, shape, sympy_type)
 
 
-def _write(data: _Input, flat):
-    if data.kind == "numpy" and data.sympy_type is not None:  # a sympy matrix with float entries
-        return data.sympy_type(data.shape[0], data.shape[1], [sympy.sympify(x.item()) for x in flat.reshape(-1)])
+def _write(data: _Input, flat: _Array) -> Any:
+    sympy_type = data.sympy_type
+    if data.kind == "numpy" and sympy_type is not None:  # a sympy matrix with float entries
+        return sympy_type(data.shape[0], data.shape[1], [sympy.sympify(x.item()) for x in flat.reshape(-1)])
     if data.kind in ("numpy", "torch"):
         return flat.reshape(data.shape)
     rationals = [sympy.Rational(f.numerator, f.denominator) for f in flat.reshape(-1)]
-    if data.kind == "sympy":
-        return data.sympy_type(data.shape[0], data.shape[1], rationals)
+    if data.kind == "sympy" and sympy_type is not None:  # (_read gives the kind "sympy" with the type)
+        return sympy_type(data.shape[0], data.shape[1], rationals)
     return np.array(rationals, dtype=object).reshape(data.shape)
 
 
-def _coordinates(group: GroupLike, k: int, l: int, flat):
+def _coordinates(group: _Group, k: _Orders, l: _Orders, flat: _Array) -> _Array:
     return _solve(group, k, l, _pairings(group, k, l, flat))
 
 
-def inner_products(group: GroupLike, M, k: int, l: int):
+def inner_products(group: _Group, M: object, k: _Orders, l: _Orders) -> Any:
     """⟨F(d), M⟩ = trace(F(d)ᵀM) for every d in ``group.basis(k, l)``, read matrix-free (see the
     module docstring): a tuple of sympy Rationals for exact M, else a numpy / torch vector
     (float64 or complex128).
@@ -456,7 +526,7 @@ def inner_products(group: GroupLike, M, k: int, l: int):
     return b
 
 
-def project(group: GroupLike, M, k: int, l: int):
+def project(group: _Group, M: object, k: _Orders, l: _Orders) -> Any:
     """The orthogonal (Frobenius) projection of M: (R^n)^{⊗k} → (R^n)^{⊗l} onto Hom_G, the
     nearest G-equivariant matrix. M is an n^l × n^k matrix or a tensor of shape (n,)*(k+l)
     (numpy, torch or sympy); the result has the same type and shape: exact (sympy Rationals) for
@@ -475,7 +545,7 @@ def project(group: GroupLike, M, k: int, l: int):
     return _write(data, _synthesise(group, k, l, coords, data.flat))
 
 
-def coefficients(group: GroupLike, M, k: int, l: int, *, tolerance: float | None = None):
+def coefficients(group: _Group, M: object, k: _Orders, l: _Orders, *, tolerance: float | None = None) -> Any:
     """The coordinates c of an equivariant M in the basis ``group.basis(k, l)``:
     M = Σ_t c[t]·F(basis[t]). A tuple of sympy Rationals for exact input, a numpy float array for
     numpy float input, a torch tensor for torch input.
@@ -534,7 +604,9 @@ def coefficients(group: GroupLike, M, k: int, l: int, *, tolerance: float | None
     return coords[0].to(data.flat.dtype) if data.kind == "torch" else coords[0]
 
 
-def _raise(group: GroupLike, k: int, l: int, entry, flat: int, n: int, relative, bound) -> None:
+def _raise(
+    group: _Group, k: _Orders, l: _Orders, entry: Any, flat: int, n: object, relative: float | None, bound: float | None
+) -> NoReturn:
     _, tensor_shape, out_axes, _ = _shapes(group, k, l)
     index = tuple(int(i) for i in np.unravel_index(flat, tensor_shape)) if tensor_shape else ()
     outputs, inputs = index[:out_axes], index[out_axes:]
@@ -550,7 +622,9 @@ def _raise(group: GroupLike, k: int, l: int, entry, flat: int, n: int, relative,
     )
 
 
-def dense_layer_coordinates(group: GroupLike, weight, k: int, l: int, bias=None):
+def dense_layer_coordinates(
+    group: FamilyLike, weight: object, k: int, l: int, bias: object = None
+) -> tuple[_Array, _Array | None]:
     """The coordinates of the orthogonal projection of a dense layer onto the equivariant layers,
     channel pair by channel pair: ``(weights (c_out, c_in, D), bias (c_out, D_bias) or None)`` as
     float64 torch tensors on the weight's device, aligned with ``group.basis(k, l)`` and
@@ -605,17 +679,17 @@ def dense_layer_coordinates(group: GroupLike, weight, k: int, l: int, bias=None)
 # a tensor with one axis of n_f^(k_f + l_f) entries per factor, in which F(d_1) ⊗ … ⊗ F(d_r) is an
 # outer product: pairings, solves (the Gram matrix is the Kronecker product of the factors') and
 # syntheses are the factors' own, applied along one axis at a time.
-def _product_orders(group: GroupLike, k, l) -> tuple[tuple[int, ...], tuple[int, ...]]:
+def _product_orders(group: ProductLike, k: _Orders, l: _Orders) -> tuple[tuple[int, ...], tuple[int, ...]]:
     return group.check_orders(k, l)
 
 
-def _product_shapes(group: GroupLike, k, l) -> tuple[tuple[int, int], tuple[int, ...], int, str]:
+def _product_shapes(group: ProductLike, k: _Orders, l: _Orders) -> tuple[tuple[int, int], tuple[int, ...], int, str]:
     k_, l_ = _product_orders(group, k, l)
     sizes = group.require_sizes("a projection")
     out_shape = tuple(n for n, a in zip(sizes, l_, strict=True) for _ in range(a))
     in_shape = tuple(n for n, a in zip(sizes, k_, strict=True) for _ in range(a))
 
-    def space(orders):
+    def space(orders: Sequence[int]) -> str:
         return " ⊗ ".join(f"(R^{n})^⊗{a}" for n, a in zip(sizes, orders, strict=True))
 
     return (
@@ -626,7 +700,7 @@ def _product_shapes(group: GroupLike, k, l) -> tuple[tuple[int, int], tuple[int,
     )
 
 
-def _by_factor(group: GroupLike, k, l) -> tuple[list[int], tuple[int, ...]]:
+def _by_factor(group: ProductLike, k: _Orders, l: _Orders) -> tuple[list[int], tuple[int, ...]]:
     """The permutation of a map's axes (outputs, then inputs) that groups each factor's output
     and input axes, and the sizes n_f^(l_f + k_f) of the groups."""
     k_, l_ = _product_orders(group, k, l)
@@ -640,18 +714,20 @@ def _by_factor(group: GroupLike, k, l) -> tuple[list[int], tuple[int, ...]]:
     return order, tuple(n ** (a + c) for n, a, c in zip(sizes, k_, l_, strict=True))
 
 
-def _permute(x, axes):
+def _permute(x: _Array, axes: Sequence[int]) -> _Array:
     return x.permute(*axes) if _is_torch(x) else x.transpose(axes)
 
 
-def _contiguous_rows(x, width: int):
+def _contiguous_rows(x: _Array, width: int) -> _Array:
     """x as a C-contiguous (rows, width) array or tensor."""
     if _is_torch(x):
         return x.reshape(-1, width).contiguous()
     return np.ascontiguousarray(x).reshape(-1, width)
 
 
-def _along_factors(group: GroupLike, k, l, t, step):
+def _along_factors(
+    group: ProductLike, k: _Orders, l: _Orders, t: _Array, step: Callable[[FamilyLike, int, int, _Array], _Array]
+) -> _Array:
     """Apply ``step(factor group, k_f, l_f, rows)`` along axis 1 + f of t (batch, …) for every
     factor f, one factor at a time: rows is t with that axis last, flattened to (−1, width)."""
     k_, l_ = _product_orders(group, k, l)
@@ -664,12 +740,12 @@ def _along_factors(group: GroupLike, k, l, t, step):
     return t
 
 
-def _product_dims(group: GroupLike, k, l) -> tuple[int, ...]:
+def _product_dims(group: ProductLike, k: _Orders, l: _Orders) -> tuple[int, ...]:
     k_, l_ = _product_orders(group, k, l)
     return tuple(len(g.basis(a, c)) for g, a, c in zip(group.factors, k_, l_, strict=True))
 
 
-def _product_pairings(group: GroupLike, k, l, flat):
+def _product_pairings(group: ProductLike, k: _Orders, l: _Orders, flat: _Array) -> _Array:
     order, widths = _by_factor(group, k, l)
     _, tensor_shape, _, _ = _product_shapes(group, k, l)
     batch = flat.shape[0]
@@ -684,7 +760,7 @@ def _product_pairings(group: GroupLike, k, l, flat):
     return t.reshape(batch, -1)
 
 
-def _product_solve(group: GroupLike, k, l, b):
+def _product_solve(group: ProductLike, k: _Orders, l: _Orders, b: _Array) -> _Array:
     dims = _product_dims(group, k, l)
     if math.prod(dims) == 0:
         return b
@@ -692,7 +768,7 @@ def _product_solve(group: GroupLike, k, l, b):
     return t.reshape(b.shape[0], -1)
 
 
-def _product_synthesise(group: GroupLike, k, l, coords, like):
+def _product_synthesise(group: ProductLike, k: _Orders, l: _Orders, coords: _Array, like: _Array) -> _Array:
     order, _ = _by_factor(group, k, l)
     _, tensor_shape, _, _ = _product_shapes(group, k, l)
     batch = like.shape[0]
@@ -705,7 +781,7 @@ def _product_synthesise(group: GroupLike, k, l, coords, like):
             out[...] = Fraction(0)
         return out
 
-    def step(g, a, c, rows):
+    def step(g: FamilyLike, a: int, c: int, rows: _Array) -> _Array:
         template = (
             like.new_empty((rows.shape[0], g.n ** (a + c)))
             if _is_torch(like)
@@ -720,7 +796,7 @@ def _product_synthesise(group: GroupLike, k, l, coords, like):
     return t.reshape(batch, -1) if _is_torch(t) else np.ascontiguousarray(t).reshape(batch, -1)
 
 
-def _product_gram(group: GroupLike, k, l) -> np.ndarray:
+def _product_gram(group: ProductLike, k: _Orders, l: _Orders) -> np.ndarray:
     k_, l_ = _product_orders(group, k, l)
     group.require_sizes("the Gram matrix")
     out = np.ones((1, 1), dtype=object)

@@ -388,7 +388,7 @@ class ProductGroup:
         array([0., 3.])
         """
         self.require_sizes("the coefficients of a matrix")
-        return _coefficients(self, M, k, l, tolerance=tolerance)  # type: ignore[arg-type]
+        return _coefficients(self, M, k, l, tolerance=tolerance)
 
     def project(self, M: object, k: Sequence[int], l: Sequence[int]) -> Any:
         """The orthogonal (Frobenius) projection of M onto Hom_{G×H}, same type and shape as M,
@@ -399,7 +399,7 @@ class ProductGroup:
         [1.0, 0.0, 0.0, 0.0]
         """
         self.require_sizes("a projection")
-        return _project(self, M, k, l)  # type: ignore[arg-type]
+        return _project(self, M, k, l)
 
     # -- the group itself ------------------------------------------------------------------------
     def generators(self) -> tuple[FactorGenerator, ...]:

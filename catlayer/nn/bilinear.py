@@ -463,10 +463,9 @@ class TypedBilinear(EquivariantModule):
             for half, step in zip(self._program.halves, self._program.reductions, strict=True)
         ]
         self._symbols = sorted({(f, q) for c in self._contractions for f, q, _ in c.levi_civita})
-        factory = {"device": device, "dtype": dtype}
         for (a, b, c), chosen in blocks.items():
             shape = (self.out_type[c], self.channels, len(chosen))
-            self.register_parameter(self._name(a, b, c), nn.Parameter(torch.empty(shape, **factory)))
+            self.register_parameter(self._name(a, b, c), nn.Parameter(torch.empty(shape, device=device, dtype=dtype)))
         self._register_tables()
         self._register_identity()
         self.reset_parameters()
@@ -619,7 +618,7 @@ class TypedBilinear(EquivariantModule):
         runtime = self.reduce == "mean" and (call.masked or any(s is None for s in self.fixed_sizes))
         if runtime:
             like = next(iter(x.values()))
-            counts = []
+            counts: list[torch.Tensor | float] = []
             for f, (m, size) in enumerate(zip(call.masks, call.sizes, strict=True)):
                 if m is not None:
                     counts.append(m.sum(1, dtype=like.dtype).clamp(min=1).reshape(-1, 1, 1))

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import torch
 from torch import nn
 
@@ -47,6 +48,12 @@ __all__ = ["EquivariantLinear", "TypedLinear"]
 def _key(order: Any) -> str:
     """An order as a parameter-name fragment: 2 → "2", (1, 0) → "1x0"."""
     return "x".join(map(str, order)) if isinstance(order, tuple) else str(order)
+
+
+def _known(sizes: tuple[int | None, ...]) -> tuple[int, ...] | None:
+    """The sizes when every factor's is fixed, None when one is read at run time (``S()``)."""
+    known = tuple(size for size in sizes if size is not None)
+    return known if len(known) == len(sizes) else None
 
 
 def _zero_order(num_factors: int) -> Any:
@@ -175,9 +182,10 @@ class TypedLinear(EquivariantModule):
         # on generators (which torch.compile does not trace).
         self._axes_of: dict[Any, tuple[int, ...]] = {}
         self._entries_of: dict[Any, int] = {}
-        if all(size is not None for size in self.fixed_sizes):
+        known = _known(self.fixed_sizes)
+        if known is not None:
             for order in [*self._inputs, *self._outputs]:
-                axes = tuple(int(self.fixed_sizes[f]) for f in order_axes(order))  # type: ignore[arg-type]
+                axes = tuple(int(known[f]) for f in order_axes(order))
                 self._axes_of[order] = axes
                 self._entries_of[order] = math.prod(axes)
         self._dense: dict[str, Any] | None = None
@@ -276,9 +284,12 @@ class TypedLinear(EquivariantModule):
     def _block_sizes(self) -> tuple[int, ...]:
         return tuple(len(self.blocks[key]) for key in self._block_keys)
 
-    def _require_fixed(self, what: str) -> None:
-        if any(size is None for size in self.fixed_sizes):
+    def _require_fixed(self, what: str) -> tuple[int, ...]:
+        """The factors' sizes; a ValueError naming ``what`` when one is read at run time."""
+        sizes = _known(self.fixed_sizes)
+        if sizes is None:
             raise ValueError(f"{what} needs a fixed size: {self.group!r} takes any n (use it with a size, e.g. S(12))")
+        return sizes
 
     # -- tables (non-persistent buffers, rebuilt exactly after every move or dtype change) --------
     def _table_arrays(self) -> dict[str, tuple[Any, str]]:
@@ -316,7 +327,7 @@ class TypedLinear(EquivariantModule):
         """The Levi-Civita table of a contraction key: per (factor, free axes a, free slots q) the
         factor's symbol reshaped to (n^a, n^q) (input slots first), Kronecker products across
         factors."""
-        table = np.ones((1, 1))
+        table: npt.NDArray[np.floating[Any]] = np.ones((1, 1))
         for f, _, q in key:
             group = self.factors[f]
             n = group.n
@@ -375,7 +386,14 @@ class TypedLinear(EquivariantModule):
         """A tensor with the module's dtype and device (its first parameter or table)."""
         for t in self.parameters():
             return t
-        return next(iter(self._buffers.values()))
+        table = next(iter(self._buffers.values()))
+        assert table is not None  # the tables are never None
+        return table
+
+    def _table(self, name: str) -> torch.Tensor:
+        """A constant table (a buffer registered by :meth:`_register_tables`) by name."""
+        table: torch.Tensor = getattr(self, name)
+        return table
 
     def _weights(self) -> list[torch.Tensor]:
         return [self.weight_of(k, l) for k, l in self._block_keys]
@@ -455,7 +473,7 @@ class TypedLinear(EquivariantModule):
         return Forms(sizes, form, eye, lc)
 
     def _gather_tables(self, prefix: str, program: Program, runtime: bool) -> tuple[Any, ...]:
-        out = []
+        out: list[tuple[torch.Tensor, torch.Tensor] | None] = []
         for o in range(len(program.gather.sources)):
             if program.gather.trivial(o, runtime):
                 out.append(None)
@@ -534,22 +552,22 @@ class TypedLinear(EquivariantModule):
 
         total = sum(self.in_type[k] * count(order_axes(k)) for k in self._inputs)
         widths = {}
-        for r, step in enumerate(program.reductions):
-            c = self.in_type[self._inputs[step.input]]
+        for r, reduction in enumerate(program.reductions):
+            c = self.in_type[self._inputs[reduction.input]]
             widths[r] = c
-            total += c * count(step.slot_factor)
-        for e, step in enumerate(program.expansions):
+            total += c * count(reduction.slot_factor)
+        for e, expansion in enumerate(program.expansions):
             stacked = sum(widths[r] for r, _ in program.terms[e])
-            total += (stacked + self.out_type[self._outputs[step.output]]) * count(step.slot_factor)
+            total += (stacked + self.out_type[self._outputs[expansion.output]]) * count(expansion.slot_factor)
         total += 2 * sum(self.out_type[l] * count(order_axes(l)) for l in self._outputs)
         self._sizes_cache[sizes] = total
         return total
 
     # -- dense execution -------------------------------------------------------------------------
     def _dense_bytes(self) -> int:
-        sizes = self.fixed_sizes
-        rows = sum(c * math.prod(sizes[f] for f in order_axes(l)) for l, c in self.out_type.items())  # type: ignore[misc]
-        cols = sum(c * math.prod(sizes[f] for f in order_axes(k)) for k, c in self.in_type.items())  # type: ignore[misc]
+        sizes = self._require_fixed("the dense matrix")
+        rows = sum(c * math.prod(sizes[f] for f in order_axes(l)) for l, c in self.out_type.items())
+        cols = sum(c * math.prod(sizes[f] for f in order_axes(k)) for k, c in self.in_type.items())
         itemsize = self._like().element_size()
         return rows * cols * (2 * itemsize + 8)
 
@@ -559,12 +577,12 @@ class TypedLinear(EquivariantModule):
         images (patterns (D, C)), where each entry takes its column (a gather index), the mean
         scale of each diagram, and the bias images."""
         check_size(self._dense_bytes(), f"the dense matrix of {type(self).__name__}({self.group!r}, ...)")
-        sizes = self.fixed_sizes
+        sizes = self._require_fixed("the dense tables")
         out: dict[str, Any] = {}
         for b, (k, l) in enumerate(self._block_keys):
             plan = self._plans[(k, l)]
-            rows = math.prod(sizes[f] for f in order_axes(l))  # type: ignore[misc]
-            cols = math.prod(sizes[f] for f in order_axes(k))  # type: ignore[misc]
+            rows = math.prod(sizes[f] for f in order_axes(l))
+            cols = math.prod(sizes[f] for f in order_axes(k))
             images = _images(self, plan, k, l)
             chunk = max(1, 2**22 // (ternary_weights(len(plan)).shape[0] * rows))
             patterns, index = pattern_tables(images, len(plan), rows, cols, chunk)
@@ -576,11 +594,11 @@ class TypedLinear(EquivariantModule):
                 s = 1.0
                 if self.reduce == "mean":
                     for f, size in enumerate(sizes):
-                        s *= float(size) ** -reduction.summed(f)  # type: ignore[operator]
+                        s *= float(size) ** -reduction.summed(f)
                 scale.append(s)
             out[f"_scale_{b}"] = (np.asarray(scale), "float")
         for l, plan in self._bias_blocks:
-            rows = math.prod(sizes[f] for f in order_axes(l))  # type: ignore[misc]
+            rows = math.prod(sizes[f] for f in order_axes(l))
             out[f"_bias_basis_{self._outputs.index(l)}"] = (_bias_images(self, plan, l, rows), "float")
         return out
 
@@ -699,22 +717,25 @@ class TypedLinear(EquivariantModule):
         >>> EquivariantLinear(S(8), 3, 3, 1, 1, execution="plan").dense_cost().ops  # scale, matmul, gather, bias, GEMM
         5
         """
-        self._require_fixed("dense_cost()")
-        sizes = self.fixed_sizes
-        meta = {"device": "meta", "dtype": self._like().dtype}
+        sizes = self._require_fixed("dense_cost()")
+        dtype = self._like().dtype
 
         def entries(order: Any) -> int:
-            return math.prod(sizes[f] for f in order_axes(order))  # type: ignore[misc]
+            return math.prod(sizes[f] for f in order_axes(order))
 
         tables = []
         for k, l in self._block_keys:
             d = len(self.blocks[(k, l)])
             gather = torch.empty(entries(l) * self.in_type[k] * entries(k), device="meta", dtype=torch.long)
-            tables.append((torch.empty(d, **meta), torch.empty(d, d, **meta), gather))
-        x = torch.empty((batch, sum(c * entries(k) for k, c in self.in_type.items())), **meta)
+            tables.append(
+                (torch.empty(d, device="meta", dtype=dtype), torch.empty(d, d, device="meta", dtype=dtype), gather)
+            )
+        x = torch.empty((batch, sum(c * entries(k) for k, c in self.in_type.items())), device="meta", dtype=dtype)
         weights = [w.to("meta") for w in self._weights()]
         biases = [b.to("meta") for b in self._biases()]
-        bias_bases = [torch.empty(len(self.bias_diagrams[l]), entries(l), **meta) for l in self.bias_diagrams]
+        bias_bases = [
+            torch.empty(len(self.bias_diagrams[l]), entries(l), device="meta", dtype=dtype) for l in self.bias_diagrams
+        ]
 
         def forward(x: torch.Tensor, *tensors: torch.Tensor) -> torch.Tensor:
             pieces = {}
@@ -749,11 +770,11 @@ class TypedLinear(EquivariantModule):
         reference batch is below the plan's and the dense matrix is small (at most 2^20 entries
         per channel pair and its tables within 1/8 of the memory budget); the plan otherwise, on
         ``meta``, and for sizes known only at run time."""
-        if device.type == "meta" or any(size is None for size in self.fixed_sizes):
+        sizes = _known(self.fixed_sizes)
+        if device.type == "meta" or sizes is None:
             return "plan"
-        sizes = self.fixed_sizes
         for k, l in self._block_keys:
-            if math.prod(sizes[f] for f in order_axes(k) + order_axes(l)) > 2**20:  # type: ignore[misc]
+            if math.prod(sizes[f] for f in order_axes(k) + order_axes(l)) > 2**20:
                 return "plan"
         if self._dense_bytes() > memory_budget() // 8:
             return "plan"
@@ -789,7 +810,8 @@ class _plan_only:
     """Temporarily run a layer's plan whatever its execution (for counting the plan's cost)."""
 
     def __init__(self, module: TypedLinear) -> None:
-        self.module, self.dense = module, None
+        self.module = module
+        self.dense: dict[str, Any] | None = None
 
     def __enter__(self) -> None:
         self.dense, self.module._dense = self.module._dense, None
@@ -801,7 +823,7 @@ class _plan_only:
 def _images(layer: TypedLinear, plan: LayerPlan, k: Any, l: Any) -> Any:
     """images(start, stop) for :func:`~catlayer.nn.dense.pattern_tables`: the block's diagram
     images F(d) (signed, no mean scale) with ternary weights applied to one-hot inputs."""
-    sizes = layer.fixed_sizes
+    sizes = layer._require_fixed("the dense tables")
     axes_in, axes_out = order_axes(k), order_axes(l)
     program = compile_program(
         [Block(0, 0, plan)], [axes_in], [axes_out], [(1, 1)], list(sizes), [False] * len(sizes), False
@@ -810,7 +832,7 @@ def _images(layer: TypedLinear, plan: LayerPlan, k: Any, l: Any) -> Any:
         [Block(0, 0, plan)], [axes_in], [axes_out], [(1, 1)], list(sizes), [False] * len(sizes), False
     )
     spec = PlanSpec(program, adjoint, ((1, 1),), (len(plan),))
-    cols = math.prod(sizes[f] for f in axes_in)  # type: ignore[misc]
+    cols = math.prod(sizes[f] for f in axes_in)
     forms = _exact_forms(layer, sizes, program)
     weights = torch.tensor(ternary_weights(len(plan)), dtype=torch.float64).unsqueeze(1)
     shape_in = tuple(sizes[f] for f in axes_in)
@@ -851,7 +873,7 @@ def _exact_forms(layer: TypedLinear, sizes: Sequence[Any], program: Program) -> 
 
 def _bias_images(layer: TypedLinear, plan: LayerPlan, l: Any, rows: int) -> np.ndarray:
     """The images of the 0 → l diagrams of ``plan`` as a (D, rows) float64 array (signed)."""
-    sizes = layer.fixed_sizes
+    sizes = layer._require_fixed("the dense tables")
     axes = order_axes(l)
     program = compile_program(
         [Block(0, 0, plan)], [()], [axes], [(len(plan), 1)], list(sizes), [False] * len(sizes), False
@@ -908,6 +930,10 @@ class EquivariantLinear(TypedLinear):
     >>> sets(x, mask).shape
     torch.Size([2, 4, 6, 6])
     """
+
+    # The parameters (registered in ``_build``; ``bias`` is None without a bias).
+    weight: torch.Tensor
+    bias: torch.Tensor | None
 
     def __init__(
         self,
@@ -992,29 +1018,31 @@ class EquivariantLinear(TypedLinear):
         """The images of :attr:`diagrams` as applied by the layer (F(d), divided by n^c with
         ``reduce="mean"``) as a (D, n^l, n^k) tensor (rows: output multi-index in C order).
         Size-guarded: raises :class:`~catlayer.memory.AllocationTooLarge` when large."""
-        self._require_fixed("basis_matrices()")
+        sizes = self._require_fixed("basis_matrices()")
         like = self._like()
-        rows = math.prod(self.fixed_sizes[f] for f in order_axes(self.out_order))  # type: ignore[misc]
-        cols = math.prod(self.fixed_sizes[f] for f in order_axes(self.in_order))  # type: ignore[misc]
+        rows = math.prod(sizes[f] for f in order_axes(self.out_order))
+        cols = math.prod(sizes[f] for f in order_axes(self.in_order))
         d = len(self.diagrams)
         check_size(3 * d * rows * cols * like.element_size(), f"the {d} dense {rows}×{cols} basis matrices of {self!r}")
         if self._dense is None:
             self._dense = self._dense_tables()
             self._register_tables()
-        patterns = self._patterns_0 * self._scale_0[:, None]
-        index = torch.as_tensor(self._gather_0).reshape(rows, self.in_channels, cols)[:, 0] % patterns.shape[1]
+        patterns = self._table("_patterns_0") * self._table("_scale_0")[:, None]
+        index = (
+            torch.as_tensor(self._table("_gather_0")).reshape(rows, self.in_channels, cols)[:, 0] % patterns.shape[1]
+        )
         return patterns[:, index]
 
     def bias_tensor(self) -> torch.Tensor:
         """The bias as a (c_out,) + axes(l) tensor (zeros when the layer has no bias). Fixed sizes."""
-        self._require_fixed("bias_tensor()")
-        shape = (self.out_channels, *tuple(self.fixed_sizes[f] for f in order_axes(self.out_order)))
+        sizes = self._require_fixed("bias_tensor()")
+        shape = (self.out_channels, *tuple(sizes[f] for f in order_axes(self.out_order)))
         if self.bias is None:
-            return self.weight.new_zeros(shape)  # type: ignore[arg-type]
+            return self.weight.new_zeros(shape)
         if self._dense is None:
             self._dense = self._dense_tables()
             self._register_tables()
-        return torch.matmul(self.bias, self._bias_basis_0).reshape(shape)  # type: ignore[arg-type]
+        return torch.matmul(self.bias, self._table("_bias_basis_0")).reshape(shape)
 
     def to_dense(self) -> nn.Linear:
         """A plain ``torch.nn.Linear`` equal to this layer on flattened tensors.
@@ -1099,7 +1127,7 @@ class EquivariantLinear(TypedLinear):
             scale.append(s)
         with torch.no_grad():
             layer.weight.copy_(coords / torch.tensor(scale, dtype=coords.dtype, device=coords.device))
-            if layer.bias is not None:
+            if layer.bias is not None and bias_coords is not None:  # both exactly when a bias was given
                 layer.bias.copy_(bias_coords)
         return layer
 
