@@ -4,7 +4,7 @@ matrix, and the conventional 15-map S_n layer.
     python bench/bench_nn.py            # full run (tens of minutes)
     python bench/bench_nn.py --quick    # smaller sizes, fewer rounds
 
-Prints five tables and writes bench/results/bench_nn.json and bench/results/bench_nn.png. Every
+Prints six tables and writes bench/results/bench_nn.json and bench/results/bench_nn.png. Every
 candidate of a row is timed in the same run, interleaved round by round; the reported time is the
 median over rounds of the mean time per call (the JSON also holds the minima). No assertions:
 targets are reported, not enforced.
@@ -24,6 +24,9 @@ targets are reported, not enforced.
 5. **Dense inference**: a dense layer in eval mode keeps its gathered matrix while the weights
    are unchanged, against the plain ``linear`` with the same matrix (issue 17's target: S(8)
    3 → 3 at batch 32 no slower than the plain matmul).
+6. **Masks**: a padded batch (a mask with a quarter of the indices padded) against the same batch
+   with every index valid and no mask, forward and forward + backward, for layers of ``S()`` and
+   an ``EquivariantMLP`` (issue 17's target: ≤ 1.2×).
 The bilinear layers against PPGN's batched matmul are in ``bench/bench_bilinear.py``.
 
 With the default glibc allocator every fresh large tensor costs page faults (the dominant cost
@@ -34,7 +37,6 @@ thresholds (``mallopt``) so that freed memory is reused, as jemalloc or tcmalloc
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import math
 import platform
@@ -43,9 +45,10 @@ import time
 from pathlib import Path
 
 import torch
+from harness import print_head, tune_malloc
 
 from catlayer import O, S, Sp
-from catlayer.nn import EquivariantLinear
+from catlayer.nn import EquivariantLinear, EquivariantMLP
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -125,23 +128,28 @@ def _forward_backward(module, x):
     return run
 
 
+#: The clock of every timing: wall-clock by default; ``--clock cpu`` counts this process's CPU
+#: time instead, which other processes on a shared machine disturb far less (use with --threads 1).
+_clock = time.perf_counter
+
+
 def _time_interleaved(candidates: dict, rounds: int, min_time: float) -> dict[str, dict[str, float]]:
     """Per candidate, the median and the minimum over ``rounds`` of the mean time per call (each
     round runs every candidate for about ``min_time`` seconds, candidates interleaved)."""
     reps = {}
     for name, fn in candidates.items():
         fn()
-        start = time.perf_counter()
+        start = _clock()
         fn()
-        once = max(time.perf_counter() - start, 1e-6)
+        once = max(_clock() - start, 1e-6)
         reps[name] = max(1, int(min_time / once))
     samples: dict[str, list[float]] = {name: [] for name in candidates}
     for _ in range(rounds):
         for name, fn in candidates.items():
-            start = time.perf_counter()
+            start = _clock()
             for _ in range(reps[name]):
                 fn()
-            samples[name].append((time.perf_counter() - start) / reps[name])
+            samples[name].append((_clock() - start) / reps[name])
     return {name: {"median": statistics.median(v), "min": min(v)} for name, v in samples.items()}
 
 
@@ -183,12 +191,13 @@ def _input(layer: EquivariantLinear, batch: int) -> torch.Tensor:
 
 
 def bench_ratios(configs, rounds, min_time) -> list[dict]:
-    print("\n1. Ratios to the irreducible work (median of interleaved rounds; targets: fwd ≤ 1.5, fwd+bwd ≤ 2)")
     header = (
         f"{'layer':>14} {'n':>4} {'c':>3} {'B':>3} {'exec':>5} | {'fwd':>7} {'irr':>7} {'ratio':>5} |"
         f" {'fwd+bwd':>7} {'irr':>7} {'ratio':>5} | {'peak':>4}"
     )
-    print(header + "\n" + "-" * len(header))
+    print_head(
+        header, "1. Ratios to the irreducible work (median of interleaved rounds; targets: fwd ≤ 1.5, fwd+bwd ≤ 2)"
+    )
     rows = []
     for group, k, l, c, batch in configs:
         torch.manual_seed(0)
@@ -215,9 +224,8 @@ def bench_ratios(configs, rounds, min_time) -> list[dict]:
 
 
 def bench_small(configs, rounds, min_time) -> list[dict]:
-    print("\n2. Small n: the cost model's choice (auto) against plan and dense, forward, ms")
     header = f"{'layer':>14} {'n':>4} {'c':>3} | {'auto':>5} {'plan':>7} {'dense':>7} | {'model plan':>10} {'dense':>7}"
-    print(header + "\n" + "-" * len(header))
+    print_head(header, "2. Small n: the cost model's choice (auto) against plan and dense, forward, ms")
     rows = []
     for group, k, l, c, batch in configs:
         torch.manual_seed(0)
@@ -239,9 +247,10 @@ def bench_small(configs, rounds, min_time) -> list[dict]:
 
 
 def bench_dense_inference(configs, rounds, min_time) -> list[dict]:
-    print("\n5. Dense inference: the gathered matrix is kept while the weights are unchanged (target: ≤ 1× matmul)")
     header = f"{'layer':>14} {'n':>4} {'c':>3} {'B':>3} | {'layer':>7} {'matmul':>7} {'ratio':>5}"
-    print(header + "\n" + "-" * len(header))
+    print_head(
+        header, "5. Dense inference: the gathered matrix is kept while the weights are unchanged (target: ≤ 1× matmul)"
+    )
     rows = []
     for group, k, l, c, batch in configs:
         torch.manual_seed(0)
@@ -319,6 +328,9 @@ def bench_conventional(ns, c, batch, rounds, min_time) -> list[dict]:
 
 
 def plot(scaling, conventional, path: Path) -> None:
+    if not scaling or not conventional:
+        print("tables 3 and 4 not run: no plot")
+        return
     try:
         import matplotlib
 
@@ -358,11 +370,69 @@ def plot(scaling, conventional, path: Path) -> None:
     plt.close(fig)
 
 
-def _tune_malloc() -> None:
-    libc = ctypes.CDLL("libc.so.6")
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    libc.mallopt(m_mmap_threshold, 1 << 30)
-    libc.mallopt(m_trim_threshold, 1 << 30)
+def _mask_runs(module, x: torch.Tensor, k: int):
+    """(forward(mask), backward(mask)): closures running ``module`` on ``x`` (with ``mask``, or
+    none), an MLP on the dict {k: x}."""
+    feed = (lambda t: {k: t}) if isinstance(module, EquivariantMLP) else (lambda t: t)
+
+    def call(t, m):
+        out = module(feed(t)) if m is None else module(feed(t), m)
+        return sum(v.sum() for v in out.values()) if isinstance(out, dict) else out.sum()
+
+    def forward(m):
+        def run():
+            with torch.no_grad():
+                call(x, m)
+
+        return run
+
+    def backward(m):
+        leaf = x.detach().requires_grad_(True)
+
+        def run():
+            module.zero_grad(set_to_none=True)
+            leaf.grad = None
+            call(leaf, m).backward()
+
+        return run
+
+    return forward, backward
+
+
+def bench_masks(configs, rounds, min_time) -> list[dict]:
+    """Padded batches (a mask, a quarter of the indices padded) against the same batch with every
+    index valid and no mask, forward and forward + backward, for S() layers and an MLP."""
+    header = f"{'module':>22} {'N':>4} {'c':>3} {'B':>3} | {'full':>7} {'padded':>7} {'ratio':>5} | "
+    header += f"{'full':>7} {'padded':>7} {'ratio':>5}  (fwd | fwd+bwd)"
+    print_head(header, "6. Masks: a padded batch against the same batch with every index valid (target: ≤ 1.2×), ms")
+    rows = []
+    for name, make, k, c, n, batch in configs:
+        torch.manual_seed(0)
+        module = make()
+        x = torch.randn((batch, c) + (n,) * k)
+        mask = torch.rand(batch, n, generator=torch.Generator().manual_seed(1)) < 0.75
+        forward, backward = _mask_runs(module, x, k)
+        fwd = _time_interleaved({"full": forward(None), "padded": forward(mask)}, rounds, min_time)
+        both = _time_interleaved({"full": backward(None), "padded": backward(mask)}, rounds, min_time)
+        ratios = [t["padded"]["median"] / t["full"]["median"] for t in (fwd, both)]
+        rows.append({"module": name, "n": n, "channels": c, "batch": batch, "forward": fwd, "backward": both})
+        rows[-1]["ratios"] = ratios
+        print(
+            f"{name:>22} {n:>4} {c:>3} {batch:>3} | {_ms(fwd['full']['median'])} {_ms(fwd['padded']['median'])} "
+            f"{ratios[0]:5.2f} | {_ms(both['full']['median'])} {_ms(both['padded']['median'])} {ratios[1]:5.2f}"
+        )
+    return rows
+
+
+def _mask_configs(quick: bool) -> list:
+    """(name, constructor, input order, channels, N, batch) for :func:`bench_masks`."""
+    configs = []
+    for k, l, c, ns in ((1, 1, 32, (64, 256)), (2, 2, 16, (32, 64)), (3, 3, 4, (16, 24))):
+        for n in ns[:1] if quick else ns:
+            configs.append((f"S() {k}→{l}", lambda k=k, l=l, c=c: EquivariantLinear(S(), k, l, c, c), k, c, n, 32))
+    mlp = lambda: EquivariantMLP(S(), {2: 1}, {0: 1})  # noqa: E731
+    configs.append(("EquivariantMLP S() 2→0", mlp, 2, 1, 16 if quick else 32, 32))
+    return configs
 
 
 def main(argv=None) -> None:
@@ -371,11 +441,17 @@ def main(argv=None) -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     parser.add_argument("--malloc-tune", action="store_true", help="raise glibc's mmap/trim thresholds first")
+    parser.add_argument(
+        "--clock", choices=("wall", "cpu"), default="wall", help="cpu: process CPU time (shared machine)"
+    )
+    parser.add_argument("--only", type=int, nargs="*", help="run only these tables (1–6)")
     args = parser.parse_args(argv)
+    global _clock
+    _clock = time.process_time if args.clock == "cpu" else time.perf_counter
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.malloc_tune:
-        _tune_malloc()
+        tune_malloc()
     if args.quick:
         rounds, min_time = 3, 0.05
         ratios = [(S(32), 2, 2, 16, 32), (S(64), 2, 2, 16, 32), (S(16), 3, 3, 8, 32), (O(16), 4, 4, 2, 8)]
@@ -397,11 +473,15 @@ def main(argv=None) -> None:
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}"
         f"{', malloc tuned' if args.malloc_tune else ''}"
     )
-    ratio_rows = bench_ratios(ratios, rounds, min_time)
-    small_rows = bench_small(small, rounds, min_time)
-    scaling_rows = [bench_scaling(k, ns, c, batch, rounds, min_time) for k, ns, c, batch in scaling]
-    conventional_rows = bench_conventional(conventional, 16, 32, rounds, min_time)
-    dense_rows = bench_dense_inference(dense, rounds, min_time)
+    only = set(args.only or range(1, 7))
+    ratio_rows = bench_ratios(ratios, rounds, min_time) if 1 in only else []
+    small_rows = bench_small(small, rounds, min_time) if 2 in only else []
+    scaling_rows = (
+        [bench_scaling(k, ns, c, batch, rounds, min_time) for k, ns, c, batch in scaling] if 3 in only else []
+    )
+    conventional_rows = bench_conventional(conventional, 16, 32, rounds, min_time) if 4 in only else []
+    dense_rows = bench_dense_inference(dense, rounds, min_time) if 5 in only else []
+    mask_rows = bench_masks(_mask_configs(args.quick), rounds, min_time) if 6 in only else []
     args.out.mkdir(parents=True, exist_ok=True)
     meta = {
         "torch": torch.__version__,
@@ -410,10 +490,12 @@ def main(argv=None) -> None:
         "malloc_tune": args.malloc_tune,
         "device": "cpu",
         "statistic": "median of interleaved rounds",
+        "clock": args.clock,
     }
     result = {"meta": meta, "ratios": ratio_rows, "small": small_rows, "scaling": scaling_rows}
     result["conventional"] = conventional_rows
     result["dense_inference"] = dense_rows
+    result["masks"] = mask_rows
     (args.out / "bench_nn.json").write_text(json.dumps(result, indent=1))
     plot(scaling_rows, conventional_rows, args.out / "bench_nn.png")
     print(f"\nwrote {args.out / 'bench_nn.json'} and {args.out / 'bench_nn.png'}")

@@ -71,10 +71,7 @@ bench/results/bench_particles.json and bench/results/bench_particles.png.
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
-import platform
 import time
 from pathlib import Path
 
@@ -82,7 +79,7 @@ import numpy as np
 import torch
 from set_models import REFERENCE_SIZE, DeepSets, parameters, rmse, roc_auc, trim
 from torch import nn
-from training import Run, plot, train
+from training import plot, run_tasks, runs_from_json, save_results, task_options, train_task
 
 from catlayer import O, S
 from catlayer.nn import EquivariantLinear, EquivariantMLP, TypedBilinear
@@ -351,19 +348,7 @@ def run_task(task: str, args, seed: int) -> dict:
     for name, make in make_models(task).items():
         torch.manual_seed(seed)
         model = _Batch(make())
-        run = train(
-            name,
-            model,
-            loss_fn,
-            test_error,
-            x["train"],
-            y["train"],
-            epochs=args.epochs,
-            batch=args.batch,
-            evaluations=args.evaluations,
-            seed=seed,
-            verbose=not args.quiet,
-        )
+        run = train_task(name, model, loss_fn, test_error, x["train"], y["train"], args, seed)
         model.eval()
         with torch.no_grad():
             out = model(x["test"])
@@ -391,25 +376,16 @@ def run_task(task: str, args, seed: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--tasks", nargs="*", default=list(TASKS), choices=list(TASKS))
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--train", type=int, help="training events (default 10000, 2000 with --quick)")
-    parser.add_argument("--test", type=int, default=2000)
-    parser.add_argument("--batch", type=int, default=100)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--quiet", action="store_true")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    args.epochs = args.epochs or (8 if args.quick else 40)
-    args.train = args.train or (2000 if args.quick else 10000)
-    args.evaluations = 8 if args.quick else 20
-    results = {}
-    for task in args.tasks:
-        print(f"{task} ({args.train} events, {args.epochs} epochs, batch {args.batch})", flush=True)
-        results[task] = run_task(task, args, args.seed)
+    args = task_options(
+        __doc__.splitlines()[0],
+        TASKS,
+        "events",
+        epochs=(40, 8),
+        train=(10000, 2000),
+        evaluations=(20, 8),
+        more=lambda parser: parser.add_argument("--test", type=int, default=2000),
+    )
+    results = run_tasks(args, run_task, "events")
     quick = ", QUICK RUN" if args.quick else ""
     print(
         f"\nparticle sets under S_N × O(1, 3), N in 3 … 12 ({args.train} training events, {args.epochs} "
@@ -432,26 +408,8 @@ def main() -> None:
             )
         for name, auc in result.get("references", {}).items():
             print(f"{task:15s} {name:19s} {'':>7s} {'':>10s} {'':>6s} {'':>6s} {auc:6.3f}   (no training)")
-    RESULTS.mkdir(exist_ok=True)
-    meta = {
-        "torch": torch.__version__,
-        "machine": platform.machine(),
-        "threads": args.threads,
-        "epochs": args.epochs,
-        "train": args.train,
-        "test": args.test,
-        "batch": args.batch,
-        "seed": args.seed,
-        "quick": args.quick,
-    }
-    (RESULTS / "bench_particles.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))
-    runs = {
-        task: [
-            Run(r["model"], r["params"], [tuple(h) for h in r["history"]], r["wall_s"], r["cpu_s"])
-            for r in rows["rows"]
-        ]
-        for task, rows in results.items()
-    }
+    save_results(RESULTS / "bench_particles.json", args, results, extra=("test",))
+    runs = runs_from_json({task: result["rows"] for task, result in results.items()})
     plot(runs, RESULTS / "bench_particles.png", "test error (relative RMSE; 1 − AUC for classification)")
 
 

@@ -34,16 +34,13 @@ test error on N ≤ 12 against training time).
 
 from __future__ import annotations
 
-import argparse
-import json
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from set_models import DeepSets, masks, parameters, random_orthogonal, rmse, trim
-from training import plot, train
+from training import plot, run_tasks, runs_from_json, save_results, task_options, train_task
 
 from catlayer import O, S
 from catlayer.nn import EquivariantMLP
@@ -195,19 +192,7 @@ def run_task(name: str, args, seed: int) -> list[dict]:
     for model_name, make in MODELS.items():
         torch.manual_seed(seed)
         model = make(order)
-        run = train(
-            model_name,
-            model,
-            loss_fn,
-            relative_error,
-            x["train"],
-            y["train"],
-            epochs=args.epochs,
-            batch=args.batch,
-            evaluations=args.evaluations,
-            seed=seed,
-            verbose=not args.quiet,
-        )
+        run = train_task(model_name, model, loss_fn, relative_error, x["train"], y["train"], args, seed)
         model.eval()
         with torch.no_grad():
             started = time.perf_counter()
@@ -233,24 +218,10 @@ def run_task(name: str, args, seed: int) -> list[dict]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--tasks", nargs="*", default=list(TASKS), choices=list(TASKS))
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--train", type=int, help="training clouds (default 4000, 1000 with --quick)")
-    parser.add_argument("--batch", type=int, default=100)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--quiet", action="store_true")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    args.epochs = args.epochs or (8 if args.quick else 60)
-    args.train = args.train or (1000 if args.quick else 4000)
-    args.evaluations = 8 if args.quick else 30
-    results = {}
-    for name in args.tasks:
-        print(f"{name} ({args.train} clouds, {args.epochs} epochs, batch {args.batch})", flush=True)
-        results[name] = run_task(name, args, args.seed)
+    args = task_options(
+        __doc__.splitlines()[0], TASKS, "clouds", epochs=(60, 8), train=(4000, 1000), evaluations=(30, 8)
+    )
+    results = run_tasks(args, run_task, "clouds")
     print(
         f"\npoint clouds under S_N × O(3): trained on N in {list(TRAIN_SIZES)} ({args.train} clouds, {args.epochs} "
         f"epochs{', QUICK RUN' if args.quick else ''}); test RMSE in the task's units and relative to the targets' "
@@ -268,25 +239,8 @@ def main() -> None:
                 f"{r['rmse_unseen']:10.4g} {r['relative_unseen']:6.3f} {r['equivariance_error']:10.1e} "
                 f"{r['wall_s']:7.0f} {r['cpu_s']:7.0f}  {r['unit']}"
             )
-    RESULTS.mkdir(exist_ok=True)
-    meta = {
-        "torch": torch.__version__,
-        "machine": platform.machine(),
-        "threads": args.threads,
-        "epochs": args.epochs,
-        "train": args.train,
-        "batch": args.batch,
-        "seed": args.seed,
-        "quick": args.quick,
-    }
-    (RESULTS / "bench_pointclouds.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))
-    from training import Run
-
-    runs = {
-        task: [Run(r["model"], r["params"], [tuple(h) for h in r["history"]], r["wall_s"], r["cpu_s"]) for r in rows]
-        for task, rows in results.items()
-    }
-    plot(runs, RESULTS / "bench_pointclouds.png", "test RMSE / target spread (N ≤ 12)")
+    save_results(RESULTS / "bench_pointclouds.json", args, results)
+    plot(runs_from_json(results), RESULTS / "bench_pointclouds.png", "test RMSE / target spread (N ≤ 12)")
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from harness import print_head
 
 from catlayer import O, S
 from catlayer.projection import _gram, _orbit_tables
@@ -83,8 +84,7 @@ def print_table(rows: list[dict]) -> None:
         f"{'group':>6} {'k,l':>4} {'n':>3} {'dim':>4} | {'ours':>12} {'ours cold':>12} | {'svd setup':>12} "
         f"{'svd apply':>12} | {'ratio total':>11} {'ratio apply':>11} | max diff"
     )
-    print(head)
-    print("-" * len(head))
+    print_head(head)
     for r in rows:
         if r["skipped"]:
             ratio_total = ratio_apply = "—"

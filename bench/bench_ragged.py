@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import ctypes
 import importlib.util
 import json
 import platform
@@ -52,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from harness import print_head, tune_malloc
 from torch.profiler import ProfilerActivity, profile
 
 from catlayer import S
@@ -239,13 +239,11 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         ("forward", "forward_s", "forward_peak_bytes"),
         ("forward + backward", "forward_backward_s", "forward_backward_peak_bytes"),
     ):
-        print(f"\n{phase}: time (ms), peak memory (MiB), ratios padded / ragged and padded / unmasked")
         header = (
             f"{'layer':>5} {'c':>3} {'B':>4} {'N':>3} | {'padded':>8} {'ragged':>8} {'cold':>8} {'unmask':>8} | "
             f"{'pad/rag':>7} {'pad/unm':>7} | {'pad MiB':>7} {'rag MiB':>7} {'unm MiB':>7} | {'pad/rag':>7}"
         )
-        print(header)
-        print("-" * len(header))
+        print_head(header, f"{phase}: time (ms), peak memory (MiB), ratios padded / ragged and padded / unmasked")
         for row in rows:
             t, m = row[time_key], row[mem_key]
             print(
@@ -287,13 +285,6 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
-def _tune_malloc() -> None:
-    libc = ctypes.CDLL("libc.so.6")
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    libc.mallopt(m_mmap_threshold, 1 << 30)
-    libc.mallopt(m_trim_threshold, 1 << 30)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer rounds, shorter calls")
@@ -305,7 +296,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.malloc_tune:
-        _tune_malloc()
+        tune_malloc()
     rounds, min_time = (5, 0.02) if args.quick else (15, 0.1)
     histogram, source = qm9_sizes()
     total = sum(histogram.values())

@@ -9,8 +9,13 @@ every ``progress_every`` seconds, and at each evaluation.
 
 from __future__ import annotations
 
+import argparse
+import json
+import platform
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
@@ -145,3 +150,72 @@ def plot(runs_by_task: dict[str, list[Run]], path, ylabel: str, references: dict
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     print(f"plot: {path}")
+
+
+# -- the command line and results of a task benchmark ---------------------------------------------
+def task_options(
+    description: str,
+    tasks: Sequence[str],
+    examples: str,
+    *,
+    epochs: tuple[int, int],
+    train: tuple[int, int],
+    evaluations: tuple[int, int],
+    more: Callable[[argparse.ArgumentParser], None] | None = None,
+    argv: Sequence[str] | None = None,
+) -> argparse.Namespace:
+    """A task benchmark's options: --quick, --tasks, --epochs, --train (how many training
+    ``examples``), what ``more`` adds, --batch (100), --seed, --threads (set in torch here) and
+    --quiet. ``epochs``, ``train`` and ``evaluations`` are the (full, quick) defaults."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--tasks", nargs="*", default=list(tasks), choices=list(tasks))
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--train", type=int, help=f"training {examples} (default {train[0]}, {train[1]} with --quick)")
+    if more is not None:
+        more(parser)
+    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    args.epochs = args.epochs or epochs[args.quick]
+    args.train = args.train or train[args.quick]
+    args.evaluations = evaluations[args.quick]
+    return args
+
+
+def train_task(name: str, model: torch.nn.Module, loss_fn, test_error, x_train, y_train, args, seed: int) -> Run:
+    """:func:`train` with the options of :func:`task_options` (epochs, batch, evaluations, quiet)."""
+    return train(
+        name,
+        model,
+        loss_fn,
+        test_error,
+        x_train,
+        y_train,
+        epochs=args.epochs,
+        batch=args.batch,
+        evaluations=args.evaluations,
+        seed=seed,
+        verbose=not args.quiet,
+    )
+
+
+def run_tasks(args: argparse.Namespace, run_task: Callable, examples: str) -> dict:
+    """``run_task(task, args, seed)`` for every task asked for, announced as it starts."""
+    results = {}
+    for task in args.tasks:
+        print(f"{task} ({args.train} {examples}, {args.epochs} epochs, batch {args.batch})", flush=True)
+        results[task] = run_task(task, args, args.seed)
+    return results
+
+
+def save_results(path: Path, args: argparse.Namespace, results: dict, extra: Sequence[str] = ()) -> None:
+    """Write the results as JSON with the run's settings (``extra``: more options to record)."""
+    path.parent.mkdir(exist_ok=True)
+    meta = {"torch": torch.__version__, "machine": platform.machine(), "threads": args.threads}
+    meta |= {"epochs": args.epochs, "train": args.train} | {name: getattr(args, name) for name in extra}
+    meta |= {"batch": args.batch, "seed": args.seed, "quick": args.quick}
+    path.write_text(json.dumps({"meta": meta, "results": results}, indent=1))

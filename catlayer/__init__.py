@@ -15,6 +15,7 @@ imports nothing above it and ``import catlayer`` loads neither numba nor torch:
 """
 
 import sys as _sys
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 from .diagrams import (
     BrauerCategory,
@@ -36,19 +37,26 @@ from .functors import set_executor as _set_executor
 from .groups import SO, O, ProductGroup, S, Sp
 from .projection import register_array_type as _register_array_type
 
+if _TYPE_CHECKING:
+    from collections.abc import Callable
 
-def _backend():
+    import numpy as np
+
+    from .nn.arrays import TorchArrays
+
+
+def _backend() -> "tuple[Callable[..., np.ndarray], Callable[..., np.ndarray]]":
     from . import backend
 
     return backend.apply, backend.apply_layer
 
 
-def _is_tensor(x):
+def _is_tensor(x: object) -> bool:
     torch = _sys.modules.get("torch")  # a tensor exists only once torch is loaded
     return torch is not None and isinstance(x, torch.Tensor)
 
 
-def _torch_arrays():
+def _torch_arrays() -> "TorchArrays":
     from .nn.arrays import OPS
 
     return OPS

@@ -12,6 +12,7 @@ from __future__ import annotations
 import tempfile
 import time
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import sympy
@@ -76,14 +77,15 @@ def groups_tour() -> None:
     _title("dim Hom_G((R^n)^⊗k, (R^n)^⊗l) depends on N = k + l")
     groups = [S(2), S(3), S(4), O(2), O(3), SO(2), SO(3), Sp(2), Sp(4), O(1, 3), SO(1, 3)]
     print("G        " + "".join(f"N={N:<5}" for N in range(7)))
-    for G in groups:
-        print(f"{G!r:9}" + "".join(f"{G.dim(N, 0):<7}" for N in range(7)))
+    for group in groups:
+        print(f"{group!r:9}" + "".join(f"{group.dim(N, 0):<7}" for N in range(7)))
 
     _title("The Lorentz group O(1, 3): caps and cups carry the metric η = diag(1, -1, -1, -1)")
     L = O(1, 3)
     cap = L.basis(0, 2)[0]
     print("the invariant tensor (cap):", L.functor(cap).to_numpy().reshape(4, 4).astype(int).tolist())
-    M = sum(L.functor(d) for d in L.basis(2, 2))
+    maps = [L.functor(d) for d in L.basis(2, 2)]  # the three Brauer diagrams 2 -> 2
+    M = sum(maps[1:], maps[0])
     print("exact proof on boosts, rotations and reflections:", bool(check_equivariance(L, M.to_sympy(), 2, 2)))
 
 
@@ -138,7 +140,7 @@ def torch_tour() -> None:
     networks_tour(torch)
 
 
-def networks_tour(torch) -> None:
+def networks_tour(torch: ModuleType) -> None:
     from catlayer import O, S
     from catlayer.nn import EquivariantMLP
     from catlayer.verify import check_equivariance

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from functools import cache
 
 import numpy as np
+import numpy.typing as npt
 import sympy
 
 from .diagrams import Combination, Diagram, PartitionCategory, PartitionDiagram
@@ -58,7 +59,7 @@ def gram_matrix(rows: np.ndarray) -> np.ndarray:
     return a.dot(a.T)
 
 
-def greedy_independent(gram) -> tuple[int, ...]:
+def greedy_independent(gram: npt.ArrayLike) -> tuple[int, ...]:
     """Indices of the lexicographically first maximal independent subset of vectors, given their
     exact integer Gram matrix (symmetric positive semidefinite).
 
@@ -169,7 +170,7 @@ def coarsenings(d: Diagram) -> tuple[tuple[Diagram, int], ...]:
     return _coarsenings(d)
 
 
-def _as_terms(c) -> tuple[dict, int, int]:
+def _as_terms(c: object) -> tuple[dict[Diagram, sympy.Expr], int, int]:
     if isinstance(c, Diagram):
         return {c: sympy.Integer(1)}, c.dom, c.cod
     if isinstance(c, Combination):

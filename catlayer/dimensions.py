@@ -52,7 +52,7 @@ MAX_POWER = 256
 WALK_BUDGET = 2_000_000
 
 
-def _check(n, N, group: str) -> tuple[int, int]:
+def _check(n: object, N: object, group: str) -> tuple[int, int]:
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"{group}: n must be an int >= 1, got {n!r}")
     if isinstance(N, bool) or not isinstance(N, int) or N < 0:
@@ -154,7 +154,9 @@ def _partitions_up_to(size: int, parts: int) -> list[int]:
     return counts
 
 
-def _closed_walks(start: State, steps, N: int, rows: int, signed: bool, group: str) -> int:
+def _closed_walks(
+    start: State, steps: Callable[[State], Iterator[State]], N: int, rows: int, signed: bool, group: str
+) -> int:
     """The number of walks of length N from ``start`` (the trivial representation) back to it,
     pruned to weights of size ≤ the number of steps left. Refuses before any work when a bound
     on the work exceeds :data:`WALK_BUDGET`."""

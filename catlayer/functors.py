@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from fractions import Fraction
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -79,6 +79,19 @@ def _execute() -> tuple[Callable[..., np.ndarray], Callable[..., np.ndarray]]:
     if _executor is None:
         raise RuntimeError("no executor for EquivariantMap.apply: import catlayer (it plugs in catlayer.backend)")
     return _executor()
+
+
+def _apply_terms(group: GroupLike, terms: tuple, x: np.ndarray, out_shape: tuple[int, ...]) -> np.ndarray:
+    """Σ c·F(d) over the (diagram, coefficient) terms of a leaf, applied to the batch x (the
+    executor's single-diagram kernel for one unit term, its layer kernel otherwise)."""
+    apply, apply_layer = _execute()
+    if not terms:
+        return np.zeros((x.shape[0], *out_shape), dtype=np.result_type(x.dtype, np.float32))
+    if len(terms) == 1 and terms[0][1] == 1:
+        return apply(group, terms[0][0], x)
+    diagrams = tuple(d for d, _ in terms)
+    weights = np.array([float(c) for _, c in terms], dtype=x.dtype if x.dtype.kind == "f" else np.float64)
+    return apply_layer(group, diagrams, weights.reshape(1, 1, -1), x[:, None])[:, 0]
 
 
 def diagram_entries(group: GroupLike, d: Diagram, basis: str = "diagram") -> tuple[np.ndarray, np.ndarray]:
@@ -154,21 +167,26 @@ class EquivariantMap:
     def __setattr__(self, name, value):
         raise AttributeError("EquivariantMap is immutable")
 
+    #: What the functor maps (a diagram, a combination of them) and how a refusal says so.
+    _diagram: ClassVar[type] = Diagram
+    _combination: ClassVar[type] = Combination
+    _maps = "a functor maps diagrams and Combinations"
+
     @classmethod
-    def image(cls, group: GroupLike, subject, basis: str = "diagram") -> EquivariantMap:
-        """The image of a diagram or Combination under ``group``'s functor (what
-        ``group.functor(subject, basis)`` returns)."""
+    def image(cls, group: GroupLike, subject, basis: str = "diagram") -> Self:
+        """The image of a diagram or Combination (for a :class:`ProductMap`, a product diagram or
+        combination) under ``group``'s functor (what ``group.functor(subject, basis)`` returns)."""
         if basis not in group.bases:
             raise ValueError(f"{group!r} has the bases {group.bases}, not {basis!r}")
-        if isinstance(subject, Diagram):
+        if isinstance(subject, cls._diagram):
             group.check_diagram(subject)
             return cls(group, "leaf", subject.dom, subject.cod, terms=((subject, sympy.Integer(1)),), basis=basis)
-        if isinstance(subject, Combination):
+        if isinstance(subject, cls._combination):
             terms = group.specialise(subject)
             for d, _ in terms:
                 group.check_diagram(d)
             return cls(group, "leaf", subject.dom, subject.cod, terms=terms, basis=basis)
-        raise TypeError(f"a functor maps diagrams and Combinations, not {type(subject).__name__}")
+        raise TypeError(f"{cls._maps}, not {type(subject).__name__}")
 
     # -- data ------------------------------------------------------------------------------------
     @property
@@ -436,8 +454,6 @@ class EquivariantMap:
         )
 
     def _apply_batch(self, x: np.ndarray) -> np.ndarray:
-        apply, apply_layer = _execute()
-
         n, group = self._group.n, self._group
         batch = x.shape[0]
         if self._kind == "leaf":
@@ -445,13 +461,7 @@ class EquivariantMap:
             if self._basis == "orbit":
                 combination = group.orbit_to_diagram(Combination(dict(terms), self._dom, self._cod))
                 terms = tuple(combination.terms.items())
-            if not terms:
-                return np.zeros((batch,) + (n,) * self._cod, dtype=np.result_type(x.dtype, np.float32))
-            if len(terms) == 1 and terms[0][1] == 1:
-                return apply(group, terms[0][0], x)
-            diagrams = tuple(d for d, _ in terms)
-            weights = np.array([float(c) for _, c in terms], dtype=x.dtype if x.dtype.kind == "f" else np.float64)
-            return apply_layer(group, diagrams, weights.reshape(1, 1, -1), x[:, None])[:, 0]
+            return _apply_terms(group, terms, x, (n,) * self._cod)
         if self._kind == "compose":
             first, second = self._children
             return second._apply_batch(first._apply_batch(x))
@@ -555,25 +565,9 @@ class ProductMap(EquivariantMap):
     """
 
     __slots__ = ()
-
-    @classmethod
-    def image(
-        cls, group: GroupLike, subject: ProductDiagram | ProductCombination, basis: str = "diagram"
-    ) -> ProductMap:
-        """The image of a product diagram or combination under ``group``'s functor."""
-        if basis not in group.bases:
-            raise ValueError(f"{group!r} has the bases {group.bases}, not {basis!r}")
-        if isinstance(subject, ProductDiagram):
-            group.check_diagram(subject)
-            return cls(group, "leaf", subject.dom, subject.cod, terms=((subject, sympy.Integer(1)),), basis=basis)
-        if isinstance(subject, ProductCombination):
-            terms = group.specialise(subject)
-            for p, _ in terms:
-                group.check_diagram(p)
-            return cls(group, "leaf", subject.dom, subject.cod, terms=terms, basis=basis)
-        raise TypeError(
-            f"the functor of a product group maps ProductDiagrams and ProductCombinations, not {type(subject).__name__}"
-        )
+    _diagram = ProductDiagram
+    _combination = ProductCombination
+    _maps = "the functor of a product group maps ProductDiagrams and ProductCombinations"
 
     @property
     def group(self) -> GroupLike:
@@ -679,18 +673,9 @@ class ProductMap(EquivariantMap):
         )
 
     def _apply_batch(self, x: np.ndarray) -> np.ndarray:
-        apply, apply_layer = _execute()
-
-        group, batch = self._group, x.shape[0]
+        batch = x.shape[0]
         if self._kind == "leaf":
-            terms = self._terms
-            if not terms:
-                return np.zeros((batch, *self.out_shape), dtype=np.result_type(x.dtype, np.float32))
-            if len(terms) == 1 and terms[0][1] == 1:
-                return apply(group, terms[0][0], x)
-            diagrams = tuple(d for d, _ in terms)
-            weights = np.array([float(c) for _, c in terms], dtype=x.dtype if x.dtype.kind == "f" else np.float64)
-            return apply_layer(group, diagrams, weights.reshape(1, 1, -1), x[:, None])[:, 0]
+            return _apply_terms(self._group, self._terms, x, self.out_shape)
         if self._kind == "compose":
             first, second = self._children
             return second._apply_batch(first._apply_batch(x))

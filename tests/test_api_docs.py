@@ -29,6 +29,7 @@ PACKAGES = (
     "catlayer.diagrams",
     "catlayer.groups",
     "catlayer.verify",
+    "catlayer.tolerance",
     "catlayer.nn",
     "catlayer.backend",
     "catlayer.testing",

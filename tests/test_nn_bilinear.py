@@ -142,3 +142,14 @@ def test_bilinear_errors():
     with pytest.raises(ValueError, match="same batch shape"):
         layer(torch.randn(2, 2, 3), torch.randn(3, 2, 3, 3))
     assert np.isfinite(layer(torch.randn(2, 2, 3), torch.randn(2, 2, 3, 3)).detach().numpy()).all()
+
+
+def test_execution_policy():
+    """Products run their plan under "auto" and "plan"; "dense" is refused by name (no size at
+    which an n^c × n^a × n^b tensor beats the contractions)."""
+    for execution in ("auto", "plan"):
+        assert TypedBilinear(O(3), {1: 2}, {0: 1}, execution=execution).execution == "plan"
+    with pytest.raises(ValueError, match="no dense execution"):
+        TypedBilinear(O(3), {1: 2}, {0: 1}, execution="dense")
+    with pytest.raises(ValueError, match="execution must be"):
+        TypedBilinear(O(3), {1: 2}, {0: 1}, execution="fast")

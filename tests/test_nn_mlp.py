@@ -142,3 +142,18 @@ def test_errors():
         EquivariantMLP(S(3), {1: 1}, {0: 1}, nonlinearity="relu")
     with pytest.raises(TypeError, match="catlayer group"):
         EquivariantMLP("S(3)", {1: 1}, {0: 1})
+
+
+@pytest.mark.parametrize("group", [O(4), SO(4), O(1, 3)], ids=repr)
+def test_default_mlp_of_order_four_builds_where_the_diagrams_are_dependent(group):
+    """4 + 4 → 4 products: 10,395 Brauer diagrams whose images are dependent at n = 4. Choosing a
+    basis among them is out of reach, so every product diagram is kept (a spanning set of the
+    product maps); the network builds in seconds and is equivariant."""
+    import numpy as np
+
+    torch.manual_seed(0)
+    model = EquivariantMLP(group, {4: 1}, {0: 1}, depth=1).double()
+    x = torch.randn(2, 1, 4, 4, 4, 4, dtype=torch.float64)
+    g = torch.tensor(np.asarray(group.random_element(1, group.num_components - 1), dtype=float))
+    moved = torch.einsum("ai,bj,ck,dl,nmijkl->nmabcd", g, g, g, g, x)
+    torch.testing.assert_close(model({4: moved})[0], model({4: x})[0], rtol=1e-9, atol=1e-9)

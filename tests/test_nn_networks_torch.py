@@ -149,9 +149,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_ddp_matches_single_process(tmp_path):
+@pytest.mark.parametrize("kind", ["o3", "sets"])
+def test_ddp_matches_single_process(tmp_path, kind):
     """Two gloo processes, each on half of an 8-sample batch, end with the parameters of one
-    process training on the whole batch (3 Adam steps, float64)."""
+    process training on the whole batch (3 Adam steps, float64). "sets": point clouds of 2–9
+    points under S() * O(3) with a mask, each process padded to its own largest cloud."""
     from tests.ddp_worker import model_and_data, train
 
     root = pathlib.Path(__file__).resolve().parent.parent
@@ -159,7 +161,7 @@ def test_ddp_matches_single_process(tmp_path):
     out = tmp_path / "ddp.pt"
     workers = [
         subprocess.Popen(
-            [sys.executable, "-m", "tests.ddp_worker", str(rank), str(out)],
+            [sys.executable, "-m", "tests.ddp_worker", kind, str(rank), str(out)],
             cwd=root,
             env=env,
             stdout=subprocess.PIPE,
@@ -175,9 +177,9 @@ def test_ddp_matches_single_process(tmp_path):
             w.kill()
     assert all(w.returncode == 0 for w in workers), [r[1][-2000:] for r in results]
     distributed = torch.load(out)
-    model, x, y = model_and_data()
+    model, x, y, mask = model_and_data(kind)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    train(model, x, y)
+    train(model, x, y, mask)
     single = model.state_dict()
     assert list(distributed) == list(single)
     for name in single:

@@ -16,20 +16,8 @@ from catlayer.nn import (
 )
 from catlayer.testing import assert_equivariant
 from catlayer.verify import check_equivariance
+from catlayer.verify.network import generators_permute
 from tests.torch_threads import one_torch_thread  # noqa: F401
-
-
-def _permutations_from_generators(group):
-    """Every element a permutation matrix: decided exactly on the generators."""
-    import numpy as np
-
-    for g in group.generators():
-        m = np.asarray(g.matrix)
-        if g.kind != "group" or not all(v in (0, 1) for v in m.flat):
-            return False
-        if any(sum(int(v) for v in row) != 1 for row in m) or any(sum(int(v) for v in col) != 1 for col in m.T):
-            return False
-    return True
 
 
 def _orthogonal_from_generators(group):
@@ -52,7 +40,7 @@ def _orthogonal_from_generators(group):
 def test_family_rules_agree_with_the_exact_generators(group):
     """The families' flags (read without building generators: O(300) would need 45,000 of them)
     agree with what the exact generators say, for every family at several sizes."""
-    assert acts_by_permutations(group) == group.acts_by_permutations == _permutations_from_generators(group)
+    assert acts_by_permutations(group) == group.acts_by_permutations == generators_permute(group)
     assert preserves_euclidean_norm(group) == group.preserves_euclidean_norm == _orthogonal_from_generators(group)
     assert acts_by_permutations(S() * S()) and not acts_by_permutations(S() * O(3))
     assert preserves_euclidean_norm(S() * O(3)) and not preserves_euclidean_norm(S() * O(1, 3))

@@ -25,11 +25,12 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ..diagrams.diagram import Diagram
+from ..diagrams.product import ProductDiagram
 from ..groups import Group, ProductGroup
 from ..memory import check_size
 from ..plan import LayerPlan, plan_diagram, plan_layer
 from .kernels import DST_OFF, SRC_OFF, run_ops
-from .program import layer_program, layer_sizes, single_program
+from .program import Sizes, layer_program, layer_sizes, single_program
 
 __all__ = ["CHUNK_BYTES", "apply", "apply_layer", "layer_plan"]
 
@@ -43,7 +44,7 @@ CHUNK_BYTES = 3 * 2**20
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def check_group(G) -> Group | ProductGroup:
+def check_group(G: object) -> Group | ProductGroup:
     """G itself, if it is a catlayer group (S(5), O(1, 3), …) or a product of groups of fixed
     sizes (S(5) * O(3)); a TypeError otherwise.
 
@@ -63,20 +64,31 @@ def check_group(G) -> Group | ProductGroup:
     return G
 
 
-def _io_shape(G, orders) -> tuple[int, ...]:
-    """The shape of a tensor of order ``orders`` (an order tuple for a product group)."""
+def _sizes(G: Group | ProductGroup) -> Sizes:
+    """The size of a checked group: its n, or every factor's n for a product group."""
     if isinstance(G, ProductGroup):
-        return tuple(n for n, a in zip(G.n, orders, strict=True) for _ in range(a))
-    return (G.n,) * orders
+        return G.require_sizes("the numba backend")
+    return G.n
 
 
-def _what(G, orders, noun: str) -> str:
+def _io_shape(n: Sizes, orders: int | tuple[int, ...]) -> tuple[int, ...]:
+    """The shape of a tensor of order ``orders`` (an order tuple for a product group of sizes n)."""
+    if isinstance(n, tuple):
+        if not isinstance(orders, tuple):
+            raise TypeError(f"a product group needs an order per factor, got {orders!r}")
+        return tuple(size for size, a in zip(n, orders, strict=True) for _ in range(a))
+    if isinstance(orders, tuple):
+        raise TypeError(f"a group that is not a product needs an int order, got {orders!r}")
+    return (n,) * orders
+
+
+def _what(G: Group | ProductGroup, orders: int | tuple[int, ...], noun: str) -> str:
     if isinstance(G, ProductGroup):
         return f"{noun} of {G!r} of type {orders}"
     return f"{noun} with k = {orders} inputs and n = {G.n}"
 
 
-def layer_plan(G, diagrams: Iterable[Diagram]) -> LayerPlan:
+def layer_plan(G: object, diagrams: Iterable[Diagram | ProductDiagram]) -> LayerPlan:
     """The validated shared-work plan of ``diagrams`` for the group G (cached).
 
     >>> from catlayer import S
@@ -84,13 +96,13 @@ def layer_plan(G, diagrams: Iterable[Diagram]) -> LayerPlan:
     >>> len(layer_plan(G, G.category.hom(2, 2)).expansions)
     6
     """
-    diagrams = tuple(diagrams)
-    if not diagrams:
+    terms = tuple(diagrams)
+    if not terms:
         raise ValueError("a layer needs at least one diagram")
-    return plan_layer(check_group(G), diagrams)
+    return plan_layer(check_group(G), terms)
 
 
-def _check_array(a, name: str) -> np.ndarray:
+def _check_array(a: object, name: str) -> np.ndarray:
     if not isinstance(a, np.ndarray):
         raise TypeError(f"{name} must be a numpy ndarray of float32 or float64, got {type(a).__name__}")
     if a.dtype not in _DTYPES:
@@ -121,7 +133,7 @@ def _flat_source(x: np.ndarray) -> tuple[np.ndarray, int, tuple[int, ...]]:
     return flat, -low, strides
 
 
-def apply(G, d: Diagram, x: np.ndarray) -> np.ndarray:
+def apply(G: object, d: Diagram | ProductDiagram, x: np.ndarray) -> np.ndarray:
     """Apply the matrix of diagram ``d`` (k → l) for the group G to a batch of tensors, without
     forming the matrix: ``x`` of shape (batch,) + (n,)*k → (batch,) + (n,)*l, same dtype.
 
@@ -152,13 +164,14 @@ def apply(G, d: Diagram, x: np.ndarray) -> np.ndarray:
     >>> apply(P, p, np.arange(6.0).reshape(1, 3, 2))
     array([[6., 9.]])
     """
-    n = check_group(G).n
+    group = check_group(G)
+    n = _sizes(group)
     plan = plan_diagram(G, d)
     x = _check_array(x, "x")
-    in_shape, item_shape = _io_shape(G, d.dom), _io_shape(G, d.cod)
+    in_shape, item_shape = _io_shape(n, d.dom), _io_shape(n, d.cod)
     if x.shape[1:] != in_shape or x.ndim != 1 + len(in_shape):
         raise ValueError(
-            f"x must have shape {_shape_text(['batch'], in_shape)} for {_what(G, d.dom, 'a diagram')}; "
+            f"x must have shape {_shape_text(['batch'], in_shape)} for {_what(group, d.dom, 'a diagram')}; "
             f"got shape {x.shape}"
         )
     batch = x.shape[0]
@@ -188,7 +201,7 @@ def _chunk(batch: int, per_batch_bytes: int) -> int:
     return max(1, min(batch, CHUNK_BYTES // max(per_batch_bytes, 1)))
 
 
-def apply_layer(G, diagrams: Sequence[Diagram], W: np.ndarray, X: np.ndarray) -> np.ndarray:
+def apply_layer(G: object, diagrams: Sequence[Diagram | ProductDiagram], W: np.ndarray, X: np.ndarray) -> np.ndarray:
     """Apply the layer Σ_t W[o, c, t] · F(diagrams[t]) (input channel c → output channel o):
     ``W`` of shape (c_out, c_in, len(diagrams)), ``X`` of shape (batch, c_in) + (n,)*k →
     (batch, c_out) + (n,)*l, in X's dtype.
@@ -210,7 +223,8 @@ def apply_layer(G, diagrams: Sequence[Diagram], W: np.ndarray, X: np.ndarray) ->
     >>> apply_layer(G, diagrams, W, X)
     array([[[11., 12., 13., 14.]]])
     """
-    n = check_group(G).n
+    group = check_group(G)
+    n = _sizes(group)
     diagrams = tuple(diagrams)
     plan = layer_plan(G, diagrams)
     W = _check_array(W, "W")
@@ -219,14 +233,14 @@ def apply_layer(G, diagrams: Sequence[Diagram], W: np.ndarray, X: np.ndarray) ->
         raise TypeError(
             f"W has dtype {W.dtype} but X has dtype {X.dtype}; pass both in the same dtype (e.g. W.astype(X.dtype))"
         )
-    in_shape, item_shape = _io_shape(G, plan.dom), _io_shape(G, plan.cod)
+    in_shape, item_shape = _io_shape(n, plan.dom), _io_shape(n, plan.cod)
     if W.ndim != 3 or W.shape[2] != len(diagrams):
         raise ValueError(
             f"W must have shape (c_out, c_in, {len(diagrams)}) for {len(diagrams)} diagrams; got shape {W.shape}"
         )
     if X.ndim != 2 + len(in_shape) or X.shape[2:] != in_shape:
         raise ValueError(
-            f"X must have shape {_shape_text(['batch', 'c_in'], in_shape)} for {_what(G, plan.dom, 'diagrams')}; "
+            f"X must have shape {_shape_text(['batch', 'c_in'], in_shape)} for {_what(group, plan.dom, 'diagrams')}; "
             f"got shape {X.shape}"
         )
     if X.shape[1] != W.shape[1]:

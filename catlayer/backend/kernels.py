@@ -25,7 +25,10 @@ diagrams: the plans are data, not code.
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 import numpy as np
+import numpy.typing as npt
 from numba import njit, prange
 
 __all__ = ["OP_FIELDS", "PARALLEL_THRESHOLD", "run_ops"]
@@ -48,9 +51,27 @@ ACCUMULATE, ASSIGN, ZERO_THEN_ACCUMULATE = 0, 1, 2
 
 _FASTMATH = {"reassoc", "contract"}
 
+# The annotations below are for readers and mypy: numba ignores them and compiles one
+# specialisation per argument types. ``Ints`` are the int64 tables of a program; the data arrays
+# (src, dst, scales, sgn_tab) are float32 or float64.
+Ints: TypeAlias = npt.NDArray[np.int64]
+
 
 @njit(cache=True, fastmath=_FASTMATH, inline="always")
-def _block(src, dst, ib, ob, m1, si1, so1, m0, si0, so0, sg, assign):  # pragma: no cover - compiled
+def _block(  # pragma: no cover - compiled
+    src: np.ndarray,
+    dst: np.ndarray,
+    ib: int,
+    ob: int,
+    m1: int,
+    si1: int,
+    so1: int,
+    m0: int,
+    si0: int,
+    so0: int,
+    sg: float,
+    assign: bool,
+) -> None:
     """The two innermost variables of an op: an m1 × m0 block (strides si1, so1 outside,
     si0, so0 inside).
 
@@ -92,7 +113,9 @@ def _block(src, dst, ib, ob, m1, si1, so1, m0, si0, so0, sg, assign):  # pragma:
 
 
 @njit(cache=True)
-def _collapse(ops, var_size, var_in, var_out, var_tab):  # pragma: no cover - compiled
+def _collapse(  # pragma: no cover - compiled
+    ops: Ints, var_size: Ints, var_in: Ints, var_out: Ints, var_tab: Ints
+) -> tuple[Ints, Ints, Ints, Ints, Ints]:
     """Merge neighbouring stride variables that are contiguous on both sides (an outer one
     whose strides are the inner one's times its size), so that a contiguous copy or sum of
     several axes becomes one long loop. Returns new (ops, var_size, var_in, var_out, var_tab)."""
@@ -137,9 +160,22 @@ def _collapse(ops, var_size, var_in, var_out, var_tab):  # pragma: no cover - co
 
 
 @njit(cache=True, fastmath=_FASTMATH)
-def _run_item(
-    src, dst, item, n1, ops, scales, var_size, var_in, var_out, var_tab, in_tab, out_tab, sgn_tab, idx
-):  # pragma: no cover - compiled
+def _run_item(  # pragma: no cover - compiled
+    src: np.ndarray,
+    dst: np.ndarray,
+    item: int,
+    n1: int,
+    ops: Ints,
+    scales: np.ndarray,
+    var_size: Ints,
+    var_in: Ints,
+    var_out: Ints,
+    var_tab: Ints,
+    in_tab: Ints,
+    out_tab: Ints,
+    sgn_tab: np.ndarray,
+    idx: Ints,
+) -> None:
     """Every op for one item of the grid (``idx`` is scratch for the odometer)."""
     i0 = item // n1
     i1 = item - i0 * n1
@@ -198,7 +234,7 @@ def _run_item(
 
 
 @njit(cache=True)
-def _max_vars(ops):  # pragma: no cover - compiled
+def _max_vars(ops: Ints) -> int:  # pragma: no cover - compiled
     max_vars = 1
     for op in range(ops.shape[0]):
         max_vars = max(max_vars, ops[op, VAR_END] - ops[op, VAR_START])
@@ -206,9 +242,21 @@ def _max_vars(ops):  # pragma: no cover - compiled
 
 
 @njit(parallel=True, cache=True)
-def _run_parallel(
-    src, dst, n0, n1, ops, scales, var_size, var_in, var_out, var_tab, in_tab, out_tab, sgn_tab
-):  # pragma: no cover - compiled
+def _run_parallel(  # pragma: no cover - compiled
+    src: np.ndarray,
+    dst: np.ndarray,
+    n0: int,
+    n1: int,
+    ops: Ints,
+    scales: np.ndarray,
+    var_size: Ints,
+    var_in: Ints,
+    var_out: Ints,
+    var_tab: Ints,
+    in_tab: Ints,
+    out_tab: Ints,
+    sgn_tab: np.ndarray,
+) -> None:
     ops, var_size, var_in, var_out, var_tab = _collapse(ops, var_size, var_in, var_out, var_tab)
     max_vars = _max_vars(ops)
     for item in prange(n0 * n1):
@@ -217,9 +265,21 @@ def _run_parallel(
 
 
 @njit(cache=True)
-def _run_serial(
-    src, dst, n0, n1, ops, scales, var_size, var_in, var_out, var_tab, in_tab, out_tab, sgn_tab
-):  # pragma: no cover - compiled
+def _run_serial(  # pragma: no cover - compiled
+    src: np.ndarray,
+    dst: np.ndarray,
+    n0: int,
+    n1: int,
+    ops: Ints,
+    scales: np.ndarray,
+    var_size: Ints,
+    var_in: Ints,
+    var_out: Ints,
+    var_tab: Ints,
+    in_tab: Ints,
+    out_tab: Ints,
+    sgn_tab: np.ndarray,
+) -> None:
     ops, var_size, var_in, var_out, var_tab = _collapse(ops, var_size, var_in, var_out, var_tab)
     idx = np.zeros(_max_vars(ops), np.int64)
     for item in range(n0 * n1):
@@ -232,22 +292,22 @@ PARALLEL_THRESHOLD = 1 << 18
 
 
 def run_ops(
-    src,
-    dst,
-    n0,
-    n1,
-    ops,
-    scales,
-    var_size,
-    var_in,
-    var_out,
-    var_tab,
-    in_tab,
-    out_tab,
-    sgn_tab,
-    work=None,
-    parallel=True,
-):
+    src: np.ndarray,
+    dst: np.ndarray,
+    n0: int,
+    n1: int,
+    ops: Ints,
+    scales: np.ndarray,
+    var_size: Ints,
+    var_in: Ints,
+    var_out: Ints,
+    var_tab: Ints,
+    in_tab: Ints,
+    out_tab: Ints,
+    sgn_tab: np.ndarray,
+    work: int | None = None,
+    parallel: bool = True,
+) -> None:
     """Run every op of ``ops`` for every item (i0, i1) of an ``n0 × n1`` grid.
 
     ``src`` and ``dst`` are flat arrays of one dtype (they may be the same array when the

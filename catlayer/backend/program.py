@@ -32,11 +32,13 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 
 from ..groups.product import group_factors
 from ..plan import Expansion, LayerPlan, Reduction
@@ -58,20 +60,29 @@ from .kernels import (
 )
 
 if TYPE_CHECKING:
-    from ..groups import Group
+    from ..groups import Group, ProductGroup
 
 __all__ = ["LayerProgram", "OpTable", "SingleProgram", "layer_program", "single_program"]
 
 _INF = 1 << 62
+
+#: The size of a group: an int for one group, one int per factor for a product group.
+Sizes: TypeAlias = int | tuple[int, ...]
+#: (offset, step per i0, step per i1) of an op's source or destination region, in elements.
+Region: TypeAlias = tuple[int, int, int]
+IntArray: TypeAlias = npt.NDArray[np.int64]
+#: The arguments of :func:`~catlayer.backend.kernels.run_ops` after (src, dst, n0, n1):
+#: ops, scales, var_size, var_in, var_out, var_tab, in_tab, out_tab, sgn_tab.
+OpArgs: TypeAlias = tuple[IntArray, np.ndarray, IntArray, IntArray, IntArray, IntArray, IntArray, IntArray, np.ndarray]
 
 
 @dataclass(frozen=True)
 class _Table:
     """Offsets and signs of a table variable, one row per value."""
 
-    in_const: np.ndarray  # (size,)
-    in_coef: np.ndarray  # (size, k): coefficients of x's axis strides
-    out: np.ndarray  # (size,)
+    in_const: IntArray  # (size,)
+    in_coef: IntArray  # (size, k): coefficients of x's axis strides
+    out: IntArray  # (size,)
     sgn: np.ndarray  # (size,) of ±1
 
 
@@ -86,31 +97,40 @@ class _Var:
 
 def _mixed_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
     """C-order strides of a tensor of the given shape (elements)."""
-    strides, stride = [], 1
+    strides: list[int] = []
+    stride = 1
     for size in reversed(shape):
         strides.append(stride)
         stride *= size
     return tuple(reversed(strides))
 
 
-def factor_sizes(n) -> tuple[int, ...]:
+def factor_sizes(n: Sizes) -> tuple[int, ...]:
     """The size of each factor: ``n`` is an int (one group) or a tuple (a product group)."""
     return tuple(n) if isinstance(n, tuple) else (n,)
 
 
-def slot_shape(half: Reduction | Expansion, n) -> tuple[int, ...]:
+def slot_shape(half: Reduction | Expansion, n: Sizes) -> tuple[int, ...]:
     """The shape of a reduced (or mixed) tensor: one axis per slot, of its factor's size."""
     sizes = factor_sizes(n)
     return tuple(sizes[f] for f in half.slot_factor)
 
 
-def axis_shape(axis_factor: tuple[int, ...], n) -> tuple[int, ...]:
+def axis_shape(axis_factor: tuple[int, ...], n: Sizes) -> tuple[int, ...]:
     """The shape of an input or output tensor from the factor of each axis."""
     sizes = factor_sizes(n)
     return tuple(sizes[f] for f in axis_factor)
 
 
-def _form_table(form: np.ndarray, k: int, in_axes: tuple[int, int] | None, out_strides: tuple[int, int] | None):
+def pair_form(group: Group) -> np.ndarray:
+    """The group's pair form, which a plan only reads for a block it marks as carrying one."""
+    form = group.pair_form
+    if form is None:
+        raise ValueError(f"{group!r} has no pair form, but the plan has a block carrying one")
+    return form
+
+
+def _form_table(form: np.ndarray, k: int, in_axes: tuple[int, int] | None, out_strides: tuple[int, int] | None) -> _Var:
     """The non-zeros form[a, b] of the group's pair form, for a pair (a < b): a variable with one
     value per non-zero (first index, second index, value)."""
     first, second = np.nonzero(form)
@@ -127,7 +147,7 @@ def _form_table(form: np.ndarray, k: int, in_axes: tuple[int, int] | None, out_s
     return _Var(size, 0, (), 0, _Table(np.zeros(size, dtype=np.int64), in_coef, out, sgn))
 
 
-def reduction_vars(red: Reduction, group: Group, out_strides: tuple[int, ...]) -> list[_Var]:
+def reduction_vars(red: Reduction, group: Group | ProductGroup, out_strides: tuple[int, ...]) -> list[_Var]:
     """Variables of the op that reduces x into a tensor whose slot j has stride out_strides[j]."""
     k = red.dom
     factors = group_factors(group)
@@ -138,7 +158,7 @@ def reduction_vars(red: Reduction, group: Group, out_strides: tuple[int, ...]) -
             variables.append(_Var(sizes[red.slot_factor[j]], 0, axes, out_strides[j]))
     for block, form, f in zip(red.closed, red.closed_form, red.closed_factor, strict=True):
         if form:
-            variables.append(_form_table(factors[f].pair_form, k, (block[0], block[1]), None))
+            variables.append(_form_table(pair_form(factors[f]), k, (block[0], block[1]), None))
         else:
             variables.append(_Var(sizes[f], 0, block, 0))
     # One Levi-Civita contraction per factor with free vertices: its free input axes are the next
@@ -167,7 +187,9 @@ def reduction_vars(red: Reduction, group: Group, out_strides: tuple[int, ...]) -
     return variables
 
 
-def expansion_vars(exp: Expansion, group: Group, slot_in: list[tuple[int, tuple[int, ...]]], k: int) -> list[_Var]:
+def expansion_vars(
+    exp: Expansion, group: Group | ProductGroup, slot_in: Sequence[tuple[int, tuple[int, ...]]], k: int
+) -> list[_Var]:
     """Variables of the op that expands a tensor into the l output axes (C order).
 
     ``slot_in[i]`` = (constant stride, input axes) of the source for expansion slot i.
@@ -182,7 +204,7 @@ def expansion_vars(exp: Expansion, group: Group, slot_in: list[tuple[int, tuple[
     for block, form, f in zip(exp.closed, exp.closed_form, exp.closed_factor, strict=True):
         if form:
             strides = (y_strides[block[0]], y_strides[block[1]])
-            variables.append(_form_table(factors[f].pair_form, k, None, strides))
+            variables.append(_form_table(pair_form(factors[f]), k, None, strides))
         else:
             variables.append(_Var(sizes[f], 0, (), sum(y_strides[a] for a in block)))
     return variables
@@ -193,14 +215,25 @@ class OpTable:
     :meth:`finalize`; :meth:`bind` then fills in x's strides and the dtype. ``in_shape`` is the
     shape of one input item (its nominal C strides pick the loop order)."""
 
-    def __init__(self, in_shape: tuple[int, ...], src_is_x: bool):
+    def __init__(self, in_shape: tuple[int, ...], src_is_x: bool) -> None:
         self.in_shape, self.k, self.src_is_x = tuple(in_shape), len(in_shape), src_is_x
-        self._ops: list[tuple] = []
+        # (variables, mode code, src, dst, dst_size, scale) per op
+        self._ops: list[tuple[list[_Var], int, Region | None, Region, int, float]] = []
 
     def __len__(self) -> int:
         return len(self._ops)
 
-    def add(self, variables, *, src, dst, dst_size: int, scale: float, mode: str, prefer: str) -> None:
+    def add(
+        self,
+        variables: Sequence[_Var],
+        *,
+        src: Region | None,
+        dst: Region,
+        dst_size: int,
+        scale: float,
+        mode: str,
+        prefer: str,
+    ) -> None:
         """``src``/``dst`` = (offset, step per i0, step per i1); ``src`` is ignored (filled by
         :meth:`bind`) for ops reading x. ``mode`` is "write" (assign or zero-then-accumulate,
         decided here) or "accumulate"; ``prefer`` ("in" or "out") says which side's locality
@@ -211,9 +244,11 @@ class OpTable:
             code = ACCUMULATE
         else:
             raise ValueError(f"unknown mode {mode!r}")
+        if src is None and not self.src_is_x:
+            raise ValueError("an op that does not read x needs its source region")
         self._ops.append((self._order(variables, prefer), code, src, dst, dst_size, float(scale)))
 
-    def _bijective(self, variables, dst_size: int) -> bool:
+    def _bijective(self, variables: Sequence[_Var], dst_size: int) -> bool:
         """Whether the variables visit every element of the contiguous destination region once:
         their (stride, size) pairs, sorted by stride, are the strides of a C-ordered tensor
         (mixed radix: each stride is the previous one times its size) filling ``dst_size``."""
@@ -232,13 +267,13 @@ class OpTable:
         xs = _mixed_strides(self.in_shape)
         return v.in_const + sum(xs[a] for a in v.in_axes)
 
-    def _order(self, variables, prefer: str) -> list[_Var]:
+    def _order(self, variables: Sequence[_Var], prefer: str) -> list[_Var]:
         strided = [v for v in variables if v.table is None]
         tables = [v for v in variables if v.table is not None]
         if not tables and all(v.out for v in strided):
             prefer = "out"  # a pure copy: contiguous stores beat contiguous loads
 
-        def key(v: _Var):
+        def key(v: _Var) -> tuple[int, int]:
             sin, sout = abs(self._nominal_in(v)), abs(v.out)
             first, second = (sin, sout) if prefer == "in" else (sout, sin)
             if v.size == 1:
@@ -253,7 +288,11 @@ class OpTable:
     def finalize(self) -> _PackedOps:
         k = self.k
         ops = np.zeros((len(self._ops), len(OP_FIELDS)), dtype=np.int64)
-        sizes, in_const, in_coef, outs, tabs = [], [], [], [], []
+        sizes: list[int] = []
+        in_const: list[int] = []
+        in_coef: list[list[int]] = []
+        outs: list[int] = []
+        tabs: list[int] = []
         tables: list[_Table] = []
         scales = np.empty(len(self._ops))
         for row, (variables, code, src, dst, dst_size, scale) in enumerate(self._ops):
@@ -273,7 +312,7 @@ class OpTable:
                     tabs.append(len(tables))
                     tables.append(v.table)
             ops[row, VAR_END] = len(sizes)
-            if not self.src_is_x:
+            if src is not None and not self.src_is_x:
                 ops[row, SRC_OFF], ops[row, SRC_S0], ops[row, SRC_S1] = src
             ops[row, DST_OFF], ops[row, DST_S0], ops[row, DST_S1] = dst
             ops[row, DST_SIZE] = dst_size
@@ -310,23 +349,25 @@ class OpTable:
 @dataclass(frozen=True)
 class _PackedOps:
     src_is_x: bool
-    ops: np.ndarray
-    scales: np.ndarray
-    var_size: np.ndarray
-    var_in_const: np.ndarray
-    var_in_coef: np.ndarray
-    var_out: np.ndarray
-    var_tab: np.ndarray
-    tab_in_const: np.ndarray
-    tab_in_coef: np.ndarray
-    tab_out: np.ndarray
-    tab_sgn: np.ndarray
+    ops: IntArray
+    scales: npt.NDArray[np.float64]
+    var_size: IntArray
+    var_in_const: IntArray
+    var_in_coef: IntArray
+    var_out: IntArray
+    var_tab: IntArray
+    tab_in_const: IntArray
+    tab_in_coef: IntArray
+    tab_out: IntArray
+    tab_sgn: npt.NDArray[np.float64]
     work: int  # element operations per grid item (decides serial vs parallel execution)
 
     def __len__(self) -> int:
         return self.ops.shape[0]
 
-    def bind(self, dtype, x_strides=None, x_item=None) -> tuple:
+    def bind(
+        self, dtype: npt.DTypeLike, x_strides: Sequence[int] | None = None, x_item: Region | None = None
+    ) -> OpArgs:
         """The argument tuple of :func:`run_ops` after (src, dst, n0, n1): for ops reading x,
         ``x_strides`` are x's trailing axis strides and ``x_item`` = (offset, step per i0,
         step per i1), all in elements."""
@@ -334,6 +375,8 @@ class _PackedOps:
         var_in = self.var_in_const
         tab_in = self.tab_in_const
         if self.src_is_x:
+            if x_strides is None or x_item is None:
+                raise ValueError("ops reading x need x's strides and the offsets of its items")
             xs = np.asarray(x_strides, dtype=np.int64)
             ops = ops.copy()
             ops[:, SRC_OFF], ops[:, SRC_S0], ops[:, SRC_S1] = x_item
@@ -362,7 +405,7 @@ def _is_identity(exp: Expansion) -> bool:
     return not exp.closed and exp.slot_axes == tuple((a,) for a in range(exp.cod))
 
 
-def _inverse(p) -> tuple[int, ...]:
+def _inverse(p: Sequence[int]) -> tuple[int, ...]:
     inv = [0] * len(p)
     for i, j in enumerate(p):
         inv[j] = i
@@ -379,7 +422,7 @@ class SingleProgram:
     x to the output (``reduce`` is None), or a reduction into a scratch tensor of
     ``scratch_size`` entries per batch element followed by an expansion."""
 
-    n: int
+    n: Sizes
     k: int
     l: int
     scratch_size: int
@@ -388,7 +431,7 @@ class SingleProgram:
 
 
 @lru_cache(maxsize=1024)
-def single_program(plan: LayerPlan, n) -> SingleProgram:
+def single_program(plan: LayerPlan, n: Sizes) -> SingleProgram:
     """The program of a one-term plan; ``n`` is the group's size (a tuple for a product)."""
     red, exp = plan.reductions[0], plan.expansions[0]
     matching, sign = plan.matching[0], plan.sign[0]
@@ -452,7 +495,7 @@ class GroupSpec:
 
 @dataclass(frozen=True)
 class LayerProgram:
-    n: int | tuple[int, ...]
+    n: Sizes
     k: int
     l: int
     c_in: int
@@ -462,14 +505,14 @@ class LayerProgram:
     groups: tuple[GroupSpec, ...]
     # columns of W.reshape(c_out, c_in * T) gathered for all groups at once, group after group:
     # group g's weights (c_out, c_in * D_g) are the columns weight_start[g] : weight_start[g + 1]
-    weight_index: np.ndarray
+    weight_index: npt.NDArray[np.intp]
     weight_start: tuple[int, ...]
     reduce: _PackedOps  # x -> scratch and x -> stacks, grid (chunk, c_in)
     copy: _PackedOps  # scratch -> stacks, grid (chunk, c_in)
     expand: _PackedOps  # z -> output, grid (chunk, c_out); dst offset of batch 0 is 0
 
 
-def layer_sizes(plan: LayerPlan, n, c_in: int, c_out: int) -> tuple[int, int]:
+def layer_sizes(plan: LayerPlan, n: Sizes, c_in: int, c_out: int) -> tuple[int, int]:
     """(workspace entries per batch element, number of materialised reductions): used to pick
     the chunk and to check the memory budget before anything is allocated."""
     materialised = _materialised(plan)
@@ -493,7 +536,7 @@ def _expansion_order(plan: LayerPlan) -> list[int]:
 
 
 @lru_cache(maxsize=256)
-def layer_program(plan: LayerPlan, n, c_in: int, c_out: int, chunk: int) -> LayerProgram:
+def layer_program(plan: LayerPlan, n: Sizes, c_in: int, c_out: int, chunk: int) -> LayerProgram:
     """The program of a layer plan; ``n`` is the group's size (a tuple for a product)."""
     k, l = plan.num_axes
     in_shape = axis_shape(plan.reductions[0].axis_factor, n)
@@ -505,15 +548,16 @@ def layer_program(plan: LayerPlan, n, c_in: int, c_out: int, chunk: int) -> Laye
     for r in materialised:
         scratch[r] = offset
         offset += chunk * c_in * math.prod(slot_shape(plan.reductions[r], n))
-    groups = []
+    stacks: list[tuple[tuple[int, ...], int, int, int]] = []  # (terms, slots, size, stack_off) per group
     for e, terms in enumerate(plan.groups):
         m = math.prod(slot_shape(plan.expansions[e], n))
-        groups.append([terms, plan.expansions[e].num_slots, m, offset, -1])
+        stacks.append((terms, plan.expansions[e].num_slots, m, offset))
         offset += chunk * c_in * len(terms) * m
-    for g in groups:
-        g[4] = offset
-        offset += chunk * c_out * g[2]
-    groups = tuple(GroupSpec(*g) for g in groups)
+    specs: list[GroupSpec] = []
+    for terms, slots, m, stack_off in stacks:
+        specs.append(GroupSpec(terms, slots, m, stack_off, offset))
+        offset += chunk * c_out * m
+    groups = tuple(specs)
     num_terms = len(plan.reduction_of)
     weight_index = np.array(
         [c * num_terms + t for g in groups for c in range(c_in) for t in g.terms], dtype=np.intp

@@ -21,15 +21,19 @@ plans either.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, cast
 
 import numpy as np
+import numpy.typing as npt
 from numpy.lib.stride_tricks import as_strided
 
 from ..diagrams.diagram import Diagram
+from ..diagrams.product import ProductDiagram
 from ..groups import Group, ProductGroup
 from ..groups.product import group_factors
 from ..memory import check_size
-from ..plan import Expansion, Reduction, plan_diagram
+from ..plan import Expansion, LayerPlan, Reduction, plan_diagram
+from .program import pair_form
 
 __all__ = [
     "apply_layer_reference",
@@ -45,13 +49,13 @@ def reduce_reference(red: Reduction, group: Group | ProductGroup, x: np.ndarray)
     """Step 1 of a plan: x of shape (batch,) + (input axes) → (batch,) + (one axis per slot)."""
     factors = group_factors(group)
     labels = list(red.axis_labels)
-    operands: list = []
+    operands: list[Any] = []  # einsum's interleaved (operand, labels) arguments
     fresh = red.num_slots + len(red.closed) + len(red.free_axes)
     for c, (block, form, f) in enumerate(zip(red.closed, red.closed_form, red.closed_factor, strict=True)):
         if form:
             b = block[1]
             labels[b] = fresh
-            operands += [factors[f].pair_form.astype(x.dtype), [red.num_slots + c, fresh]]
+            operands += [pair_form(factors[f]).astype(x.dtype), [red.num_slots + c, fresh]]
             fresh += 1
     # one Levi-Civita symbol per contraction: the next free slots and the next free input axes
     next_axis, next_slot = 0, red.num_slots - red.num_free_slots
@@ -83,7 +87,7 @@ def expand_reference(exp: Expansion, group: Group | ProductGroup, z: np.ndarray)
             a, b = block
             shape += [sizes[f], sizes[f]]
             strides += [axis_stride[a], axis_stride[b]]
-            value = value[..., None, None] * factors[f].pair_form.astype(z.dtype)
+            value = value[..., None, None] * pair_form(factors[f]).astype(z.dtype)
         else:
             delta_blocks.append((block, f))
     for block, f in delta_blocks:
@@ -94,7 +98,7 @@ def expand_reference(exp: Expansion, group: Group | ProductGroup, z: np.ndarray)
     return y
 
 
-def apply_reference(G, d: Diagram, x: np.ndarray) -> np.ndarray:
+def apply_reference(G: Group | ProductGroup, d: Diagram | ProductDiagram, x: np.ndarray) -> np.ndarray:
     """Reference for :func:`catlayer.backend.apply` (same arguments and result).
 
     >>> from catlayer import S, PartitionDiagram
@@ -105,13 +109,15 @@ def apply_reference(G, d: Diagram, x: np.ndarray) -> np.ndarray:
     return _apply_term(plan, 0, x)
 
 
-def _apply_term(plan, t: int, x: np.ndarray) -> np.ndarray:
+def _apply_term(plan: LayerPlan, t: int, x: np.ndarray) -> np.ndarray:
     reduced = reduce_reference(plan.reductions[plan.reduction_of[t]], plan.group, x)
     permuted = reduced.transpose([0, *(1 + j for j in plan.matching[t])])
     return plan.sign[t] * expand_reference(plan.expansions[plan.expansion_of[t]], plan.group, permuted)
 
 
-def apply_layer_reference(G, diagrams: Sequence[Diagram], W: np.ndarray, X: np.ndarray) -> np.ndarray:
+def apply_layer_reference(
+    G: Group | ProductGroup, diagrams: Sequence[Diagram | ProductDiagram], W: np.ndarray, X: np.ndarray
+) -> np.ndarray:
     """Reference for :func:`catlayer.backend.apply_layer`: Σ_t Σ_c W[o, c, t] F(d_t) X[b, c],
     one diagram at a time (no shared work).
 
@@ -137,7 +143,7 @@ def apply_layer_reference(G, diagrams: Sequence[Diagram], W: np.ndarray, X: np.n
     return Y
 
 
-def _labels(group: Group, d: Diagram):
+def _labels(group: Group, d: Diagram) -> tuple[list[int], int, list[tuple[np.ndarray, list[int]]], int]:
     """Index labels of the (l+k) vertices for the dense builders and the factor tensors that
     multiply them (the group's pair form on same-row pairs, the weighted Levi-Civita symbol on
     free vertices), plus the scalar sign."""
@@ -166,7 +172,9 @@ def _labels(group: Group, d: Diagram):
     return vertex_label, count, factors, group.sign(d)
 
 
-def dense_layer_matrix(G, diagrams: Sequence[Diagram], W: np.ndarray) -> np.ndarray:
+def dense_layer_matrix(
+    G: Group | ProductGroup, diagrams: Sequence[Diagram | ProductDiagram], W: np.ndarray
+) -> np.ndarray:
     """The dense matrix of the layer Σ_t W[o, c, t] F(d_t): shape (c_out·n^l, c_in·n^k), row
     (o, i_0..i_{l−1}) and column (c, j_0..j_{k−1}) in C order; built from docs/conventions.md §3.
 
@@ -179,16 +187,18 @@ def dense_layer_matrix(G, diagrams: Sequence[Diagram], W: np.ndarray) -> np.ndar
     For a product group, the term of a product diagram is the Kronecker product of its factors'
     dense matrices (first factor outermost).
     """
+    # The morphisms of a product group are ProductDiagrams, those of a group Diagrams:
+    # check_diagram verifies each term before it is used.
     if isinstance(G, ProductGroup):
-        return _dense_product_layer(G, diagrams, W)
+        return _dense_product_layer(G, cast("tuple[ProductDiagram, ...]", tuple(diagrams)), W)
     n = G.n
-    diagrams = tuple(diagrams)
+    terms = cast("tuple[Diagram, ...]", tuple(diagrams))
     c_out, c_in = W.shape[:2]
-    k, l = diagrams[0].dom, diagrams[0].cod
+    k, l = terms[0].dom, terms[0].cod
     check_size(c_out * c_in * n ** (k + l) * W.itemsize, f"a dense layer matrix ({c_out}·{n}^{l}) x ({c_in}·{n}^{k})")
     M = np.zeros((c_out,) + (n,) * l + (c_in,) + (n,) * k, dtype=W.dtype)
     axis_stride = M.strides[1 : 1 + l] + M.strides[2 + l :]
-    for t, d in enumerate(diagrams):
+    for t, d in enumerate(terms):
         G.check_diagram(d)
         if (d.dom, d.cod) != (k, l):
             raise ValueError(f"all diagrams must be ({k}, {l})-diagrams; {d!r} is not")
@@ -205,7 +215,7 @@ def dense_layer_matrix(G, diagrams: Sequence[Diagram], W: np.ndarray) -> np.ndar
     return M.reshape(c_out * n**l, c_in * n**k)
 
 
-def dense_matrix(G, d: Diagram, dtype=np.float64) -> np.ndarray:
+def dense_matrix(G: Group | ProductGroup, d: Diagram | ProductDiagram, dtype: npt.DTypeLike = np.float64) -> np.ndarray:
     """The dense n^l × n^k matrix of diagram d for G (docs/conventions.md §3 entry formulas), built in
     ``dtype`` (its entries are 0, ±1, exact in any float type).
 
@@ -217,10 +227,9 @@ def dense_matrix(G, d: Diagram, dtype=np.float64) -> np.ndarray:
     return dense_layer_matrix(G, (d,), np.ones((1, 1, 1), dtype=dtype))
 
 
-def _dense_product_layer(G: ProductGroup, diagrams: Sequence, W: np.ndarray) -> np.ndarray:
+def _dense_product_layer(G: ProductGroup, diagrams: Sequence[ProductDiagram], W: np.ndarray) -> np.ndarray:
     """Σ_t W[o, c, t] kron(F_1(d_t,1), …, F_r(d_t,r)) as a (c_out·rows, c_in·columns) matrix."""
     G.require_sizes("a dense layer matrix")
-    diagrams = tuple(diagrams)
     c_out, c_in = W.shape[:2]
     k, l = diagrams[0].dom, diagrams[0].cod
     rows = int(np.prod([g.n**c for g, c in zip(G.factors, l, strict=True)]))

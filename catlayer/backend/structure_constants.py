@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import numpy as np
+import numpy.typing as npt
 from numba import njit, prange
 
 from ..diagrams.categories import BrauerGroodCategory, DiagramCategory
@@ -52,7 +53,7 @@ def diagram_keys(diagrams: Sequence[Diagram]) -> np.ndarray:
 
 
 @njit(cache=True, inline="always")
-def _find(parent, x):
+def _find(parent: npt.NDArray[np.int64], x: int) -> int:
     while parent[x] != x:
         parent[x] = parent[parent[x]]
         x = parent[x]
@@ -60,7 +61,14 @@ def _find(parent, x):
 
 
 @njit(cache=True, parallel=True)
-def _table_kernel(labels, num_blocks, sorted_keys, order, k, bits):  # pragma: no cover - numba
+def _table_kernel(  # pragma: no cover - numba
+    labels: npt.NDArray[np.int64],
+    num_blocks: npt.NDArray[np.int64],
+    sorted_keys: npt.NDArray[np.int64],
+    order: npt.NDArray[np.int64],
+    k: int,
+    bits: int,
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int8]]:
     count = labels.shape[0]
     size = 2 * k
     idx = np.empty((count, count), dtype=np.int32)

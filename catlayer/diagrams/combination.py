@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, Self
 
 import sympy
 
@@ -60,7 +60,86 @@ def _coefficient_repr(c: sympy.Expr) -> str:
     return text
 
 
-class Combination:
+class _LinearCombination:
+    """What a :class:`Combination` and a product one share: the container of their terms, the
+    operators that reduce to their own ``+``, unary ``-``, ``then`` and ``tensor``, equality and
+    ``repr``. ``_diagram`` is the class of the terms (a diagram, a product diagram)."""
+
+    __slots__ = ()
+    _diagram: ClassVar[type]
+    _terms: dict[Any, sympy.Expr]
+    _dom: Any
+    _cod: Any
+    _category: Any
+
+    if TYPE_CHECKING:  # each subclass defines them
+
+        def __init__(self, terms: Any, dom: Any = None, cod: Any = None, category: Any = None) -> None: ...
+        def __add__(self, other: Any) -> Self: ...
+        def __neg__(self) -> Self: ...
+        def then(self, other: Any) -> Self: ...
+        def tensor(self, other: Any) -> Self: ...
+
+    def __len__(self) -> int:
+        return len(self._terms)
+
+    def __iter__(self) -> Iterator[tuple[Any, sympy.Expr]]:
+        return iter(self._terms.items())
+
+    def __bool__(self) -> bool:
+        return bool(self._terms)
+
+    def _coerce(self, other: object) -> Self:
+        if isinstance(other, type(self)):
+            combo = other
+        elif isinstance(other, self._diagram):
+            combo = type(self)(other, category=self._category)
+        else:
+            raise TypeError(f"cannot combine a {type(self).__name__} with {type(other).__name__}")
+        if (combo._dom, combo._cod) != (self._dom, self._cod):
+            raise ValueError(f"shapes differ: ({self._dom}, {self._cod}) and ({combo._dom}, {combo._cod})")
+        return combo
+
+    def __sub__(self, other: object) -> Self:
+        return self + (-self._coerce(other))
+
+    def __rsub__(self, other: object) -> Self:
+        return self._coerce(other) - self
+
+    def __rshift__(self, other: object) -> Self:
+        if not isinstance(other, (type(self), self._diagram)):
+            return NotImplemented
+        return self.then(other)
+
+    def __matmul__(self, other: object) -> Self:
+        if not isinstance(other, (type(self), self._diagram)):
+            return NotImplemented
+        return self.tensor(other)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, self._diagram):
+            other = type(self)(other)
+        if not isinstance(other, type(self)):
+            return NotImplemented
+        if (self._dom, self._cod) != (other._dom, other._cod):
+            return False
+        if self._terms.keys() != other._terms.keys():
+            return False
+        return all(a == other._terms[d] or _is_zero(a - other._terms[d]) for d, a in self._terms.items())
+
+    def __hash__(self) -> int:
+        return hash((self._dom, self._cod, frozenset(self._terms)))
+
+    def _sorted_terms(self) -> list[tuple[Any, sympy.Expr]]:
+        return sorted(self._terms.items(), key=lambda item: item[0])
+
+    def __repr__(self) -> str:
+        body = ", ".join(f"{d!r}: {_coefficient_repr(c)}" for d, c in self._sorted_terms())
+        tail = f", category={self._category!r}" if self._category is not None else ""
+        return f"{type(self).__name__}({{{body}}}, dom={self._dom}, cod={self._cod}{tail})"
+
+
+class Combination(_LinearCombination):
     """A finite R-linear combination of (k, l)-diagrams with exact coefficients.
 
     ``terms`` maps each diagram to its (nonzero) sympy coefficient. A combination remembers
@@ -79,6 +158,7 @@ class Combination:
     """
 
     __slots__ = ("_category", "_cod", "_dom", "_terms")
+    _diagram = Diagram
     _category: DiagramCategory | None
     _cod: int
     _dom: int
@@ -175,31 +255,11 @@ class Combination:
         """The category fixing the rules of ``then`` and ``tensor``, or None."""
         return self._category
 
-    def __len__(self) -> int:
-        return len(self._terms)
-
-    def __iter__(self) -> Iterator[tuple[Diagram, sympy.Expr]]:
-        return iter(self._terms.items())
-
-    def __bool__(self) -> bool:
-        return bool(self._terms)
-
     def coefficient(self, d: Diagram) -> sympy.Expr:
         """The coefficient of ``d`` (0 when absent)."""
         return self._terms.get(d, sympy.Integer(0))
 
     # -- linear structure --------------------------------------------------------------------
-    def _coerce(self, other: object) -> Combination:
-        if isinstance(other, Combination):
-            combo = other
-        elif isinstance(other, Diagram):
-            combo = Combination(other, category=self._category)
-        else:
-            raise TypeError(f"cannot combine a Combination with {type(other).__name__}")
-        if (combo._dom, combo._cod) != (self._dom, self._cod):
-            raise ValueError(f"shapes differ: ({self._dom}, {self._cod}) and ({combo._dom}, {combo._cod})")
-        return combo
-
     def __add__(self, other: Combination | Diagram | int) -> Combination:
         if isinstance(other, int) and other == 0:
             return self
@@ -213,12 +273,6 @@ class Combination:
 
     def __neg__(self) -> Combination:
         return Combination._trusted({d: -c for d, c in self._terms.items()}, self._dom, self._cod, self._category)
-
-    def __sub__(self, other: Combination | Diagram) -> Combination:
-        return self + (-self._coerce(other))
-
-    def __rsub__(self, other: Combination | Diagram) -> Combination:
-        return self._coerce(other) - self
 
     def __mul__(self, scalar: object) -> Combination:
         if isinstance(scalar, (Combination, Diagram)):
@@ -263,11 +317,6 @@ class Combination:
         """ "self, then other", bilinearly, in the category of the combination."""
         return self._category_with(other).compose(self, other)
 
-    def __rshift__(self, other: Combination | Diagram) -> Combination:
-        if not isinstance(other, (Combination, Diagram)):
-            return NotImplemented
-        return self.then(other)
-
     def __rrshift__(self, other: Diagram) -> Combination:
         if not isinstance(other, Diagram):
             return NotImplemented
@@ -277,39 +326,12 @@ class Combination:
         """Bilinear tensor product in the category of the combination."""
         return self._category_with(other).tensor(self, other)
 
-    def __matmul__(self, other: Combination | Diagram) -> Combination:
-        if not isinstance(other, (Combination, Diagram)):
-            return NotImplemented
-        return self.tensor(other)
-
     def __rmatmul__(self, other: Diagram) -> Combination:
         if not isinstance(other, Diagram):
             return NotImplemented
         return self._category_with(other).tensor(other, self)
 
     # -- equality and printing ---------------------------------------------------------------
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Diagram):
-            other = Combination(other)
-        if not isinstance(other, Combination):
-            return NotImplemented
-        if (self._dom, self._cod) != (other._dom, other._cod):
-            return False
-        if self._terms.keys() != other._terms.keys():
-            return False
-        return all(a == other._terms[d] or _is_zero(a - other._terms[d]) for d, a in self._terms.items())
-
-    def __hash__(self) -> int:
-        return hash((self._dom, self._cod, frozenset(self._terms)))
-
-    def _sorted_terms(self) -> list[tuple[Diagram, sympy.Expr]]:
-        return sorted(self._terms.items(), key=lambda item: item[0])
-
-    def __repr__(self) -> str:
-        body = ", ".join(f"{d!r}: {_coefficient_repr(c)}" for d, c in self._sorted_terms())
-        tail = f", category={self._category!r}" if self._category is not None else ""
-        return f"Combination({{{body}}}, dom={self._dom}, cod={self._cod}{tail})"
-
     def __str__(self) -> str:
         if not self._terms:
             return f"0 : {self._dom} → {self._cod}"

@@ -35,7 +35,7 @@ import sympy
 
 from ..memory import check_size
 from .categories import DiagramCategory, natural_category
-from .combination import Combination, _coefficient_repr, _is_zero, _normalise
+from .combination import Combination, _is_zero, _LinearCombination, _normalise
 from .diagram import Diagram
 from .validation import check_order, short_repr
 
@@ -446,7 +446,7 @@ class ProductCategory:
         return self._factor_products(f, g, lambda c, d, e: c.tensor(d, e), dom, cod)
 
 
-class ProductCombination:
+class ProductCombination(_LinearCombination):
     """A finite linear combination of product diagrams k → l (k, l order tuples) with exact
     coefficients; the product-category twin of :class:`~catlayer.diagrams.Combination`.
 
@@ -458,6 +458,7 @@ class ProductCombination:
     """
 
     __slots__ = ("_category", "_cod", "_dom", "_terms")
+    _diagram = ProductDiagram
     _category: ProductCategory | None
     _cod: tuple[int, ...]
     _dom: tuple[int, ...]
@@ -540,31 +541,11 @@ class ProductCombination:
         """The product category fixing the rules of ``then`` and ``tensor``, or None."""
         return self._category
 
-    def __len__(self) -> int:
-        return len(self._terms)
-
-    def __iter__(self) -> Iterator[tuple[ProductDiagram, sympy.Expr]]:
-        return iter(self._terms.items())
-
-    def __bool__(self) -> bool:
-        return bool(self._terms)
-
     def coefficient(self, p: ProductDiagram) -> sympy.Expr:
         """The coefficient of ``p`` (0 when absent)."""
         return self._terms.get(p, sympy.Integer(0))
 
     # -- linear structure --------------------------------------------------------------------
-    def _coerce(self, other: object) -> ProductCombination:
-        if isinstance(other, ProductCombination):
-            combo = other
-        elif isinstance(other, ProductDiagram):
-            combo = ProductCombination(other, category=self._category)
-        else:
-            raise TypeError(f"cannot combine a ProductCombination with {type(other).__name__}")
-        if (combo._dom, combo._cod) != (self._dom, self._cod):
-            raise ValueError(f"shapes differ: ({self._dom}, {self._cod}) and ({combo._dom}, {combo._cod})")
-        return combo
-
     def __add__(self, other: ProductCombination | ProductDiagram | int) -> ProductCombination:
         if isinstance(other, int) and not isinstance(other, bool) and other == 0:
             return self
@@ -578,12 +559,6 @@ class ProductCombination:
 
     def __neg__(self) -> ProductCombination:
         return ProductCombination({p: -c for p, c in self._terms.items()}, self._dom, self._cod, self._category)
-
-    def __sub__(self, other: ProductCombination | ProductDiagram) -> ProductCombination:
-        return self + (-self._coerce(other))
-
-    def __rsub__(self, other: ProductCombination | ProductDiagram) -> ProductCombination:
-        return self._coerce(other) - self
 
     def __mul__(self, scalar: object) -> ProductCombination:
         if isinstance(scalar, (ProductCombination, ProductDiagram, Combination, Diagram)):
@@ -608,11 +583,6 @@ class ProductCombination:
         """ "self, then other", bilinearly, in the combination's category."""
         return natural_product_category(self, other).compose(self, other)
 
-    def __rshift__(self, other: ProductCombination | ProductDiagram) -> ProductCombination:
-        if not isinstance(other, (ProductCombination, ProductDiagram)):
-            return NotImplemented
-        return self.then(other)
-
     def __rrshift__(self, other: ProductDiagram) -> ProductCombination:
         if not isinstance(other, ProductDiagram):
             return NotImplemented
@@ -622,37 +592,12 @@ class ProductCombination:
         """Bilinear componentwise tensor product in the combination's category."""
         return natural_product_category(self, other).tensor(self, other)
 
-    def __matmul__(self, other: ProductCombination | ProductDiagram) -> ProductCombination:
-        if not isinstance(other, (ProductCombination, ProductDiagram)):
-            return NotImplemented
-        return self.tensor(other)
-
     def __rmatmul__(self, other: ProductDiagram) -> ProductCombination:
         if not isinstance(other, ProductDiagram):
             return NotImplemented
         return natural_product_category(other, self).tensor(other, self)
 
     # -- equality and printing ---------------------------------------------------------------
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, ProductDiagram):
-            other = ProductCombination(other)
-        if not isinstance(other, ProductCombination):
-            return NotImplemented
-        if (self._dom, self._cod) != (other._dom, other._cod) or self._terms.keys() != other._terms.keys():
-            return False
-        return all(a == other._terms[p] or _is_zero(a - other._terms[p]) for p, a in self._terms.items())
-
-    def __hash__(self) -> int:
-        return hash((self._dom, self._cod, frozenset(self._terms)))
-
-    def _sorted_terms(self) -> list[tuple[ProductDiagram, sympy.Expr]]:
-        return sorted(self._terms.items(), key=lambda item: item[0])
-
-    def __repr__(self) -> str:
-        body = ", ".join(f"{p!r}: {_coefficient_repr(c)}" for p, c in self._sorted_terms())
-        tail = f", category={self._category!r}" if self._category is not None else ""
-        return f"ProductCombination({{{body}}}, dom={self._dom}, cod={self._cod}{tail})"
-
     def __str__(self) -> str:
         if not self._terms:
             return f"0 : {self._dom} → {self._cod}"

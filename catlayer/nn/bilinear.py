@@ -30,6 +30,7 @@ by their number), and outputs are 0 wherever they touch a padded index.
 from __future__ import annotations
 
 import itertools
+import math
 from functools import lru_cache
 from typing import Any
 
@@ -118,16 +119,29 @@ def _row_blocks(rows: list[int]) -> list[list[tuple[int, ...]]]:
     return out
 
 
+#: The largest Brauer-type spanning set whose basis is chosen to filter the product diagrams
+#: (choosing a basis of 945 diagrams, 10 vertices, takes seconds; of 10,395 it would take hours).
+_BASIS_FILTER_LIMIT = 1000
+
+
 def _factor_products(group: Any, a: int, b: int, c: int) -> list[Diagram]:
     """The product diagrams (a + b → c) of one factor's category that are in its basis, in basis
     order. Partition categories list them directly (their hom sets grow like Bell numbers: 4.2
     million for 4 + 4 → 4, of which a few hundred are product diagrams), in the category's order
-    (restricted growth strings, which :attr:`Diagram.labels` are); Brauer-type hom sets (N − 1)!!
-    are small and are filtered."""
+    (restricted growth strings, which :attr:`Diagram.labels` are). Brauer-type spanning sets,
+    (N − 1)!! diagrams, are listed and filtered; where their images are dependent (small n) the
+    basis decides which product diagrams stay, as long as choosing it is cheap (at most
+    ``_BASIS_FILTER_LIMIT`` diagrams); beyond that every product diagram is kept — a spanning set
+    of the product maps, in which some weights are redundant at this n."""
     from ..diagrams import PartitionCategory, PartitionDiagram
 
     if not isinstance(group.category, PartitionCategory):
-        return [d for d in group.basis(a + b, c) if _is_product(d, a, b)]
+        spanning = group.spanning_set(a + b, c)
+        products = [d for d in spanning if _is_product(d, a, b)]
+        if group._spanning_is_basis(a + b, c) or len(spanning) > _BASIS_FILTER_LIMIT:
+            return products
+        basis = set(group.basis(a + b, c))
+        return [d for d in products if d in basis]
     rows = [0] * c + [1] * a + [2] * b
     found = [PartitionDiagram(blocks, dom=a + b, cod=c) for blocks in _row_blocks(rows)]
     return sorted((d for d in found if group.basis_contains(d)), key=lambda d: d.labels)
@@ -351,6 +365,8 @@ class TypedBilinear(EquivariantModule):
         diagrams: "products" (default), "canonical" or "all".
         pairs: the pairs of orders (a, b) to multiply (default all a ≤ b).
         reduce: "mean" (default) or "sum".
+        execution: "auto" (default) or "plan": products always run their plan (contractions);
+            "dense" is refused (see :class:`TypedLinear` for the linear layers' choice).
         device, dtype: of the parameters.
 
     ``weight_{a}_{b}_{c}`` has shape (out_type[c], channels, diagrams).
@@ -378,11 +394,21 @@ class TypedBilinear(EquivariantModule):
         pairs: Any = None,
         *,
         reduce: str = "mean",
+        execution: str = "auto",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        self._open(group, in_type, out_type, reduce=reduce, execution="plan")
+        self._open(group, in_type, out_type, reduce=reduce, execution=execution)
+        if execution == "dense":
+            # The dense form of a block is an n^c × n^a × n^b tensor per channel pair, applied to
+            # x ⊗ y: it costs n^(a+b) more than the plan's contractions at every size, so there is
+            # no size at which it pays, unlike a linear layer's gathered matrix.
+            raise ValueError(
+                "TypedBilinear has no dense execution: the dense form of a product is an n^c × n^a × n^b tensor "
+                "and always costs more than the plan; use execution='auto' or 'plan'"
+            )
+        self.execution = "plan"
         widths = set(self.in_type.values())
         if len(widths) != 1:
             raise ValueError(
@@ -446,8 +472,31 @@ class TypedBilinear(EquivariantModule):
         self.reset_parameters()
 
     def _certificate_structure(self) -> tuple[Any, ...]:
-        """What the program is compiled from (for the certificate: :mod:`catlayer.nn.verification`)."""
+        """What the program is compiled from (for the certificate: :mod:`catlayer.verify.modules`)."""
         return self._structure_args
+
+    def _entries_per_sample(self, sizes: tuple[int, ...]) -> int:
+        """An upper bound on the entries one sample keeps in flight (checked against the memory
+        budget before every eager forward): x and y with their masked copies; per contraction
+        both operands as reordered (and form-multiplied) copies and the contracted tensor, scaled;
+        per expansion group the stacked and mixed tensors; twice the outputs."""
+        program = self._program
+
+        def count(factors: tuple[int, ...]) -> int:
+            return math.prod(int(sizes[f]) for f in factors)
+
+        inputs = sum(self.channels * count(order_axes(k)) for k in self.in_type)
+        total = 4 * inputs
+        widths = {}
+        for r, reduction in enumerate(program.reductions):
+            a, b = self._pairs_used[reduction.input]
+            widths[r] = self.channels
+            total += 2 * self.channels * (count(order_axes(a)) + count(order_axes(b)))
+            total += 2 * self.channels * count(reduction.slot_factor)
+        for e, expansion in enumerate(program.expansions):
+            stacked = sum(widths[r] for r, _ in program.terms[e])
+            total += (stacked + self.out_type[self._outputs[expansion.output]]) * count(expansion.slot_factor)
+        return total + 2 * sum(c * count(order_axes(l)) for l, c in self.out_type.items())
 
     def _fresh(self) -> TypedBilinear:
         return TypedBilinear(
@@ -549,6 +598,7 @@ class TypedBilinear(EquivariantModule):
 
     def run(self, call: Call, y: dict[Any, torch.Tensor]) -> dict[Any, torch.Tensor]:
         """The products on a checked call (x's features) and y's features (same batch and sizes)."""
+        self._check_memory(call)  # refuse a forward that cannot fit before allocating any of it
         x = call.features
         if call.masked:
             x = {k: masked(t, call.masks, order_axes(k)) for k, t in x.items()}
@@ -608,9 +658,12 @@ def _same(module: Any, x: Call, y: Call) -> None:
 
 
 def _check_pairs(pairs: Any, in_type: dict[Any, int], num_factors: int) -> tuple[tuple[Any, Any], ...]:
-    if not isinstance(pairs, (list, tuple)) or not pairs:
+    """``pairs`` as a tuple of (a, b) with a and b orders of ``in_type``, each pair once; anything
+    else is refused naming the pair (an order that is not hashable, a bool, or a pair listed twice
+    would otherwise fail deep inside the construction or be dropped without a word)."""
+    if isinstance(pairs, (str, bytes)) or not isinstance(pairs, (list, tuple)) or not pairs:
         raise ValueError(f"pairs must be a non-empty list of (order, order) pairs, got {short_repr(pairs)}")
-    out = []
+    out: list[tuple[Any, Any]] = []
     for pair in pairs:
         if not isinstance(pair, (list, tuple)) or len(pair) != 2:
             raise ValueError(
@@ -618,10 +671,17 @@ def _check_pairs(pairs: Any, in_type: dict[Any, int], num_factors: int) -> tuple
             )
         a, b = (tuple(o) if isinstance(o, list) else o for o in pair)
         for o in (a, b):
-            if o not in in_type:
+            try:
+                known = not isinstance(o, bool) and o in in_type
+            except TypeError:  # unhashable
+                known = False
+            if not known:
                 raise ValueError(
-                    f"pair ({a}, {b}) uses the order {short_repr(o)}, missing from in_type {type_str(in_type)}"
+                    f"pair {short_repr(pair)} uses the order {short_repr(o)}, which is not an order of in_type "
+                    f"{type_str(in_type)}"
                 )
+        if (a, b) in out:
+            raise ValueError(f"pair ({a}, {b}) is listed twice in pairs {short_repr(pairs)}: give each pair once")
         out.append((a, b))
     del num_factors
     return tuple(out)
@@ -666,6 +726,7 @@ class EquivariantBilinear(TypedBilinear):
         diagrams: str = "all",
         *,
         reduce: str = "mean",
+        execution: str = "auto",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -679,6 +740,7 @@ class EquivariantBilinear(TypedBilinear):
             diagrams=diagrams,
             pairs=[(left_order, right_order)],
             reduce=reduce,
+            execution=execution,
             device=device,
             dtype=dtype,
         )

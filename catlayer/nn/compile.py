@@ -36,6 +36,8 @@ __all__ = [
 ]
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+#: A term: reduction, expansion, slot matching, block, diagram in the block, coefficient, runtime coefficient.
+_Term = tuple[int, int, tuple[int, ...], int, int, float, float]
 
 
 def inverse(p: Sequence[int]) -> tuple[int, ...]:
@@ -46,8 +48,32 @@ def inverse(p: Sequence[int]) -> tuple[int, ...]:
     return tuple(inv)
 
 
+class _Slots:
+    """What a step (or a half) reads off its slot factors and its Levi-Civita contractions (per
+    contraction: factor, free axes, free slots)."""
+
+    slot_factor: tuple[int, ...]
+    levi_civita: tuple[tuple[int, int, int], ...]
+
+    @property
+    def num_slots(self) -> int:
+        return len(self.slot_factor)
+
+    @property
+    def num_free_axes(self) -> int:
+        return sum(a for _, a, _ in self.levi_civita)
+
+    @property
+    def num_free_slots(self) -> int:
+        return sum(q for _, _, q in self.levi_civita)
+
+    @property
+    def uses_levi_civita(self) -> bool:
+        return bool(self.levi_civita)
+
+
 @dataclass(frozen=True)
-class ReductionStep:
+class ReductionStep(_Slots):
     """Input ``input`` (B, c) + axes → (B, c, Π slot sizes) for one bottom half.
 
     ``equation`` (None when the reduction is the identity) leaves, after the batch and channel
@@ -71,25 +97,9 @@ class ReductionStep:
     summed: tuple[int, ...]
     source: int = -1
 
-    @property
-    def num_slots(self) -> int:
-        return len(self.slot_factor)
-
-    @property
-    def num_free_axes(self) -> int:
-        return sum(a for _, a, _ in self.levi_civita)
-
-    @property
-    def num_free_slots(self) -> int:
-        return sum(q for _, _, q in self.levi_civita)
-
-    @property
-    def uses_levi_civita(self) -> bool:
-        return bool(self.levi_civita)
-
 
 @dataclass(frozen=True)
-class ExpansionStep:
+class ExpansionStep(_Slots):
     """(B, c, Π slot sizes) → contribution to output ``output`` (B, c) + axes, for one top half.
 
     The slots are permuted by ``permute`` (ordering them by the first output axis they reach)
@@ -117,22 +127,6 @@ class ExpansionStep:
     slot_factor: tuple[int, ...]
     summed: tuple[int, ...]
     levi_civita: tuple[tuple[int, int, int], ...] = ()
-
-    @property
-    def num_slots(self) -> int:
-        return len(self.slot_factor)
-
-    @property
-    def num_free_slots(self) -> int:
-        return sum(q for _, _, q in self.levi_civita)
-
-    @property
-    def num_free_axes(self) -> int:
-        return sum(a for _, a, _ in self.levi_civita)
-
-    @property
-    def uses_levi_civita(self) -> bool:
-        return bool(self.levi_civita)
 
     @property
     def factor(self) -> tuple[tuple[tuple[int, ...], ...], tuple[tuple[int, int], ...]] | None:
@@ -229,7 +223,7 @@ class Program:
 
 
 @dataclass(frozen=True)
-class _Half:
+class _Half(_Slots):
     """The index tables of one half as the executor reads them: a plan's
     :class:`~catlayer.plan.Reduction` or :class:`~catlayer.plan.Expansion`, or the transpose of
     one (the transpose of a diagram's map is read off the same tables with the roles of input
@@ -250,10 +244,6 @@ class _Half:
     @property
     def num_slots(self) -> int:
         return len(self.slot_axes)
-
-    @property
-    def num_free_slots(self) -> int:
-        return sum(q for _, _, q in self.levi_civita)
 
     @property
     def axis_labels(self) -> tuple[int, ...]:
@@ -415,7 +405,7 @@ def _assemble(
     reductions: tuple[ReductionStep, ...],
     reduction_order: tuple[int, ...],
     expansions: tuple[ExpansionStep, ...],
-    terms: list[tuple[int, int, tuple[int, ...], int, int, float, float]],
+    terms: list[_Term],
     channels: list[tuple[int, int]],
     sources: list[list[int]],
     halves: tuple[Any, ...] = (),
@@ -479,7 +469,7 @@ def _assemble(
     )
 
 
-def _block_size(terms: list[tuple[int, int, tuple[int, ...], int, int, float, float]], b: int) -> int:
+def _block_size(terms: list[_Term], b: int) -> int:
     return sum(1 for term in terms if term[3] == b)
 
 
@@ -502,6 +492,34 @@ def _coefficients(plan: LayerPlan, sizes: Sequence[int | None], runtime: Sequenc
                 part *= float(size) ** -count
         out.append((full if all(s is not None for s in sizes) else part, part))
     return out
+
+
+def _terms(
+    blocks: Sequence[Block], count: int, sizes: Sequence[int | None], runtime: Sequence[bool], mean: bool, adjoint: bool
+) -> tuple[list[tuple[int, Any]], list[tuple[int, Any]], list[_Term], list[list[int]]]:
+    """Every diagram of every block as a term (reduction, expansion, matching, block, diagram,
+    coefficient, runtime coefficient), with the distinct halves it reduces with and expands with,
+    each (feature, half) numbered in order of first use, and the blocks writing each of the
+    ``count`` results. The forward reduces an input with a bottom half and expands a top half onto
+    an output; the adjoint reduces an output with a top half and expands a bottom half onto an
+    input, its slots matched by the inverse permutation."""
+    reduced: dict[tuple[int, Any], int] = {}
+    expanded: dict[tuple[int, Any], int] = {}
+    terms: list[_Term] = []
+    sources: list[list[int]] = [[] for _ in range(count)]
+    for b, block in enumerate(blocks):
+        source, target = (block.output, block.input) if adjoint else (block.input, block.output)
+        sources[target].append(b)
+        plan = block.plan
+        coefficients = _coefficients(plan, sizes, runtime) if mean else [(float(s), float(s)) for s in plan.sign]
+        for t in range(len(plan)):
+            bottom, top = plan.reductions[plan.reduction_of[t]], plan.expansions[plan.expansion_of[t]]
+            reads, writes = (top, bottom) if adjoint else (bottom, top)
+            r = reduced.setdefault((source, reads), len(reduced))
+            e = expanded.setdefault((target, writes), len(expanded))
+            matching = inverse(plan.matching[t]) if adjoint else plan.matching[t]
+            terms.append((r, e, matching, b, t, *coefficients[t]))
+    return list(reduced), list(expanded), terms, sources
 
 
 def compile_program(
@@ -531,19 +549,8 @@ def compile_program(
     True
     """
     num_factors = len(sizes)
-    halves: dict[tuple[int, Reduction], int] = {}
-    tops: dict[tuple[int, Expansion], int] = {}
-    terms = []
-    sources: list[list[int]] = [[] for _ in outputs]
-    for b, block in enumerate(blocks):
-        sources[block.output].append(b)
-        plan = block.plan
-        coefficients = _coefficients(plan, sizes, runtime) if mean else [(float(s), float(s)) for s in plan.sign]
-        for t in range(len(plan)):
-            r = halves.setdefault((block.input, plan.reductions[plan.reduction_of[t]]), len(halves))
-            e = tops.setdefault((block.output, plan.expansions[plan.expansion_of[t]]), len(tops))
-            terms.append((r, e, plan.matching[t], b, t, *coefficients[t]))
-    reductions, order = _reduction_steps([(i, _bottom(r, num_factors)) for i, r in halves], num_factors, mean)
+    bottoms, tops, terms, sources = _terms(blocks, len(outputs), sizes, runtime, mean, adjoint=False)
+    reductions, order = _reduction_steps([(i, _bottom(r, num_factors)) for i, r in bottoms], num_factors, mean)
     expansions = tuple(_expansion_step(_top(e), o, num_factors, False) for o, e in tops)
     return _assemble(
         tuple(inputs),
@@ -554,7 +561,7 @@ def compile_program(
         terms,
         list(channels),
         sources,
-        tuple(r for _, r in halves),
+        tuple(r for _, r in bottoms),
     )
 
 
@@ -585,22 +592,11 @@ def compile_adjoint(
     (5, 2, ((0, 0),), ((0,),))
     """
     num_factors = len(sizes)
-    halves: dict[tuple[int, Expansion], int] = {}
-    bottoms: dict[tuple[int, Reduction], int] = {}
-    terms = []
-    sources: list[list[int]] = [[] for _ in inputs]
-    for b, block in enumerate(blocks):
-        sources[block.input].append(b)
-        plan = block.plan
-        coefficients = _coefficients(plan, sizes, runtime) if mean else [(float(s), float(s)) for s in plan.sign]
-        for t in range(len(plan)):
-            r = halves.setdefault((block.output, plan.expansions[plan.expansion_of[t]]), len(halves))
-            e = bottoms.setdefault((block.input, plan.reductions[plan.reduction_of[t]]), len(bottoms))
-            terms.append((r, e, inverse(plan.matching[t]), b, t, *coefficients[t]))
+    tops, bottoms, terms, sources = _terms(blocks, len(inputs), sizes, runtime, mean, adjoint=True)
     # Terms are grouped by bottom half; within a group, by block (so that a block's terms are
     # contiguous in the weight gradient, see catlayer.nn.run.weight_gradients).
     terms.sort(key=lambda term: (term[1], term[3], term[4]))
-    reductions, order = _reduction_steps([(o, _top(e)) for o, e in halves], num_factors, False)
+    reductions, order = _reduction_steps([(o, _top(e)) for o, e in tops], num_factors, False)
     expansions = tuple(_expansion_step(_bottom(r, num_factors), i, num_factors, mean) for i, r in bottoms)
     flipped = [(c_in, c_out) for c_out, c_in in channels]
     return _assemble(
@@ -612,5 +608,5 @@ def compile_adjoint(
         terms,
         flipped,
         sources,
-        tuple(e for _, e in halves),
+        tuple(e for _, e in tops),
     )

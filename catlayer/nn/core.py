@@ -4,8 +4,10 @@
 ``reduce`` and ``execution`` checked before any work) and checks every input in one place
 (:meth:`EquivariantModule.check_inputs`): the orders and channels of each feature, the sizes of
 its axes (fixed by the group, or read at run time for ``S()``), one batch shape, a floating dtype
-equal to the parameters', one device, and the masks. It also identifies the group in
-``state_dict`` (weights of another family are refused by name).
+equal to the parameters', one device, and the masks. It refuses a forward whose tensors would
+not fit the memory budget before allocating any of them (:meth:`EquivariantModule._check_memory`,
+on each module's bound of the entries per sample), and identifies the group in ``state_dict``
+(weights of another family are refused by name).
 
 **Feature types.** A type maps an order to a number of channels. For a single group an order is
 an int k and a tensor of that order has shape ``(*batch, channels) + (n,) * k``; for a product
@@ -34,6 +36,7 @@ from torch import nn
 from ..diagrams.validation import short_repr
 from ..groups import Group, ProductGroup
 from ..groups.product import group_factors
+from ..memory import check_size
 
 __all__ = [
     "Call",
@@ -285,17 +288,28 @@ class EquivariantModule(nn.Module):
         for k, channels in ftype.items():
             x = features[k]
             axes = order_axes(k)
-            expected = self._shape_text(k, channels)
             if not isinstance(x, torch.Tensor):
+                expected = self._shape_text(k, channels)
                 raise TypeError(f"{name}: order {k} must be a torch.Tensor of shape {expected}, got {type(x).__name__}")
-            if x.dim() < 1 + len(axes) or x.shape[x.dim() - 1 - len(axes)] != channels:
-                raise ValueError(f"{name}: order {k} must have shape {expected}, got {tuple(x.shape)}")
+            if x.dim() < 1 + len(axes):
+                expected = self._shape_text(k, channels)
+                raise ValueError(
+                    f"{name}: order {k} must have shape {expected}, got {tuple(x.shape)} (too few axes for order {k})"
+                )
+            if x.shape[x.dim() - 1 - len(axes)] != channels:
+                expected = self._shape_text(k, channels)
+                got = x.shape[x.dim() - 1 - len(axes)]
+                raise ValueError(
+                    f"{name}: order {k} must have shape {expected}, got {tuple(x.shape)} ({got} channels where the "
+                    f"type has {channels}, or the wrong number of axes)"
+                )
             self._check_dtype(x, like, f"order {k}")
             this_lead = x.dim() - 1 - len(axes)
             for a, f in enumerate(axes):
                 size = x.shape[this_lead + 1 + a]
                 if self.factors[f].n is not None:
                     if size != self.factors[f].n:
+                        expected = self._shape_text(k, channels)
                         raise ValueError(
                             f"{name}: order {k} must have shape {expected} (the size of {self.factors[f]!r}), "
                             f"got {tuple(x.shape)}"
@@ -339,12 +353,13 @@ class EquivariantModule(nn.Module):
         if not (x.dtype.is_floating_point or x.dtype.is_complex):
             raise TypeError(
                 f"{name}: {what} is {x.dtype}; catlayer modules compute in floating point: convert it first "
-                f"(e.g. x.to({like.dtype if like is not None else torch.get_default_dtype()}))"
+                f"(e.g. x.to({like.dtype if like is not None else torch.get_default_dtype()})): an integer or bool "
+                f"dtype is refused"
             )
         if like is not None:
             if x.dtype != like.dtype:
                 raise TypeError(
-                    f"{name} computes in {like.dtype} but {what} is {x.dtype}; convert the input "
+                    f"{name} computes in {like.dtype} but {what} is {x.dtype} (the dtypes differ); convert the input "
                     f"(x.to({like.dtype})) or the module (module.to({x.dtype}))"
                 )
             if x.device != like.device:
@@ -388,7 +403,7 @@ class EquivariantModule(nn.Module):
             if not isinstance(m, torch.Tensor):
                 raise TypeError(f"{name}: a mask must be a torch.Tensor, got {type(m).__name__}")
             if m.dtype != torch.bool:
-                raise TypeError(f"{name}: a mask must be a bool tensor (True = valid index), got {m.dtype}")
+                raise TypeError(f"{name}: a mask must be a bool tensor (True = valid index), got dtype {m.dtype}")
             if tuple(m.shape[:-1]) != batch_shape or m.dim() != len(batch_shape) + 1:
                 raise ValueError(
                     f"{name}: the mask of {group!r} must have shape (*batch, N) = {(*batch_shape, 'N')}, "
@@ -408,6 +423,35 @@ class EquivariantModule(nn.Module):
             flat = m.reshape(-1, size) if len(batch_shape) != 1 else m
             out.append(flat)
         return tuple(out)
+
+    # -- memory ---------------------------------------------------------------------------------
+    def _entries_per_sample(self, sizes: tuple[int, ...]) -> int:
+        """An upper bound on the entries one sample keeps in flight in the forward at these sizes.
+        The default suits entrywise modules (the nonlinearities): the inputs and a masked copy of
+        them, and three tensors per output (the function's values, a gate, their product)."""
+        inputs = sum(c * entries(k, sizes) for k, c in self.in_type.items())
+        outputs = sum(c * entries(l, sizes) for l, c in self.out_type.items())
+        return 2 * inputs + 3 * outputs
+
+    def _check_memory(self, call: Call, like: torch.Tensor | None = None) -> None:
+        """Refuse a forward whose tensors would not fit the memory budget
+        (:class:`~catlayer.memory.AllocationTooLarge`, naming the module, the batch and the
+        sizes) before anything is allocated. Every module's forward calls it on its checked call;
+        under a tracer (export, compile) sizes may be symbolic and nothing is checked."""
+        if not _eager():
+            return
+        x = like if like is not None else next(iter(call.features.values()))
+        batch = x.shape[0]
+        if not isinstance(batch, int) or not all(isinstance(s, int) for s in call.sizes):
+            return
+        sizes = tuple(call.sizes)
+        cache: dict[tuple[int, ...], int] = self.__dict__.setdefault("_memory_cache", {})
+        if sizes not in cache:
+            cache[sizes] = self._entries_per_sample(sizes)
+        check_size(
+            batch * cache[sizes] * x.element_size(),
+            lambda: f"the forward of {type(self).__name__}({self.group!r}, ...) on a batch of {batch} at sizes {sizes}",
+        )
 
     # -- verification ---------------------------------------------------------------------------
     def _catlayer_check_equivariance(self, **kwargs: Any) -> Any:
@@ -468,6 +512,11 @@ class EquivariantModule(nn.Module):
         super()._load_from_state_dict(
             state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
         )
+
+
+def _eager() -> bool:
+    """Whether the forward runs eagerly (not traced or compiled: sizes are plain ints)."""
+    return not (torch.jit.is_tracing() or torch.compiler.is_compiling())
 
 
 def _family(group: Group) -> str:

@@ -31,9 +31,12 @@ from __future__ import annotations
 
 import math
 import weakref
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
@@ -113,7 +116,13 @@ class _Counter(TorchDispatchMode):
     def _free(self, size: int) -> None:
         self.live -= size
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+    def __torch_dispatch__(
+        self,
+        func: torch._ops.OpOverload,
+        types: Sequence[type],
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> Any:
         out = func(*args, **(kwargs or {}))
         name = func.overloadpacket.__name__
         outputs = [o for o in (out if isinstance(out, (tuple, list)) else (out,)) if isinstance(o, torch.Tensor)]
@@ -136,7 +145,7 @@ class _Counter(TorchDispatchMode):
         return out
 
 
-def measure(fn, *args) -> Cost:
+def measure(fn: Callable[..., object], *args: object) -> Cost:
     """Run ``fn(*args)`` on meta copies of its tensor arguments, without autograd, and count
     what it does.
 
@@ -165,7 +174,9 @@ def ternary_weights(num_diagrams: int) -> np.ndarray:
     return weights
 
 
-def pattern_tables(images, num_diagrams: int, rows: int, cols: int, chunk: int) -> tuple[np.ndarray, np.ndarray]:
+def pattern_tables(
+    images: Callable[[int, int], npt.ArrayLike], num_diagrams: int, rows: int, cols: int, chunk: int
+) -> tuple[np.ndarray, np.ndarray]:
     """The distinct columns of the basis images and which one each entry holds, exactly.
 
     ``images(start, stop)`` returns, for J in range(start, stop), the layer with weights
@@ -184,7 +195,7 @@ def pattern_tables(images, num_diagrams: int, rows: int, cols: int, chunk: int) 
     ([[0, 1], [1, 1]], [[1, 0, 0], [0, 1, 0], [0, 0, 1]])
     """
     groups = -(-num_diagrams // _DIGITS)
-    keys = np.empty((rows, cols, groups), dtype=np.int64)
+    keys: npt.NDArray[np.int64] = np.empty((rows, cols, groups), dtype=np.int64)
     for start in range(0, cols, chunk):
         block = np.asarray(images(start, min(cols, start + chunk)))  # (m, G, rows)
         keys[:, start : start + block.shape[0]] = np.rint(block).astype(np.int64).transpose(2, 0, 1)

@@ -24,12 +24,23 @@ def export_program(
     batch axis (axis 0) dynamic unless ``dynamic_batch=False``. Save the result with
     ``torch.export.save``.
 
-    ``example_input`` defaults to a batch of 2 zero tensors of the layer's input shape.
+    ``example_input`` defaults to a batch of 2 zero tensors of the layer's input shape (read off
+    its ``in_channels``, ``in_order`` and ``n``; a layer of ``S()`` has no fixed size, so it needs
+    an example input).
+
+    >>> from catlayer import O, S
+    >>> from catlayer.nn import EquivariantLinear
+    >>> layer = EquivariantLinear(S(3) * O(2), (1, 1), (1, 1), in_channels=2, out_channels=1)
+    >>> tuple(export_program(layer).example_inputs[0][0].shape)   # one axis of each factor
+    (2, 2, 3, 2)
+    >>> export_program(EquivariantLinear(S(), 1, 1, in_channels=2, out_channels=1))
+    Traceback (most recent call last):
+    ...
+    ValueError: pass example_input: in_channels=2, in_order=1 and n=None of EquivariantLinear do not fix \
+its input shape (a layer of S() has no fixed n)
     """
     if example_input is None:
-        weight = next(layer.parameters())
-        shape = (2, layer.in_channels) + (layer.n,) * layer.in_order
-        example_input = torch.zeros(shape, dtype=weight.dtype, device=weight.device)
+        example_input = _example_input(layer)
     if example_input.dim() < 2:
         raise ValueError(f"the example input needs a batch axis, got shape {tuple(example_input.shape)}")
     model = copy.deepcopy(layer).eval()
@@ -39,6 +50,28 @@ def export_program(
     return torch.export.export(model, (example_input,), dynamic_shapes=dynamic_shapes)
 
 
+def _example_input(layer: torch.nn.Module) -> torch.Tensor:
+    """A batch of 2 zero tensors of the shape (batch, in_channels) + input axes of a catlayer layer
+    on plain tensors, in its parameters' dtype and device; a product group's layer has one order
+    and one size per factor."""
+    channels = getattr(layer, "in_channels", None)
+    n, order = getattr(layer, "n", None), getattr(layer, "in_order", None)
+    sizes, orders = (n, order) if isinstance(n, tuple) else ((n,), (order,))
+    if (
+        not isinstance(channels, int)
+        or not isinstance(orders, tuple)
+        or len(sizes) != len(orders)
+        or not all(isinstance(v, int) for v in (*sizes, *orders))
+    ):
+        raise ValueError(
+            f"pass example_input: in_channels={channels!r}, in_order={order!r} and n={n!r} of "
+            f"{type(layer).__name__} do not fix its input shape (a layer of S() has no fixed n)"
+        )
+    shape = (2, channels, *(size for size, a in zip(sizes, orders, strict=True) for _ in range(a)))
+    weight = next(layer.parameters())
+    return torch.zeros(shape, dtype=weight.dtype, device=weight.device)
+
+
 def _reads_size(node: torch.fx.Node) -> bool:
     """Whether an argument of ``node`` is a symbolic size (e.g. the batch size)."""
     found = []
@@ -46,7 +79,7 @@ def _reads_size(node: torch.fx.Node) -> bool:
     return any(found)
 
 
-def _as_method(target) -> str | None:
+def _as_method(target: object) -> str | None:
     """The ``torch.Tensor`` method of an aten op that takes sizes (reshape, expand, ...), if any."""
     if not isinstance(target, torch._ops.OpOverload):
         return None
@@ -105,9 +138,9 @@ def plain_module(program: torch.export.ExportedProgram) -> torch.fx.GraphModule:
             # Method calls, so that tracing the module (the TorchScript ONNX exporter) records
             # sizes and the ops that use them, instead of baking the example's batch size in.
             env[node] = graph.call_method("size", (env[node.args[0]], node.args[1]))
-        elif node.op == "call_function" and _reads_size(node) and _as_method(node.target):
+        elif node.op == "call_function" and _reads_size(node) and (method := _as_method(node.target)):
             args, kwargs = torch.fx.map_arg((node.args, node.kwargs), lambda old: env[old])
-            env[node] = graph.call_method(_as_method(node.target), args, kwargs)
+            env[node] = graph.call_method(method, args, kwargs)
         else:
             env[node] = graph.node_copy(node, lambda old: env[old])
     module = torch.fx.GraphModule(root, graph)

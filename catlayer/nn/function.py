@@ -135,7 +135,7 @@ class PlanFunction(torch.autograd.Function):
     @staticmethod
     def forward(
         spec: PlanSpec, key: Any, counts: tuple[int, int, int], *tensors: torch.Tensor
-    ) -> tuple[torch.Tensor, ...]:  # type: ignore[override]
+    ) -> tuple[torch.Tensor, ...]:
         inputs, weights, bias_terms, tables = _unpack(key, counts, tensors)
         return tuple(plan_forward(spec, inputs, weights, tables, bias_terms))
 
@@ -171,7 +171,7 @@ class PlanFunction(torch.autograd.Function):
             gathered = gather_weights(transposed, adjoint.gather, tables.adjoint)
             mixed, stacks = mix_units(adjoint, reduced_grad, gathered, forms, defer_identity=True, mix=any(need_x))
             reduced = run_reductions(spec.program, inputs, forms, tables.scales) if any(need_w) else None
-            if any(need_w) and any(need_x):
+            if reduced is not None and any(need_x):
                 # Contract each chunk of a deferred stack for the weight gradient while the input
                 # gradient's matmul has it: it is built once, then freed.
                 for (_, members), stacked in zip(adjoint.units, stacks, strict=True):
@@ -181,7 +181,7 @@ class PlanFunction(torch.autograd.Function):
                 grad_x = run_expansions(adjoint, mixed, forms, scales=tables.scales)
                 # An input that no block reads gets no gradient term: zero.
                 grad_x = [torch.zeros_like(x) if g is None else g for g, x in zip(grad_x, inputs, strict=True)]
-            if any(need_w):
+            if reduced is not None:  # any(need_w)
                 grad_w = weight_gradients(adjoint, stacks, reduced, tables.gradient, spec.channels, spec.block_sizes)
         grad_bias: list[Any] = [None] * num_bias
         if any(need_bias):

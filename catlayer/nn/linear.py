@@ -182,6 +182,7 @@ class TypedLinear(EquivariantModule):
                 self._entries_of[order] = math.prod(axes)
         self._dense: dict[str, Any] | None = None
         self._dense_cache: tuple[Any, Any] | None = None
+        self._dense_checked_batch = 0  # the largest batch whose dense forward passed the memory check
         self._sizes_cache: dict[Any, int] = {}
         self._register_tables()
         like = self._like()
@@ -249,7 +250,7 @@ class TypedLinear(EquivariantModule):
         )
 
     def _certificate_structure(self) -> tuple[Any, ...]:
-        """What the program is compiled from (for the certificate: :mod:`catlayer.nn.verification`)."""
+        """What the program is compiled from (for the certificate: :mod:`catlayer.verify.modules`)."""
         return self._structure()
 
     def _fresh(self) -> TypedLinear:
@@ -338,6 +339,7 @@ class TypedLinear(EquivariantModule):
         super()._apply(fn, recurse)
         self._register_tables()
         self._dense_cache = None
+        self._dense_checked_batch = 0
         return self
 
     # -- parameters ------------------------------------------------------------------------------
@@ -360,6 +362,7 @@ class TypedLinear(EquivariantModule):
         too (they may hold garbage after ``to_empty``)."""
         self._register_tables()
         self._dense_cache = None
+        self._dense_checked_batch = 0
         with torch.no_grad():
             for k, l in self.blocks:
                 nn.init.normal_(self.weight_of(k, l), 0.0, self.weight_std(k, l))
@@ -421,8 +424,7 @@ class TypedLinear(EquivariantModule):
         inputs = [call.features[k] for k in self._inputs]
         if call.masked:
             inputs = [masked(x, call.masks, order_axes(k)) for x, k in zip(inputs, self._inputs, strict=True)]
-        if _eager():
-            self._check_memory(call, inputs[0])
+        self._check_memory(call, inputs[0])  # the core's guard (nothing under a tracer)
         tables = self._tables(call, runtime, inputs[0])
         bias_terms = self._bias_terms(tables)
         weights = self._weights()
@@ -543,14 +545,6 @@ class TypedLinear(EquivariantModule):
         self._sizes_cache[sizes] = total
         return total
 
-    def _check_memory(self, call: Call, x: torch.Tensor) -> None:
-        batch = x.shape[0]
-        per_sample = self._entries_per_sample(call.sizes)
-        check_size(
-            batch * per_sample * x.element_size(),
-            lambda: f"the forward of {type(self).__name__}({self.group!r}, ...) on a batch of {batch}",
-        )
-
     # -- dense execution -------------------------------------------------------------------------
     def _dense_bytes(self) -> int:
         sizes = self.fixed_sizes
@@ -630,9 +624,10 @@ class TypedLinear(EquivariantModule):
         gradient (inference); rebuilt on every call otherwise (training, tracing)."""
         if not _eager() or torch._C._are_functorch_transforms_active():
             return self._gather_dense()
-        params = list(self.parameters())
-        recording = torch.is_grad_enabled() and any(p.requires_grad for p in params)
-        if recording:
+        # The layer's parameters are its own (no submodules): read them off the dict directly,
+        # since this runs on every inference call and parameters() walks the module tree.
+        params = [p for p in self._parameters.values() if p is not None]
+        if torch.is_grad_enabled() and any(p.requires_grad for p in params):
             return self._gather_dense()
         key = tuple((p.data_ptr(), p._version, p.device, p.dtype) for p in params)
         if self._dense_cache is None or self._dense_cache[0] != key:
@@ -645,12 +640,14 @@ class TypedLinear(EquivariantModule):
         batch = features[self._inputs[0]].shape[0]
         parts = [features[k].flatten(1) for k in self._inputs]
         x = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
-        if _eager():
+        if _eager() and batch > self._dense_checked_batch:
+            # Checked once per larger batch: the bytes only grow with it (the matrix is fixed).
             per_sample = 2 * x.shape[1] + 2 * sum(self.out_type[l] * self._entries_of[l] for l in self._outputs)
             check_size(
                 batch * per_sample * x.element_size() + self._dense_bytes(),
                 lambda: f"the dense forward of {type(self).__name__}({self.group!r}, ...) on a batch of {batch}",
             )
+            self._dense_checked_batch = batch
         matrix, bias = self._cached_dense()
         y = torch.nn.functional.linear(x, matrix, bias)
         out, start = [], 0

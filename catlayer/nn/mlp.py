@@ -35,7 +35,7 @@ Architecture (all parts equivariant; ``check_equivariance(model)`` checks them o
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Protocol, TypedDict, cast
 
 import torch
 from torch import nn
@@ -43,7 +43,7 @@ from torch import nn
 from ..diagrams.validation import short_repr
 from ..groups.product import group_factors
 from .bilinear import TypedBilinear, canonical_products
-from .core import Call, EquivariantModule, feature_type, order_axes, output_mask, type_str
+from .core import Call, EquivariantModule, entries, feature_type, order_axes, output_mask, type_str
 from .linear import TypedLinear, _zero_order
 from .nonlinear import GatedNonlinearity, NormNonlinearity, PointwiseNonlinearity
 
@@ -51,6 +51,27 @@ __all__ = ["EquivariantMLP", "default_hidden_type"]
 
 #: The size a factor of any size (``S()``) is assumed to have when choosing default widths.
 _NOMINAL_SIZE = 8
+
+
+class _Factory(TypedDict):
+    """The keyword arguments every part of the network gets."""
+
+    device: torch.device | str | None
+    dtype: torch.dtype | None
+    reduce: str
+
+
+class _LinearOptions(_Factory):
+    """The keyword arguments of the linear parts."""
+
+    execution: str
+
+
+class _Runs(Protocol):
+    """A catlayer module on dicts that runs a checked call (the nonlinearities, the typed linear
+    layers): :class:`EquivariantModule` leaves ``run`` to its subclasses."""
+
+    def run(self, call: Call) -> dict[Any, torch.Tensor]: ...
 
 
 def _orders_upto(top: tuple[int, ...]) -> list[tuple[int, ...]]:
@@ -129,11 +150,19 @@ class _Block(nn.Module):
     """One residual block: h ↦ out(act(a)) + products(u, v) with (a, u, v) = mix(h)."""
 
     def __init__(
-        self, group: Any, hidden: dict[Any, int], nonlinearity: str, function: Any, product_width: int, factory: Any
+        self,
+        group: Any,
+        hidden: dict[Any, int],
+        nonlinearity: str,
+        function: Any,
+        product_width: int,
+        factory: _LinearOptions,
     ) -> None:
         super().__init__()
-        self.act = _activation(group, hidden, nonlinearity, function)
-        act_in = self.act.in_type
+        act = _activation(group, hidden, nonlinearity, function)
+        # Any module may be put here by hand (see forward); the network builds a nonlinearity.
+        self.act: nn.Module = act
+        act_in = act.in_type
         orders = list(hidden)
         self.product_orders = tuple(
             k
@@ -147,19 +176,23 @@ class _Block(nn.Module):
         self.product_width = product_width
         self.mix = TypedLinear(group, hidden, dict(sorted(mix_type.items())), **factory)
         self.out = TypedLinear(group, hidden, hidden, **factory)
-        self.products = None
+        self.products: TypedBilinear | None = None
         if self.product_orders:
             width = {k: product_width for k in self.product_orders}
             reachable = {c: hidden[c] for c in hidden if _reachable(group, self.product_orders, c)}
             if reachable:
-                bilinear = {key: value for key, value in factory.items() if key != "execution"}
+                bilinear: _Factory = {
+                    "device": factory["device"],
+                    "dtype": factory["dtype"],
+                    "reduce": factory["reduce"],
+                }
                 self.products = TypedBilinear(group, width, reachable, "canonical", **bilinear)
 
     def forward(self, h: dict[Any, torch.Tensor], call: Call) -> dict[Any, torch.Tensor]:
         a = self.mix.run(_with(call, h))
         act_in = {k: a[k][:, :c] for k, c in self.act_channels.items()}
         if isinstance(self.act, EquivariantModule):
-            activated = self.act.run(_with(call, act_in))
+            activated = cast(_Runs, self.act).run(_with(call, act_in))
         else:  # a module put here by hand: its own forward
             activated = self.act(act_in)
         y = self.out.run(_with(call, activated))
@@ -271,8 +304,8 @@ class EquivariantMLP(EquivariantModule):
         if isinstance(product_width, bool) or not isinstance(product_width, int) or product_width < 0:
             raise ValueError(f"product_width must be an int >= 0, got {short_repr(product_width)}")
         self.nonlinearity, self.depth, self.function = nonlinearity, depth, function
-        factory = {"device": device, "dtype": dtype, "reduce": reduce}
-        linear = {**factory, "execution": execution}
+        factory: _Factory = {"device": device, "dtype": dtype, "reduce": reduce}
+        linear: _LinearOptions = {**factory, "execution": execution}
         reached = {l: c for l, c in self.hidden.items() if any(group.basis(k, l) for k in self._embed_type)}
         self.embed = TypedLinear(group, self._embed_type, reached, **linear) if reached else None
         # Products of the data with itself where no linear map from the data reaches (e.g.
@@ -293,7 +326,9 @@ class EquivariantMLP(EquivariantModule):
             self.embed_square = TypedLinear(
                 group, self.in_type, {k: 2 * width for k in self.in_type}, bias=False, **linear
             )
-            self.embed_products = TypedBilinear(group, {k: width for k in self.in_type}, products, "canonical", **factory)
+            self.embed_products = TypedBilinear(
+                group, {k: width for k in self.in_type}, products, "canonical", **factory
+            )
         missing = [
             l
             for l in self.hidden
@@ -323,14 +358,15 @@ class EquivariantMLP(EquivariantModule):
         """Re-initialise every part; the terms of the embedding and of each block share unit
         variance; size exponents start at 0."""
         for module in self.modules():
-            if module is not self and hasattr(module, "reset_parameters"):
-                module.reset_parameters()
+            reset = getattr(module, "reset_parameters", None)
+            if module is not self and reset is not None:
+                reset()
         with torch.no_grad():
             if self.embed is not None and self.embed_products is not None:
                 for p in [*self.embed.parameters(), *self.embed_products.parameters()]:
                     p.mul_(math.sqrt(0.5))
             for block in self.blocks:
-                if block.products is not None:
+                if isinstance(block, _Block) and block.products is not None:
                     for p in [*block.out.parameters(), *block.products.parameters()]:
                         p.mul_(math.sqrt(0.5))
             if self.size_exponent is not None:
@@ -363,8 +399,23 @@ class EquivariantMLP(EquivariantModule):
         call = self.check_inputs(features, mask)
         return call.restore(self.run(call))
 
+    def _entries_per_sample(self, sizes: tuple[int, ...]) -> int:
+        """An upper bound on the entries one sample keeps in flight: the input, the hidden features
+        (h, a block's two branches and the new h), the largest part's output and the network's
+        output held at once, plus the largest part's own forward."""
+        parts = [m for m in self.modules() if m is not self and isinstance(m, EquivariantModule)]
+
+        def total(ftype: dict[Any, int]) -> int:
+            return sum(c * entries(k, sizes) for k, c in ftype.items())
+
+        held = total(self._embed_type) + 4 * total(self.hidden) + total(self.out_type)
+        held += max((total(m.out_type) for m in parts), default=0)
+        return held + max((m._entries_per_sample(sizes) for m in parts), default=0)
+
     def run(self, call: Call) -> dict[Any, torch.Tensor]:
         """The network on a checked call."""
+        # The whole network's budget up front, so that no part computes before a later one is refused.
+        self._check_memory(call)
         features = dict(call.features)
         like = next(iter(features.values()))
         zero = _zero_order(len(self.factors))
@@ -384,7 +435,8 @@ class EquivariantMLP(EquivariantModule):
             u = {k: t[:, :w] for k, t in pre.items()}
             v = {k: t[:, w:] for k, t in pre.items()}
             p = self.embed_products.run(_with(call, u), v)
-            h = {k: h[k] + p[k] if k in h and k in p else h.get(k, p.get(k)) for k in self.hidden}  # type: ignore[misc]
+            # Every hidden order is reached by the embedding or by the products (checked in __init__).
+            h = {k: h[k] + p[k] if k in h and k in p else h[k] if k in h else p[k] for k in self.hidden}
         for block in self.blocks:
             y = block(h, call)
             h = {k: h[k] + self.residual_scale * y[k] for k in h}

@@ -102,6 +102,15 @@ def _acting(module: EquivariantModule, order: Any) -> tuple[Any, ...]:
     return tuple(factors[f] for f in sorted(set(order_axes(order))))
 
 
+def _require_all(module: EquivariantModule, flag: str, why: str) -> None:
+    """Refuse the module unless every factor acting on each of its orders has the class flag
+    ``flag``; ``why`` completes "{factor!r} …" in the message."""
+    for k in module.in_type:
+        bad = [g for g in _acting(module, k) if not getattr(g, flag)]
+        if bad:
+            raise ValueError(f"{bad[0]!r} {why.format(order=k)}")
+
+
 def _invariant(order: Any) -> bool:
     return not order_axes(order)
 
@@ -115,6 +124,7 @@ class _Nonlinearity(EquivariantModule, ABC):
         return call.restore(self.run(call))
 
     def run(self, call: Call) -> dict[Any, torch.Tensor]:
+        self._check_memory(call)  # refuse a forward that cannot fit before allocating any of it
         if not call.masked:
             return self._apply_to(call)
         # Padded entries are replaced by 0 before the function (whatever they held, NaN included)
@@ -156,13 +166,12 @@ class PointwiseNonlinearity(_Nonlinearity):
         super().__init__()
         self._open(group, ftype)
         self.function = _function(function)
-        for k in self.in_type:
-            bad = [g for g in _acting(self, k) if not g.acts_by_permutations]
-            if bad:
-                raise ValueError(
-                    f"{bad[0]!r} does not act by permuting entries, so a pointwise function of order {k} is not "
-                    f"equivariant; use GatedNonlinearity (any group) or NormNonlinearity"
-                )
+        _require_all(
+            self,
+            "acts_by_permutations",
+            "does not act by permuting entries, so a pointwise function of order {order} is not equivariant; "
+            "use GatedNonlinearity (any group) or NormNonlinearity",
+        )
 
     def equivariance_rule(self) -> tuple[bool, str]:
         """(holds, why) for the network check."""
@@ -322,13 +331,12 @@ class NormNonlinearity(_Nonlinearity):
         self._open(group, ftype)
         self.function = _function(function)
         self.gate_function = _function(gate_function)
-        for k in self.in_type:
-            bad = [g for g in _acting(self, k) if not g.preserves_euclidean_norm]
-            if bad:
-                raise ValueError(
-                    f"{bad[0]!r} does not preserve the Euclidean norm (its elements are not all orthogonal), so no "
-                    f"channel norm is invariant; use GatedNonlinearity"
-                )
+        _require_all(
+            self,
+            "preserves_euclidean_norm",
+            "does not preserve the Euclidean norm (its elements are not all orthogonal), so no channel norm is "
+            "invariant; use GatedNonlinearity",
+        )
         from .linear import _key
 
         self._bias_names = {}

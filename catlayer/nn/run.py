@@ -211,7 +211,15 @@ class Deferred:
     into ``partials``.
     """
 
-    def __init__(self, program: Program, weights, terms, reduced, forms: Forms, r_factors: tuple[int, ...]) -> None:
+    def __init__(
+        self,
+        program: Program,
+        weights: Sequence[torch.Tensor],
+        terms: Sequence[Sequence[tuple[int, tuple[int, ...]]]],
+        reduced: list[torch.Tensor],
+        forms: Forms,
+        r_factors: tuple[int, ...],
+    ) -> None:
         self.program, self.weights, self.terms, self.reduced = program, weights, terms, reduced
         self.forms, self.r_factors = forms, r_factors
         self.contract: torch.Tensor | None = None
@@ -368,7 +376,12 @@ def _compact_factors(step: ExpansionStep) -> tuple[int, ...]:
     return plain + free
 
 
-def _factor(key: Any, step: ExpansionStep, like: torch.Tensor, forms: Forms) -> torch.Tensor:
+def _factor(
+    key: tuple[tuple[tuple[int, ...], ...], tuple[tuple[int, int], ...]],
+    step: ExpansionStep,
+    like: torch.Tensor,
+    forms: Forms,
+) -> torch.Tensor:
     """The constant factor of an expansion (see :class:`ExpansionStep`) as a (1, 1) + (n or
     1,)*l tensor: a product of broadcast n × n matrices (δ tying the first axis of each diagonal
     group to each other one, the form on each pair). Its size is at most n^l, independent of
@@ -383,6 +396,7 @@ def _factor(key: Any, step: ExpansionStep, like: torch.Tensor, forms: Forms) -> 
         shape[2 + a] = shape[2 + b] = matrix.shape[0]
         t = matrix.reshape(shape)
         factor = t if factor is None else factor * t
+    assert factor is not None, "a key (ExpansionStep.factor) has a diagonal or a pair"
     return factor
 
 
@@ -418,7 +432,7 @@ def _output_expansions(program: Program, o: int) -> tuple[int, ...]:
     key = ("mine", o)
     if key not in cache:
         cache[key] = program.output_expansions(o)
-    return cache[key]  # type: ignore[no-any-return]
+    return cache[key]
 
 
 def _assembly(program: Program, o: int, deferred: int | None, extras: tuple[ExpansionStep, ...]) -> _Assembly:
@@ -426,7 +440,7 @@ def _assembly(program: Program, o: int, deferred: int | None, extras: tuple[Expa
     key = ("assembly", o, deferred, extras)
     found = cache.get(key)
     if found is not None:
-        return found  # type: ignore[no-any-return]
+        return found
     l = len(program.outputs[o])
     groups: dict[Any, list[tuple[tuple[bool, ...], tuple[str, int]]]] = {}
     definer: dict[Any, tuple[str, int]] = {}
@@ -540,6 +554,7 @@ def _expand_output(
             for member in members:
                 t = source(*member)
                 acc = t if acc is None else acc + t
+            assert acc is not None, "an accumulator has a member"
             sums.append((pattern, acc))
         factor = None
         if key is not None:
@@ -567,6 +582,7 @@ def _expand_output(
             else:
                 out = torch.baddbmm(out, w, stacked)
             del stacked, w
+        assert out is not None, "a deferred expansion has a chunk"
         return _sum_parts([((True,) * (2 + l), None, None, None), *parts], _split(out, out_sizes), in_place)[0]
     out, pattern = _sum_parts(parts)
     if not all(pattern):
@@ -620,7 +636,7 @@ def _diagonal(t: torch.Tensor, diagonals: tuple[tuple[int, ...], ...]) -> torch.
     """The view of t (B, c) + axes on which the output axes of each group in ``diagonals``
     carry one index: the group's axes merge into its first (strides summed)."""
     sizes, strides = list(t.shape), list(t.stride())
-    tied = set()
+    tied: set[int] = set()
     for axes in diagonals:
         strides[2 + axes[0]] = sum(strides[2 + a] for a in axes)
         tied.update(2 + a for a in axes[1:])

@@ -11,14 +11,19 @@ optional).
 >>> test()
 """
 
+from typing import TYPE_CHECKING
+
 from . import strategies
 from .strategies import *  # noqa: F403
 
-__all__ = ["assert_equivariant", "group_elements", "strategies", *strategies.__all__]  # noqa: F405
+if TYPE_CHECKING:  # imported on first use (they need torch), see __getattr__
+    from .equivariance import assert_equivariant, group_elements
+
+__all__ = ["assert_equivariant", "group_elements", "strategies", *strategies.__all__]
 _TORCH_HELPERS = ("assert_equivariant", "group_elements")
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> object:
     if name in _TORCH_HELPERS:
         from . import equivariance
 

@@ -32,19 +32,29 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
+from ..groups import Group, ProductGroup
+from ..groups.product import Order
 from ..tolerance import DEFAULT_TOLERANCE
 from ..verify.forward import check_forward
 from ..verify.report import EquivarianceReport, ForwardCheck, Mismatch
 
+if TYPE_CHECKING:  # hypothesis is imported by group_elements when it runs
+    import hypothesis.strategies
+
 __all__ = ["DEFAULT_TOLERANCE", "ForwardCheck", "Mismatch", "assert_equivariant", "group_elements"]
 
+#: What a module's input or output is: an order (a tuple of orders for a product group), or a
+#: feature type (a dict order → channels).
+Features = Order | Mapping[Order, int]
 
-def _attribute(module: torch.nn.Module, *names: str):
+
+def _attribute(module: torch.nn.Module, *names: str) -> object:
     """The first of the attributes ``names`` that the module has and that is not None."""
     for name in names:
         value = getattr(module, name, None)
@@ -55,12 +65,12 @@ def _attribute(module: torch.nn.Module, *names: str):
 
 def assert_equivariant(
     module: torch.nn.Module,
-    group=None,
-    in_order=None,
-    out_order=None,
+    group: Group | ProductGroup | None = None,
+    in_order: Features | None = None,
+    out_order: Features | None = None,
     *,
     in_channels: int | None = None,
-    elements: Iterable[np.ndarray] | None = None,
+    elements: Iterable[np.ndarray | Sequence[np.ndarray]] | None = None,
     num_elements: int = 3,
     seed: int | np.random.Generator | None = 0,
     batch: int = 2,
@@ -93,22 +103,20 @@ def assert_equivariant(
     >>> assert_equivariant(EquivariantLinear(S(), 0, 2, in_channels=2, out_channels=1)).ok   # any n
     True
     """
-    group = getattr(module, "group", None) if group is None else group
-    if group is None:
+    the_group = getattr(module, "group", None) if group is None else group
+    if the_group is None:
         raise ValueError("pass the group: the module has no group attribute")
     # A module on plain tensors (EquivariantLinear) has in_order/out_order besides its type;
     # modules on dicts have types only. Orders may be 0, so test for None, not truth.
-    if in_order is None:
-        in_order = _attribute(module, "in_order", "in_type")
-    if out_order is None:
-        out_order = _attribute(module, "out_order", "out_type")
-    if in_order is None or out_order is None:
+    inputs = _attribute(module, "in_order", "in_type") if in_order is None else in_order
+    outputs = _attribute(module, "out_order", "out_type") if out_order is None else out_order
+    if inputs is None or outputs is None:
         raise ValueError("pass in_order and out_order (orders or feature types): the module does not say")
     result = check_forward(
         module,
-        group,
-        in_order,
-        out_order,
+        the_group,
+        inputs,
+        outputs,
         in_channels=in_channels,
         elements=elements,
         num_elements=num_elements,
@@ -122,7 +130,9 @@ def assert_equivariant(
     return result
 
 
-def group_elements(group):
+def group_elements(
+    group: Group | ProductGroup,
+) -> hypothesis.strategies.SearchStrategy[np.ndarray | tuple[np.ndarray, ...]]:
     """A hypothesis strategy of random elements of ``group`` (float64 n × n arrays), drawn by
     ``group.random_element`` from a seed that hypothesis chooses (and shrinks).
 

@@ -12,7 +12,7 @@ PartitionDiagram([[0], [1], [2]], dom=2, cod=1)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import sympy
 from hypothesis import strategies as st
@@ -39,13 +39,13 @@ __all__ = [
 ]
 
 
-def _check_size(value, name: str) -> None:
+def _check_size(value: object, name: str) -> None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
         raise ValueError(f"{name} must be None or an int >= 0, got {value!r}")
 
 
 @st.composite
-def set_partitions(draw, size: int) -> tuple[int, ...]:
+def set_partitions(draw: st.DrawFn, size: int) -> tuple[int, ...]:
     """A set partition of ``range(size)`` as a restricted growth string (label of each
     element; labels appear in increasing order of first use). Shrinks to one block.
 
@@ -62,7 +62,7 @@ def set_partitions(draw, size: int) -> tuple[int, ...]:
     return tuple(labels)
 
 
-def perfect_matchings(vertices: Sequence[int]) -> st.SearchStrategy:
+def perfect_matchings(vertices: Sequence[int]) -> st.SearchStrategy[tuple[tuple[int, int], ...]]:
     """A perfect matching of ``vertices`` (even length): the smallest unmatched vertex is
     paired with a drawn one of the rest. Shrinks to neighbours paired.
 
@@ -70,16 +70,16 @@ def perfect_matchings(vertices: Sequence[int]) -> st.SearchStrategy:
     >>> find(perfect_matchings([3, 1, 2, 0]), lambda pairs: True)
     ((0, 1), (2, 3))
     """
-    vertices = tuple(sorted(vertices))
-    if len(vertices) % 2:
-        raise ValueError(f"{len(vertices)} vertices cannot be perfectly matched")
-    return _matchings(vertices)
+    ordered = tuple(sorted(vertices))
+    if len(ordered) % 2:
+        raise ValueError(f"{len(ordered)} vertices cannot be perfectly matched")
+    return _matchings(ordered)
 
 
 @st.composite
-def _matchings(draw, vertices: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
+def _matchings(draw: st.DrawFn, vertices: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
     rest = list(vertices)
-    pairs = []
+    pairs: list[tuple[int, int]] = []
     while rest:
         first = rest.pop(0)
         partner = rest.pop(draw(st.integers(0, len(rest) - 1)))
@@ -88,7 +88,7 @@ def _matchings(draw, vertices: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
 
 
 @st.composite
-def permutations(draw, k: int) -> tuple[int, ...]:
+def permutations(draw: st.DrawFn, k: int) -> tuple[int, ...]:
     """A permutation of ``range(k)`` drawn as a Lehmer code. Shrinks to the identity.
 
     >>> from hypothesis import find
@@ -99,7 +99,7 @@ def permutations(draw, k: int) -> tuple[int, ...]:
     return tuple(rest.pop(draw(st.integers(0, len(rest) - 1))) for _ in range(k))
 
 
-def permutation_diagrams(k: int, kind: type[Diagram] = PartitionDiagram) -> st.SearchStrategy:
+def permutation_diagrams(k: int, kind: type[Diagram] = PartitionDiagram) -> st.SearchStrategy[Diagram]:
     """Permutation diagrams on k points of the given kind.
 
     >>> from hypothesis import find
@@ -109,7 +109,9 @@ def permutation_diagrams(k: int, kind: type[Diagram] = PartitionDiagram) -> st.S
     return permutations(k).map(kind.permutation)
 
 
-def _shape(dom, cod, max_size: int, allowed) -> st.SearchStrategy:
+def _shape(
+    dom: int | None, cod: int | None, max_size: int, allowed: Callable[[int], bool]
+) -> st.SearchStrategy[tuple[int, int]]:
     """Shapes (k, l) with ``allowed(k + l)``; fixed parts are validated at once."""
     _check_size(dom, "dom")
     _check_size(cod, "cod")
@@ -128,7 +130,7 @@ def _shape(dom, cod, max_size: int, allowed) -> st.SearchStrategy:
     return st.sampled_from(totals).flatmap(lambda t: st.integers(0, t).map(lambda k: (k, t - k)))
 
 
-def partition_diagrams(dom: int | None = None, cod: int | None = None, max_size: int = 6) -> st.SearchStrategy:
+def partition_diagrams(dom: int | None = None, cod: int | None = None, max_size: int = 6) -> st.SearchStrategy[Diagram]:
     """Partition diagrams with the given (or drawn, at most ``max_size`` vertices) k = dom and
     l = cod.
 
@@ -143,12 +145,12 @@ def partition_diagrams(dom: int | None = None, cod: int | None = None, max_size:
 # The drawing functions are module-level composites: hypothesis inspects a composite's source
 # when it is defined, which costs milliseconds, so none is defined per call.
 @st.composite
-def _partition_diagram(draw, shapes: st.SearchStrategy) -> Diagram:
+def _partition_diagram(draw: st.DrawFn, shapes: st.SearchStrategy[tuple[int, int]]) -> Diagram:
     k, l = draw(shapes)
     return PartitionDiagram._from_labels(draw(set_partitions(k + l)), k, l)
 
 
-def brauer_diagrams(dom: int | None = None, cod: int | None = None, max_size: int = 6) -> st.SearchStrategy:
+def brauer_diagrams(dom: int | None = None, cod: int | None = None, max_size: int = 6) -> st.SearchStrategy[Diagram]:
     """Brauer diagrams (all blocks pairs; dom + cod even) with given or drawn shape.
 
     >>> from hypothesis import find
@@ -160,18 +162,18 @@ def brauer_diagrams(dom: int | None = None, cod: int | None = None, max_size: in
 
 
 @st.composite
-def _brauer_diagram(draw, shapes: st.SearchStrategy) -> Diagram:
+def _brauer_diagram(draw: st.DrawFn, shapes: st.SearchStrategy[tuple[int, int]]) -> Diagram:
     k, l = draw(shapes)
     pairs = draw(perfect_matchings(range(k + l)))
     return BrauerDiagram._from_canonical(tuple(sorted(pairs)), k, l)
 
 
-def _free_allowed(n: int):
+def _free_allowed(n: int) -> Callable[[int], bool]:
     return lambda t: t >= n and (t - n) % 2 == 0
 
 
 @st.composite
-def _n_diagram(draw, n: int, k: int, l: int) -> Diagram:
+def _n_diagram(draw: st.DrawFn, n: int, k: int, l: int) -> Diagram:
     rest = list(range(k + l))
     free = sorted(rest.pop(draw(st.integers(0, len(rest) - 1))) for _ in range(n))
     pairs = draw(perfect_matchings(rest))
@@ -180,7 +182,7 @@ def _n_diagram(draw, n: int, k: int, l: int) -> Diagram:
 
 def brauer_grood_diagrams(
     n: int, dom: int | None = None, cod: int | None = None, max_size: int = 6
-) -> st.SearchStrategy:
+) -> st.SearchStrategy[Diagram]:
     """(l+k)\\n-diagrams: exactly n free vertices, all other blocks pairs.
 
     >>> from hypothesis import find
@@ -194,12 +196,14 @@ def brauer_grood_diagrams(
 
 
 @st.composite
-def _brauer_grood_diagram(draw, n: int, shapes: st.SearchStrategy) -> Diagram:
+def _brauer_grood_diagram(draw: st.DrawFn, n: int, shapes: st.SearchStrategy[tuple[int, int]]) -> Diagram:
     k, l = draw(shapes)
     return draw(_n_diagram(n, k, l))
 
 
-def bg_morphisms(n: int, dom: int | None = None, cod: int | None = None, max_size: int = 6) -> st.SearchStrategy:
+def bg_morphisms(
+    n: int, dom: int | None = None, cod: int | None = None, max_size: int = 6
+) -> st.SearchStrategy[Diagram]:
     """Diagrams of BG(n): a Brauer diagram or an n-diagram, whichever exist for the shape.
 
     >>> from hypothesis import find
@@ -214,7 +218,7 @@ def bg_morphisms(n: int, dom: int | None = None, cod: int | None = None, max_siz
 
 
 @st.composite
-def _bg_morphism(draw, n: int, shapes: st.SearchStrategy) -> Diagram:
+def _bg_morphism(draw: st.DrawFn, n: int, shapes: st.SearchStrategy[tuple[int, int]]) -> Diagram:
     k, l = draw(shapes)
     free_ok = _free_allowed(n)
     kinds = [kind for kind, ok in (("brauer", (k + l) % 2 == 0), ("free", free_ok(k + l))) if ok]
@@ -226,7 +230,7 @@ def _bg_morphism(draw, n: int, shapes: st.SearchStrategy) -> Diagram:
 
 def morphisms(
     category: DiagramCategory, dom: int | None = None, cod: int | None = None, max_size: int = 6
-) -> st.SearchStrategy:
+) -> st.SearchStrategy[Diagram]:
     """Diagrams of ``category`` (partition, Brauer or Brauer–Grood) with given or drawn shape.
 
     >>> from hypothesis import find
@@ -247,7 +251,7 @@ def _has_hom(category: DiagramCategory, k: int, l: int) -> bool:
     return category.empty_reason(k, l) is None
 
 
-def objects(category: DiagramCategory, count: int, max_points: int = 3) -> st.SearchStrategy:
+def objects(category: DiagramCategory, count: int, max_points: int = 3) -> st.SearchStrategy[tuple[int, ...]]:
     """``count`` objects (k_0, …, k_{count−1}), each at most ``max_points``, such that every
     consecutive hom space of ``category`` is non-empty. Shrinks towards small objects.
 
@@ -260,7 +264,7 @@ def objects(category: DiagramCategory, count: int, max_points: int = 3) -> st.Se
 
 
 @st.composite
-def _chain(draw, category: DiagramCategory, count: int, max_points: int) -> tuple[int, ...]:
+def _chain(draw: st.DrawFn, category: DiagramCategory, count: int, max_points: int) -> tuple[int, ...]:
     chain = [draw(st.integers(0, max_points))]
     for _ in range(count - 1):
         options = [m for m in range(max_points + 1) if _has_hom(category, chain[-1], m)]
@@ -268,7 +272,7 @@ def _chain(draw, category: DiagramCategory, count: int, max_points: int) -> tupl
     return tuple(chain)
 
 
-def composable_pairs(category: DiagramCategory, max_points: int = 3) -> st.SearchStrategy:
+def composable_pairs(category: DiagramCategory, max_points: int = 3) -> st.SearchStrategy[tuple[Diagram, Diagram]]:
     """Pairs (f, g) of diagrams of ``category`` with f: k → l, g: l → m (so "f, then g" is
     defined), all of k, l, m at most ``max_points``.
 
@@ -281,12 +285,14 @@ def composable_pairs(category: DiagramCategory, max_points: int = 3) -> st.Searc
 
 
 @st.composite
-def _composable_pair(draw, category: DiagramCategory, max_points: int) -> tuple[Diagram, Diagram]:
+def _composable_pair(draw: st.DrawFn, category: DiagramCategory, max_points: int) -> tuple[Diagram, Diagram]:
     k, l, m = draw(objects(category, 3, max_points))
     return draw(morphisms(category, k, l)), draw(morphisms(category, l, m))
 
 
-def composable_triples(category: DiagramCategory, max_points: int = 3) -> st.SearchStrategy:
+def composable_triples(
+    category: DiagramCategory, max_points: int = 3
+) -> st.SearchStrategy[tuple[Diagram, Diagram, Diagram]]:
     """Triples (f, g, h) with f: k → l, g: l → m, h: m → p, all objects at most
     ``max_points`` (up to 3+3+3+3 vertices by default).
 
@@ -300,7 +306,7 @@ def composable_triples(category: DiagramCategory, max_points: int = 3) -> st.Sea
 
 
 @st.composite
-def _composable_triple(draw, category: DiagramCategory, max_points: int) -> tuple[Diagram, Diagram, Diagram]:
+def _composable_triple(draw: st.DrawFn, category: DiagramCategory, max_points: int) -> tuple[Diagram, Diagram, Diagram]:
     k, l, m, p = draw(objects(category, 4, max_points))
     return (
         draw(morphisms(category, k, l)),
@@ -309,7 +315,7 @@ def _composable_triple(draw, category: DiagramCategory, max_points: int) -> tupl
     )
 
 
-def coefficients(symbols: Sequence[sympy.Symbol] = (), bound: int = 3) -> st.SearchStrategy:
+def coefficients(symbols: Sequence[sympy.Symbol] = (), bound: int = 3) -> st.SearchStrategy[sympy.Expr]:
     """Small exact coefficients: integers in [−bound, bound], small rationals, and (when
     ``symbols`` are given) integer affine expressions in them. Shrinks to 0.
 
@@ -318,13 +324,12 @@ def coefficients(symbols: Sequence[sympy.Symbol] = (), bound: int = 3) -> st.Sea
     n
     """
     small = st.integers(-bound, bound)
-    options = [
+    options: list[st.SearchStrategy[sympy.Expr]] = [
         small.map(sympy.Integer),
         st.tuples(small, st.integers(1, bound)).map(lambda pq: sympy.Rational(*pq)),
     ]
     if symbols:
-        symbols = tuple(symbols)
-        options.append(st.tuples(small, st.sampled_from(symbols), small).map(lambda t: t[0] * t[1] + t[2]))
+        options.append(st.tuples(small, st.sampled_from(tuple(symbols)), small).map(lambda t: t[0] * t[1] + t[2]))
     return st.one_of(*options)
 
 
@@ -335,7 +340,7 @@ def combinations(
     max_terms: int = 3,
     symbols: Sequence[sympy.Symbol] = (),
     max_size: int = 4,
-) -> st.SearchStrategy:
+) -> st.SearchStrategy[Combination]:
     """Combinations of diagrams of ``category`` with small exact coefficients (see
     :func:`coefficients`); the shape is drawn (at most ``max_size`` vertices) unless given.
 
@@ -348,7 +353,15 @@ def combinations(
 
 
 @st.composite
-def _combination(draw, category, dom, cod, max_terms: int, symbols: tuple, max_size: int) -> Combination:
+def _combination(
+    draw: st.DrawFn,
+    category: DiagramCategory,
+    dom: int | None,
+    cod: int | None,
+    max_terms: int,
+    symbols: tuple[sympy.Symbol, ...],
+    max_size: int,
+) -> Combination:
     if dom is None or cod is None:
         d = draw(morphisms(category, dom, cod, max_size))
         k, l = d.dom, d.cod

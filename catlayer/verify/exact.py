@@ -8,8 +8,9 @@
 * :func:`relabelling_orbits` — the multi-indices at which two maps invariant under the
   relabellings of the index values need to be compared (the certificates of modules use them).
 
-Product groups have their own module (:mod:`catlayer.verify.products`), which shares the helpers
-below; :func:`catlayer.verify.check_equivariance` is the one entry point for all of them.
+Product groups have their own entry (:mod:`catlayer.verify.products`); the proofs, samples and
+reports below serve both, a single group being the one-factor case of a product.
+:func:`catlayer.verify.check_equivariance` is the one entry point for all of them.
 
 >>> from catlayer import S, PartitionDiagram
 >>> G = S(4)
@@ -32,6 +33,7 @@ from ..diagrams import Combination, Diagram
 from ..diagrams.product import ProductCombination, ProductDiagram
 from ..functors import EquivariantMap
 from ..groups import Generator, Group, ProductGroup
+from ..groups.product import FactorGenerator
 from ..tolerance import DEFAULT_TOLERANCE, check_samples, check_tolerance, default_tolerance
 from .report import EquivarianceReport
 
@@ -102,65 +104,89 @@ def _apply_on_axis(t: np.ndarray, nonzeros: Sequence[tuple[int, int, Any]], axis
     return out
 
 
-def _residual(t: np.ndarray, generator: Generator, l: int, k: int) -> np.ndarray:
-    """ρ_l(g) M − M ρ_k(g) (group element) or dρ_l(X) M − M dρ_k(X) (Lie algebra element), with
-    M given as the tensor t of shape (n,)*(l+k)."""
+# -- one check for single and product groups -------------------------------------------------------
+# A single group is the one-factor case of a product: its orders k and l are read as (k,) and (l,),
+# its size as (n,), its random elements as 1-tuples. A map is then a tensor with every factor's
+# output axes, then every factor's input axes, and a generator acts on its own factor's axes (a
+# single group's on all of them), so the proofs, samples and reports below serve both.
+def _sizes(group: Group | ProductGroup) -> tuple[int, ...]:
+    """Each factor's size (a single group's own)."""
+    return group.require_sizes("a check") if isinstance(group, ProductGroup) else (group.n,)
+
+
+def _shape(group: Group | ProductGroup, orders: tuple[int, ...]) -> tuple[int, ...]:
+    """The tensor axes of one side (outputs or inputs) of a map with these orders."""
+    return tuple(n for n, a in zip(_sizes(group), orders, strict=True) for _ in range(a))
+
+
+def _factor_axes(k: tuple[int, ...], l: tuple[int, ...], f: int) -> tuple[range, range]:
+    """Factor f's output axes and input axes in a tensor with all outputs, then all inputs."""
+    out_start = sum(l[:f])
+    in_start = sum(l) + sum(k[:f])
+    return range(out_start, out_start + l[f]), range(in_start, in_start + k[f])
+
+
+def _residual(
+    t: np.ndarray, generator: Generator | FactorGenerator, k: tuple[int, ...], l: tuple[int, ...]
+) -> np.ndarray:
+    """ρ_l(g)·M − M·ρ_k(g) (group element) or dρ_l(X)·M − M·dρ_k(X) (Lie algebra element) on the
+    generator's factor's axes, with M given as the tensor t."""
     nonzeros = generator.nonzeros()
+    outputs, inputs = _factor_axes(k, l, generator.factor if isinstance(generator, FactorGenerator) else 0)
     if generator.kind == "group":
         left, right = t, t
-        for a in range(l):
+        for a in outputs:
             left = _apply_on_axis(left, nonzeros, a, transpose=False)
-        for b in range(k):
-            right = _apply_on_axis(right, nonzeros, l + b, transpose=True)
+        for b in inputs:
+            right = _apply_on_axis(right, nonzeros, b, transpose=True)
         return left - right
     total = np.zeros_like(t)
-    for a in range(l):
+    for a in outputs:
         total = total + _apply_on_axis(t, nonzeros, a, transpose=False)
-    for b in range(k):
-        total = total - _apply_on_axis(t, nonzeros, l + b, transpose=True)
+    for b in inputs:
+        total = total - _apply_on_axis(t, nonzeros, b, transpose=True)
     return total
 
 
-def _locate(residual: np.ndarray, l: int) -> tuple[int, tuple[int, ...]]:
+def _locate(residual: np.ndarray) -> tuple[int, ...]:
+    """The multi-index of the largest entry of a residual (the first one, on ties)."""
     magnitudes = np.abs(residual)
     flat = (
         int(np.argmax(magnitudes))
         if magnitudes.dtype != object
         else max(range(residual.size), key=lambda i: abs(residual.flat[i]))
     )
-    return flat, tuple(int(i) for i in np.unravel_index(flat, residual.shape))
+    return tuple(int(i) for i in np.unravel_index(flat, residual.shape))
 
 
 def _format_index(index: tuple[int, ...], l: int) -> str:
     return "(" + ", ".join(map(str, index[:l])) + " ; " + ", ".join(map(str, index[l:])) + ")"
 
 
-def _exact_check(group: Group, a: np.ndarray, q: int, k: int, l: int, subject: str) -> EquivarianceReport:
-    n = group.n
-    generators = group.generators()
+def _exact_check(
+    group: Group | ProductGroup, a: np.ndarray, q: int, k: tuple[int, ...], l: tuple[int, ...], subject: str
+) -> EquivarianceReport:
+    """Prove M = a / q (a an integer array) equivariant on the group's generators, or report the
+    first generator it does not commute with."""
+    generators: Sequence[Generator | FactorGenerator] = group.generators()
     if a.dtype != object:
-        bound = (
-            int(np.abs(a).max(initial=0))
-            * 2
-            * n
-            * max(k + l, 1)
-            * max((abs(v) for g in generators for _, _, v in g.nonzeros()), default=1)
-        )
+        largest = max((abs(v) for g in generators for _, _, v in g.nonzeros()), default=1)
+        bound = int(np.abs(a).max(initial=0)) * 2 * max(_sizes(group)) * max(sum(k) + sum(l), 1) * largest
         if bound >= _INT64_SAFE:
             a = a.astype(object)
-    t = a.reshape((n,) * (l + k))
+    t = a.reshape(_shape(group, l) + _shape(group, k))
     checked = []
     for generator in generators:
-        residual = _residual(t, generator, l, k)
+        residual = _residual(t, generator, k, l)
         label = f"{generator.kind} generator {generator.name}"
         checked.append(label)
         if any(x != 0 for x in np.ravel(residual)):
-            _, index = _locate(residual, l)
+            index = _locate(residual)
             value = Fraction(int(residual[index]), q)
             action = "ρ_l(g)·M − M·ρ_k(g)" if generator.kind == "group" else "dρ_l(X)·M − M·dρ_k(X)"
             failure = (
                 f"{label}: largest entry of {action} is {value} at (output indices ; input indices) = "
-                f"{_format_index(index, l)}"
+                f"{_format_index(index, sum(l))}"
             )
             return EquivarianceReport(
                 ok=False,
@@ -188,34 +214,73 @@ def _check_finite(entries: np.ndarray) -> None:
         )
 
 
+def _element(group: Group | ProductGroup, rng: np.random.Generator, component: int) -> tuple[np.ndarray, ...]:
+    """A random element as one matrix per factor."""
+    if isinstance(group, ProductGroup):
+        return group.random_element(rng, component=component)
+    return (group.random_element(rng, component=component),)
+
+
+def _act(group: Group | ProductGroup, g: tuple[np.ndarray, ...], x: np.ndarray, orders: tuple[int, ...]) -> np.ndarray:
+    """ρ(g) (one matrix per factor) applied to the last Σ orders axes of x."""
+    if isinstance(group, ProductGroup):
+        return group.act(g, x, orders)
+    return group.act(g[0], x, orders[0])
+
+
+def _components(group: Group | ProductGroup, s: int) -> str:
+    """Which component of each factor of a product sample s was drawn from (mixed radix, first
+    factor slowest), as " (…)"; nothing for a single group, whose reports never said it."""
+    if not isinstance(group, ProductGroup):
+        return ""
+    s %= group.num_components
+    parts = []
+    for g in reversed(group.factors):
+        parts.append(f"component {s % g.num_components} of {g!r}")
+        s //= g.num_components
+    return " (" + ", ".join(reversed(parts)) + ")"
+
+
 def _numeric_check(
-    group: Group, matrix: np.ndarray, k: int, l: int, subject: str, tolerance: float | None, rng: Any, samples: int
+    group: Group | ProductGroup,
+    matrix: np.ndarray,
+    k: tuple[int, ...],
+    l: tuple[int, ...],
+    subject: str,
+    tolerance: float | None,
+    rng: Any,
+    samples: int,
 ) -> EquivarianceReport:
-    n = group.n
+    """Check a float matrix on ``samples`` random elements (s-th from component s), relative to the
+    larger of ρ_l(g)·M and M·ρ_k(g)."""
     dtype = matrix.dtype if matrix.dtype in DEFAULT_TOLERANCE else np.dtype(np.float64)
     _check_finite(matrix)
     tol = default_tolerance(dtype) if tolerance is None else tolerance
-    t = matrix.astype(dtype).reshape((n,) * (l + k))
+    out_axes = sum(l)
+    t = matrix.astype(dtype).reshape(_shape(group, l) + _shape(group, k))
     real = np.finfo(dtype).dtype  # float32 / float64, also for complex matrices
     rng = np.random.default_rng(rng)
+    # ρ_l(g)·M: act on the output axes (moved last); M·ρ_k(g): act with gᵀ on the input axes.
+    outputs, last = list(range(out_axes)), list(range(t.ndim - out_axes, t.ndim))
     worst, failure, checked = 0.0, None, []
     for s in range(samples):
-        g = group.random_element(rng, component=s)  # cycle through the connected components
-        g = g.astype(real)
-        left = _act_prefix(group, g, t, l, k)
-        right = _act_suffix(group, g.T, t, l, k)
+        g = tuple(m.astype(real) for m in _element(group, rng, s))
+        left = np.moveaxis(_act(group, g, np.moveaxis(t, outputs, last), l), last, outputs)
+        right = _act(group, tuple(m.T for m in g), t, k)
         residual = left - right
         scale = max(float(np.abs(left).max(initial=0)), float(np.abs(right).max(initial=0)), np.finfo(dtype).tiny)
         magnitude = float(np.abs(residual).max(initial=0))
         relative = magnitude / scale if math.isfinite(magnitude) and math.isfinite(scale) else math.inf
-        checked.append(f"random element {s} of {group!r}")
+        components = _components(group, s)
+        checked.append(f"random element {s} of {group!r}{components}")
         worst = max(worst, relative)
         if relative > tol and failure is None:
-            _, index = _locate(np.where(np.isfinite(residual), residual, np.inf), l)
+            index = _locate(np.where(np.isfinite(residual), residual, np.inf))
             entry = residual[index].item()
             failure = (
-                f"random element {s}: relative residual {relative:.3g} > {tol:.3g}; largest entry of "
-                f"ρ_l(g)·M − M·ρ_k(g) is {entry:.3g} at (output indices ; input indices) = {_format_index(index, l)}"
+                f"random element {s}{components}: relative residual {relative:.3g} > {tol:.3g}; largest entry "
+                f"of ρ_l(g)·M − M·ρ_k(g) is {entry:.3g} at (output indices ; input indices) = "
+                f"{_format_index(index, out_axes)}"
             )
     return EquivarianceReport(
         ok=failure is None,
@@ -229,24 +294,16 @@ def _numeric_check(
     )
 
 
-def _act_prefix(group: Group, g: np.ndarray, t: np.ndarray, l: int, k: int) -> np.ndarray:
-    """g applied to the first l axes of t."""
-    moved = np.moveaxis(t, list(range(l)), list(range(k, k + l)))
-    return np.moveaxis(group.act(g, moved, l), list(range(k, k + l)), list(range(l)))
-
-
-def _act_suffix(group: Group, g: np.ndarray, t: np.ndarray, l: int, k: int) -> np.ndarray:
-    """g applied to the last k axes of t."""
-    return group.act(g, t, k)
-
-
 def _describe(subject: object) -> str:
     if isinstance(subject, EquivariantMap):
         return repr(subject)
     if isinstance(subject, (Diagram, Combination, ProductDiagram, ProductCombination)):
         return str(subject)
     if isinstance(subject, sympy.MatrixBase):
-        return f"exact {subject.shape[0]} x {subject.shape[1]} sympy matrix"
+        # A sympy Float is a float: such a matrix is checked numerically, so do not call it exact.
+        floats = any(isinstance(x, sympy.Float) for x in subject.atoms(sympy.Number))
+        shape = f"{subject.shape[0]} x {subject.shape[1]}"
+        return f"{shape} sympy matrix with float entries" if floats else f"exact {shape} sympy matrix"
     if isinstance(subject, np.ndarray):
         return f"{subject.shape[0]} x {subject.shape[1]} {subject.dtype} matrix"
     return type(subject).__name__
@@ -319,18 +376,38 @@ def check_matrix(
         k, l = matrix.dom, matrix.cod
         if matrix.is_rational():
             a, q = matrix.to_exact()
-            return _exact_check(group, a, q, k, l, description)
+            return _exact_check(group, a, q, (k,), (l,), description)
         matrix = matrix.to_sympy()
-    if isinstance(matrix, sympy.MatrixBase) and not _is_float(matrix):
-        entries = np.array(matrix.tolist(), dtype=object).reshape(matrix.shape)
-    else:
-        entries = np.asarray(matrix)
-        if entries.ndim != 2:
-            raise ValueError(f"expected a matrix (2 axes), got shape {entries.shape}")
+    entries = _entries(matrix)
     rows, cols = entries.shape
     l = _infer_order(rows, n, l, "l")
     k = _infer_order(cols, n, k, "k")
-    if _is_float(entries) if isinstance(entries, np.ndarray) else _is_float(matrix):
+    return _check_entries(group, entries, (k,), (l,), description, tolerance, rng, samples)
+
+
+def _entries(matrix: Any) -> np.ndarray:
+    """A matrix as a 2-axis array: an object array of its entries when it is an exact sympy matrix."""
+    if isinstance(matrix, sympy.MatrixBase) and not _is_float(matrix):
+        return np.array(matrix.tolist(), dtype=object).reshape(matrix.shape)
+    entries = np.asarray(matrix)
+    if entries.ndim != 2:
+        raise ValueError(f"expected a matrix (2 axes), got shape {entries.shape}")
+    return entries
+
+
+def _check_entries(
+    group: Group | ProductGroup,
+    entries: np.ndarray,
+    k: tuple[int, ...],
+    l: tuple[int, ...],
+    description: str,
+    tolerance: float | None,
+    rng: Any,
+    samples: int,
+) -> EquivarianceReport:
+    """Check a matrix of the right shape: float entries numerically on ``samples`` random elements;
+    integer and rational ones exactly; Gaussian rationals exactly, the real and imaginary parts apart."""
+    if _is_float(entries):
         if entries.dtype == object:
             entries = _as_inexact(entries)
         return _numeric_check(group, entries, k, l, description, tolerance, rng, samples)
@@ -344,8 +421,9 @@ def check_matrix(
     if parts is None:
         a, q = _scaled_integers(entries)
         return _exact_check(group, a, q, k, l, description)
+    names = ("real part", "imaginary part")
     reports = []
-    for name, part in zip(("real part", "imaginary part"), parts, strict=True):
+    for name, part in zip(names, parts, strict=True):
         a, q = _scaled_integers(part)
         reports.append(_exact_check(group, a, q, k, l, f"{name} of the {description}"))
     failure = next((f"{r.subject}: {r.failure}" for r in reports if not r), None)
@@ -354,9 +432,7 @@ def check_matrix(
         exact=True,
         group=repr(group),
         subject=description,
-        checked=tuple(
-            f"{name}: " + "; ".join(r.checked) for name, r in zip(("real part", "imaginary part"), reports, strict=True)
-        ),
+        checked=tuple(f"{name}: " + "; ".join(r.checked) for name, r in zip(names, reports, strict=True)),
         failure=failure,
         max_residual=max(r.max_residual or 0.0 for r in reports) if failure else 0.0,
         parts=tuple(reports),

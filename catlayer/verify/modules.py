@@ -741,50 +741,17 @@ def check_network(
                 proved += 1
         elif hasattr(sub, "equivariance_rule"):
             holds, why = sub.equivariance_rule()
-            parts.append(
-                _report(
-                    ok=holds,
-                    exact=True,
-                    group=repr(group),
-                    subject=f"{label}: {type(sub).__name__}",
-                    checked=(why,),
-                    failure=None if holds else why,
-                    max_residual=None,
-                    tolerance=None,
-                )
-            )
+            parts.append(_rule_report(group, f"{label}: {type(sub).__name__}", holds, why))
             rules += 1
         elif (why := _structure_rule(sub)) is not None:
             if sub is module or not isinstance(sub, (nn.ModuleList, nn.ModuleDict)):
-                parts.append(
-                    _report(
-                        ok=True,
-                        exact=True,
-                        group=repr(group),
-                        subject=f"{label}: {type(sub).__name__}",
-                        checked=(why,),
-                        failure=None,
-                        max_residual=None,
-                        tolerance=None,
-                    )
-                )
+                parts.append(_rule_report(group, f"{label}: {type(sub).__name__}", True, why))
                 rules += 1
         elif isinstance(sub, nn.Identity) or getattr(sub, "_catlayer_paired", False):
             continue
         else:
             why = f"no equivariance rule for {type(sub).__name__}: check it separately"
-            parts.append(
-                _report(
-                    ok=False,
-                    exact=False,
-                    group=repr(group),
-                    subject=f"{label}: {type(sub).__name__}",
-                    checked=(),
-                    failure=why,
-                    max_residual=None,
-                    tolerance=None,
-                )
-            )
+            parts.append(_rule_report(group, f"{label}: {type(sub).__name__}", False, why, exact=False))
     if _on_tensors(module):  # plain tensors in and out
         orders: tuple[Any, Any] = (module.in_order, module.out_order)
     else:
@@ -835,6 +802,21 @@ def check_network(
             else "numeric check of the forward only; parameterisation not certified (prove=False)"
         ),
         negative="NOT certified" if forward.ok and not certified else "NOT equivariant",
+    )
+
+
+def _rule_report(group: Any, subject: str, holds: bool, why: str, exact: bool = True) -> EquivarianceReport:
+    """The report of a part decided by a rule, not computed: ``why`` is what was checked (nothing,
+    when no exact rule applies) and, unless the rule holds, the failure."""
+    return _report(
+        ok=holds,
+        exact=exact,
+        group=repr(group),
+        subject=subject,
+        checked=(why,) if exact else (),
+        failure=None if holds else why,
+        max_residual=None,
+        tolerance=None,
     )
 
 

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
@@ -465,6 +466,18 @@ def _equal(x: np.ndarray, y: np.ndarray) -> bool:
 
 
 # -- alignment ------------------------------------------------------------------------------------------
+def _refine_together(exprs: list[Expr], members: list[tuple[int, int]]) -> Any:
+    """Refine the axes ``members`` ((expression, axis) pairs, in place in ``exprs``) to the common
+    refinement of their atom sizes, and return it (None when there are no members)."""
+    sizes: Any = None
+    for j, d in members:
+        s = tuple(a.size for a in exprs[j].dims[d])
+        sizes = s if sizes is None else common_refinement(sizes, s)
+    for j, d in members:
+        exprs[j] = exprs[j].refine_dim(d, sizes)
+    return sizes
+
+
 def align(exprs: list[Expr], dim_lists: list[list[int]]) -> tuple[list[Expr], list[tuple[Atom, ...]]]:
     """Line up the axes ``dim_lists[j][m]`` of ``exprs[j]`` for every slot m (axes that must be
     the same indices): refine their atoms to a common factorisation and join their kinds.
@@ -478,12 +491,7 @@ def align(exprs: list[Expr], dim_lists: list[list[int]]) -> tuple[list[Expr], li
         if not members:
             result.append(())
             continue
-        sizes: Any = None
-        for j, d in members:
-            s = tuple(a.size for a in exprs[j].dims[d])
-            sizes = s if sizes is None else common_refinement(sizes, s)
-        for j, d in members:
-            exprs[j] = exprs[j].refine_dim(d, sizes)
+        sizes = _refine_together(exprs, members)
         kinds = []
         for p in range(len(sizes)):
             k = FLEX
@@ -513,12 +521,7 @@ def contract(operands: list[tuple[Expr, tuple[str, ...]]], out_labels: tuple[str
     atoms_of: dict[str, tuple[Atom, ...]] = {}
     for c in labels:
         members = [(j, d) for j, d in occurrences[c] if exprs[j].dims[d]]
-        sizes: Any = None
-        for j, d in members:
-            s = tuple(a.size for a in exprs[j].dims[d])
-            sizes = s if sizes is None else common_refinement(sizes, s)
-        for j, d in members:
-            exprs[j] = exprs[j].refine_dim(d, sizes)
+        sizes = _refine_together(exprs, members)
         atoms_of[c] = tuple(Atom(FLEX, s) for s in sizes) if sizes else ()
     changed = True
     while changed:  # join kinds label by label until stable (a retype can move tied atoms)
@@ -903,6 +906,43 @@ class _Zero(Exception):
     pass
 
 
+class _UF:
+    """Union-find over hashable items (an item is its own class until joined)."""
+
+    def __init__(self) -> None:
+        self.parent: dict[Any, Any] = {}
+
+    def find(self, x: Any) -> Any:
+        self.parent.setdefault(x, x)
+        while self.parent[x] != x:
+            self.parent[x] = self.parent[self.parent[x]]
+            x = self.parent[x]
+        return x
+
+    def union(self, a: Any, b: Any) -> Any:
+        a, b = self.find(a), self.find(b)
+        if a != b:
+            self.parent[b] = a
+
+
+def _linked(variables: list[tuple], through: set) -> list[list[int]]:
+    """The constants (given by their variables) in classes joined by shared variables of ``through``,
+    each class in increasing order, the classes in order of their first member."""
+    uf = _UF()
+    owner: dict = {}
+    for c, vs in enumerate(variables):
+        for v in vs:
+            if v in through:
+                if v in owner:
+                    uf.union(owner[v], c)
+                else:
+                    owner[v] = c
+    classes: dict[int, list[int]] = {}
+    for c in range(len(variables)):
+        classes.setdefault(uf.find(c), []).append(c)
+    return list(classes.values())
+
+
 def _contract_flex(term: Term) -> list[tuple[np.ndarray, tuple]]:
     """The term's constants with every FLEX index summed (constants sharing one are contracted
     into one); a zero constant raises _Zero."""
@@ -911,28 +951,8 @@ def _contract_flex(term: Term) -> list[tuple[np.ndarray, tuple]]:
     if flex & on_out:
         raise Unsupported("internal: undecided output axes in a check")
     consts = [(np.asarray(a, dtype=np.float64), tuple(vs)) for a, vs in term.consts]
-    # union-find over constants through flex variables
-    parent = list(range(len(consts)))
-
-    def find(x: Any) -> Any:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    owner: dict = {}
-    for c, (_, vs) in enumerate(consts):
-        for v in vs:
-            if v in flex:
-                if v in owner:
-                    parent[find(c)] = find(owner[v])
-                else:
-                    owner[v] = c
-    groups: dict[int, list[int]] = {}
-    for c in range(len(consts)):
-        groups.setdefault(find(c), []).append(c)
     out = []
-    for members in groups.values():
+    for members in _linked([vs for _, vs in consts], flex):
         arrays = [consts[c] for c in members]
         if len(arrays) == 1 and not any(v in flex for v in arrays[0][1]):
             a, vs = arrays[0]
@@ -1024,23 +1044,6 @@ def _check_factor(term: Term, consts: Any, f: int, group: Any, leaf_names: Any) 
         if verdict.ok is not True:
             return verdict
     return OK
-
-
-class _UF:
-    def __init__(self) -> None:
-        self.parent: dict[Any, Any] = {}
-
-    def find(self, x: Any) -> Any:
-        self.parent.setdefault(x, x)
-        while self.parent[x] != x:
-            self.parent[x] = self.parent[self.parent[x]]
-            x = self.parent[x]
-        return x
-
-    def union(self, a: Any, b: Any) -> Any:
-        a, b = self.find(a), self.find(b)
-        if a != b:
-            self.parent[b] = a
 
 
 def _check_network(tops: Any, bottoms: Any, pieces: Any, group: Any, leaf_names: Any) -> Verdict:
@@ -1170,10 +1173,16 @@ def _partition_tensor(blocks: Any, r: Any, n: Any) -> Any:
 
 @lru_cache(maxsize=64)
 def _acts_by_permutations(group: Any) -> bool:
-    """Whether every generator is a permutation matrix (then the group permutes entries)."""
+    """Whether the group permutes entries: the family's flag where it has one, else its generators."""
     flag = getattr(type(group), "acts_by_permutations", None)
     if isinstance(flag, bool):
         return flag
+    return generators_permute(group)
+
+
+def generators_permute(group: Any) -> bool:
+    """Whether every exact generator is a permutation matrix, decided on the generators alone (the
+    tests hold the families' ``acts_by_permutations`` flags against it)."""
     for g in group.generators():
         m = np.asarray(g.matrix)
         if g.kind != "group" or not all(v in (0, 1) for v in m.flat):
@@ -1399,6 +1408,22 @@ def check_expr(e: Expr, groups: Any, leaf_names: Any = None) -> Verdict:
     return worst
 
 
+def readings(sizes: Sequence[int], groups: Any) -> list[list[object]]:
+    """The kinds an undecided atom of each size may take: PLAIN first, then every factor of its size."""
+    return [[PLAIN] + [f for f, g in enumerate(groups) if int(g.n) == size] for size in sizes]
+
+
+def read_as(e: Expr, positions: list[tuple[int, int]], kinds: Sequence[object]) -> Expr:
+    """``e`` with the FLEX atoms at ``positions`` read as ``kinds``; Conflict when an atom there
+    already has another kind (retyping a tied atom decided it)."""
+    for (d, i), k in zip(positions, kinds, strict=True):
+        if e.dims[d][i].kind == FLEX:
+            e = e.retype(d, i, k)
+        elif e.dims[d][i].kind != k:
+            raise Conflict("tied atoms")
+    return e
+
+
 def decide(e: Expr, groups: Any, leaf_names: Any = None, max_choices: int = 64) -> tuple[Expr, Verdict]:
     """Settle the FLEX atoms of ``e`` and check it. An undecided atom of size n_f may be read as
     an axis of factor f or as plain: plain is tried first, then the assignments with the fewest
@@ -1407,20 +1432,12 @@ def decide(e: Expr, groups: Any, leaf_names: Any = None, max_choices: int = 64) 
     flex = [(d, i) for d, atoms in enumerate(e.dims) for i, a in enumerate(atoms) if a.kind == FLEX]
     if not flex:
         return e, check_expr(e, groups, leaf_names)
-    options = []
-    for d, i in flex:
-        size = e.dims[d][i].size
-        options.append([PLAIN] + [f for f, g in enumerate(groups) if int(g.n) == size])
     first: tuple[Expr, Verdict] | None = None
+    options = readings([e.dims[d][i].size for d, i in flex], groups)
     choices = sorted(itertools.product(*options), key=lambda c: sum(k != PLAIN for k in c))[:max_choices]
     for choice in choices:
         try:
-            s = e
-            for (d, i), k in zip(flex, choice, strict=True):
-                if s.dims[d][i].kind == FLEX:
-                    s = s.retype(d, i, k)
-                elif s.dims[d][i].kind != k:
-                    raise Conflict("tied atoms")
+            s = read_as(e, flex, choice)
         except Conflict:
             continue
         verdict = check_expr(s, groups, leaf_names)
@@ -1458,28 +1475,9 @@ def simplify(term: Term) -> Term | None:
         if a.size and not np.isnan(a).any() and not np.any(a):
             return None
         consts.append((a, vs))
-    parent = list(range(len(consts)))
-
-    def find(x: Any) -> Any:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    owner: dict = {}
-    for c, (_, vs) in enumerate(consts):
-        for v in vs:
-            if v in internal:
-                if v in owner:
-                    parent[find(c)] = find(owner[v])
-                else:
-                    owner[v] = c
-    groups: dict[int, list[int]] = {}
-    for c in range(len(consts)):
-        groups.setdefault(find(c), []).append(c)
     new = []
     changed = False
-    for members in groups.values():
+    for members in _linked([vs for _, vs in consts], internal):
         arrays = [consts[c] for c in members]
         touches = any(v in internal for _, vs in arrays for v in vs)
         if touches:

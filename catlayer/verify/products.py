@@ -27,161 +27,13 @@ from __future__ import annotations
 import math
 from typing import Any, cast
 
-import numpy as np
-import sympy
-
 from ..diagrams.product import ProductCombination, ProductDiagram
 from ..functors import EquivariantMap, ProductMap
-from ..groups.product import FactorGenerator, ProductGroup
-from ..tolerance import DEFAULT_TOLERANCE, default_tolerance
-from .exact import (
-    _INT64_SAFE,
-    _apply_on_axis,
-    _as_inexact,
-    _check_finite,
-    _format_index,
-    _gaussian_parts,
-    _is_float,
-    _locate,
-    _scaled_integers,
-)
+from ..groups.product import ProductGroup
+from .exact import _check_entries, _entries, _exact_check, _shape
 from .report import EquivarianceReport
 
 __all__ = ["check_product_equivariance"]
-
-
-def _factor_axes(k: tuple[int, ...], l: tuple[int, ...], f: int) -> tuple[list[int], list[int]]:
-    """Factor f's output axes and input axes in a tensor with all outputs, then all inputs."""
-    out_start = sum(l[:f])
-    in_start = sum(l) + sum(k[:f])
-    return list(range(out_start, out_start + l[f])), list(range(in_start, in_start + k[f]))
-
-
-def _residual(t: np.ndarray, generator: FactorGenerator, k: tuple[int, ...], l: tuple[int, ...]) -> np.ndarray:
-    """ρ_l(g)·M − M·ρ_k(g) (group) or dρ_l(X)·M − M·dρ_k(X) (Lie) on the generator's factor's axes."""
-    nonzeros = generator.nonzeros()
-    outputs, inputs = _factor_axes(k, l, generator.factor)
-    if generator.kind == "group":
-        left, right = t, t
-        for a in outputs:
-            left = _apply_on_axis(left, nonzeros, a, transpose=False)
-        for b in inputs:
-            right = _apply_on_axis(right, nonzeros, b, transpose=True)
-        return left - right
-    total = np.zeros_like(t)
-    for a in outputs:
-        total = total + _apply_on_axis(t, nonzeros, a, transpose=False)
-    for b in inputs:
-        total = total - _apply_on_axis(t, nonzeros, b, transpose=True)
-    return total
-
-
-def _shape(group: ProductGroup, orders: tuple[int, ...]) -> tuple[int, ...]:
-    return tuple(n for n, a in zip(group.require_sizes("a check"), orders, strict=True) for _ in range(a))
-
-
-def _exact(
-    group: ProductGroup, a: np.ndarray, q: int, k: tuple[int, ...], l: tuple[int, ...], subject: str
-) -> EquivarianceReport:
-    generators = group.generators()
-    if a.dtype != object:
-        largest = max((abs(v) for g in generators for _, _, v in g.nonzeros()), default=1)
-        bound = int(np.abs(a).max(initial=0)) * 2 * max(group.require_sizes("a check")) * max(sum(k) + sum(l), 1)
-        bound *= largest
-        if bound >= _INT64_SAFE:
-            a = a.astype(object)
-    out_axes = sum(l)
-    t = a.reshape(_shape(group, l) + _shape(group, k))
-    checked = []
-    for generator in generators:
-        residual = _residual(t, generator, k, l)
-        label = f"{generator.kind} generator {generator.name}"
-        checked.append(label)
-        if any(x != 0 for x in np.ravel(residual)):
-            _, index = _locate(residual, out_axes)
-            value = sympy.Rational(int(residual[index]), q)
-            action = "ρ_l(g)·M − M·ρ_k(g)" if generator.kind == "group" else "dρ_l(X)·M − M·dρ_k(X)"
-            failure = (
-                f"{label}: largest entry of {action} is {value} at (output indices ; input indices) = "
-                f"{_format_index(index, out_axes)}"
-            )
-            return EquivarianceReport(
-                ok=False,
-                exact=True,
-                group=repr(group),
-                subject=subject,
-                checked=tuple(checked),
-                failure=failure,
-                max_residual=float(abs(value)),
-            )
-    if not generators:
-        checked.append(f"{group!r} is the trivial group: every matrix is equivariant")
-    return EquivarianceReport(
-        ok=True, exact=True, group=repr(group), subject=subject, checked=tuple(checked), max_residual=0.0
-    )
-
-
-def _numeric(
-    group: ProductGroup,
-    matrix: np.ndarray,
-    k: tuple[int, ...],
-    l: tuple[int, ...],
-    subject: str,
-    tolerance: float | None,
-    rng: object,
-    samples: int,
-) -> EquivarianceReport:
-    dtype = matrix.dtype if matrix.dtype in DEFAULT_TOLERANCE else np.dtype(np.float64)
-    _check_finite(matrix)
-    tol = default_tolerance(dtype) if tolerance is None else tolerance
-    out_axes = sum(l)
-    t = matrix.astype(dtype).reshape(_shape(group, l) + _shape(group, k))
-    real = np.finfo(dtype).dtype
-    generator = np.random.default_rng(rng)  # type: ignore[arg-type]
-    # Every pair of components at least once: component s is read in mixed radix over the factors.
-    count = max(samples, group.num_components)
-    worst, failure, checked = 0.0, None, []
-    for s in range(count):
-        g = tuple(m.astype(real) for m in group.random_element(generator, component=s))
-        # ρ_l(g)·M: act on the output axes (moved last); M·ρ_k(g): act with gᵀ on the input axes.
-        moved = np.moveaxis(t, list(range(out_axes)), list(range(t.ndim - out_axes, t.ndim)))
-        left = np.moveaxis(group.act(g, moved, l), list(range(t.ndim - out_axes, t.ndim)), list(range(out_axes)))
-        right = group.act(tuple(m.T for m in g), t, k)
-        residual = left - right
-        scale = max(float(np.abs(left).max(initial=0)), float(np.abs(right).max(initial=0)), np.finfo(dtype).tiny)
-        magnitude = float(np.abs(residual).max(initial=0))
-        relative = magnitude / scale if math.isfinite(magnitude) and math.isfinite(scale) else math.inf
-        components = _components(group, s)
-        checked.append(f"random element {s} of {group!r} ({components})")
-        worst = max(worst, relative)
-        if relative > tol and failure is None:
-            _, index = _locate(np.where(np.isfinite(residual), residual, np.inf), out_axes)
-            entry = residual[index].item()
-            failure = (
-                f"random element {s} ({components}): relative residual {relative:.3g} > {tol:.3g}; largest entry "
-                f"of ρ_l(g)·M − M·ρ_k(g) is {entry:.3g} at (output indices ; input indices) = "
-                f"{_format_index(index, out_axes)}"
-            )
-    return EquivarianceReport(
-        ok=failure is None,
-        exact=False,
-        group=repr(group),
-        subject=subject,
-        checked=tuple(checked),
-        failure=failure,
-        max_residual=worst,
-        tolerance=tol,
-    )
-
-
-def _components(group: ProductGroup, s: int) -> str:
-    """Which component of each factor sample s was drawn from (mixed radix, first factor slowest)."""
-    s %= group.num_components
-    parts = []
-    for g in reversed(group.factors):
-        parts.append(f"component {s % g.num_components} of {g!r}")
-        s //= g.num_components
-    return ", ".join(reversed(parts))
 
 
 def check_product_equivariance(
@@ -217,7 +69,7 @@ def check_product_equivariance(
         k_, l_ = matrix.dom, matrix.cod
         if matrix.is_rational():
             a, q = matrix.to_exact()
-            return _exact(group, a, q, k_, l_, description)
+            return _exact_check(group, a, q, k_, l_, description)
         matrix = matrix.to_sympy()
     assert group is not None
     if k is None or l is None:
@@ -228,43 +80,10 @@ def check_product_equivariance(
     k_, l_ = group.check_orders(k, l)
     group.require_sizes("an equivariance check")
     rows, cols = math.prod(_shape(group, l_)), math.prod(_shape(group, k_))
-    if isinstance(matrix, sympy.MatrixBase) and not _is_float(matrix):
-        entries = np.array(matrix.tolist(), dtype=object).reshape(matrix.shape)
-    else:
-        entries = np.asarray(matrix)
-        if entries.ndim != 2:
-            raise ValueError(f"expected a matrix (2 axes), got shape {entries.shape}")
+    entries = _entries(matrix)
     if entries.shape != (rows, cols):
         raise ValueError(
             f"a map of {group!r} from type {k_} to type {l_} is a {rows} x {cols} matrix, got shape {entries.shape}"
         )
-    if _is_float(entries) if isinstance(entries, np.ndarray) else _is_float(matrix):
-        if entries.dtype == object:
-            entries = _as_inexact(entries)
-        return _numeric(group, entries, k_, l_, description, tolerance, rng, samples)
-    if entries.dtype != object and entries.dtype.kind in "iub":
-        wide = entries.dtype.kind == "u" and entries.dtype.itemsize == 8
-        return _exact(group, entries.astype(object) if wide else entries.astype(np.int64), 1, k_, l_, description)
-    if entries.dtype != object:
-        raise TypeError(f"cannot check a matrix of dtype {entries.dtype}: use numbers (int, float, complex)")
-    parts = _gaussian_parts(entries)
-    if parts is None:
-        a, q = _scaled_integers(entries)
-        return _exact(group, a, q, k_, l_, description)
-    names = ("real part", "imaginary part")
-    reports = []
-    for name, part in zip(names, parts, strict=True):
-        a, q = _scaled_integers(part)
-        reports.append(_exact(group, a, q, k_, l_, f"{name} of the {description}"))
-    failure = next((f"{r.subject}: {r.failure}" for r in reports if not r), None)
-    return EquivarianceReport(
-        ok=all(reports),
-        exact=True,
-        group=repr(group),
-        subject=description,
-        checked=tuple(f"{name}: " + "; ".join(r.checked) for name, r in zip(names, reports, strict=True)),
-        failure=failure,
-        max_residual=max(r.max_residual or 0.0 for r in reports) if failure else 0.0,
-        parts=tuple(reports),
-        method="exact proof on the generators, real and imaginary parts separately",
-    )
+    # every pair of components at least once: component s is read in mixed radix over the factors
+    return _check_entries(group, entries, k_, l_, description, tolerance, rng, max(samples, group.num_components))

@@ -494,20 +494,13 @@ class Interpreter:
                     positions.append((d, i))
         if not positions or len(positions) > 4:
             return out
-        options = [
-            [PLAIN] + [f for f, g in enumerate(self.groups) if int(g.n) == out.dims[d][i].size] for d, i in positions
-        ]
+        options = N.readings([out.dims[d][i].size for d, i in positions], self.groups)
         if all(len(o) == 1 for o in options):
             return out
         valid = []
         for choice in itertools.product(*options):
             try:
-                e = out
-                for (d, i), k in zip(positions, choice, strict=True):
-                    if e.dims[d][i].kind == FLEX:
-                        e = e.retype(d, i, k)
-                    elif e.dims[d][i].kind != k:
-                        raise Conflict("tied")
+                e = N.read_as(out, positions, choice)
                 test = e.settle()
             except Conflict:
                 continue
@@ -678,7 +671,7 @@ def materialise(ip: Interpreter, exprs: list[Expr], dim_lists: list[list[int]]) 
     Returns (settled operands, output atoms per slot, culprit or None)."""
     exprs, atoms = N.align(exprs, dim_lists)
     flex = [(m, p) for m, a in enumerate(atoms) for p, x in enumerate(a) if x.kind == FLEX]
-    options = [[PLAIN] + [f for f, g in enumerate(ip.groups) if int(g.n) == atoms[m][p].size] for m, p in flex]
+    options = N.readings([atoms[m][p].size for m, p in flex], ip.groups)
     best = None
     for choice in sorted(itertools.product(*options), key=lambda c: sum(k != PLAIN for k in c))[:64]:
         try:
