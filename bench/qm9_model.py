@@ -1,4 +1,40 @@
-"""A QM9 model built from catlayer parts (draft docstring)."""
+"""A QM9 model built from catlayer parts: ``AtomPairNet``, S_N on atoms and on pairs of atoms.
+
+Why pairs. A molecule is a set of N atoms (S_N) with positions in R^3 (O(3) and translations). By
+the first fundamental theorem of invariant theory for O(3), every invariant of the relative
+positions is a function of their inner products, and the S_N × O(3) equivariant maps from the
+position vectors (order (1, 1)) to invariant pair quantities (order (2, 0)) go through the Brauer
+pairing of the two vector indices: the Gram matrix, hence the distances d_ij. So the model reads the
+geometry once, as the distances, and everything after is S_N on atoms (order 1) and pairs (order
+2): rotations, reflections and translations leave the prediction unchanged exactly, and the
+permutation symmetry is that of catlayer's ``S()`` layers, which take every molecule size (3 to 29
+atoms) in one padded or ragged batch.
+
+Inputs. Atom features: an embedding of the atomic number. Pair features: the distances in 20
+Gaussians on [0, 5 Å] times a cosine cutoff (0 at and beyond 5 Å, and on the diagonal).
+
+Blocks (``depth`` of them, width 32 by default). Continuous-filter message passing written with
+catlayer layers: a ``1 → 2`` layer spreads the atom features over the pairs (every partition
+diagram: x_i, x_j, the diagonal, the total Σ_k x_k), a filter network of the pair features
+multiplies them pointwise, a ``2 → 1`` layer gathers them back (row sums, column sums, the
+diagonal, the total), and a per-atom MLP updates the atoms with a residual. Optionally
+(``pair_update``) a ``{1, 2} → 2`` layer updates the pair features, and (``products``) PPGN's
+products Σ_k u_ik v_kj (a ``TypedBilinear`` 2 × 2 → 2), which see triangles, hence angles. The
+catlayer layers use ``reduce="sum"`` (sums over atoms, so that extensive quantities add up) with
+each diagram scaled by 4^(−c), c its number of sums (``scaled_sums``): the scale of a mean over
+4 atoms at initialisation, the exact functor image up to that constant.
+
+Readout. A catlayer ``1 → 0`` layer: a sum over atoms for extensive targets (energies, ZPVE, α,
+⟨R²⟩, C_v), a mean for the orbital energies; the dipole moment as |Σ_i q_i r_i| with latent charges
+q_i (a ``1 → 1`` layer) made neutral, so it is translation invariant. The training loop
+(bench/qm9_training.py) subtracts a per-element linear baseline (least squares on the H, C, N, O, F
+counts, fitted on the training set; schnetpack's atom references do the same) and learns the
+residual, scaled per atom for sums.
+
+The graph-only variant (``graph=True``) replaces the distances by the bond indicator (bonds
+inferred from the geometry by covalent radii, bench/qm9_data.py): the same S_N model on the
+adjacency matrix, to show what geometry adds.
+"""
 
 from __future__ import annotations
 
@@ -139,7 +175,14 @@ class Block(nn.Module):
 
 
 class AtomPairNet(nn.Module):
-    """Atom features (order 1) and pair features (order 2) under S_N."""
+    """Atom features (order 1) and pair features (order 2) under S_N (see the module docstring).
+
+    >>> model = AtomPairNet(width=8, depth=1)
+    >>> z = torch.tensor([[6, 1, 1, 1, 1], [8, 1, 1, 0, 0]])  # methane, water (two padded slots)
+    >>> mask = z > 0
+    >>> model(z, mask, pos=torch.randn(2, 5, 3)).shape
+    torch.Size([2])
+    """
 
     def __init__(
         self,
@@ -204,8 +247,10 @@ class AtomPairNet(nn.Module):
         d = None
         if pos is not None and not self.graph:
             diff = pos[:, :, None, :] - pos[:, None, :, :]
-            # Off the diagonal only: the gradient of |r| at 0 is undefined; the diagonal is not a distance.
-            d = torch.where(off_diagonal, diff.square().sum(-1), 1.0).sqrt()
+            # Between two real atoms only: the gradient of |r| at 0 is undefined, the diagonal is
+            # not a distance, and padded slots may coincide.
+            real = off_diagonal & mask[:, :, None] & mask[:, None, :]
+            d = torch.where(real, diff.square().sum(-1), 1.0).sqrt()
         pairs, envelope = self._pairs(d, bonds)
         envelope = (envelope * off_diagonal)[:, None]
         out = self._run(z.clamp(0, N_ELEMENTS - 1), pairs.movedim(-1, 1), envelope, Layout(mask=mask))

@@ -67,7 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser, *, batch_size: int, lr: float
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--curve", type=int, default=curve, help="test evaluations during training (log-spaced)")
     parser.add_argument("--json", type=Path, help="summary (default bench/results/qm9_<model>_<target>.json)")
-    parser.add_argument("--plot", type=Path, help="PNG of test MAE against training time")
+    parser.add_argument("--plot", type=Path, help="PNG of test MAE against training time (default: the JSON's name)")
 
 
 def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -328,7 +328,8 @@ def report(
     predict_batch_size: int = 500,
 ) -> dict[str, Any]:
     """Predict the test set, write ``--predictions``, the JSON summary (``--json``, default
-    ``bench/results/qm9_<name>_<target>.json``) and the ``--plot``; print and return the summary."""
+    ``bench/results/qm9_<name>_<target>.json``) and the plot (``--plot``, default the JSON's path with
+    ``.png``); print and return the summary."""
     predictions = predict(forward, model, task, task.test_rows, make_batches, predict_batch_size)
     mae = task.mae(predictions)
     run.curve.append((run.cpu if args.clock == "cpu" else run.elapsed, mae))
@@ -370,9 +371,9 @@ def report(
     out = args.json or RESULTS / f"qm9_{name}_{task.column}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=1))
-    if args.plot:
-        args.plot.parent.mkdir(parents=True, exist_ok=True)
-        qm9_data.plot_curves({name: run.curve}, args.plot, column=task.column)
+    plot = args.plot or out.with_suffix(".png")
+    plot.parent.mkdir(parents=True, exist_ok=True)
+    qm9_data.plot_curves({name: run.curve}, plot, column=task.column)
     print(
         f"{name} {task.column}: test MAE {mae:.6g} {column_unit}"
         + (f" = {mae * factor:.4g} {shown_unit}" if factor != 1.0 else "")
