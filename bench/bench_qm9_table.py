@@ -40,6 +40,7 @@ TARGETS = (
 )
 SCRIPTS = {
     "catlayer": ["bench_qm9.py"],
+    "catlayer-padded": ["bench_qm9.py", "--layout", "padded", "--name", "catlayer-padded"],
     "catlayer-graph": ["bench_qm9.py", "--graph", "--name", "catlayer-graph"],
     "painn": ["qm9_baselines.py", "--model", "painn"],
     "schnet": ["qm9_baselines.py", "--model", "schnet"],
