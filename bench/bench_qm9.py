@@ -142,10 +142,17 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--name", default="catlayer")
     parser.add_argument("--pair-update", action="store_true")
     parser.add_argument("--products", action="store_true")
+    parser.add_argument(
+        "--vectors",
+        action="store_true",
+        help="O(3) vector messages and their norms (3-body terms; not with --graph)",
+    )
     parser.add_argument("--reference-size", type=float, default=4.0)
     parser.add_argument("--head-gain", type=float, default=4.0)
     args = parser.parse_args(argv)
     qm9_training.check_arguments(parser, args)
+    if args.graph and args.vectors:
+        parser.error("--vectors needs positions: the --graph model has none")
     readout = default_readout(args.target) if args.readout == "auto" else args.readout
     if args.graph and readout == "dipole":
         readout = "mean"
@@ -159,6 +166,7 @@ def main(argv: list[str] | None = None) -> dict:
         n_rbf=args.rbf,
         cutoff=args.cutoff,
         products=args.products,
+        vectors=args.vectors,
         pair_update=args.pair_update,
         readout=readout,
         graph=args.graph,

@@ -143,12 +143,18 @@ class Block(nn.Module):
     written with catlayer's 1 → 2 and 2 → 1 layers, then optionally a pair update 1 + 2 → 2 and
     PPGN products of the pairs."""
 
-    def __init__(self, width: int, sums: Any, pair_update: bool, products: bool) -> None:
+    def __init__(self, width: int, sums: Any, pair_update: bool, products: bool, vectors: bool) -> None:
         super().__init__()
         self.filter = nn.Sequential(nn.Linear(width, width), nn.SiLU(), nn.Linear(width, width))
         self.spread = sums(EquivariantLinear(S(), 1, 2, width, width, reduce="sum"))
         self.gather = sums(EquivariantLinear(S(), 2, 1, width, width, reduce="sum"))
-        self.atom_out = nn.Sequential(nn.SiLU(), nn.Linear(width, width), nn.SiLU(), nn.Linear(width, width))
+        self.vector_filter = self.vector_gather = None
+        if vectors:
+            # No bias: a constant added to a vector component would not rotate with it.
+            self.vector_filter = nn.Linear(width, width)
+            self.vector_gather = sums(EquivariantLinear(S(), 2, 1, width, width, reduce="sum", bias=False))
+        inputs = 2 * width if vectors else width
+        self.atom_out = nn.Sequential(nn.SiLU(), nn.Linear(inputs, width), nn.SiLU(), nn.Linear(width, width))
         self.pair = sums(TypedLinear(S(), {1: width, 2: width}, {2: width}, reduce="sum")) if pair_update else None
         self.products = None
         if products:
@@ -157,10 +163,22 @@ class Block(nn.Module):
         self.pair_norm = nn.LayerNorm(width) if pair_update or products else None
 
     def forward(
-        self, x: torch.Tensor, e: torch.Tensor, envelope: torch.Tensor, layout: Layout
+        self,
+        x: torch.Tensor,
+        e: torch.Tensor,
+        envelope: torch.Tensor,
+        layout: Layout,
+        directions: tuple[torch.Tensor, ...] = (),
     ) -> tuple[torch.Tensor, torch.Tensor]:
         w = layout.pointwise(self.filter, e) * envelope
         m = layout.linear(self.gather, w * layout.linear(self.spread, x))
+        if self.vector_gather is not None and self.vector_filter is not None:
+            # O(3) vectors per atom, v_i = Σ_j f(e_ij) (r_j − r_i) / d_ij, one component at a time
+            # (the S_N layer mixes channels, never components), and their pairing |v_i|²: a sum of
+            # f(e_ij) f(e_ik) cos θ_jik over pairs of neighbours, the angles of 3-body terms.
+            f = layout.pointwise(self.vector_filter, e) * envelope
+            v = [layout.linear(self.vector_gather, f * u) for u in directions]
+            m = torch.cat([m, sum(c.square() for c in v)], dim=1)
         x = x + layout.pointwise(self.atom_out, m)
         if self.pair_norm is None:
             return x, e
@@ -193,6 +211,7 @@ class AtomPairNet(nn.Module):
         cutoff: float = 5.0,
         pair_update: bool = False,
         products: bool = False,
+        vectors: bool = False,
         readout: str = "sum",
         graph: bool = False,
         reference_size: float = 4.0,
@@ -203,6 +222,8 @@ class AtomPairNet(nn.Module):
             raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}")
         if graph and readout == "dipole":
             raise ValueError("the graph-only model has no positions for a dipole readout: use 'mean' or 'sum'")
+        if graph and vectors:
+            raise ValueError("the graph-only model has no positions for vector features: vectors=False")
 
         def sums(layer: nn.Module) -> nn.Module:
             return scaled_sums(layer, reference_size)
@@ -211,7 +232,8 @@ class AtomPairNet(nn.Module):
         self.radial = None if graph else RadialBasis(n_rbf, cutoff)
         self.embed = nn.Embedding(N_ELEMENTS, width)
         self.pair_embed = nn.Linear(1 if graph else n_rbf, width)
-        self.blocks = nn.ModuleList(Block(width, sums, pair_update, products) for _ in range(depth))
+        self.vectors = vectors
+        self.blocks = nn.ModuleList(Block(width, sums, pair_update, products, vectors) for _ in range(depth))
         self.atom_mlp = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, width), nn.SiLU())
         if readout == "dipole":
             self.head = EquivariantLinear(S(), 1, 1, width, 1, bias=False)
@@ -229,11 +251,18 @@ class AtomPairNet(nn.Module):
         assert self.radial is not None
         return self.radial(d), cosine_cutoff(d, self.cutoff)
 
-    def _run(self, z: torch.Tensor, pairs: torch.Tensor, envelope: torch.Tensor, layout: Layout) -> torch.Tensor:
+    def _run(
+        self,
+        z: torch.Tensor,
+        pairs: torch.Tensor,
+        envelope: torch.Tensor,
+        layout: Layout,
+        directions: tuple[torch.Tensor, ...] = (),
+    ) -> torch.Tensor:
         x = layout.pointwise(self.embed, z) if layout.ragged is not None else self.embed(z).movedim(-1, 1)
         e = layout.pointwise(self.pair_embed, pairs)
         for block in self.blocks:
-            x, e = block(x, e, envelope, layout)
+            x, e = block(x, e, envelope, layout, directions)
         return layout.linear(self.head, layout.pointwise(self.atom_mlp, x)) * self.gain
 
     def forward(
@@ -244,16 +273,18 @@ class AtomPairNet(nn.Module):
         (graph model)."""
         n = z.shape[1]
         off_diagonal = ~torch.eye(n, dtype=torch.bool, device=z.device)
-        d = None
+        d, directions = None, ()
         if pos is not None and not self.graph:
-            diff = pos[:, :, None, :] - pos[:, None, :, :]
+            diff = pos[:, None, :, :] - pos[:, :, None, :]  # [b, i, j] = r_j − r_i
             # Between two real atoms only: the gradient of |r| at 0 is undefined, the diagonal is
             # not a distance, and padded slots may coincide.
             real = off_diagonal & mask[:, :, None] & mask[:, None, :]
             d = torch.where(real, diff.square().sum(-1), 1.0).sqrt()
+            if self.vectors:
+                directions = tuple((diff[..., x] / d * real)[:, None] for x in range(3))
         pairs, envelope = self._pairs(d, bonds)
         envelope = (envelope * off_diagonal)[:, None]
-        out = self._run(z.clamp(0, N_ELEMENTS - 1), pairs.movedim(-1, 1), envelope, Layout(mask=mask))
+        out = self._run(z.clamp(0, N_ELEMENTS - 1), pairs.movedim(-1, 1), envelope, Layout(mask=mask), directions)
         if self.readout != "dipole":
             return out[:, 0]
         assert pos is not None
@@ -268,12 +299,15 @@ class AtomPairNet(nn.Module):
         RaggedBatch), ``pos`` (A, 3) or ``bonds`` (Σ n²,) 0/1 over ``ragged.pair_index``."""
         i, j = ragged.pair_index
         off_diagonal = i != j
-        d = None
+        d, directions = None, ()
         if pos is not None and not self.graph:
-            d = torch.where(off_diagonal, (pos[i] - pos[j]).square().sum(-1), 1.0).sqrt()
+            diff = pos[j] - pos[i]
+            d = torch.where(off_diagonal, diff.square().sum(-1), 1.0).sqrt()
+            if self.vectors:
+                directions = tuple((diff[:, x] / d)[:, None] for x in range(3))
         pairs, envelope = self._pairs(d, bonds)
         envelope = (envelope * off_diagonal)[:, None]
-        out = self._run(z, pairs, envelope, Layout(ragged=ragged))
+        out = self._run(z, pairs, envelope, Layout(ragged=ragged), directions)
         if self.readout != "dipole":
             return out[:, 0]
         assert pos is not None

@@ -31,6 +31,8 @@ CONFIGS = {
     "mean": {"readout": "mean"},
     "dipole": {"readout": "dipole"},
     "pairs": {"readout": "sum", "pair_update": True, "products": True},
+    "vectors": {"readout": "mean", "vectors": True},
+    "vector-dipole": {"readout": "dipole", "vectors": True},
 }
 
 
@@ -129,6 +131,8 @@ def test_bad_options_refused():
         qm9_model.AtomPairNet(readout="max")
     with pytest.raises(ValueError, match="no positions for a dipole"):
         qm9_model.AtomPairNet(readout="dipole", graph=True)
+    with pytest.raises(ValueError, match="no positions for vector features"):
+        qm9_model.AtomPairNet(graph=True, vectors=True)
 
 
 def test_gradients_finite_at_coincident_padding():
