@@ -186,3 +186,16 @@ def test_bench_qm9_command_line_end_to_end(tmp_path, extra):
     assert np.isfinite(predictions).all()
     # The printed MAE is the one of the file, in the column's own units.
     np.testing.assert_allclose(summary["test_mae"], np.abs(predictions - truth).mean(), rtol=1e-6)
+
+
+def test_table_script_refuses_bad_arguments_and_formats_rows(tmp_path, capsys):
+    table = pytest.importorskip("bench_qm9_table")
+    with pytest.raises(SystemExit):
+        table.main(["--targets", "Mass", "--out", str(tmp_path)])
+    assert "unknown ['Mass']" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        table.main(["--jobs", "2", "--out", str(tmp_path)])
+    assert "--clock cpu" in capsys.readouterr().err
+    summary = {"test_mae_display": [12.345, "meV"], "seconds_per_epoch": 3.21, "peak_rss_mib": 700.4}
+    text = table.table({("catlayer", "HOMO_au"): summary}, ["catlayer", "painn"], ["HOMO_au"])
+    assert text.splitlines()[-1] == "| HOMO_au | meV | 12.35 | – | 3.2 | – | 700 | – |"
