@@ -196,6 +196,6 @@ def test_table_script_refuses_bad_arguments_and_formats_rows(tmp_path, capsys):
     with pytest.raises(SystemExit):
         table.main(["--jobs", "2", "--out", str(tmp_path)])
     assert "--clock cpu" in capsys.readouterr().err
-    summary = {"test_mae_display": [12.345, "meV"], "seconds_per_epoch": 3.21, "peak_rss_mib": 700.4}
+    summary = {"test_mae_display": [12.345, "meV"], "trained_cpu_s": 32.1, "epochs": 10.0, "peak_rss_mib": 700.4}
     text = table.table({("catlayer", "HOMO_au"): summary}, ["catlayer", "painn"], ["HOMO_au"])
     assert text.splitlines()[-1] == "| HOMO_au | meV | 12.35 | – | 3.2 | – | 700 | – |"
