@@ -47,7 +47,15 @@ from torch.nn.functional import silu
 from torch.nn.utils import parametrize
 
 from catlayer import S
-from catlayer.nn import EquivariantLinear, RaggedBatch, TypedBilinear, TypedLinear, ragged_forward, to_padded
+from catlayer.nn import (
+    EquivariantLinear,
+    RaggedBatch,
+    TypedBilinear,
+    TypedLinear,
+    from_padded,
+    ragged_forward,
+    to_padded,
+)
 
 N_ELEMENTS = 10  # embedding rows: atomic numbers 0..9 (H, C, N, O, F in QM9)
 READOUTS = ("sum", "mean", "dipole")
@@ -73,11 +81,6 @@ class RadialBasis(nn.Module):
         return gauss * (cosine_cutoff(d, self.cutoff) * self.gain)[..., None]
 
 
-def closed_bottom_blocks(diagram: Any) -> int:
-    """The blocks of a partition diagram with no output vertex: the indices it sums over."""
-    return sum(all(v >= diagram.cod for v in block) for block in diagram.blocks)
-
-
 class _DiagramScale(nn.Module):
     """weight (out, in, diagrams) ↦ weight · factor per diagram."""
 
@@ -100,7 +103,8 @@ def scaled_sums(layer: nn.Module, reference: float) -> nn.Module:
         # The weights' documented names: ``weight`` (EquivariantLinear), ``weight_{k}_{l}``
         # (TypedLinear), ``weight_{a}_{b}_{c}`` (TypedBilinear).
         name = "weight" if isinstance(layer, EquivariantLinear) else "weight_" + "_".join(map(str, key))
-        factors = torch.tensor([reference ** -closed_bottom_blocks(d) for d in diagrams])
+        # The blocks with no output vertex are the indices the diagram sums over.
+        factors = torch.tensor([reference ** -len(d.bottom_only_blocks()) for d in diagrams])
         parametrize.register_parametrization(layer, name, _DiagramScale(factors))
     return layer
 
@@ -132,10 +136,7 @@ class Layout:
             return layer({2: u}, {2: v}, self.mask)[2]
         both, mask = to_padded(torch.cat([u, v], 1), self.ragged, order=2)
         pu, pv = both.chunk(2, dim=1)
-        out = layer({2: pu}, {2: pv}, mask)[2]
-        i, j = self.ragged.pair_index
-        local = self.ragged.positions()
-        return out[self.ragged.pair_batch, :, local[i], local[j]]
+        return from_padded(layer({2: pu}, {2: pv}, mask)[2], mask)[0]
 
 
 class Block(nn.Module):
